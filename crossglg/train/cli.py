@@ -1,0 +1,202 @@
+"""``crossglg train | eval | export | predict``: the trainer's commands.
+
+Heavy imports (torch, the model, the data layer) happen inside the commands so that
+``crossglg --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from crossglg.errors import UserError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("eval")(evaluate)
+    app.command("export")(export)
+    app.command("predict")(predict)
+
+
+def train(
+    text_cache: Path = typer.Option(
+        None, "--text-cache", help="SQLite text cache with embedded local texts (crossglg-text)."
+    ),
+    data: Path = typer.Option(
+        None, "--data", help="Prepared data directory (crossglg data prepare / synth)."
+    ),
+    protocol: str = typer.Option(None, "--protocol", help="One-shot protocol name or protocol file."),
+    encoder: str = typer.Option(None, "--encoder", help="Skeleton encoder: infogcn, ctrgcn or stgcn."),
+    no_text: bool = typer.Option(
+        None, "--no-text/--text", help="Train the plain base encoder (no JID, no L2G, no text)."
+    ),
+    config: Path = typer.Option(None, "--config", "-c", help="TOML config file; CLI options override it."),
+    set_: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Override any config key: KEY=VALUE (TOML value), e.g. lr_steps=[30,40] or model.jid.n_pre=4.",
+    ),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Run directory (checkpoints, metrics, pictures, eval)."
+    ),
+    epochs: int = typer.Option(None, "--epochs", help="Number of epochs (default 110)."),
+    batch_size: int = typer.Option(
+        None, "--batch-size", help="Global batch size, split over DDP processes (default 128)."
+    ),
+    lr: float = typer.Option(None, "--lr", help="Base learning rate of SGD-Nesterov (default 0.1)."),
+    seed: int = typer.Option(None, "--seed", help="Random seed (default 1)."),
+    embedder: str = typer.Option(
+        None, "--embedder", help="Text-bank embedder name when the cache holds several."
+    ),
+    parts: str = typer.Option(None, "--parts", help="Local-text granularity: parts6, joints or a part file."),
+    amp: str = typer.Option(None, "--amp", help="Mixed precision: auto (bf16 on CUDA), bf16, fp16 or off."),
+    compile_: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the model (CUDA)."),
+    deterministic: bool = typer.Option(
+        None, "--deterministic/--nondeterministic", help="Bitwise-repeatable kernels (slower)."
+    ),
+    device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when available)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in --out from its last checkpoint."
+    ),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Print the resolved config, data counts, parameter counts and steps; train nothing.",
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the final summary (or the dry-run report) as JSON."
+    ),
+) -> None:
+    """Train a skeleton encoder on the protocol's auxiliary classes, guided by LLM text.
+
+    For several GPUs or nodes launch it with torchrun (``torchrun --nproc-per-node N -m crossglg.cli
+    train ...``): PyTorch DDP, each process takes its share of every global batch.
+    """
+    from crossglg.train.config import load_config
+
+    overrides = {
+        "text_cache": str(text_cache) if text_cache else None,
+        "data": str(data) if data else None,
+        "protocol": protocol,
+        "encoder": encoder,
+        "no_text": no_text,
+        "out": str(out) if out else None,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "embedder": embedder,
+        "parts": parts,
+        "amp": amp,
+        "compile": compile_,
+        "deterministic": deterministic,
+        "device": device,
+    }
+    if resume and config is None and out is not None and (out / "config.toml").is_file():
+        config = out / "config.toml"
+    cfg = load_config(config, overrides, set_)
+    cfg.validate()
+    if dry_run:
+        from crossglg.train.trainer import dry_run as plan
+
+        report = plan(cfg)
+        _print(report, json_out, title="dry run: nothing trained")
+        return
+    console = None
+    if not json_out:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+    from crossglg.train.trainer import run_training
+
+    summary = run_training(cfg, resume=resume, console=console)
+    if summary.get("cosine") is not None:
+        _print(summary, json_out, title="one-shot accuracy on the novel classes")
+
+
+def evaluate(
+    checkpoint: Path = typer.Argument(
+        ..., help="A checkpoint (best.pt / last.pt) or a run directory (uses best.pt)."
+    ),
+    shots: int = typer.Option(
+        1, "--shots", "-k", help="Exemplars per novel class; k > 1 takes extra ones from the queries."
+    ),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Where results.json and the PNGs go (default: RUN/eval[-kshot])."
+    ),
+    data: Path = typer.Option(None, "--data", help="Prepared data directory, when it moved since training."),
+    device: str = typer.Option("", "--device", help="cpu, cuda or cuda:N (default: cuda when available)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the accuracies as JSON."),
+) -> None:
+    """Re-evaluate a checkpoint one-shot on the novel classes (cosine and distribution calibration)."""
+    from crossglg.train.checkpoint import resolve
+    from crossglg.train.trainer import evaluate_checkpoint
+
+    path = resolve(checkpoint)
+    if out is None:
+        out = path.parent / ("eval" if shots == 1 else f"eval-{shots}shot")
+    if shots < 1:
+        raise UserError(f"--shots must be >= 1, got {shots}")
+    summary = evaluate_checkpoint(path, out, device=device, shots=shots, data=str(data) if data else "")
+    _print(summary, json_out, title=f"{shots}-shot accuracy on the novel classes")
+
+
+def export(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint or a run directory (uses best.pt)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Export directory (default: RUN/export)."),
+    data: Path = typer.Option(None, "--data", help="Prepared data directory, when it moved since training."),
+    json_out: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+) -> None:
+    """Write the text-free inference model (encoder + JID): state dict, TorchScript and metadata."""
+    from crossglg.train.checkpoint import resolve
+    from crossglg.train.export import export_checkpoint
+
+    path = resolve(checkpoint)
+    info = export_checkpoint(path, out or path.parent / "export", data=str(data) if data else "")
+    _print(info, json_out, title="exported")
+
+
+def predict(
+    export_dir: Path = typer.Argument(..., help="Directory written by `crossglg export`."),
+    queries: list[Path] = typer.Argument(..., help="Skeleton files to classify (any supported format)."),
+    exemplar: list[str] = typer.Option(
+        ..., "--exemplar", "-e", help="NAME=FILE: one example sequence of a new action; repeat per action."
+    ),
+    classifier: str = typer.Option(
+        "cosine", "--classifier", help="cosine (nearest exemplar) or dc (distribution calibration)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print predictions as JSON."),
+) -> None:
+    """Classify new sequences among new actions, each given by one exemplar: one-shot recognition."""
+    from crossglg.train.export import predict_files
+
+    pairs = []
+    for item in exemplar:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            raise UserError(f"--exemplar {item!r}: expected NAME=FILE")
+        pairs.append((name, Path(file)))
+    if classifier not in ("cosine", "dc"):
+        raise UserError(f"--classifier {classifier!r}: choose cosine or dc")
+    rows = predict_files(export_dir, pairs, queries, classifier=classifier)
+    if json_out:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    for row in rows:
+        typer.echo(f"{row['file']}\t{row['prediction']}\t{row['score']:.3f}")
+
+
+def _print(doc: dict, as_json: bool, title: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(doc, indent=1, default=str))
+        return
+    typer.echo(f"{title}:")
+    for key, value in doc.items():
+        if isinstance(value, float):
+            value = f"{value:.4f}"
+        elif isinstance(value, dict):
+            value = json.dumps(value, default=str)
+        typer.echo(f"  {key}: {value}")

@@ -1,0 +1,142 @@
+"""Training configuration: defaults from METHOD.md §10, a TOML file, then CLI overrides.
+
+The resolved configuration is written into the run directory and into every checkpoint,
+so a run can be re-evaluated or resumed without the command line that started it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from crossglg.errors import UserError
+
+AMP_CHOICES = ("auto", "bf16", "fp16", "off")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on. Field comments give the source of each default."""
+
+    data: str = ""  # prepared data directory (crossglg data prepare / synth)
+    protocol: str = ""  # one-shot protocol name or file
+    text_cache: str = ""  # SQLite text cache; empty with no_text
+    no_text: bool = False  # train the plain base encoder, same recipe
+    embedder: str = ""  # text-bank embedder; empty = the only one in the cache
+    parts: str = "parts6"  # local-text granularity: parts6, joints or a part file
+    text_source: str = ""  # which LLM's texts when the cache holds several
+    encoder: str = "infogcn"
+    model: dict[str, Any] = field(default_factory=dict)  # passed to build_model as its cfg
+    out: str = "runs/run"
+
+    # optimisation: the official InfoGCN NTU recipe (METHOD.md §10)
+    epochs: int = 110
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 5
+    lr_steps: list[int] = field(default_factory=lambda: [90, 100])
+    lr_gamma: float = 0.1
+
+    # input: CTR-GCN feeder (DATA.md §4)
+    frames: int = 64
+    persons: int = 2
+
+    # runtime
+    seed: int = 1
+    deterministic: bool = False
+    amp: str = "auto"  # auto = bf16 on CUDA, off on CPU
+    compile: bool = False
+    device: str = ""  # empty = cuda when available
+    eval_every: int = 1  # validation one-shot accuracy every n epochs (model selection)
+    eval_batch_size: int = 256
+
+    # one-shot evaluation (METHOD.md §9)
+    shots: int = 1
+    dc_beta: float = 0.5
+    dc_k: int = 2
+    dc_alpha: float = 0.21
+    dc_samples: int = 750
+    dc_max_iter: int = 1000
+
+    def validate(self) -> None:
+        if not self.data:
+            raise UserError("config: 'data' is empty; pass --data DIR (a prepared data directory)")
+        if not self.protocol:
+            raise UserError("config: 'protocol' is empty; pass --protocol NAME")
+        if not self.no_text and not self.text_cache:
+            raise UserError("config: pass --text-cache cache.db, or --no-text to train the base encoder")
+        if self.amp not in AMP_CHOICES:
+            raise UserError(f"config: amp={self.amp!r}; choose one of {', '.join(AMP_CHOICES)}")
+        for name in ("epochs", "batch_size", "frames", "persons", "shots", "eval_every"):
+            if getattr(self, name) < 1:
+                raise UserError(f"config: {name} must be >= 1, got {getattr(self, name)}")
+        if self.warmup_epochs < 0 or self.lr <= 0:
+            raise UserError("config: lr must be > 0 and warmup_epochs >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: Path) -> None:
+        import tomli_w
+
+        path.write_text(tomli_w.dumps(self.to_dict()))
+
+
+def _coerce(name: str, value: Any, current: Any) -> Any:
+    """Parse a ``--set`` string into the type of the field it overrides."""
+    if not isinstance(value, str) or isinstance(current, str):
+        return value
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        raise UserError(f"--set {name}={value}: not a TOML value (quote strings, e.g. '\"x\"')") from None
+    return parsed
+
+
+def load_config(path: Path | None, overrides: dict[str, Any], sets: list[str] = ()) -> TrainConfig:
+    """Defaults ← TOML file ← ``--set key=value`` ← explicit CLI options (highest wins).
+
+    ``model.<key>`` in ``--set`` reaches into the model table.
+    """
+    cfg = TrainConfig()
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    if path is not None:
+        try:
+            table = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise UserError(f"config file {path} not found") from None
+        except tomllib.TOMLDecodeError as err:
+            raise UserError(f"config file {path}: {err}") from None
+        for key, value in table.items():
+            if key not in known:
+                raise UserError(f"config file {path}: unknown key {key!r}")
+            setattr(cfg, key, value)
+    for item in sets:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise UserError(f"--set {item!r}: expected KEY=VALUE")
+        if key.startswith("model."):
+            *path, leaf = key.split(".")[1:]
+            table = cfg.model
+            for part in path:
+                table = table.setdefault(part, {})
+            table[leaf] = _coerce(key, value, 0)
+        elif key in known:
+            setattr(cfg, key, _coerce(key, value, getattr(cfg, key)))
+        else:
+            raise UserError(f"--set {key}: unknown config key")
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(cfg, key, value)
+    return cfg

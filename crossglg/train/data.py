@@ -1,0 +1,208 @@
+"""What a run reads: the prepared skeletons held in memory, the protocol split and the text.
+
+The prepared data is small enough to sit in memory as one padded tensor (on the GPU when it
+fits), so a batch is an index into it followed by data-B's batched preprocessing on the same
+device: no worker processes, no per-sample Python in the training loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from crossglg.errors import UserError
+
+if TYPE_CHECKING:
+    from crossglg.train.config import TrainConfig
+
+# keep the padded set on the GPU only below this size; above it, batches are copied over
+DEVICE_RESIDENT_BYTES = 4 << 30
+
+
+@dataclass
+class OneShotSplit:
+    """Support (exemplars) and queries of a set of classes; labels are 1-based class ids."""
+
+    class_ids: list[int]
+    support: np.ndarray
+    support_labels: np.ndarray
+    query: np.ndarray
+    query_labels: np.ndarray
+
+
+class RunData:
+    """The prepared dataset cut by a protocol into training, validation and novel parts."""
+
+    def __init__(self, cfg: TrainConfig, device: str) -> None:
+        import torch
+
+        from crossglg.data.prepared import open_prepared
+        from crossglg.data.preprocess import PreprocessConfig, pad_sequences
+        from crossglg.data.protocols import load_protocol
+
+        self.prepared = open_prepared(cfg.data)
+        self.protocol = load_protocol(cfg.protocol, self.prepared)
+        from crossglg.data.layouts import get_layout
+
+        self.layout = get_layout(self.prepared.layout)
+        self.dataset_name = self.protocol.dataset
+        self.class_names = {i + 1: n for i, n in enumerate(self.prepared.class_names)}
+        self.preprocess_cfg = PreprocessConfig(frames=cfg.frames, persons=cfg.persons)
+        self.generator = torch.Generator()
+
+        split = self.protocol.split(self.prepared)
+        class_of = np.asarray(self.prepared.labels) + 1
+        self._class_of = class_of
+        val_ids = set(self.protocol.validation_class_ids)
+        aux = np.asarray(split.auxiliary, dtype=np.int64)
+        self.train_idx = aux[~np.isin(class_of[aux], list(val_ids))]
+        if len(self.train_idx) == 0:
+            raise UserError(
+                f"protocol {cfg.protocol}: no training samples left after removing validation classes"
+            )
+        self.train_class_ids = sorted({int(c) for c in class_of[self.train_idx]})
+        remap = {c: i for i, c in enumerate(self.train_class_ids)}
+        self.train_labels = np.array([remap[int(c)] for c in class_of[self.train_idx]], dtype=np.int64)
+        self.val = self._val_split(aux, val_ids) if val_ids else None
+        self._exemplars = np.asarray(split.exemplar, dtype=np.int64)
+        self._queries = np.asarray(split.query, dtype=np.int64)
+
+        seqs = [self.prepared.sequence(i) for i in range(len(self.prepared.labels))]
+        padded = pad_sequences(seqs)
+        nbytes = padded.data.numel() * padded.data.element_size()
+        where = device if nbytes <= DEVICE_RESIDENT_BYTES else "cpu"
+        self.device = device
+        self._data = padded.data.to(where)
+        self._lengths = padded.lengths.to(where)
+
+    def batches(self, idx: np.ndarray, train: bool):
+        """Model input [N, 3, T, V, M] for prepared-sample indices ``idx``, on the run's device."""
+        import torch
+
+        from crossglg.data.preprocess import preprocess
+
+        sel = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=self._data.device)
+        data, lens = self._data[sel], self._lengths[sel]
+        if self._data.device != torch.device(self.device):
+            data, lens = data.to(self.device, non_blocking=True), lens.to(self.device)
+        # trim the padding to this batch's longest sample before the gather-heavy steps
+        data = data[:, : int(lens.max())]
+        batch = preprocess(
+            data,
+            lengths=lens,
+            layout=self.layout,
+            train=train,
+            config=self.preprocess_cfg,
+            generator=self.generator if train else None,
+        )
+        return batch.x
+
+    def middle_pose(self, i: int) -> np.ndarray:
+        """Actor 1's joints [V, 3] at the middle frame, for drawing."""
+        seq = self.prepared.sequence(int(i))
+        return np.asarray(seq[len(seq) // 2, 0])
+
+    def _val_split(self, aux: np.ndarray, val_ids: set[int]) -> OneShotSplit:
+        """Held-out auxiliary classes as a one-shot task: the first sample by name is the exemplar."""
+        names = self.prepared.names
+        members = sorted((int(i) for i in aux if self._class_of[i] in val_ids), key=lambda i: names[i])
+        support, query = [], []
+        seen: set[int] = set()
+        for i in members:
+            c = int(self._class_of[i])
+            (query if c in seen else support).append(i)
+            seen.add(c)
+        return self._split(sorted(val_ids), np.array(support), np.array(query))
+
+    def novel_split(self, shots: int = 1) -> OneShotSplit:
+        """The protocol's exemplars plus, for k shots, the next k-1 queries of each class by name."""
+        support = list(self._exemplars)
+        query = list(self._queries)
+        if shots > 1:
+            names = self.prepared.names
+            by_class: dict[int, list[int]] = {}
+            for i in sorted(query, key=lambda i: names[i]):
+                by_class.setdefault(int(self._class_of[i]), []).append(int(i))
+            for c, members in sorted(by_class.items()):
+                if len(members) < shots:
+                    raise UserError(
+                        f"protocol {self.protocol.name}: class {c} has {len(members)} queries, too few for {shots} shots"
+                    )
+                support.extend(members[: shots - 1])
+            taken = set(support)
+            query = [i for i in query if i not in taken]
+        ids = sorted({int(self._class_of[i]) for i in support})
+        return self._split(ids, np.array(support, dtype=np.int64), np.array(query, dtype=np.int64))
+
+    def _split(self, ids: list[int], support: np.ndarray, query: np.ndarray) -> OneShotSplit:
+        return OneShotSplit(
+            class_ids=ids,
+            support=support,
+            support_labels=self._class_of[support] if len(support) else np.zeros(0, np.int64),
+            query=query,
+            query_labels=self._class_of[query] if len(query) else np.zeros(0, np.int64),
+        )
+
+    def counts(self) -> dict[str, Any]:
+        novel = self.novel_split(1)
+        return {
+            "samples": len(self.prepared.labels),
+            "train_samples": len(self.train_idx),
+            "train_classes": len(self.train_class_ids),
+            "validation_classes": len(self.val.class_ids) if self.val else 0,
+            "validation_queries": len(self.val.query) if self.val else 0,
+            "novel_classes": len(novel.class_ids),
+            "exemplars": len(novel.support),
+            "queries": len(novel.query),
+        }
+
+
+def load_run_data(cfg: TrainConfig, device: str) -> RunData:
+    return RunData(cfg, device)
+
+
+@dataclass
+class TextTargets:
+    """Per training class, on the device: local-text vectors [C, P, D] and k_gt [C, V].
+
+    Rows follow the run's training-label order, so a batch looks them up with ``[y]``.
+    """
+
+    local: Any
+    k_gt: Any
+    part_names: list[str]
+    provenance: Any
+
+    @property
+    def dim(self) -> int:
+        return int(self.local.shape[-1])
+
+    @property
+    def tokens(self) -> int:
+        return int(self.local.shape[1])
+
+    @classmethod
+    def load(cls, cfg: TrainConfig, data: RunData, device: str) -> TextTargets:
+        import torch
+
+        from crossglg.embeddings.textbank import TextBank
+
+        bank = TextBank.from_cache(
+            cfg.text_cache,
+            dataset=data.dataset_name,
+            embedder=cfg.embedder or None,
+            parts=cfg.parts,
+            layout=data.layout.name,
+            source=cfg.text_source or None,
+            class_ids=list(data.train_class_ids),
+        )
+        row = {int(c): i for i, c in enumerate(bank.class_ids)}
+        order = [row[c] for c in data.train_class_ids]
+        return cls(
+            local=torch.as_tensor(np.asarray(bank.local_vectors)[order], dtype=torch.float32, device=device),
+            k_gt=torch.as_tensor(np.asarray(bank.k_gt)[order], dtype=torch.float32, device=device),
+            part_names=list(bank.part_names),
+            provenance=getattr(bank, "provenance", None),
+        )

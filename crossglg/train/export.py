@@ -1,0 +1,197 @@
+"""Text-free deployment: export the skeleton branch, then classify new actions from exemplars.
+
+An export directory holds ``model.ts`` (TorchScript: encoder + JID, x → z_s and joint
+weights), ``state_dict.pt`` (the same weights for ``crossglg.models``), ``base_stats.npz``
+(auxiliary-class statistics for distribution calibration) and ``export.json`` (layout,
+input size, parameter counts). ``predict`` needs only TorchScript, the data readers and
+the preprocessing: no text module, no model code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crossglg.errors import UserError
+
+TS_NAME = "model.ts"
+META_NAME = "export.json"
+
+
+def _wrap(inference):
+    """A module returning a plain tuple (z_s, k_out) whatever the inference model returns."""
+    import torch
+    from torch import nn
+
+    class Exported(nn.Module):
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out = self.inner(x)
+            if isinstance(out, tuple):
+                z, k = out[0], out[1] if len(out) > 1 else None
+            elif isinstance(out, torch.Tensor):
+                z, k = out, None
+            else:
+                z, k = out.z_s, out.k_out
+            if k is None:  # no JID (a --no-text run): uniform weights keep one signature
+                v = x.shape[3]
+                k = torch.full((x.shape[0], v), 1.0 / v, dtype=z.dtype, device=z.device)
+            return z, k
+
+    return Exported(inference).eval()
+
+
+def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, Any]:
+    """Write the export; TorchScript by tracing, checked against eager on a real batch."""
+    import torch
+
+    from crossglg.train import checkpoint as ckpt_io
+    from crossglg.train.config import TrainConfig
+    from crossglg.train.distributed import Dist
+    from crossglg.train.evaluate import embed
+    from crossglg.train.oneshot import BaseStats
+    from crossglg.train.trainer import build_session, count_parameters
+
+    state = ckpt_io.load(path)
+    cfg = TrainConfig(**state["config"])
+    if data:
+        cfg.data = data
+    s = build_session(cfg, Dist(), "cpu", for_training=False)
+    s.model.load_state_dict(state["model"])
+    s.model.eval()
+    inference = s.model.inference_model().eval()
+    wrapped = _wrap(inference)
+    example = s.data.batches(s.data.train_idx[: min(4, len(s.data.train_idx))], train=False)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        eager_z, _ = wrapped(example)
+        traced = torch.jit.trace(wrapped, example, check_trace=False)
+        traced_z, _ = traced(example)
+    if not torch.allclose(eager_z, traced_z, atol=1e-5, rtol=1e-4):
+        raise RuntimeError("TorchScript export differs from the eager model; report this encoder")
+    traced.save(str(out_dir / TS_NAME))
+    torch.save(inference.state_dict(), out_dir / "state_dict.pt")
+
+    z_base, _ = embed(s.model, s.data.batches, s.data.train_idx, cfg.eval_batch_size, _null)
+    base = BaseStats.from_embeddings(z_base, s.data.train_labels, cfg.dc_beta)
+    np.savez_compressed(out_dir / "base_stats.npz", means=base.means, covs=base.covs, beta=base.beta)
+    meta = {
+        "format": "crossglg-export/1",
+        "checkpoint": str(path),
+        "epoch": int(state["epoch"]) + 1,
+        "encoder": cfg.encoder,
+        "layout": s.data.layout.name,
+        "frames": cfg.frames,
+        "persons": cfg.persons,
+        "embed_dim": int(eager_z.shape[1]),
+        "text_trained": not cfg.no_text,
+        "parameters": count_parameters(inference),
+        "training_parameters": count_parameters(s.model),
+        "train_classes": {str(c): s.data.class_names.get(c, "") for c in s.data.train_class_ids},
+        "dc": {
+            "beta": cfg.dc_beta,
+            "k": cfg.dc_k,
+            "alpha": cfg.dc_alpha,
+            "samples": cfg.dc_samples,
+            "max_iter": cfg.dc_max_iter,
+        },
+    }
+    (out_dir / META_NAME).write_text(json.dumps(meta, indent=1))
+    return {"export": str(out_dir), "torchscript": str(out_dir / TS_NAME), "parameters": meta["parameters"]}
+
+
+def _null():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+class ExportedModel:
+    """A loaded export: TorchScript embedder plus the metadata needed to feed it."""
+
+    def __init__(self, export_dir: Path, device: str = "cpu") -> None:
+        import torch
+
+        export_dir = Path(export_dir)
+        meta_path = export_dir / META_NAME
+        if not meta_path.is_file():
+            raise UserError(
+                f"{export_dir} is not an export directory (no {META_NAME}); run `crossglg export` first"
+            )
+        self.meta = json.loads(meta_path.read_text())
+        self.device = device
+        self.module = torch.jit.load(str(export_dir / TS_NAME), map_location=device).eval()
+        stats = export_dir / "base_stats.npz"
+        self.base_stats = None
+        if stats.is_file():
+            from crossglg.train.oneshot import BaseStats
+
+            with np.load(stats) as f:
+                self.base_stats = BaseStats(means=f["means"], covs=f["covs"], beta=float(f["beta"]))
+
+    def embed(self, sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """z_s and joint weights for raw [T, M, V, 3] sequences, with test-time preprocessing."""
+        import torch
+
+        from crossglg.data.preprocess import PreprocessConfig, preprocess
+
+        cfg = PreprocessConfig(frames=self.meta["frames"], persons=self.meta["persons"])
+        batch = preprocess(sequences, layout=self.meta["layout"], train=False, config=cfg, device=self.device)
+        with torch.no_grad():
+            z, k = self.module(batch.x)
+        return z.float().cpu().numpy(), k.float().cpu().numpy()
+
+
+def predict_files(
+    export_dir: Path,
+    exemplars: list[tuple[str, Path]],
+    queries: list[Path],
+    classifier: str = "cosine",
+) -> list[dict[str, Any]]:
+    """Label each query file with the name of the nearest exemplar action."""
+    from crossglg.train.oneshot import DCConfig, cosine_predict, dc_predict, unit
+
+    model = ExportedModel(export_dir)
+    names = [n for n, _ in exemplars]
+    if len(set(names)) != len(names):
+        raise UserError("--exemplar: each action name may appear once (one exemplar per new action)")
+    if len(names) < 2:
+        raise UserError("--exemplar: give at least two actions to choose between")
+    layout = model.meta["layout"]
+    z_sup, _ = model.embed([read_sequence(p, layout) for _, p in exemplars])
+    z_q, _ = model.embed([read_sequence(p, layout) for p in queries])
+    labels = np.arange(len(names))
+    if classifier == "dc":
+        if model.base_stats is None:
+            raise UserError(f"{export_dir}: no base_stats.npz, distribution calibration is not available")
+        dc = DCConfig(**model.meta["dc"])
+        pred = dc_predict(z_sup, labels, z_q, model.base_stats, dc)
+    else:
+        pred = cosine_predict(z_sup, labels, z_q)
+    sims = unit(z_q) @ unit(z_sup).T
+    return [
+        {
+            "file": str(path),
+            "prediction": names[int(p)],
+            "score": float(sims[i, int(p)]),
+            "similarities": {n: float(sims[i, j]) for j, n in enumerate(names)},
+        }
+        for i, (path, p) in enumerate(zip(queries, pred, strict=True))
+    ]
+
+
+def read_sequence(path: Path, layout: str) -> np.ndarray:
+    """One skeleton sequence [T, M, V, 3] from any format the data layer reads."""
+    from crossglg.data.readers import read_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: file not found")
+    seq = read_file(path, layout=layout)
+    return np.asarray(seq, dtype=np.float32)
