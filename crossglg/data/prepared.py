@@ -1,0 +1,214 @@
+"""The prepared cache: every sample's frames in one memory-mapped float32 file plus an index.
+
+Layout of a prepared folder::
+
+    frames.f32     float32 [sum(T_i), M, V, 3], samples back to back
+    index.json     format marker, shape, layout, class names and per-sample
+                   names / labels (0-based) / lengths / offsets / subjects / views / bodies
+    report.json, report.md, frames_histogram.png   the validation report
+
+Training reads random samples millions of times; a memory map makes that a slice, with no
+parsing and no per-file open. A folder is written under a temporary name and renamed into
+place only when complete, so an interrupted prepare never leaves a cache that loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crossglg.data.readers.base import Sample
+from crossglg.errors import UserError
+
+FORMAT_MARKER = "crossglg-prepared"
+VERSION = 1
+FRAMES = "frames.f32"
+INDEX = "index.json"
+
+
+@dataclass
+class PreparedDataset:
+    """A prepared cache opened for reading; ``sequence(i)`` is float32 [T_i, M, V, 3]."""
+
+    root: Path
+    dataset: str
+    layout: str
+    class_names: list[str]
+    names: list[str]
+    labels: np.ndarray
+    lengths: np.ndarray
+    offsets: np.ndarray
+    subjects: np.ndarray
+    views: np.ndarray
+    bodies: np.ndarray
+    frames: np.ndarray  # memory map [sum T, M, V, 3]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def num_persons(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def num_joints(self) -> int:
+        return int(self.frames.shape[2])
+
+    def sequence(self, i: int) -> np.ndarray:
+        start = int(self.offsets[i])
+        return np.array(self.frames[start : start + int(self.lengths[i])])
+
+    def index_of(self, name: str) -> int:
+        try:
+            return self._positions[name]
+        except KeyError:
+            raise UserError(f"{self.root}: no sample named {name!r}") from None
+
+    @property
+    def _positions(self) -> dict[str, int]:
+        if "_pos" not in self.meta:
+            self.meta["_pos"] = {n: i for i, n in enumerate(self.names)}
+        return self.meta["_pos"]
+
+    def summary(self) -> dict[str, Any]:
+        counts = np.bincount(self.labels, minlength=len(self.class_names)) if len(self) else np.zeros(0, int)
+        return {
+            "path": str(self.root),
+            "dataset": self.dataset,
+            "layout": self.layout,
+            "format": self.meta.get("format"),
+            "source": self.meta.get("source"),
+            "samples": len(self),
+            "classes": len(self.class_names),
+            "classes_present": int((counts > 0).sum()),
+            "persons": self.num_persons,
+            "joints": self.num_joints,
+            "frames_total": int(self.lengths.sum()),
+            "frames_min": int(self.lengths.min()) if len(self) else 0,
+            "frames_max": int(self.lengths.max()) if len(self) else 0,
+            "frames_mean": round(float(self.lengths.mean()), 2) if len(self) else 0.0,
+            "subjects": sorted({int(s) for s in self.subjects if s >= 0}),
+            "views": sorted({int(v) for v in self.views if v >= 0}),
+            "two_person_samples": int((self.bodies >= 2).sum()),
+        }
+
+
+def open_prepared(folder: str | os.PathLike[str]) -> PreparedDataset:
+    root = Path(folder)
+    index_path = root / INDEX
+    if not index_path.is_file():
+        raise UserError(f"{root}: not a prepared dataset (no {INDEX}); run `crossglg data prepare` first")
+    try:
+        index = json.loads(index_path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{index_path}: unreadable ({err}); prepare the data again") from None
+    if index.get("format") != FORMAT_MARKER or index.get("version") != VERSION:
+        raise UserError(f"{index_path}: not a version-{VERSION} crossglg prepared index")
+    shape = tuple(index["shape"])
+    frames_path = root / FRAMES
+    expected = int(np.prod(shape)) * 4
+    if not frames_path.is_file() or frames_path.stat().st_size != expected:
+        raise UserError(f"{frames_path}: missing or not {expected} bytes; prepare the data again")
+    frames = (
+        np.memmap(frames_path, dtype=np.float32, mode="r", shape=shape)
+        if shape[0]
+        else np.zeros(shape, np.float32)
+    )
+    s = index["samples"]
+    return PreparedDataset(
+        root=root,
+        dataset=index["dataset"],
+        layout=index["layout"],
+        class_names=list(index["class_names"]),
+        names=list(s["names"]),
+        labels=np.asarray(s["labels"], dtype=np.int64),
+        lengths=np.asarray(s["lengths"], dtype=np.int64),
+        offsets=np.asarray(s["offsets"], dtype=np.int64),
+        subjects=np.asarray(s["subjects"], dtype=np.int64),
+        views=np.asarray(s["views"], dtype=np.int64),
+        bodies=np.asarray(s["bodies"], dtype=np.int64),
+        frames=frames,
+        meta={k: index[k] for k in ("source", "format_of_source", "created") if k in index}
+        | {"format": index.get("format_of_source")},
+    )
+
+
+class PreparedWriter:
+    """Appends samples to a hidden folder beside ``out``; :meth:`commit` swaps it into place."""
+
+    def __init__(self, out: Path, *, dataset: str, layout: str, class_names: list[str], persons: int,
+                 joints: int, overwrite: bool = False) -> None:  # fmt: skip
+        self.out = Path(out)
+        if self.out.exists() and not overwrite:
+            raise UserError(f"{self.out}: already exists; pass --force to replace it")
+        if self.out.exists() and not (self.out / INDEX).is_file() and any(self.out.iterdir()):
+            raise UserError(f"{self.out}: exists and is not a prepared dataset; refusing to replace it")
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.out.parent / f".{self.out.name}.partial-{os.getpid()}"
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir()
+        self.head = {"dataset": dataset, "layout": layout, "class_names": class_names}
+        self.persons, self.joints = persons, joints
+        self._fh = open(self.tmp / FRAMES, "wb")  # noqa: SIM115 - closed in commit/abort
+        self.names: list[str] = []
+        self.columns: dict[str, list[int]] = {
+            k: [] for k in ("labels", "lengths", "subjects", "views", "bodies")
+        }
+        self.total = 0
+
+    def add(self, sample: Sample) -> None:
+        d = sample.data
+        if d.shape[1] < self.persons:  # pad missing person slots with zeros
+            d = np.concatenate(
+                [d, np.zeros((d.shape[0], self.persons - d.shape[1], *d.shape[2:]), d.dtype)], 1
+            )
+        self._fh.write(np.ascontiguousarray(d, dtype=np.float32).tobytes())
+        self.names.append(sample.name)
+        for key, value in (("labels", sample.label), ("lengths", len(d)), ("subjects", sample.subject),
+                           ("views", sample.view), ("bodies", min(sample.bodies, self.persons))):  # fmt: skip
+            self.columns[key].append(int(value))
+        self.total += len(d)
+
+    def commit(self, extra: dict[str, Any]) -> Path:
+        """Write the index last, then rename: a reader sees the old cache or the whole new one."""
+        self._fh.close()
+        if len(set(self.names)) != len(self.names):
+            dup = Counter(self.names).most_common(1)[0][0]
+            self.abort()
+            raise UserError(f"sample name {dup!r} occurs twice in the source; names must be unique")
+        offsets = np.concatenate([[0], np.cumsum(self.columns["lengths"])[:-1]]) if self.names else []
+        index = {
+            "format": FORMAT_MARKER,
+            "version": VERSION,
+            **self.head,
+            **extra,
+            "shape": [self.total, self.persons, self.joints, 3],
+            "samples": {"names": self.names, **self.columns, "offsets": [int(o) for o in offsets]},
+        }
+        (self.tmp / INDEX).write_text(json.dumps(index, separators=(",", ":")))
+        old = None
+        if self.out.exists():
+            old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
+            self.out.rename(old)
+        self.tmp.rename(self.out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.out
+
+    @property
+    def folder(self) -> Path:
+        """Where report files go before the commit (they move with the folder)."""
+        return self.tmp
+
+    def abort(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)

@@ -1,0 +1,106 @@
+"""What every reader hands to ``prepare``: samples, problems and a scan of the source.
+
+Readers split a source into *units* (usually one file each) so that ``prepare`` can parse
+them in worker processes; a unit is a small picklable value. A broken unit or sample becomes
+a :class:`Problem` in the validation report instead of an exception, so one bad file never
+stops a run of a hundred thousand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+UNKNOWN = -1  # subject or view that a format does not record
+
+
+@dataclass
+class Sample:
+    """One action clip in the common layout: float32 ``data`` [T, M, V, 3]; label 0-based."""
+
+    name: str
+    label: int
+    data: np.ndarray
+    subject: int = UNKNOWN
+    view: int = UNKNOWN
+    bodies: int = 0  # persons really present (<= M); 0 means "count the non-zero slots"
+
+    def __post_init__(self) -> None:
+        if self.bodies == 0 and self.data.ndim == 4:
+            present = (
+                np.abs(self.data).reshape(self.data.shape[0], self.data.shape[1], -1).sum(axis=(0, 2)) > 0
+            )
+            self.bodies = int(present.sum())
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A reason a file or sample was skipped (or a note about the source); one line each."""
+
+    where: str  # file or sample name
+    kind: str  # unreadable | truncated | joints | nan | empty | one-frame | all-zero | persons | label | official-missing
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"where": self.where, "kind": self.kind, "message": self.message}
+
+
+@dataclass
+class UnitResult:
+    samples: list[Sample] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class Scan:
+    """A source, listed: the work units plus everything the cache index needs up front."""
+
+    format: str
+    dataset: str
+    layout: str
+    class_names: list[str]
+    max_bodies: int
+    units: list[Any]
+    # names the official lists say should be there (None: the format has no such list)
+    expected: list[str] | None = None
+    expected_count: int | None = None  # documented number of usable samples, when known
+    problems: list[Problem] = field(default_factory=list)  # found while scanning
+    # units are parsed in worker processes unless the reader streams one big file itself
+    parallel: bool = True
+
+
+class ReadError(Exception):
+    """A file that cannot be parsed; carries the report's problem kind."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def read_floats(path: Path) -> np.ndarray:
+    """All whitespace-separated numbers of a text file (any line endings), as float64."""
+    text = Path(path).read_bytes()
+    try:
+        return np.array(text.split(), dtype=np.float64)
+    except ValueError as err:
+        raise ReadError("unreadable", f"not a table of numbers ({err})") from None
+
+
+def read_class_file(path: Path) -> list[str]:
+    """Class names from a ``.txt`` (one per line) or a ``.tsv`` with a ``name`` column, in id order."""
+    lines = [ln.rstrip("\r\n") for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if path.suffix == ".tsv" and lines and "\t" in lines[0]:
+        header = lines[0].split("\t")
+        if "name" in header:
+            col = header.index("name")
+            return [ln.split("\t")[col].strip() for ln in lines[1:]]
+    return [ln.strip() for ln in lines]
+
+
+def trim_padding(data: np.ndarray) -> np.ndarray:
+    """Drop the all-zero frames that fixed-length formats append after the last real frame."""
+    real = np.flatnonzero(np.abs(data).reshape(len(data), -1).sum(axis=1) > 0)
+    return data[: real[-1] + 1] if real.size else data[:0]

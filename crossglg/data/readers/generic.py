@@ -1,0 +1,152 @@
+"""The toolkit's own format, for any data set: no code to write (spec in docs/DATA.md).
+
+Either one ``.npz`` (``x`` [N, T, V, 3] or [N, M, T, V, 3], ``labels`` [N] 0-based,
+``names`` [N]; optional ``lengths``, ``subjects``, ``views``, ``class_names``, ``layout``), or a
+folder with ``labels.tsv`` (``name``, ``label``, optional ``subject``, ``view``), ``classes.txt``
+(one class name per line, line k = label k-1), optional ``layout.txt`` and one ``<name>.npy``
+or ``<name>.json`` array per sample, shaped [T, V, 3] or [M, T, V, 3].
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from crossglg.data.layouts import get_layout
+from crossglg.data.readers.base import ReadError, Sample, Scan, UnitResult, read_class_file, trim_padding
+from crossglg.data.readers.npz_rows import member_shape, read_rows
+from crossglg.errors import UserError
+
+FORMAT = "generic"
+CHUNK = 512  # samples per work unit of an .npz
+
+
+def _as_tmv3(arr: np.ndarray, where: str) -> np.ndarray:
+    """[T, V, 3] or [M, T, V, 3] → [T, M, V, 3]."""
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise ReadError("joints", f"{where}: shape {arr.shape}, expected [T, V, 3] or [M, T, V, 3]")
+    return np.ascontiguousarray(arr.transpose(1, 0, 2, 3), dtype=np.float32)
+
+
+def _layout_name(given: str | None, stored: str | None) -> str:
+    name = given or stored or "ntu25"
+    get_layout(name)  # a UserError naming the known layouts
+    return name
+
+
+def scan(source: Path, layout: str | None = None, class_file: Path | None = None, **_: object) -> Scan:
+    if source.is_file() and source.suffix == ".npz":
+        return _scan_npz(source, layout, class_file)
+    if source.is_dir():
+        return _scan_folder(source, layout, class_file)
+    raise UserError(f"{source}: the generic format is an .npz file or a folder with labels.tsv")
+
+
+def _scan_npz(path: Path, layout: str | None, class_file: Path | None) -> Scan:
+    with np.load(path, allow_pickle=False) as z:
+        for key in ("x", "labels", "names"):
+            if key not in z.files:
+                raise UserError(f"{path}: key {key!r} missing (has {', '.join(z.files)})")
+        shape = member_shape(str(path), "x")
+        n = len(z["labels"])
+        stored_layout = str(z["layout"]) if "layout" in z.files else None
+        names = [str(c) for c in z["class_names"]] if "class_names" in z.files else None
+    if shape[0] != n:
+        raise UserError(f"{path}: x has {shape[0]} samples but labels has {n}")
+    if class_file is not None:
+        names = read_class_file(class_file)
+    if names is None:
+        raise UserError(f"{path}: no 'class_names' key; pass --classes FILE")
+    units = [(str(path), s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
+    max_bodies = shape[1] if len(shape) == 5 else 1
+    return Scan(FORMAT, "generic", _layout_name(layout, stored_layout), names, max_bodies, units)
+
+
+def _scan_folder(folder: Path, layout: str | None, class_file: Path | None) -> Scan:
+    table = folder / "labels.tsv"
+    if not table.is_file():
+        raise UserError(f"{folder}: labels.tsv missing (columns name, label[, subject, view])")
+    classes = class_file or folder / "classes.txt"
+    if not classes.is_file():
+        raise UserError(f"{classes}: class-name file missing (one name per line)")
+    class_names = read_class_file(classes)
+    stored = (folder / "layout.txt").read_text().strip() if (folder / "layout.txt").is_file() else None
+    units, max_bodies = [], 1
+    with table.open(newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    for n, row in enumerate(rows, 2):
+        if not row.get("name") or row.get("label") in (None, ""):
+            raise UserError(f"{table}:{n}: columns 'name' and 'label' are required")
+        label = _label(row["label"].strip(), class_names, f"{table}:{n}")
+        path = next(
+            (
+                folder / f"{row['name']}{ext}"
+                for ext in (".npy", ".json")
+                if (folder / f"{row['name']}{ext}").is_file()
+            ),
+            None,
+        )
+        if path is None:
+            raise UserError(f"{table}:{n}: no {row['name']}.npy or {row['name']}.json beside it")
+        if path.suffix == ".npy":
+            shape = np.load(path, mmap_mode="r").shape
+            max_bodies = max(max_bodies, shape[0] if len(shape) == 4 else 1)
+        units.append(
+            (str(path), row["name"], label, int(row.get("subject") or -1), int(row.get("view") or -1))
+        )
+    lay = _layout_name(layout, stored)
+    return Scan(FORMAT, "generic", lay, class_names, max(max_bodies, _json_bodies(units)), units)
+
+
+def _json_bodies(units: list[tuple]) -> int:
+    """JSON arrays must be parsed to know their person count; done once at scan time."""
+    most = 1
+    for path, *_ in units:
+        if path.endswith(".json"):
+            arr = np.asarray(json.loads(Path(path).read_text()))
+            most = max(most, arr.shape[0] if arr.ndim == 4 else 1)
+    return most
+
+
+def _label(value: str, class_names: list[str], where: str) -> int:
+    if value.lstrip("-").isdigit():
+        label = int(value)
+    elif value in class_names:
+        label = class_names.index(value)
+    else:
+        raise UserError(f"{where}: label {value!r} is neither a 0-based index nor a name in the class file")
+    if not 0 <= label < len(class_names):
+        raise UserError(f"{where}: label {label} is outside 0..{len(class_names) - 1}")
+    return label
+
+
+def read_unit(unit: tuple) -> UnitResult:
+    if len(unit) == 3:
+        return _read_npz_chunk(*unit)
+    path, name, label, subject, view = unit
+    p = Path(path)
+    try:
+        arr = np.load(p) if p.suffix == ".npy" else np.asarray(json.loads(p.read_text()), dtype=np.float32)
+    except (ValueError, OSError) as err:
+        raise ReadError("unreadable", str(err)) from None
+    return UnitResult([Sample(name, label, _as_tmv3(arr, name), subject=subject, view=view)])
+
+
+def _read_npz_chunk(path: str, start: int, stop: int) -> UnitResult:
+    x = read_rows(path, "x", start, stop)
+    with np.load(path, allow_pickle=False) as z:
+        labels, names = z["labels"][start:stop], z["names"][start:stop]
+        extra = {k: z[k][start:stop] for k in ("lengths", "subjects", "views") if k in z.files}
+    result = UnitResult()
+    for i in range(len(x)):
+        arr = _as_tmv3(x[i], str(names[i]))
+        arr = arr[: int(extra["lengths"][i])] if "lengths" in extra else trim_padding(arr)
+        subject = int(extra["subjects"][i]) if "subjects" in extra else -1
+        view = int(extra["views"][i]) if "views" in extra else -1
+        result.samples.append(Sample(str(names[i]), int(labels[i]), arr, subject=subject, view=view))
+    return result

@@ -1,0 +1,50 @@
+"""MSR Action3D: ``aXX_sYY_eZZ_skeleton3D.txt``, 20 lines ``x y z c`` per frame (DATA.md §10.1)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from crossglg.data.readers.base import ReadError, Sample, Scan, UnitResult, read_class_file, read_floats
+from crossglg.errors import UserError
+
+FORMAT = "msr-action3d"
+JOINTS = 20
+_NAME = re.compile(r"^a(\d\d)_s(\d\d)_e(\d\d)_skeleton3D\.txt$")
+_OFFICIAL_LIST = "files_used_in_cvpr12_paper.txt"
+
+
+def _coords_dir(source: Path) -> Path:
+    sub = source / "real_world_coordinates"
+    return sub if sub.is_dir() else source
+
+
+def scan(source: Path, class_file: Path | None = None, **_: object) -> Scan:
+    folder = _coords_dir(source)
+    # the official list lives in the same folder, hence the strict glob
+    files = sorted(folder.glob("*_skeleton3D.txt"))
+    if not files:
+        raise UserError(f"{folder}: no aXX_sYY_eZZ_skeleton3D.txt files (is this MSR Action3D?)")
+    classes = class_file or source / "classes.tsv"
+    names = read_class_file(classes) if classes.is_file() else [f"action {i}" for i in range(1, 21)]
+    expected = None
+    official = folder / _OFFICIAL_LIST
+    if official.is_file():
+        expected = official.read_text().split()
+    return Scan(FORMAT, "msr-action3d", "msr20", names, 1, [str(f) for f in files], expected=expected)
+
+
+def read_unit(unit: str) -> UnitResult:
+    path = Path(unit)
+    m = _NAME.match(path.name)
+    if not m:
+        raise ReadError("unreadable", "file name is not aXX_sYY_eZZ_skeleton3D.txt")
+    values = read_floats(path)
+    if values.size % (JOINTS * 4):
+        raise ReadError(
+            "truncated", f"{values.size} numbers is not a whole number of frames of {JOINTS} joints × 4"
+        )
+    xyz = values.reshape(-1, JOINTS, 4)[..., :3].astype("float32")
+    name = path.name.removesuffix("_skeleton3D.txt")
+    sample = Sample(name, int(m.group(1)) - 1, xyz[:, None], subject=int(m.group(2)), bodies=1)
+    return UnitResult([sample])

@@ -1,0 +1,82 @@
+"""PKU-MMD (phase 1 or 2): long sequences + per-sequence label files → one clip per label (DATA.md §8.1).
+
+Layout expected under SOURCE: a skeleton folder and a label folder (``skeleton``/``Skeleton``/
+``PKU_Skeleton_Renew`` and ``label``/``Label``/``Train_Label_PKU_final``), each holding
+``XXXX-V.txt`` files of the same names. Clip names are ``<sequence>_<start:06d>`` so that
+sorting by name orders clips by sequence, then start frame (the exemplar rule of §7.3).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult, read_floats
+from crossglg.data.readers.class_lists import packaged_class_names
+from crossglg.errors import UserError
+
+FORMAT = "pku-mmd"
+JOINTS = 25
+ROW = 2 * JOINTS * 3  # two persons × 25 joints × xyz
+VIEWS = {"L": 1, "M": 2, "R": 3}
+_SKELETON_DIRS = ("skeleton", "Skeleton", "PKU_Skeleton_Renew", "skeletons")
+_LABEL_DIRS = ("label", "Label", "labels", "Train_Label_PKU_final")
+
+
+def _find(source: Path, names: tuple[str, ...], what: str) -> Path:
+    for n in names:
+        if (source / n).is_dir():
+            return source / n
+    raise UserError(f"{source}: no {what} folder (looked for {', '.join(names)})")
+
+
+def scan(source: Path, class_file: Path | None = None, **_: object) -> Scan:
+    skel_dir = _find(source, _SKELETON_DIRS, "skeleton")
+    label_dir = _find(source, _LABEL_DIRS, "label")
+    units, problems = [], []
+    for label in sorted(label_dir.glob("*.txt")):
+        skel = skel_dir / label.name
+        if not skel.is_file():
+            problems.append(Problem(label.stem, "missing", f"labels but no skeleton file {skel.name}"))
+            continue
+        units.append((str(skel), str(label)))
+    if not units:
+        raise UserError(f"{source}: no sequence has both a skeleton and a label file")
+    names = packaged_class_names("pku-mmd", class_file)
+    return Scan(FORMAT, "pku-mmd", "ntu25", names, 2, units, problems=problems)
+
+
+def parse_label_file(path: Path) -> list[tuple[int, int, int]]:
+    """(label 1-based, start, end) per line ``label,start,end,confidence``; start/end swapped if reversed."""
+    out = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        try:
+            label, start, end = int(parts[0]), int(parts[1]), int(parts[2])
+        except (ValueError, IndexError):
+            raise ReadError(
+                "label", f"{path.name}:{n}: expected 'label,start,end,confidence', got {line!r}"
+            ) from None
+        out.append((label, min(start, end), max(start, end)))
+    return out
+
+
+def read_unit(unit: tuple[str, str]) -> UnitResult:
+    skel, label_path = Path(unit[0]), Path(unit[1])
+    values = read_floats(skel)
+    if values.size % ROW:
+        raise ReadError("truncated", f"{values.size} numbers is not a whole number of {ROW}-value frames")
+    frames = values.reshape(-1, 2, JOINTS, 3).astype("float32")
+    seq = skel.stem
+    view = VIEWS.get(seq.rsplit("-", 1)[-1], -1)
+    result = UnitResult()
+    for label, start, end in parse_label_file(label_path):
+        name = f"{seq}_{start:06d}"
+        if start >= len(frames):
+            result.problems.append(
+                Problem(name, "label", f"starts at frame {start}, sequence has {len(frames)}")
+            )
+            continue
+        result.samples.append(Sample(name, label - 1, frames[start : end + 1], view=view))
+    return result

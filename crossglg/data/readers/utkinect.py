@@ -1,0 +1,97 @@
+"""UTKinect-Action3D: continuous recordings cut into segments by the label file (DATA.md §10.2).
+
+A segment is every row whose depth-frame id lies in the inclusive range of the label file;
+ids repeat and skip, so rows are selected by id, never by position.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult, read_floats
+from crossglg.errors import UserError
+
+FORMAT = "utkinect"
+JOINTS = 20
+_RECORDING = re.compile(r"^s(\d\d)_e(\d\d)$")
+LABEL_FILES = {"modified": "actionLabel_modified.txt", "original": "actionLabel.txt"}
+
+
+def _class_table(source: Path) -> tuple[list[str], dict[str, int]]:
+    """Display names and the label-file spelling → 0-based label."""
+    path = source / "classes.tsv"
+    if not path.is_file():
+        raise UserError(f"{path}: missing (columns id, label_in_file, name)")
+    rows = [ln.split("\t") for ln in path.read_text().splitlines()[1:] if ln.strip()]
+    return [r[2].strip() for r in rows], {r[1].strip(): i for i, r in enumerate(rows)}
+
+
+def parse_labels(path: Path) -> dict[str, list[tuple[str, float, float]]]:
+    """``{recording: [(action, start, end), ...]}``; NaN bounds are kept for the caller to report."""
+    out: dict[str, list[tuple[str, float, float]]] = {}
+    current = None
+    for n, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if _RECORDING.match(line):
+            current = out.setdefault(line, [])
+            continue
+        action, _, rng = line.partition(":")
+        parts = rng.split()
+        if current is None or len(parts) != 2:
+            raise UserError(f"{path}:{n}: expected 'sYY_eZZ' or 'action: start end', got {line!r}")
+        current.append((action.strip(), float(parts[0]), float(parts[1])))
+    return out
+
+
+def scan(source: Path, label_file: str = "modified", **_: object) -> Scan:
+    joints = source / "joints" if (source / "joints").is_dir() else source
+    if label_file not in LABEL_FILES:
+        raise UserError(f"--label-file must be one of {', '.join(LABEL_FILES)}, got {label_file!r}")
+    labels_path = joints / LABEL_FILES[label_file]
+    if not labels_path.is_file():
+        raise UserError(f"{labels_path}: label file not found")
+    class_names, label_of = _class_table(source)
+    units, problems, expected = [], [], []
+    for rec, segments in sorted(parse_labels(labels_path).items()):
+        wanted = []
+        for action, start, end in segments:
+            name = f"{rec}_{action}"
+            if action not in label_of:
+                problems.append(Problem(name, "label", f"action {action!r} is not in classes.tsv"))
+                continue
+            expected.append(name)
+            if math.isnan(start) or math.isnan(end):
+                problems.append(Problem(name, "label", f"{labels_path.name}: range is NaN, no segment"))
+                continue
+            wanted.append((name, label_of[action], int(start), int(end)))
+        path = joints / f"joints_{rec}.txt"
+        if not path.is_file():
+            problems.append(
+                Problem(str(path), "missing", f"recording {rec} is labelled but has no joints file")
+            )
+            continue
+        units.append((str(path), int(rec[1:3]), wanted))
+    return Scan(FORMAT, "utkinect", "kinect20", class_names, 1, units, expected=expected, problems=problems)
+
+
+def read_unit(unit: tuple[str, int, list[tuple[str, int, int, int]]]) -> UnitResult:
+    path, subject, wanted = unit
+    values = read_floats(Path(path))
+    row = 1 + JOINTS * 3
+    if values.size % row:
+        raise ReadError("truncated", f"{values.size} numbers is not a whole number of rows of {row}")
+    table = values.reshape(-1, row)
+    frame_id = table[:, 0].astype(int)
+    xyz = table[:, 1:].reshape(-1, JOINTS, 3).astype("float32")
+    result = UnitResult()
+    for name, label, start, end in wanted:
+        rows = (frame_id >= start) & (frame_id <= end)
+        if not rows.any():
+            result.problems.append(Problem(name, "empty", f"no frame id in {start}..{end}"))
+            continue
+        result.samples.append(Sample(name, label, xyz[rows][:, None], subject=subject, bodies=1))
+    return result
