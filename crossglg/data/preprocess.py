@@ -1,0 +1,267 @@
+"""Batched preprocessing: from variable-length skeletons to the model input [N, 3, T, V, M].
+
+Every step (centring, view normalisation, crop + resize along time, person padding, random
+rotation) is one tensor operation over the whole batch, on whatever device the data sits
+on, so a GPU trainer never waits for a per-sample Python loop (DATA.md §4, §5). Random
+draws come from a CPU ``torch.Generator`` and are then moved to the data's device, so a
+seed gives the same augmentation on CPU and GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from crossglg.data.layouts import Layout, get_layout
+from crossglg.errors import UserError
+
+# NTU-25 joints (0-based) that view normalisation and centring are defined on (DATA.md §4, §5)
+_NTU_SPINE_BASE, _NTU_SPINE_MID, _NTU_LEFT_SHOULDER, _NTU_RIGHT_SHOULDER = 0, 1, 4, 8
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """What the feeder does; the defaults are CTR-GCN's (DATA.md §4).
+
+    ``crop_ratio`` bounds the random crop used in training, ``test_ratio`` is the central
+    share kept at test time, ``min_crop`` the shortest training crop (never longer than the
+    sample), ``rotation`` the largest random rotation angle in radians about each axis
+    (0 disables it).
+    """
+
+    frames: int = 64
+    persons: int = 2
+    center: bool = True
+    normalize_view: bool = False
+    crop_ratio: tuple[float, float] = (0.5, 1.0)
+    test_ratio: float = 0.95
+    min_crop: int = 64
+    rotation: float = 0.3
+
+    def __post_init__(self) -> None:
+        lo, hi = self.crop_ratio
+        if not 0 < lo <= hi <= 1:
+            raise UserError(
+                f"preprocess: crop_ratio must satisfy 0 < low <= high <= 1, got {self.crop_ratio}"
+            )
+        if not 0 < self.test_ratio <= 1:
+            raise UserError(f"preprocess: test_ratio must be in (0, 1], got {self.test_ratio}")
+        if self.frames < 1 or self.persons < 1:
+            raise UserError(f"preprocess: frames and persons must be >= 1, got {self.frames}, {self.persons}")
+
+
+class Batch(NamedTuple):
+    """Model input ``x`` [N, 3, T, V, M] and which person slots hold someone, [N, M] bool."""
+
+    x: torch.Tensor
+    person_mask: torch.Tensor
+
+
+class Padded(NamedTuple):
+    """A batch padded to its longest sample: ``data`` [N, T_max, M, V, 3], ``lengths`` [N] long."""
+
+    data: torch.Tensor
+    lengths: torch.Tensor
+
+
+def pad_sequences(sequences: Sequence[np.ndarray], device: torch.device | str | None = None) -> Padded:
+    """Stack variable-length [T_i, M_i, V, 3] arrays into one zero-padded tensor.
+
+    One host-side copy into a preallocated buffer and one transfer: the only per-sample
+    work in the pipeline.
+    """
+    if not sequences:
+        raise UserError("preprocess: empty batch")
+    shapes = [np.shape(s) for s in sequences]
+    for i, shape in enumerate(shapes):
+        if len(shape) != 4 or shape[-1] != 3 or shape[0] < 1:
+            raise UserError(f"preprocess: sample {i} has shape {shape}, expected [T>=1, M, V, 3]")
+    v = shapes[0][2]
+    if any(s[2] != v for s in shapes):
+        raise UserError(f"preprocess: samples disagree on the joint count: {sorted({s[2] for s in shapes})}")
+    t_max = max(s[0] for s in shapes)
+    m_max = max(s[1] for s in shapes)
+    buf = np.zeros((len(sequences), t_max, m_max, v, 3), dtype=np.float32)
+    for i, seq in enumerate(sequences):
+        buf[i, : seq.shape[0], : seq.shape[1]] = seq
+    lengths = torch.tensor([s[0] for s in shapes], dtype=torch.long)
+    data = torch.from_numpy(buf)
+    if device is not None:
+        data, lengths = data.to(device), lengths.to(device)
+    return Padded(data, lengths)
+
+
+def _ntu_joint(layout: Layout, ntu_joint: int, fallback: int) -> int:
+    """This layout's joint standing for an NTU joint; ``fallback`` where it has none (COCO-17)."""
+    for j, n in enumerate(layout.ntu_index):
+        if n == ntu_joint:
+            return j
+    return fallback
+
+
+def _first_frame(present: torch.Tensor) -> torch.Tensor:
+    """Index of the first True along dim 1 of [N, T] (0 where none is)."""
+    t = present.shape[1]
+    idx = torch.arange(t, device=present.device).expand_as(present)
+    return torch.where(present, idx, torch.full_like(idx, t)).amin(dim=1).clamp(max=t - 1)
+
+
+def _frame_of(x: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+    """x [N, T, ...] at one frame per sample → [N, ...]."""
+    return x[torch.arange(x.shape[0], device=x.device), frame]
+
+
+def _view_rotation(first: torch.Tensor, layout: Layout) -> torch.Tensor:
+    """Rotation [N, 3, 3] taking actor 1's spine to +z and its shoulders (right → left) to +x.
+
+    Same target as pyskl's PreNormalize3D, built as one orthonormal frame instead of two
+    axis-angle steps; a degenerate frame (missing joints) gives the identity.
+    """
+    base = _ntu_joint(layout, _NTU_SPINE_BASE, layout.center)
+    mid = _ntu_joint(layout, _NTU_SPINE_MID, layout.center)
+    left = _ntu_joint(layout, _NTU_LEFT_SHOULDER, layout.center)
+    right = _ntu_joint(layout, _NTU_RIGHT_SHOULDER, layout.center)
+    spine = first[:, mid] - first[:, base]
+    shoulders = first[:, left] - first[:, right]
+    z = spine / spine.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    x = shoulders - (shoulders * z).sum(-1, keepdim=True) * z
+    x = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    y = torch.cross(z, x, dim=-1)
+    rot = torch.stack([x, y, z], dim=1)
+    ok = (spine.norm(dim=-1) > 1e-6) & (x.norm(dim=-1) > 0.5)
+    eye = torch.eye(3, dtype=first.dtype, device=first.device).expand_as(rot)
+    return torch.where(ok[:, None, None], rot, eye)
+
+
+def _crop_windows(
+    lengths: torch.Tensor, cfg: PreprocessConfig, train: bool, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Start and length of each sample's temporal window (CTR-GCN's valid_crop_resize)."""
+    lengths = lengths.cpu()
+    n = lengths.shape[0]
+    if train:
+        lo, hi = cfg.crop_ratio
+        p = lo + (hi - lo) * torch.rand(n, generator=generator, dtype=torch.float64)
+        crop = torch.floor(lengths * p).long().clamp(min=cfg.min_crop)
+        crop = torch.minimum(crop, lengths).clamp(min=1)
+        start = torch.floor(
+            torch.rand(n, generator=generator, dtype=torch.float64) * (lengths - crop + 1)
+        ).long()
+        start = torch.minimum(start, lengths - crop)
+    else:
+        bias = torch.floor((1 - cfg.test_ratio) * lengths.double() / 2).long()
+        crop = (lengths - 2 * bias).clamp(min=1)
+        start = bias
+    return start, crop
+
+
+def _resample(x: torch.Tensor, start: torch.Tensor, crop: torch.Tensor, frames: int) -> torch.Tensor:
+    """Linear resize of each sample's window [start, start+crop) to ``frames`` frames.
+
+    Reproduces ``F.interpolate(mode="linear", align_corners=False)`` on each cropped window
+    (what CTR-GCN's bilinear resize does along time), but as one gather for the whole batch.
+    """
+    n = x.shape[0]
+    dev = x.device
+    start, crop = start.to(dev), crop.to(dev)
+    t = torch.arange(frames, device=dev, dtype=torch.float64)
+    scale = crop.double()[:, None] / frames
+    src = ((t[None] + 0.5) * scale - 0.5).clamp(min=0)
+    i0 = torch.floor(src).long()
+    i0 = torch.minimum(i0, (crop - 1)[:, None])
+    i1 = torch.minimum(i0 + 1, (crop - 1)[:, None])
+    w = (src - i0.double()).to(x.dtype)
+    rows = torch.arange(n, device=dev)[:, None]
+    a = x[rows, start[:, None] + i0]
+    b = x[rows, start[:, None] + i1]
+    w = w.view(n, frames, *([1] * (x.dim() - 2)))
+    return a + (b - a) * w
+
+
+def _random_rotation(n: int, max_angle: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Per-sample Rz·Ry·Rx with angles uniform in [-max_angle, max_angle] (CTR-GCN random_rot)."""
+    ang = (torch.rand(n, 3, generator=generator, dtype=torch.float64) * 2 - 1) * max_angle
+    c, s = ang.cos(), ang.sin()
+    one, zero = torch.ones(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+    rx = torch.stack([one, zero, zero, zero, c[:, 0], s[:, 0], zero, -s[:, 0], c[:, 0]], 1).view(n, 3, 3)
+    ry = torch.stack([c[:, 1], zero, -s[:, 1], zero, one, zero, s[:, 1], zero, c[:, 1]], 1).view(n, 3, 3)
+    rz = torch.stack([c[:, 2], s[:, 2], zero, -s[:, 2], c[:, 2], zero, zero, zero, one], 1).view(n, 3, 3)
+    return rz @ ry @ rx
+
+
+def preprocess(
+    samples: Sequence[np.ndarray] | Padded | torch.Tensor,
+    *,
+    lengths: torch.Tensor | Sequence[int] | None = None,
+    layout: str | Layout = "ntu25",
+    train: bool = False,
+    config: PreprocessConfig | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Batch:
+    """Turn a batch of skeletons into the model input [N, 3, T, V, M] and a person mask.
+
+    ``samples`` is a list of float32 [T_i, M_i, V, 3] arrays (what ``open_prepared(dir)
+    .sequence(i)`` returns), a :class:`Padded`, or a padded tensor [N, T_max, M, V, 3]
+    with ``lengths``. A person slot counts as present when it has a non-zero joint in a
+    valid frame, so a zero-filled second slot (NTU-60 style) is masked out; slots past
+    ``config.persons`` are dropped (readers put the main actor first). ``train`` picks
+    the random crop + random rotation; otherwise the central crop. ``generator`` seeds the
+    random draws; the computation runs on ``device``, or where a tensor input already is.
+    """
+    cfg = config or PreprocessConfig()
+    lay = get_layout(layout) if isinstance(layout, str) else layout
+    if isinstance(samples, Padded):
+        data, lens = samples
+    elif isinstance(samples, torch.Tensor):
+        if lengths is None:
+            raise UserError("preprocess: a padded tensor needs its lengths")
+        data, lens = samples, torch.as_tensor(lengths, dtype=torch.long, device=samples.device)
+    else:
+        data, lens = pad_sequences(samples)
+    if device is not None:
+        data, lens = data.to(device), lens.to(device)
+    if data.dim() != 5 or data.shape[-1] != 3 or data.shape[3] != lay.num_joints:
+        raise UserError(
+            f"preprocess: batch has shape {tuple(data.shape)}, expected [N, T, M, {lay.num_joints}, 3] "
+            f"for layout {lay.name}"
+        )
+    if lens.shape != (data.shape[0],) or bool((lens < 1).any()) or bool((lens > data.shape[1]).any()):
+        raise UserError(f"preprocess: lengths must be {data.shape[0]} values in [1, {data.shape[1]}]")
+    data = data.float()
+    n, t_max, m_in = data.shape[:3]
+
+    # person slots: exactly cfg.persons, zero-padded, with a mask of who is there
+    if m_in >= cfg.persons:
+        data = data[:, :, : cfg.persons]
+    else:
+        data = torch.nn.functional.pad(data, (0, 0, 0, 0, 0, cfg.persons - m_in))
+    valid = torch.arange(t_max, device=data.device)[None] < lens[:, None]  # [N, T]
+    data = data * valid[:, :, None, None, None]
+    present = data.abs().amax(dim=(3, 4)) > 0  # [N, T, M]
+    person_mask = present.any(dim=1)
+
+    if cfg.center or cfg.normalize_view:
+        first = _first_frame(present[:, :, 0])
+        actor1 = _frame_of(data[:, :, 0], first)  # [N, V, 3]
+        if cfg.center:
+            origin = actor1[:, _ntu_joint(lay, _NTU_SPINE_MID, lay.center)]
+            data = (data - origin[:, None, None, None]) * present[..., None, None]
+            actor1 = actor1 - origin[:, None]
+        if cfg.normalize_view:
+            rot = _view_rotation(actor1, lay)
+            data = torch.einsum("nij,ntmvj->ntmvi", rot, data)
+
+    start, crop = _crop_windows(lens, cfg, train, generator)
+    data = _resample(data, start, crop, cfg.frames)
+
+    if train and cfg.rotation > 0:
+        rot = _random_rotation(n, cfg.rotation, generator).to(device=data.device, dtype=data.dtype)
+        data = torch.einsum("nij,ntmvj->ntmvi", rot, data)
+
+    x = data.permute(0, 4, 1, 3, 2).contiguous()  # [N, 3, T, V, M]
+    return Batch(x, person_mask)
