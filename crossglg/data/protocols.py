@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from crossglg.data.synthetic import ACTIONS as SYNTHETIC_ACTIONS
+from crossglg.data.synthetic import NOVEL_CLASS_IDS as SYNTHETIC_NOVEL
 from crossglg.errors import UserError
 
 
@@ -38,6 +40,7 @@ BUILTIN: dict[str, Protocol] = {
         _split("pku-mmd", "pku-mmd", 51, list(range(1, 47, 5))),
         _split("msr-action3d", "msr-action3d", 20, list(range(11, 21))),
         _split("utkinect", "utkinect", 10, list(range(6, 11))),
+        _split("synthetic", "synthetic", len(SYNTHETIC_ACTIONS), list(SYNTHETIC_NOVEL)),
     )
 }
 
