@@ -1,0 +1,193 @@
+"""Read paths and bulk edits behind `show`, `export`, `stats`, `import` and `invalidate`.
+
+Bound as methods of :class:`crossglg.cache.store.Cache`; kept apart so the store module
+holds only the write machinery.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from crossglg.cache.keys import request_key, sha256_hex
+from crossglg.cache.records import GenerationRow, ImportRecord, ItemTarget, RequestRow
+
+if TYPE_CHECKING:
+    from crossglg.cache.store import Cache
+
+IMPORT_PREFIX = "import:"
+
+_ITEM_SELECT = """
+    SELECT i.dataset, i.class_id, i.class_name, i.kind, i.slot, i.sample_index, i.source,
+           t.text, i.key_body_parts, g.status, r.backend, r.model, g.resolved_model, g.mode,
+           p.name AS prompt, r.prompt_id, g.run_id, g.completed_at, i.request_key
+    FROM items i
+    JOIN texts t ON t.text_id = i.text_id
+    JOIN requests r ON r.request_key = i.request_key
+    LEFT JOIN generations g ON g.request_key = i.request_key
+    LEFT JOIN prompts p ON p.prompt_id = r.prompt_id
+"""
+# global text first, then local slots in the order the answer listed them (rowid = insertion order)
+_ITEM_ORDER = "ORDER BY i.dataset, i.class_id, i.source, i.sample_index, i.kind != 'global', i.rowid"
+
+
+def _item_rows(cache: Cache, where: str, params: list[Any]) -> Iterator[dict[str, Any]]:
+    cur = cache.conn.execute(f"{_ITEM_SELECT} {where} {_ITEM_ORDER}", params)
+    cols = [d[0] for d in cur.description]
+    for row in cur:
+        out = dict(zip(cols, row, strict=True))
+        out["key_body_parts"] = json.loads(out["key_body_parts"]) if out["key_body_parts"] else None
+        yield out
+
+
+def _filters(**conditions: Any) -> tuple[str, list[Any]]:
+    used = {k: v for k, v in conditions.items() if v is not None}
+    if not used:
+        return "", []
+    return "WHERE " + " AND ".join(f"i.{k} = ?" for k in used), list(used.values())
+
+
+def show(cache: Cache, dataset: str, class_id: int, source: str | None = None) -> list[dict[str, Any]]:
+    """Every text of one class, each with where it came from (model, prompt, run, status)."""
+    where, params = _filters(dataset=dataset, class_id=class_id, source=source)
+    return list(_item_rows(cache, where, params))
+
+
+def export_rows(
+    cache: Cache, dataset: str | None = None, source: str | None = None, kind: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """All texts as flat rows (JSONL/CSV); the fields `import` reads are among them, so exports re-import."""
+    where, params = _filters(dataset=dataset, source=source, kind=kind)
+    return _item_rows(cache, where, params)
+
+
+def sources(cache: Cache, dataset: str) -> list[str]:
+    """The sources (backend:model or import:label) that have texts for a dataset, sorted."""
+    rows = cache.conn.execute(
+        "SELECT DISTINCT source FROM items WHERE dataset = ? ORDER BY source", (dataset,)
+    )
+    return [r[0] for r in rows]
+
+
+def stats(cache: Cache) -> dict[str, Any]:
+    """Counts for `crossglg-text stats`: what the file holds and what failed."""
+    q = cache.conn.execute
+
+    def count(table: str) -> int:
+        return q(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    items = [
+        dict(zip(("dataset", "source", "kind", "classes", "texts"), r, strict=True))
+        for r in q(
+            "SELECT dataset, source, kind, count(DISTINCT class_id), count(*) FROM items"
+            " GROUP BY dataset, source, kind ORDER BY dataset, source, kind"
+        )
+    ]
+    return {
+        "path": str(cache.path),
+        "schema_version": int(cache.meta()["schema_version"]),
+        "size_bytes": cache.path.stat().st_size,
+        "runs": count("runs"),
+        "requests": count("requests"),
+        "generations": dict(
+            q("SELECT status, count(*) FROM generations GROUP BY status ORDER BY status").fetchall()
+        ),
+        "attempts": count("attempts"),
+        "texts": count("texts"),
+        "items": items,
+        "tokens": dict(
+            zip(
+                ("input", "output"),
+                q(
+                    "SELECT coalesce(sum(tokens_input), 0), coalesce(sum(tokens_output), 0) FROM generations"
+                ).fetchone(),
+                strict=True,
+            )
+        ),
+        "cost_usd": q("SELECT coalesce(sum(cost_usd), 0) FROM generations").fetchone()[0],
+        "embedders": count("embedders"),
+        "embeddings": count("embeddings"),
+    }
+
+
+def import_texts(cache: Cache, records: Iterable[ImportRecord], label: str, run_id: str | None = None) -> int:
+    """Store externally written texts under source ``import:<label>``, exactly like generations.
+
+    Each record becomes a request (backend ``import``, model = label, keyed on the text) and an
+    ``ok`` generation whose items fan out as usual, so the text bank, `show` and `export` treat
+    it like any model's answer. Re-importing the same text is a no-op; changed text replaces
+    the item. Returns the number of records stored.
+    """
+    label = label.strip()
+    if not label or any(ch.isspace() for ch in label):
+        raise ValueError(f"import label must be one word, got {label!r}")
+    source = IMPORT_PREFIX + label
+    requests, generations = [], []
+    for rec in records:
+        params = {
+            "dataset": rec.dataset,
+            "class_id": rec.class_id,
+            "kind": rec.kind,
+            "slot": rec.slot,
+            "text_sha256": sha256_hex(rec.text),
+        }
+        key = request_key(source, [], params, rec.sample_index)
+        if rec.kind == "global":
+            parsed: dict[str, Any] = {"description": rec.text, "key_body_parts": list(rec.key_body_parts)}
+            slots: tuple[str, ...] = ()
+        else:
+            parsed, slots = {rec.slot: rec.text}, (rec.slot,)
+        requests.append(RequestRow(key, "import", label, [], params, rec.sample_index))
+        target = ItemTarget(
+            rec.dataset, rec.class_id, rec.class_name, rec.kind, rec.sample_index, source, slots
+        )
+        generations.append(
+            (GenerationRow(key, "ok", rec.text, parsed, mode="import", run_id=run_id), [target])
+        )
+    with cache.write():
+        cache.put_requests(requests, run_id=run_id)
+        cache.record(generations=generations)
+    return len(generations)
+
+
+def invalidate(
+    cache: Cache,
+    model: str | None = None,
+    prompt: str | None = None,
+    since: str | None = None,
+    status: str | None = None,
+) -> int:
+    """Forget answers so the next run asks again; requests and texts stay as history.
+
+    ``model`` matches the model id or ``backend:model``; ``prompt`` a prompt name or a
+    prompt-id prefix; ``since`` an ISO time (answers completed at or after it). Filters
+    combine with AND; at least one is required. Returns the number of answers forgotten.
+    """
+    conds, params = [], []
+    if model is not None:
+        conds.append("(r.model = ? OR r.backend || ':' || r.model = ?)")
+        params += [model, model]
+    if prompt is not None:
+        conds.append("(r.prompt_id LIKE ? OR r.prompt_id IN (SELECT prompt_id FROM prompts WHERE name = ?))")
+        params += [prompt + "%", prompt]
+    if since is not None:
+        conds.append("g.completed_at >= ?")
+        params.append(since)
+    if status is not None:
+        conds.append("g.status = ?")
+        params.append(status)
+    if not conds:
+        raise ValueError("invalidate needs at least one filter (model, prompt, since or status)")
+    select = (
+        "SELECT g.request_key FROM generations g JOIN requests r ON r.request_key = g.request_key WHERE "
+        + " AND ".join(conds)
+    )
+    with cache.write():
+        keys = [r[0] for r in cache.conn.execute(select, params)]
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            cache.conn.execute(f"DELETE FROM items WHERE request_key IN ({marks})", chunk)
+            cache.conn.execute(f"DELETE FROM generations WHERE request_key IN ({marks})", chunk)
+    return len(keys)

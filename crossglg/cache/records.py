@@ -1,0 +1,123 @@
+"""Plain rows the rest of the toolkit hands to the cache; no SQL outside this package."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUSES = ("ok", "failed", "refused", "truncated", "invalid_json", "incomplete")
+# statuses whose parsed answer feeds `items` (an incomplete answer contributes the slots it has)
+USABLE_STATUSES = ("ok", "incomplete")
+KINDS = ("global", "part", "joint")
+MODES = ("online", "batch", "offline", "import")
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """A resolved request, exactly as hashed by :func:`crossglg.cache.keys.request_key`.
+
+    ``params`` must be the same mapping that went into the key (schema and seed included), so
+    the stored row can be re-sent as is; ``schema`` is stored apart for easy inspection.
+    """
+
+    request_key: str
+    backend: str
+    model: str
+    messages: Sequence[Mapping[str, Any]]
+    params: Mapping[str, Any]
+    sample_index: int = 0
+    seed: int | None = None
+    schema: Mapping[str, Any] | None = None
+    prompt_id: str | None = None
+    model_revision: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemTarget:
+    """Where an answer lands in ``items``: one class of one dataset, from one source.
+
+    ``slots`` is empty for a global answer and the part/joint names for a local one. The same
+    request can serve several targets (ntu60 and ntu120 share class names, hence prompts).
+    """
+
+    dataset: str
+    class_id: int
+    class_name: str
+    kind: str
+    sample_index: int
+    source: str
+    slots: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+
+
+@dataclass
+class GenerationRow:
+    """One answer (or the final failure) for a request; ``raw_text`` is kept for every status."""
+
+    request_key: str
+    status: str
+    raw_text: str | None = None
+    parsed: Mapping[str, Any] | None = None
+    finish_reason: str | None = None
+    resolved_model: str | None = None
+    system_fingerprint: str | None = None
+    tokens_input: int | None = None
+    tokens_cached: int | None = None
+    tokens_output: int | None = None
+    tokens_reasoning: int | None = None
+    cost_usd: float | None = None
+    mode: str = "online"
+    latency_ms: float | None = None
+    run_id: str | None = None
+    raw_response: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+
+
+@dataclass
+class AttemptRow:
+    """One try at a request, successful or not: the ledger behind `retry-failed` and rate tuning."""
+
+    request_key: str
+    run_id: str | None
+    attempt_no: int
+    started_at: str
+    duration_ms: float | None = None
+    http_status: int | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    retry_after_s: float | None = None
+    batch_id: str | None = None
+
+
+@dataclass
+class RunCounters:
+    """What `finish_run` records; the runner accumulates these."""
+
+    n_requests: int = 0
+    n_cache_hits: int = 0
+    n_failed: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    """One externally written description (hand-written, another tool): stored like a generation."""
+
+    dataset: str
+    class_id: int
+    class_name: str
+    kind: str
+    text: str
+    slot: str = ""
+    sample_index: int = 0
+    key_body_parts: tuple[str, ...] = field(default=())

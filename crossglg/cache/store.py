@@ -1,0 +1,453 @@
+"""Opening, creating and writing the cache file: the only place a SQLite connection is made.
+
+Why the ceremony: a deferred read-then-write transaction under WAL fails at once with
+"database is locked" when another process writes, and the busy timeout does not help
+(TEXTGEN.md §4). So every write here is ``BEGIN IMMEDIATE`` on a driver-autocommit
+connection, and sqlite-utils' own transactions nest inside ours as savepoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlite_utils
+
+from crossglg import __version__
+from crossglg.cache.errors import CacheError
+from crossglg.cache.keys import KEY_RECIPE_VERSION, TRANSPORT_FIELDS, canonical_json, sha256_hex, text_sha256
+from crossglg.cache.records import (
+    USABLE_STATUSES,
+    AttemptRow,
+    GenerationRow,
+    ItemTarget,
+    RequestRow,
+    RunCounters,
+)
+from crossglg.cache.schema import FORMAT_NAME, INDEXES, PAGE_SIZE, SCHEMA_VERSION, TABLES
+from crossglg.prompts.answers import answer_texts
+
+if TYPE_CHECKING:
+    from crossglg.cache.writer import BatchWriter
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 30000
+LOOKUP_CHUNK = 500  # bound variables per IN (...) query, well under SQLite's limit
+_SECRET_SUFFIXES = ("_key", "apikey", "token", "secret", "password", "authorization")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _inspect(path: Path) -> str:
+    """Classify a path without writing to it: 'missing', 'blank' (creatable) or 'cache'.
+
+    Anything else raises :class:`CacheError`. Uses a read-only connection so a foreign or
+    newer file is never touched.
+    """
+    if not path.exists():
+        return "missing"
+    if path.is_dir():
+        raise CacheError(f"{path}: is a directory, not a crossglg cache file")
+    if path.stat().st_size == 0:
+        return "blank"
+    with path.open("rb") as fh:
+        if fh.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+            raise CacheError(f"{path}: not a SQLite file, so not a crossglg cache; pass another --cache path")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not names:
+                return "blank"
+            if "meta" not in names:
+                raise CacheError(f"{path}: a SQLite database but not a crossglg cache (no meta table)")
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:
+        raise CacheError(f"{path}: unreadable as a crossglg cache ({err})") from None
+    if meta.get("format") != FORMAT_NAME:
+        raise CacheError(
+            f"{path}: a SQLite database but not a crossglg cache (meta has no format={FORMAT_NAME})"
+        )
+    try:
+        version = int(meta.get("schema_version", ""))
+    except ValueError:
+        raise CacheError(f"{path}: crossglg cache with an unreadable schema_version") from None
+    if version > SCHEMA_VERSION:
+        raise CacheError(
+            f"{path}: written by a newer crossglg (cache schema {version}, this tool reads {SCHEMA_VERSION}); upgrade crossglg"
+        )
+    if version != SCHEMA_VERSION:
+        raise CacheError(f"{path}: unknown cache schema version {version} (this tool reads {SCHEMA_VERSION})")
+    return "cache"
+
+
+def scrub_args(args: Mapping[str, Any], drop_names: bool = True) -> dict[str, Any]:
+    """Arguments fit to store: transport settings and secret-looking names dropped.
+
+    API keys are never stored; dropping by name is backed up by replacing the live
+    OPENAI_API_KEY value wherever it turns up in a string. Request params keep their names
+    (``drop_names=False``) because they must stay exactly what was hashed.
+    """
+    secret = os.environ.get("OPENAI_API_KEY") or None
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str) and secret and secret in value:
+            return value.replace(secret, "***")
+        if isinstance(value, Mapping):
+            return {k: clean(v) for k, v in value.items() if not (drop_names and _secret_name(k))}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        return value
+
+    return clean(args)
+
+
+def _secret_name(name: Any) -> bool:
+    lowered = str(name).lower()
+    return lowered in TRANSPORT_FIELDS or lowered == "key" or lowered.endswith(_SECRET_SUFFIXES)
+
+
+class Cache:
+    """An open cache file. Use :func:`open_cache`; close it (or use ``with``) when done."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, readonly: bool) -> None:
+        self.path = path
+        self.conn = conn
+        self.readonly = readonly
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def write(self) -> Iterator[Cache]:
+        """One write transaction, ``BEGIN IMMEDIATE``: lock first, then read, then write.
+
+        Nested calls join the outer transaction. Also for the embeddings module's writes.
+        """
+        if self.readonly:
+            raise RuntimeError(f"{self.path} was opened read-only")
+        with self._lock:
+            if self.conn.in_transaction:
+                yield self
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+
+    # -- runs and prompts ----------------------------------------------------------------
+    def start_run(self, command: str, args: Mapping[str, Any] | None = None) -> str:
+        """Record a CLI call and return its ULID (ULIDs sort by time, so runs list in order)."""
+        from ulid import ULID
+
+        run_id = str(ULID())
+        with self.write():
+            self.db["runs"].insert(
+                {
+                    "run_id": run_id,
+                    "command": command,
+                    "args_json": canonical_json(scrub_args(args or {})),
+                    "tool_version": __version__,
+                    "started_at": utc_now(),
+                    "status": "running",
+                    "host": socket.gethostname(),
+                }
+            )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, counters: RunCounters | None = None) -> None:
+        """Close a run with its final status (ok / failed / interrupted) and counters."""
+        c = counters or RunCounters()
+        with self.write():
+            self.conn.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, n_requests = ?, n_cache_hits = ?,"
+                " n_failed = ?, tokens = ?, cost_usd = ? WHERE run_id = ?",
+                (utc_now(), status, c.n_requests, c.n_cache_hits, c.n_failed, c.tokens, c.cost_usd, run_id),
+            )
+
+    def put_prompt(self, name: str, template: str, version_label: str | None = None) -> str:
+        """Store a template for provenance; its id is the sha256 of its text (not part of any key)."""
+        prompt_id = sha256_hex(template)
+        with self.write():
+            self.db["prompts"].insert(
+                {"prompt_id": prompt_id, "name": name, "version_label": version_label, "template": template},
+                ignore=True,
+            )
+        return prompt_id
+
+    # -- requests and lookups ------------------------------------------------------------
+    def put_requests(self, rows: Iterable[RequestRow], run_id: str | None = None) -> int:
+        """Insert resolved requests, ignoring those already present (a rerun adds nothing)."""
+        now = utc_now()
+        records = [
+            {
+                "request_key": r.request_key,
+                "backend": r.backend,
+                "model": r.model,
+                "model_revision": r.model_revision,
+                "messages_json": canonical_json(r.messages),
+                "params_json": canonical_json(scrub_args(r.params, drop_names=False)),
+                "schema_json": canonical_json(r.schema) if r.schema is not None else None,
+                "sample_index": r.sample_index,
+                "seed": r.seed,
+                "prompt_id": r.prompt_id,
+                "created_run": run_id,
+                "created_at": now,
+            }
+            for r in rows
+        ]
+        if not records:
+            return 0
+        with self.write():
+            before = self.conn.total_changes
+            self.db["requests"].insert_all(records, ignore=True)
+            return self.conn.total_changes - before
+
+    def lookup(self, keys: Sequence[str]) -> dict[str, str]:
+        """Status of every key that has a generation; keys absent from the result are missing.
+
+        Chunked ``IN (...)`` queries: about 300k keys/s (TEXTGEN.md §4).
+        """
+        found: dict[str, str] = {}
+        keys = list(keys)
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            chunk = keys[start : start + LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self.conn.execute(
+                    f"SELECT request_key, status FROM generations WHERE request_key IN ({marks})", chunk
+                ).fetchall()
+            )
+        return found
+
+    def generation(self, request_key: str) -> dict[str, Any] | None:
+        """One stored answer with its raw text and parsed JSON, or None."""
+        cur = self.conn.execute(
+            "SELECT g.*, t.text AS raw_text FROM generations g LEFT JOIN texts t USING (text_id)"
+            " WHERE g.request_key = ?",
+            (request_key,),
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        out = dict(zip([d[0] for d in cur.description], row, strict=True))
+        out["parsed"] = json.loads(out["parsed_json"]) if out["parsed_json"] else None
+        return out
+
+    def writer(self, max_rows: int = 200, max_seconds: float = 1.0) -> BatchWriter:
+        """A batching writer; see :class:`crossglg.cache.writer.BatchWriter`."""
+        from crossglg.cache.writer import BatchWriter
+
+        return BatchWriter(self, max_rows=max_rows, max_seconds=max_seconds)
+
+    # -- the write paths the batching writer flushes through -----------------------------
+    def _text_id(self, text: str) -> int:
+        digest = text_sha256(text)
+        self.conn.execute(
+            "INSERT OR IGNORE INTO texts (sha256, text, n_chars) VALUES (?, ?, ?)", (digest, text, len(text))
+        )
+        return self.conn.execute("SELECT text_id FROM texts WHERE sha256 = ?", (digest,)).fetchone()[0]
+
+    def _store_generation(self, gen: GenerationRow) -> bool:
+        """Upsert one generation; a failure never replaces a usable answer already cached."""
+        text_id = self._text_id(gen.raw_text) if gen.raw_text is not None else None
+        cur = self.conn.execute(
+            """INSERT INTO generations (request_key, status, text_id, parsed_json, finish_reason,
+                   resolved_model, system_fingerprint, tokens_input, tokens_cached, tokens_output,
+                   tokens_reasoning, cost_usd, mode, latency_ms, completed_at, run_id, raw_response)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (request_key) DO UPDATE SET
+                   status = excluded.status, text_id = excluded.text_id, parsed_json = excluded.parsed_json,
+                   finish_reason = excluded.finish_reason, resolved_model = excluded.resolved_model,
+                   system_fingerprint = excluded.system_fingerprint, tokens_input = excluded.tokens_input,
+                   tokens_cached = excluded.tokens_cached, tokens_output = excluded.tokens_output,
+                   tokens_reasoning = excluded.tokens_reasoning, cost_usd = excluded.cost_usd,
+                   mode = excluded.mode, latency_ms = excluded.latency_ms,
+                   completed_at = excluded.completed_at, run_id = excluded.run_id,
+                   raw_response = excluded.raw_response
+               WHERE excluded.status IN ('ok', 'incomplete') OR generations.status NOT IN ('ok', 'incomplete')""",
+            (
+                gen.request_key,
+                gen.status,
+                text_id,
+                canonical_json(gen.parsed) if gen.parsed is not None else None,
+                gen.finish_reason,
+                gen.resolved_model,
+                gen.system_fingerprint,
+                gen.tokens_input,
+                gen.tokens_cached,
+                gen.tokens_output,
+                gen.tokens_reasoning,
+                gen.cost_usd,
+                gen.mode,
+                gen.latency_ms,
+                utc_now(),
+                gen.run_id,
+                gen.raw_response,
+            ),
+        )
+        return cur.rowcount > 0
+
+    def _store_items(self, request_key: str, status: str, parsed: Any, targets: Sequence[ItemTarget]) -> int:
+        if status not in USABLE_STATUSES or not isinstance(parsed, Mapping):
+            return 0
+        n = 0
+        for t in targets:
+            for slot, text, parts in answer_texts(t.kind, parsed, t.slots):
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO items (dataset, class_id, kind, slot, sample_index, source,"
+                    " class_name, request_key, text_id, key_body_parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        t.dataset,
+                        t.class_id,
+                        t.kind,
+                        slot,
+                        t.sample_index,
+                        t.source,
+                        t.class_name,
+                        request_key,
+                        self._text_id(text),
+                        json.dumps(parts, ensure_ascii=False) if parts is not None else None,
+                    ),
+                )
+                n += 1
+        return n
+
+    def record(
+        self,
+        generations: Sequence[tuple[GenerationRow, Sequence[ItemTarget]]] = (),
+        attempts: Sequence[AttemptRow] = (),
+        links: Sequence[tuple[str, Sequence[ItemTarget]]] = (),
+    ) -> None:
+        """Write answers (with the items they fan out to), attempts and cache-hit links at once.
+
+        A link attaches an already cached answer to new targets, e.g. ntu60 reusing the
+        ntu120 answer for the same class name. The batching writer calls this per flush.
+        """
+        with self.write():
+            for gen, targets in generations:
+                if self._store_generation(gen):
+                    self._store_items(gen.request_key, gen.status, gen.parsed, targets)
+            for key, targets in links:
+                row = self.conn.execute(
+                    "SELECT status, parsed_json FROM generations WHERE request_key = ?", (key,)
+                ).fetchone()
+                if row and row[1]:
+                    self._store_items(key, row[0], json.loads(row[1]), targets)
+            if attempts:
+                self.db["attempts"].insert_all([dict(vars(a)) for a in attempts])
+
+    # -- read paths: show / export / stats / sources / import / invalidate ---------------
+    # the query helpers live in their own module; bound here as methods
+    from crossglg.cache.queries import (
+        export_rows,
+        import_texts,
+        invalidate,
+        show,
+        sources,
+        stats,
+    )
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        conn = sqlite3.connect(
+            str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _initialise(conn: sqlite3.Connection) -> None:
+    """Page size before the first table, then WAL, then every table in one IMMEDIATE transaction."""
+    conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for ddl in TABLES.values():
+            conn.execute(ddl)
+        for ddl in INDEXES:
+            conn.execute(ddl)
+        meta = {
+            "format": FORMAT_NAME,
+            "schema_version": str(SCHEMA_VERSION),
+            "key_recipe_version": str(KEY_RECIPE_VERSION),
+            "created_by": f"crossglg {__version__}",
+            "created_at": utc_now(),
+        }
+        conn.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", meta.items())
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def open_cache(path: str | os.PathLike[str], readonly: bool = False) -> Cache:
+    """Open (and, unless ``readonly``, create) a cache file.
+
+    Read-only opening never creates a file: a missing path is a :class:`CacheError` that
+    says which command fills it. A file that is not a crossglg cache, or a newer one, is a
+    :class:`CacheError` and is left untouched.
+    """
+    path = Path(path)
+    state = _inspect(path)
+    if readonly:
+        if state == "missing":
+            raise CacheError(
+                f"{path}: no such cache file; create it with `crossglg-text generate --cache {path}`"
+            )
+        if state == "blank":
+            raise CacheError(f"{path}: an empty file, not a crossglg cache")
+        return Cache(path, _connect(path, readonly=True), readonly=True)
+    if state == "missing" and not path.parent.exists():
+        raise CacheError(f"{path}: folder {path.parent} does not exist")
+    conn = _connect(path, readonly=False)
+    try:
+        if state != "cache":
+            _initialise(conn)
+            _inspect(path)  # another process may have raced us with something else entirely
+    except BaseException:
+        conn.close()
+        raise
+    return Cache(path, conn, readonly=False)
