@@ -21,10 +21,12 @@ TS_NAME = "model.ts"
 META_NAME = "export.json"
 
 
-def _wrap(inference):
-    """A module returning a plain tuple (z_s, k_out) whatever the inference model returns."""
+def _wrap(branch):
+    """The skeleton branch as x → (z_s [N, D], k_out [N, V]), a plain tuple TorchScript can trace."""
     import torch
     from torch import nn
+
+    from crossglg.models.jid import person_average
 
     class Exported(nn.Module):
         def __init__(self, inner: nn.Module) -> None:
@@ -32,19 +34,13 @@ def _wrap(inference):
             self.inner = inner
 
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            out = self.inner(x)
-            if isinstance(out, tuple):
-                z, k = out[0], out[1] if len(out) > 1 else None
-            elif isinstance(out, torch.Tensor):
-                z, k = out, None
-            else:
-                z, k = out.z_s, out.k_out
-            if k is None:  # no JID (a --no-text run): uniform weights keep one signature
+            feats = self.inner.features(x)
+            if feats.k_person is None:  # no JID (a --no-text run): uniform weights keep one signature
                 v = x.shape[3]
-                k = torch.full((x.shape[0], v), 1.0 / v, dtype=z.dtype, device=z.device)
-            return z, k
+                return feats.z, torch.full((x.shape[0], v), 1.0 / v, dtype=feats.z.dtype, device=x.device)
+            return feats.z, person_average(feats.k_person, feats.mask)
 
-    return Exported(inference).eval()
+    return Exported(branch).eval()
 
 
 def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, Any]:
