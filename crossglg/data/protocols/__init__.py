@@ -1,0 +1,237 @@
+"""One-shot protocols as data: which classes train (auxiliary/base), which are novel, and the exemplars.
+
+Every protocol is a TOML file (format in docs/DATA.md); the built-in ones sit beside this
+module, so registering a new one means dropping a file here (or calling
+:func:`register_protocol`). The text toolkit asks this module which classes may be sent to
+an LLM: text is generated for base classes only, so nothing about a novel class can leak
+into training (METHOD.md §2.1).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from crossglg.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+if TYPE_CHECKING:
+    from crossglg.data.prepared import PreparedDataset
+
+EXEMPLAR_RULES = ("names", "earliest")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A one-shot protocol; class ids are 1-based as in the class lists."""
+
+    name: str
+    dataset: str
+    base_class_ids: tuple[int, ...]
+    novel_class_ids: tuple[int, ...]
+    # one sample name per novel class, in novel_class_ids order (empty with the "earliest" rule)
+    exemplars: tuple[str, ...] = ()
+    exemplar_rule: str = "names"
+    validation_class_ids: tuple[int, ...] = ()
+    exclude_samples: tuple[str, ...] = ()
+    auxiliary_subsets: tuple[int, ...] = ()
+    expected: dict[str, int] = field(default_factory=dict, hash=False, compare=False)
+    description: str = ""
+
+    def with_auxiliary(self, k: int) -> Protocol:
+        """The same novel classes and exemplars with only the first ``k`` auxiliary class ids."""
+        if not 0 < k <= len(self.base_class_ids):
+            raise UserError(
+                f"protocol {self.name}: {k} auxiliary classes asked, it has {len(self.base_class_ids)}"
+            )
+        base = tuple(sorted(self.base_class_ids)[:k])
+        return replace(
+            self,
+            name=f"{self.name}-aux{k}",
+            base_class_ids=base,
+            validation_class_ids=tuple(c for c in self.validation_class_ids if c in base),
+            auxiliary_subsets=(),
+            expected={k_: v for k_, v in self.expected.items() if k_ != "auxiliary"},
+            description=f"{self.description} (first {k} auxiliary classes by id)",
+        )
+
+    def split(self, data: PreparedDataset) -> Split:
+        return split_prepared(data, self)
+
+
+@dataclass
+class Split:
+    """Indices into a prepared dataset. ``validation`` is a subset of ``auxiliary``."""
+
+    auxiliary: np.ndarray
+    validation: np.ndarray
+    exemplar: np.ndarray  # one per novel class, in the protocol's novel order
+    query: np.ndarray
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "auxiliary": len(self.auxiliary),
+            "validation": len(self.validation),
+            "exemplars": len(self.exemplar),
+            "queries": len(self.query),
+        }
+
+
+def _ids(raw: Any, where: str, key: str) -> tuple[int, ...]:
+    if not isinstance(raw, list) or not all(isinstance(c, int) and c >= 1 for c in raw):
+        raise UserError(f"{where}: '{key}' must be a list of 1-based class ids")
+    if len(set(raw)) != len(raw):
+        raise UserError(f"{where}: '{key}' lists a class twice")
+    return tuple(raw)
+
+
+def protocol_from_dict(raw: dict[str, Any], where: str) -> Protocol:
+    """Validate a parsed protocol file; every error names the file and the field."""
+    for key in ("name", "novel_classes"):
+        if key not in raw:
+            raise UserError(f"{where}: required field '{key}' missing")
+    novel = _ids(raw["novel_classes"], where, "novel_classes")
+    if "base_classes" in raw:
+        base = _ids(raw["base_classes"], where, "base_classes")
+    elif isinstance(raw.get("num_classes"), int):
+        base = tuple(c for c in range(1, raw["num_classes"] + 1) if c not in novel)
+    else:
+        raise UserError(f"{where}: give 'base_classes' or 'num_classes'")
+    if set(base) & set(novel):
+        raise UserError(f"{where}: classes {sorted(set(base) & set(novel))} are both base and novel")
+    rule = raw.get("exemplar_rule", "names")
+    if rule not in EXEMPLAR_RULES:
+        raise UserError(f"{where}: 'exemplar_rule' must be one of {', '.join(EXEMPLAR_RULES)}")
+    if "exemplar_pattern" in raw:
+        try:
+            exemplars = tuple(raw["exemplar_pattern"].format(class_id=c) for c in novel)
+        except (KeyError, IndexError, ValueError) as err:
+            raise UserError(f"{where}: 'exemplar_pattern' must use only {{class_id}} ({err})") from None
+    else:
+        exemplars = tuple(str(e) for e in raw.get("exemplars", ()))
+    if rule == "names" and len(exemplars) != len(novel):
+        raise UserError(
+            f"{where}: {len(exemplars)} exemplars for {len(novel)} novel classes (one each, same order)"
+        )
+    validation = _ids(raw.get("validation_classes", []), where, "validation_classes")
+    if set(validation) - set(base):
+        raise UserError(
+            f"{where}: validation classes {sorted(set(validation) - set(base))} are not base classes"
+        )
+    subsets = tuple(raw.get("auxiliary_subsets", ()))
+    if any(not isinstance(k, int) or not 0 < k <= len(base) for k in subsets):
+        raise UserError(f"{where}: 'auxiliary_subsets' must be class counts in 1..{len(base)}")
+    return Protocol(
+        name=str(raw["name"]),
+        dataset=str(raw.get("dataset", "generic")),
+        base_class_ids=base,
+        novel_class_ids=novel,
+        exemplars=exemplars,
+        exemplar_rule=rule,
+        validation_class_ids=validation,
+        exclude_samples=tuple(str(s) for s in raw.get("exclude_samples", ())),
+        auxiliary_subsets=subsets,
+        expected={str(k): int(v) for k, v in raw.get("expected", {}).items()},
+        description=str(raw.get("description", "")),
+    )
+
+
+def read_protocol_file(path: Path) -> Protocol:
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not a readable protocol TOML file ({err})") from None
+    return protocol_from_dict(raw, str(path))
+
+
+BUILTIN: dict[str, Protocol] = {}
+# the protocol used when a command names only a dataset
+DEFAULT_PROTOCOL: dict[str, str] = {}
+
+
+def register_protocol(protocol: Protocol) -> None:
+    """Make ``protocol`` (and its auxiliary-subset variants) available by name."""
+    BUILTIN[protocol.name] = protocol
+    if protocol.name == protocol.dataset:
+        DEFAULT_PROTOCOL[protocol.dataset] = protocol.name
+    for k in protocol.auxiliary_subsets:
+        variant = protocol.with_auxiliary(k)
+        BUILTIN[variant.name] = variant
+
+
+def _load_builtin() -> None:
+    for entry in sorted(resources.files(__name__).iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            with resources.as_file(entry) as path:
+                register_protocol(read_protocol_file(path))
+
+
+_load_builtin()
+
+
+def get_protocol(name: str) -> Protocol:
+    try:
+        return BUILTIN[name]
+    except KeyError:
+        raise UserError(f"unknown one-shot protocol {name!r}; known: {', '.join(BUILTIN)}") from None
+
+
+def load_protocol(name_or_file: str | Path, dataset: str | PreparedDataset | None = None) -> Protocol:
+    """A built-in protocol by name, or a protocol TOML file; checked against ``dataset`` when given."""
+    text = str(name_or_file)
+    path = Path(text)
+    protocol = read_protocol_file(path) if text.endswith(".toml") or path.is_file() else get_protocol(text)
+    wanted = dataset if isinstance(dataset, str) or dataset is None else dataset.dataset
+    if wanted and protocol.dataset not in (wanted, "generic") and wanted != "generic":
+        raise UserError(f"protocol {protocol.name} is for dataset {protocol.dataset}, the data is {wanted}")
+    return protocol
+
+
+def split_prepared(data: PreparedDataset, protocol: Protocol) -> Split:
+    """Auxiliary / validation / exemplar / query indices of ``data`` under ``protocol``."""
+    class_of = np.asarray(data.labels) + 1
+    keep = np.ones(len(class_of), dtype=bool)
+    if protocol.exclude_samples:
+        keep &= ~np.isin(np.asarray(data.names, dtype=object), list(protocol.exclude_samples))
+    aux = np.flatnonzero(keep & np.isin(class_of, protocol.base_class_ids))
+    validation = aux[np.isin(class_of[aux], protocol.validation_class_ids)]
+    exemplars = _exemplars(data, protocol, class_of, keep)
+    novel = np.flatnonzero(keep & np.isin(class_of, protocol.novel_class_ids))
+    query = novel[~np.isin(novel, exemplars)]
+    return Split(aux, validation, exemplars, query)
+
+
+def _exemplars(
+    data: PreparedDataset, protocol: Protocol, class_of: np.ndarray, keep: np.ndarray
+) -> np.ndarray:
+    out = []
+    if protocol.exemplar_rule == "earliest":
+        for c in protocol.novel_class_ids:
+            members = np.flatnonzero(keep & (class_of == c))
+            if members.size == 0:
+                raise UserError(f"protocol {protocol.name}: no sample of novel class {c} in {data.root}")
+            out.append(min(members, key=lambda i: data.names[i]))
+        return np.asarray(out, dtype=np.int64)
+    positions = {n: i for i, n in enumerate(data.names)}
+    for c, name in zip(protocol.novel_class_ids, protocol.exemplars, strict=True):
+        i = positions.get(name)
+        if i is None:
+            raise UserError(
+                f"protocol {protocol.name}: exemplar {name} of class {c} is not in {data.root} "
+                f"(not in the source, or skipped: see {data.root}/report.md)"
+            )
+        if class_of[i] != c:
+            raise UserError(
+                f"protocol {protocol.name}: exemplar {name} has class {class_of[i]}, expected {c}"
+            )
+        out.append(i)
+    return np.asarray(out, dtype=np.int64)
