@@ -1,0 +1,148 @@
+"""Model configuration: every default METHOD.md leaves to us is a field here.
+
+The comments give each default's source and confidence marker in METHOD.md, so an ablation
+is a config change, never a code change. ``ModelConfig.from_dict`` reads the ``[model]`` table
+of a training TOML (nested tables ``encoder``, ``jid``, ``l2g``, ``loss``) and rejects unknown
+keys with a :class:`UserError`, because a misspelt key silently falling back to a default
+would waste a training run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from crossglg.errors import UserError
+
+REWEIGHT_FORMS = ("scale", "residual")
+
+
+@dataclass
+class EncoderConfig:
+    """Backbone settings; ``None`` means the encoder's own published default."""
+
+    in_channels: int = 3  # xyz (METHOD.md §3.1 [ref])
+    num_person: int = 2  # M; the input BatchNorm is sized by it [ref]
+    base_channels: int = 64  # 64/128/256 stages [ref]
+    dropout: float = 0.0  # before the classifier; InfoGCN and CTR-GCN NTU configs use 0 [ref]
+    temporal_kernel: int | None = None  # InfoGCN/CTR-GCN 5 (multi-scale), ST-GCN 9 [ref]
+    # InfoGCN only
+    rel_k: int = 1  # joint embedding x <- (I - A^k) x, k = 1 in the NTU configs [ref]
+    info_bottleneck: bool = True  # InfoGCN's IB head (fc_mu, fc_logvar, sampled latent) [ref]
+    z_prior_gain: float = 3.0  # orthogonal class prior gain [ref]
+    lambda1: float = 1e-4  # weight of ||mean z||_2 [ref]
+    lambda2: float = 0.1  # weight of the MMD to the class prior [ref]
+    # ST-GCN only
+    edge_importance: bool = True  # learnable edge-importance masks [ref]
+
+
+@dataclass
+class JIDConfig:
+    """Joint Importance Discriminator (METHOD.md §4)."""
+
+    n_pre: int | None = (
+        None  # block after which the JID sits; None = 5 InfoGCN, 6 ST/CTR-GCN [secondary]/[default]
+    )
+    hidden_mult: int = 4  # H = 4·C (512 at C = 128, +67k); METHOD.md says 8 (+133k): see docs/MODELS.md
+    reweight: str = "scale"  # "scale": w = V*k_out; "residual": w = 1 + V*k_out [default]
+    detach: bool = False  # detach k_out before re-weighting (ablation) [default]
+
+
+@dataclass
+class L2GConfig:
+    """Local-to-global interaction module (METHOD.md §5)."""
+
+    text_dim: int = 384  # width of the cached local-text vectors (MiniLM 384; DeBERTa-V2-XL 1536)
+    parts: tuple[str, ...] | str = "parts6"  # text tokens: "parts6", "joints" or part/joint names
+    dim: int = 256  # D [default]
+    heads: int = 8  # [default]
+    layers: int = 2  # M [default]
+    mlp_ratio: int = 4  # GELU MLP hidden = 4 D [default]
+    dropout: float = 0.1  # [default]
+
+
+@dataclass
+class LossConfig:
+    """L = w_s L_s + w_cal L_cal + w_c L_c (+ the encoder's own terms), METHOD.md §7."""
+
+    w_s: float = 1.0  # [secondary]
+    w_cal: float = 0.5  # [secondary]
+    w_c: float = 0.2  # [secondary]
+    label_smoothing: float = 0.1  # on L_s and L_c [default, from InfoGCN]
+
+
+@dataclass
+class ModelConfig:
+    """What ``build_model`` builds.
+
+    ``use_text=False`` gives the plain base encoder (no JID, no L2G) for ``--no-text``
+    comparisons with the same recipe; ``use_jid`` / ``use_l2g`` switch the two CrossGLG
+    halves separately for the G2L / L2G ablation (METHOD.md §12, Table D).
+    """
+
+    use_text: bool = True
+    use_jid: bool = True
+    use_l2g: bool = True
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    jid: JIDConfig = field(default_factory=JIDConfig)
+    l2g: L2GConfig = field(default_factory=L2GConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    @property
+    def jid_on(self) -> bool:
+        return self.use_text and self.use_jid
+
+    @property
+    def l2g_on(self) -> bool:
+        return self.use_text and self.use_l2g
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for checkpoints and run directories (round-trips through ``from_dict``)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ModelConfig:
+        data = dict(data or {})
+        sections = {"encoder": EncoderConfig, "jid": JIDConfig, "l2g": L2GConfig, "loss": LossConfig}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in sections:
+                if not isinstance(value, dict):
+                    raise UserError(f"model config: [{key}] must be a table, got {value!r}")
+                kwargs[key] = _section(sections[key], key, value)
+            elif key in ("use_text", "use_jid", "use_l2g"):
+                kwargs[key] = bool(value)
+            else:
+                raise UserError(f"model config: unknown key {key!r}; known: {', '.join(_names(cls))}")
+        cfg = cls(**kwargs)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.jid.reweight not in REWEIGHT_FORMS:
+            raise UserError(
+                f"model config: jid.reweight={self.jid.reweight!r}; choose {' or '.join(REWEIGHT_FORMS)}"
+            )
+        if self.l2g.dim % self.l2g.heads:
+            raise UserError(
+                f"model config: l2g.dim={self.l2g.dim} is not divisible by l2g.heads={self.l2g.heads}"
+            )
+        if self.jid.hidden_mult < 1:
+            raise UserError("model config: jid.hidden_mult must be >= 1")
+        if self.l2g.layers < 1 or self.l2g.text_dim < 1:
+            raise UserError("model config: l2g.layers and l2g.text_dim must be >= 1")
+
+
+def _names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _section(cls: type, name: str, values: dict[str, Any]) -> Any:
+    unknown = sorted(set(values) - set(_names(cls)))
+    if unknown:
+        raise UserError(f"model config: unknown key {name}.{unknown[0]}; known: {', '.join(_names(cls))}")
+    values = dict(values)
+    if isinstance(values.get("parts"), list):
+        values["parts"] = tuple(values["parts"])
+    return cls(**values)

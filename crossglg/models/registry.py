@@ -1,0 +1,25 @@
+"""Encoder names → classes; the only place that knows which encoders exist."""
+
+from __future__ import annotations
+
+from crossglg.data.layouts import Layout
+from crossglg.errors import UserError
+from crossglg.models.base import SkeletonEncoder
+from crossglg.models.config import EncoderConfig
+
+
+def encoder_classes() -> dict[str, type[SkeletonEncoder]]:
+    from crossglg.models.infogcn import InfoGCN
+
+    classes: list[type[SkeletonEncoder]] = [InfoGCN]
+    return {cls.name: cls for cls in classes}
+
+
+ENCODER_NAMES = ("infogcn", "stgcn", "ctrgcn")
+
+
+def make_encoder(name: str, layout: Layout, cfg: EncoderConfig) -> SkeletonEncoder:
+    classes = encoder_classes()
+    if name not in classes:
+        raise UserError(f"unknown encoder {name!r}; known: {', '.join(classes)}")
+    return classes[name](layout, cfg)
