@@ -98,7 +98,7 @@ def _rows_table(path: Path, lines: list[str], delimiter: str) -> list[tuple[int,
         return []
     id_col, name_col = 0, 1
     first = [f.strip().lower() for f in rows[0][1]]
-    if first and first[0] and not first[0].lstrip("-").isdigit():  # a header row
+    if len(first) >= 2 and not first[0].lstrip("-").isdigit():  # a header row
         if "id" not in first or "name" not in first:
             raise UserError(f"{path}: row 1: header must have 'id' and 'name' columns, got {rows[0][1]}")
         id_col, name_col = first.index("id"), first.index("name")
