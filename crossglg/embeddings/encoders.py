@@ -135,6 +135,7 @@ class ClipEncoder(Encoder):
         super().__init__(embedder)
         from transformers import AutoTokenizer, CLIPModel
 
+        _quiet_transformers()
         path = embedder.ref.path
         model_type = _read_model_type(path)
         if model_type != "clip":
@@ -172,6 +173,7 @@ class HfMeanEncoder(Encoder):
         super().__init__(embedder)
         from transformers import AutoModel, AutoTokenizer
 
+        _quiet_transformers()
         path = str(embedder.ref.path)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path)
@@ -188,6 +190,13 @@ class HfMeanEncoder(Encoder):
             return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
         return self._batched(texts, mean_pool)
+
+
+def _quiet_transformers() -> None:
+    """Our own progress bar covers the work; the per-file "Loading weights" bar is noise."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 def _dtype(torch: Any, precision: str) -> Any:

