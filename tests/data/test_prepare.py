@@ -1,0 +1,110 @@
+"""``crossglg data prepare / info / split``: round trip, report, atomic writes, CLI behaviour."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from crossglg.data.prepare import prepare
+from crossglg.data.prepared import open_prepared
+from crossglg.data.readers.ntu_skeleton import read_unit
+from crossglg.errors import UserError
+
+runner = CliRunner()
+
+
+def test_ntu_folder_prepares_with_defects_reported(ntu_folder, tmp_path, data_cli):
+    out = tmp_path / "ntu"
+    res = runner.invoke(data_cli, ["data", "prepare", str(ntu_folder["root"]), "--format", "ntu-skeleton",
+                                   "--out", str(out), "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert report["samples"] == 3 and report["skipped"] == 3
+    assert {
+        p["where"].split("/")[-1].removesuffix(".skeleton"): p["kind"] for p in report["problems"]
+    } == ntu_folder["bad"]
+    assert report["problems_by_kind"] == {"joints": 1, "nan": 1, "official-missing": 1, "truncated": 1}
+    md = (out / "report.md").read_text()
+    assert "| truncated | 1 |" in md and "S001C001P001R001A004" in md
+    assert (out / "frames_histogram.png").read_bytes()[:4] == b"\x89PNG"
+    data = open_prepared(out)
+    assert data.names == ["S001C001P001R001A001", "S001C003P008R001A007", "S002C002P002R002A050"]
+    # round trip: the cache returns exactly what the reader produced
+    for i, name in enumerate(data.names):
+        direct = read_unit(str(ntu_folder["root"] / f"{name}.skeleton")).samples[0]
+        np.testing.assert_array_equal(data.sequence(i), direct.data)
+        assert data.labels[i] == direct.label and data.bodies[i] == direct.bodies
+    assert list(data.bodies) == [1, 1, 2] and data.sequence(2).shape == (30, 2, 25, 3)
+
+
+def test_info_json(ntu_folder, tmp_path, data_cli):
+    out = tmp_path / "ntu"
+    prepare(ntu_folder["root"], "ntu-skeleton", out, workers=1)
+    res = runner.invoke(data_cli, ["data", "info", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert (info["samples"], info["dataset"], info["persons"], info["joints"]) == (3, "ntu60", 2, 25)
+    assert info["two_person_samples"] == 1 and info["frames_total"] == 40 + 24 + 30
+
+
+def test_existing_cache_is_kept_without_force(ntu_folder, tmp_path):
+    out = tmp_path / "ntu"
+    prepare(ntu_folder["root"], "ntu-skeleton", out, workers=1)
+    with pytest.raises(UserError, match="--force"):
+        prepare(ntu_folder["root"], "ntu-skeleton", out, workers=1)
+    assert len(open_prepared(out)) == 3
+
+
+def test_failed_prepare_leaves_old_cache_and_no_debris(ntu_folder, tmp_path):
+    out = tmp_path / "ntu"
+    prepare(ntu_folder["root"], "ntu-skeleton", out, workers=1)
+    src = tmp_path / "gen"
+    src.mkdir()
+    (src / "classes.txt").write_text("a\nb\n")
+    np.save(src / "x.npy", np.ones((5, 25, 3), np.float32))
+    (src / "labels.tsv").write_text("name\tlabel\nx\t0\nx\t1\n")  # a duplicate name fails at commit
+    with pytest.raises(UserError, match="occurs twice"):
+        prepare(src, "generic", out, workers=1, force=True)
+    assert len(open_prepared(out)) == 3  # the old cache still loads
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen", "ntu", "nturgbd_skeletons"]
+
+
+def test_half_written_folder_never_loads(tmp_path):
+    (tmp_path / "frames.f32").write_bytes(b"\0" * 64)
+    with pytest.raises(UserError, match="not a prepared dataset"):
+        open_prepared(tmp_path)
+
+
+def test_split_command_on_msr(shared_data, tmp_path, data_cli):
+    """The commands of docs/DATA.md's MSR walk-through."""
+    out = tmp_path / "prepared" / "msr"
+    res = runner.invoke(data_cli, ["data", "prepare", str(shared_data / "msr_action3d"), "--format",
+                                   "msr-action3d", "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "prepared 566 samples" in res.output and "a13_s09_e02: all-zero" in res.output
+    res = runner.invoke(data_cli, ["data", "split", str(out), "--protocol", "msr-action3d", "--json"])
+    counts = json.loads(res.output)
+    assert (counts["auxiliary"], counts["exemplars"], counts["queries"]) == (277, 10, 279)
+    res = runner.invoke(data_cli, ["data", "info", str(out)])
+    assert res.exit_code == 0 and "samples: 566" in res.output
+
+
+def test_bad_format_is_one_line_error(tmp_path):
+    """Through the real console entry point: no traceback, exit 2."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "from crossglg.cli import main; main()", "data", "prepare", str(tmp_path),
+         "--format", "kinect-xyz", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: unknown data format 'kinect-xyz'; known: ntu-skeleton, ctrgcn-npz, pyskl-pkl, pku-mmd, "
+        "msr-action3d, utkinect, generic"
+    ]
+    assert not Path(tmp_path / "o").exists()

@@ -1,0 +1,147 @@
+"""One-shot protocols: built-in counts, the JEANIE split file, protocol TOML files and errors."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from crossglg.data.prepare import prepare
+from crossglg.data.prepared import open_prepared
+from crossglg.data.protocols import BUILTIN, DEFAULT_PROTOCOL, get_protocol, load_protocol, split_prepared
+from crossglg.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def msr(shared_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("msr") / "prepared"
+    prepare(shared_data / "msr_action3d", "msr-action3d", out, workers=2)
+    return open_prepared(out)
+
+
+def test_msr_split_equals_jeanie_file(msr, shared_data):
+    split = load_protocol("msr-action3d", msr).split(msr)
+    assert split.counts() == {"auxiliary": 277, "validation": 0, "exemplars": 10, "queries": 279}
+    with open(shared_data / "msr_action3d/fewshot_jeanie_split.tsv") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    for role, idx in (("auxiliary", split.auxiliary), ("exemplar", split.exemplar), ("query", split.query)):
+        assert sorted(msr.names[i] for i in idx) == sorted(r["sample"] for r in rows if r["role"] == role), (
+            role
+        )
+    assert [msr.names[i] for i in split.exemplar] == [f"a{c}_s01_e01" for c in range(11, 21)]
+
+
+def test_utkinect_protocols(shared_data, tmp_path):
+    prepare(shared_data / "utkinect_action3d", "utkinect", tmp_path / "u", workers=1)
+    data = open_prepared(tmp_path / "u")
+    assert get_protocol("utkinect").split(data).counts() == {
+        "auxiliary": 99,
+        "validation": 0,
+        "exemplars": 5,
+        "queries": 95,
+    }
+    all10 = get_protocol("utkinect-all10").split(data)
+    assert (len(all10.auxiliary), len(all10.exemplar), len(all10.query)) == (0, 10, 189)
+    with pytest.raises(UserError, match="is for dataset utkinect, the data is msr-action3d"):
+        load_protocol("utkinect", "msr-action3d")
+
+
+def test_ntu120_class_lists_match_the_shared_tables(shared_data):
+    p = get_protocol("ntu120")
+    with open(shared_data / "ntu_protocols/ntu120_oneshot_novel_classes.tsv") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert p.novel_class_ids == tuple(int(r["class_id"]) for r in rows)
+    assert p.exemplars == tuple(r["exemplar"] for r in rows)
+    aux = [
+        int(x)
+        for x in (shared_data / "ntu_protocols/ntu120_oneshot_auxiliary_classes.txt").read_text().split()
+    ]
+    assert p.base_class_ids == tuple(aux)
+    assert p.validation_class_ids == tuple(range(2, 120, 6))
+    assert p.expected == {"auxiliary": 95001, "exemplars": 20, "queries": 18924}
+    n60 = get_protocol("ntu60")
+    assert n60.exemplars == p.exemplars[:10] and len(n60.base_class_ids) == 50
+
+
+def test_auxiliary_subsets_are_first_k_by_id():
+    for k in (20, 40, 60, 80, 100):
+        sub = get_protocol(f"ntu120-aux{k}")
+        assert sub.base_class_ids == get_protocol("ntu120").base_class_ids[:k]
+        assert sub.novel_class_ids == get_protocol("ntu120").novel_class_ids
+        assert set(sub.validation_class_ids) <= set(sub.base_class_ids)
+    assert get_protocol("ntu120-aux20").base_class_ids[:10] == (2, 3, 4, 5, 6, 8, 9, 10, 11, 12)
+    assert [f"ntu60-aux{k}" in BUILTIN for k in (10, 20, 30, 40, 50)] == [True] * 5
+
+
+def test_scaffold_api_still_answers():
+    assert DEFAULT_PROTOCOL["msr-action3d"] == "msr-action3d"
+    assert get_protocol("pku-mmd").novel_class_ids == (1, 6, 11, 16, 21, 26, 31, 36, 41, 46)
+    assert len(get_protocol("pku-mmd").base_class_ids) == 41
+    with pytest.raises(UserError, match="unknown one-shot protocol 'nope'"):
+        get_protocol("nope")
+
+
+def test_protocol_file(msr, tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        'name = "msr-small"\ndataset = "msr-action3d"\nbase_classes = [1, 2, 3]\nnovel_classes = [19, 20]\n'
+        'exemplars = ["a19_s02_e01", "a20_s02_e01"]\nvalidation_classes = [3]\n'
+    )
+    p = load_protocol(path, msr)
+    split = split_prepared(msr, p)
+    assert split.counts() == {"auxiliary": 27 * 3, "validation": 27, "exemplars": 2, "queries": 58}
+    assert [msr.names[i] for i in split.exemplar] == ["a19_s02_e01", "a20_s02_e01"]
+    assert set(np.asarray(msr.labels)[split.validation] + 1) == {3}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            'name = "x"\nnum_classes = 5\nnovel_classes = [1, 2]\nexemplars = ["a"]\n',
+            "1 exemplars for 2 novel",
+        ),
+        (
+            'name = "x"\nbase_classes = [1, 2]\nnovel_classes = [2]\nexemplars = ["a"]\n',
+            "both base and novel",
+        ),
+        ('name = "x"\nnovel_classes = [2]\nexemplars = ["a"]\n', "give 'base_classes' or 'num_classes'"),
+        ("novel_classes = [2]\n", "required field 'name' missing"),
+        ('name = "x"\nnum_classes = 5\nnovel_classes = [0]\n', "1-based class ids"),
+        (
+            'name = "x"\nnum_classes = 4\nnovel_classes = [4]\nexemplars = ["a"]\nvalidation_classes = [4]\n',
+            "not base",
+        ),
+        ("name = [\n", "not a readable protocol TOML"),
+    ],
+)
+def test_protocol_file_errors_name_the_field(tmp_path, body, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(body)
+    with pytest.raises(UserError, match=message) as err:
+        load_protocol(path)
+    assert str(path) in str(err.value)
+
+
+def test_missing_exemplar_is_a_clear_error(msr, tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text(
+        'name = "p"\ndataset = "msr-action3d"\nnum_classes = 20\nnovel_classes = [13]\nexemplars = ["a13_s09_e02"]\n'
+    )
+    with pytest.raises(UserError, match=r"exemplar a13_s09_e02 of class 13 is not in .*report\.md"):
+        load_protocol(path).split(msr)
+    path.write_text(
+        'name = "p"\ndataset = "msr-action3d"\nnum_classes = 20\nnovel_classes = [13]\nexemplars = ["a12_s01_e01"]\n'
+    )
+    with pytest.raises(UserError, match="has class 12, expected 13"):
+        load_protocol(path).split(msr)
+
+
+def test_earliest_exemplar_rule(msr, tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text(
+        'name = "p"\ndataset = "msr-action3d"\nnum_classes = 20\nnovel_classes = [20, 14]\nexemplar_rule = "earliest"\n'
+    )
+    split = load_protocol(path).split(msr)
+    assert [msr.names[i] for i in split.exemplar] == ["a20_s01_e01", "a14_s01_e01"]
