@@ -1,0 +1,433 @@
+"""The ``crossglg-text`` command: generate, inspect, export and import LLM descriptions.
+
+Only Typer and the standard library are imported at module level so ``--help`` stays fast;
+backends, the cache and asyncio machinery load inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from crossglg.cli_support import run_app
+from crossglg.errors import UserError
+
+app = typer.Typer(
+    name="crossglg-text",
+    help="Generate, cache and inspect LLM descriptions of action classes (one cache.db, paid for once).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+CacheOpt = Annotated[Path, typer.Option("--cache", help="The SQLite text cache file.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+DatasetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset",
+        "-d",
+        help="Built-in class list: ntu60, ntu120, pku-mmd, msr-action3d, utkinect, synthetic.",
+    ),
+]
+ClassesOpt = Annotated[
+    Path | None,
+    typer.Option("--classes", help="Your own class list: .txt (one name a line) or .tsv/.csv (id,name)."),
+]
+PartsOpt = Annotated[
+    str,
+    typer.Option("--parts", help="Slots of the local prompt: parts6, joints, or a file of part/joint names."),
+]
+LayoutOpt = Annotated[
+    str | None,
+    typer.Option("--layout", help="Skeleton layout for --parts joints/FILE with a custom class list."),
+]
+
+
+class JsonMode(str, Enum):
+    auto = "auto"
+    json_schema = "json_schema"
+    json_object = "json_object"
+    prompt = "prompt"
+
+
+class ExportFormat(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def _emit_json(payload: Any) -> None:
+    print(json.dumps(payload, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def generate(
+    dataset: DatasetOpt = None,
+    classes: ClassesOpt = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option(help="One-shot protocol: only its base classes get text (novel ones are refused)."),
+    ] = None,
+    include_novel: Annotated[
+        bool,
+        typer.Option(
+            "--include-novel", help="Also describe the protocol's novel classes (leaks into training!)."
+        ),
+    ] = False,
+    class_ids: Annotated[
+        list[int] | None, typer.Option("--class", "-c", help="Only these class ids (repeatable).")
+    ] = None,
+    parts: PartsOpt = "parts6",
+    layout: LayoutOpt = None,
+    llm: Annotated[
+        str,
+        typer.Option(
+            help="Model: 'local' (embedded SmolLM2, the default), a .gguf path, or a model name "
+            "(gpt-4o, or whatever --base-url serves)."
+        ),
+    ] = "local",
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="auto, local (llama.cpp), openai (hosted), server (--base-url), vllm (in-process, GPU)."
+        ),
+    ] = "auto",
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="An OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, llama.cpp)."),
+    ] = None,
+    json_mode: Annotated[
+        JsonMode, typer.Option(help="Structured output: auto picks the strongest the backend supports.")
+    ] = JsonMode.auto,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (part of the cache key).")] = 0.7,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling (part of the cache key).")] = 1.0,
+    max_tokens: Annotated[int, typer.Option(help="Longest answer in tokens (part of the cache key).")] = 800,
+    samples: Annotated[
+        int, typer.Option(help="Answers per prompt; each sample gets its own key and seed.")
+    ] = 1,
+    concurrency: Annotated[
+        int, typer.Option(help="Requests in flight at once (the embedded model always runs one at a time).")
+    ] = 16,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds before one HTTP request is abandoned and retried.")
+    ] = 120.0,
+    cache: CacheOpt = Path("cache.db"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Send every request again, even those cached as ok.")
+    ] = False,
+    cache_salt: Annotated[
+        str | None,
+        typer.Option(help="Any string: new keys, so everything regenerates; old answers stay in the file."),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show requests to send, cache hits and estimated tokens; send nothing."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Generate the global and local descriptions of every selected class; only missing ones are sent."""
+    from crossglg.textgen.backends import make_backend
+    from crossglg.textgen.generate import dry_run as plan_dry_run
+    from crossglg.textgen.generate import generate as run_generate
+    from crossglg.textgen.plan import GenParams, build_plan, select_classes
+    from crossglg.textgen.runner import RunSettings
+
+    t0 = time.perf_counter()
+    if concurrency < 1:
+        raise UserError("--concurrency must be >= 1")
+    selection = select_classes(dataset, classes, protocol, include_novel, class_ids, parts, layout)
+    if selection.note and not as_json:
+        print(f"note: {selection.note}", file=sys.stderr)
+    chosen = make_backend(llm, backend, base_url, None if json_mode is JsonMode.auto else json_mode.value)
+    plan = build_plan(selection, chosen, GenParams(temperature, top_p, max_tokens), samples, cache_salt)
+    if dry_run:
+        report = plan_dry_run(plan, cache, force)
+        if as_json:
+            _emit_json(report.as_dict())
+        else:
+            print(
+                f"{report.source}: {report.planned} requests planned, {report.cached} cached, "
+                f"{report.to_send} to send (~{report.est_input_tokens} input + ~{report.est_output_tokens} "
+                "output tokens); nothing sent (--dry-run)"
+            )
+        return
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    task = progress.add_task(f"generating with {chosen.source}", total=0)
+    run_args = {
+        "dataset": selection.dataset,
+        "classes": classes,
+        "protocol": protocol,
+        "include_novel": include_novel,
+        "class_ids": class_ids,
+        "parts": parts,
+        "llm": llm,
+        "backend": chosen.kind,
+        "json_mode": chosen.json_mode,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_tokens": max_tokens,
+        "samples": samples,
+        "force": force,
+        "cache_salt": cache_salt,
+    }
+    with progress:
+        summary = run_generate(
+            plan,
+            chosen,
+            cache,
+            RunSettings(concurrency=concurrency, timeout=timeout),
+            run_args,
+            force=force,
+            on_start=lambda n: progress.update(task, total=n),
+            on_done=lambda p, status: progress.advance(task),
+        )
+    summary.elapsed_s = time.perf_counter() - t0
+    if as_json:
+        _emit_json({"source": chosen.source, "cache": str(cache), **summary.as_dict()})
+    else:
+        print(
+            f"{chosen.source}: sent {summary.sent}, cached {summary.cached}, failed {summary.failed}"
+            + (f", not sent {summary.not_sent}" if summary.not_sent else "")
+            + f", tokens {summary.tokens_input}+{summary.tokens_output}, {summary.elapsed_s:.2f} s → {cache}"
+        )
+        for line in summary.errors[:10]:
+            print(f"  {line}", file=sys.stderr)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def prompts(
+    dataset: DatasetOpt = None,
+    classes: ClassesOpt = None,
+    class_id: Annotated[int, typer.Option("--class", "-c", help="The class id whose prompts to print.")] = 1,
+    parts: PartsOpt = "parts6",
+    layout: LayoutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the rendered messages (global and local) that would be sent for one class."""
+    from crossglg.prompts import answer_schema, load_template
+    from crossglg.textgen.plan import select_classes
+
+    selection = select_classes(dataset, classes, None, False, [class_id], parts, layout)
+    entry, pset = selection.classes[0], selection.parts
+    out = []
+    for name, kind, slots in (("global", "global", ()), ("local", pset.kind, pset.slots)):
+        tpl = load_template(name)
+        out.append(
+            {
+                "prompt": name,
+                "version": tpl.version_label,
+                "messages": tpl.render(entry.name, slots),
+                "schema": answer_schema(kind, slots),
+            }
+        )
+    if as_json:
+        _emit_json(
+            {
+                "dataset": selection.dataset,
+                "class_id": entry.class_id,
+                "class_name": entry.name,
+                "prompts": out,
+            }
+        )
+        return
+    print(f"# {selection.dataset} class {entry.class_id}: {entry.name}")
+    for prompt in out:
+        print(f"\n## {prompt['prompt']} ({prompt['version']})")
+        for message in prompt["messages"]:
+            print(f"[{message['role']}]\n{message['content']}")
+
+
+@app.command()
+def show(
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="Dataset (or class-list name) the texts belong to.")
+    ],
+    class_id: Annotated[int, typer.Option("--class", "-c", help="The class id to show.")],
+    cache: CacheOpt = Path("cache.db"),
+    source: Annotated[
+        str | None,
+        typer.Option(help="Only texts from this source, e.g. openai:gpt-4o or import:handwritten."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print one class's texts with their provenance (source, prompt version, status, run)."""
+    from crossglg.cache import open_cache
+
+    with open_cache(cache, readonly=True) as store:
+        rows = store.show(dataset, class_id, source)
+    if as_json:
+        _emit_json(rows)
+        return
+    if not rows:
+        raise UserError(
+            f"{cache}: no texts for {dataset} class {class_id}; run `crossglg-text generate -d {dataset}`"
+        )
+    print(f"# {dataset} class {class_id}: {rows[0]['class_name']}")
+    for row in rows:
+        slot = row["slot"] or "global"
+        print(
+            f"\n[{row['source']} · {row['kind']}:{slot} · sample {row['sample_index']} · {row['status']} · "
+            f"prompt {row['prompt'] or '-'} · run {row['run_id'] or '-'}]"
+        )
+        print(row["text"])
+        if row["key_body_parts"]:
+            print(f"key body parts: {', '.join(row['key_body_parts'])}")
+
+
+EXPORT_FIELDS = (
+    "dataset",
+    "class_id",
+    "class_name",
+    "kind",
+    "slot",
+    "sample_index",
+    "source",
+    "text",
+    "key_body_parts",
+    "status",
+    "model",
+    "prompt",
+    "run_id",
+    "request_key",
+)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Argument(help="Output file; '-' writes to stdout.")] = Path("-"),
+    cache: CacheOpt = Path("cache.db"),
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", help="jsonl (re-importable) or csv.")
+    ] = ExportFormat.jsonl,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Only this dataset.")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Only this source (backend:model or import:label).")
+    ] = None,
+) -> None:
+    """Write every stored text with its provenance as JSONL or CSV."""
+    import contextlib
+    import csv
+
+    from crossglg.cache import open_cache
+
+    with open_cache(cache, readonly=True) as store, contextlib.ExitStack() as stack:
+        fh = (
+            sys.stdout
+            if str(out) == "-"
+            else stack.enter_context(out.open("w", encoding="utf-8", newline=""))
+        )
+        writer = (
+            csv.DictWriter(fh, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
+            if fmt is ExportFormat.csv
+            else None
+        )
+        if writer:
+            writer.writeheader()
+        n = 0
+        for row in store.export_rows(dataset=dataset, source=source):
+            record = {k: row.get(k) for k in EXPORT_FIELDS}
+            if writer:
+                record["key_body_parts"] = ";".join(record["key_body_parts"] or [])
+                writer.writerow(record)
+            else:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            n += 1
+    if str(out) != "-":
+        print(f"wrote {n} texts to {out}", file=sys.stderr)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[
+        Path, typer.Argument(help="JSONL: one {dataset, class_id, text, [kind, slot, ...]} per line.")
+    ],
+    label: Annotated[
+        str, typer.Option(help="One word naming where the texts come from; source becomes import:LABEL.")
+    ],
+    cache: CacheOpt = Path("cache.db"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Store descriptions written elsewhere (by hand, another tool) so they are used like generated ones."""
+    from crossglg.cache import RunCounters, open_cache, read_import_jsonl
+
+    label = label.strip()
+    if not label or any(ch.isspace() for ch in label):
+        raise UserError(f"--label must be one word, got {label!r}")
+    records = read_import_jsonl(file)  # checks the whole file before anything is stored
+    with open_cache(cache) as store:
+        run_id = store.start_run("import", {"file": file, "label": label})
+        n = store.import_texts(records, label=label, run_id=run_id)
+        store.finish_run(run_id, "ok", RunCounters(n_requests=n))
+    if as_json:
+        _emit_json({"imported": n, "source": f"import:{label}", "cache": str(cache)})
+    else:
+        print(f"imported {n} texts from {file} as import:{label} into {cache}")
+
+
+@app.command()
+def stats(cache: CacheOpt = Path("cache.db"), as_json: JsonOpt = False) -> None:
+    """Summarise the cache: runs, requests by status, texts per dataset and source, tokens."""
+    from crossglg.cache import open_cache
+
+    with open_cache(cache, readonly=True) as store:
+        info = store.stats()
+    if as_json:
+        _emit_json(info)
+        return
+    print(f"{info['path']}: {info['size_bytes'] / 1e6:.2f} MB, schema {info['schema_version']}")
+    print(
+        f"runs {info['runs']}, requests {info['requests']}, attempts {info['attempts']}, texts {info['texts']}"
+    )
+    statuses = ", ".join(f"{k} {v}" for k, v in info["generations"].items()) or "none"
+    print(f"generations: {statuses}")
+    print(f"tokens: {info['tokens']['input']} input, {info['tokens']['output']} output")
+    for item in info["items"]:
+        print(
+            f"  {item['dataset']:<14} {item['source']:<44} {item['kind']:<6} {item['classes']:>4} classes {item['texts']:>6} texts"
+        )
+    print(f"embedders {info['embedders']}, embeddings {info['embeddings']}")
+
+
+def _register_extensions() -> None:
+    """Commands other subpackages add to this app (``crossglg-text embed`` from embeddings)."""
+    try:
+        from crossglg.embeddings.cli import register
+    except ModuleNotFoundError as err:
+        if err.name not in ("crossglg.embeddings.cli", "crossglg.embeddings"):
+            raise
+        return
+    register(app)
+
+
+_register_extensions()
+
+
+def main() -> None:
+    run_app(app)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""`crossglg-text generate` without the CLI: plan, look up, dry-run or send, record the run."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crossglg.cache import RunCounters, open_cache
+from crossglg.textgen.backends import Backend
+from crossglg.textgen.plan import Plan, PlannedRequest
+from crossglg.textgen.runner import Runner, RunSettings, RunSummary
+
+
+@dataclass
+class DryRun:
+    """What a run would do, computed without network and without creating the cache file."""
+
+    planned: int
+    cached: int
+    to_send: int
+    est_input_tokens: int
+    est_output_tokens: int
+    cached_by_status: dict[str, int]
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": True,
+            "source": self.source,
+            "planned": self.planned,
+            "cached": self.cached,
+            "to_send": self.to_send,
+            "estimated_tokens": {"input": self.est_input_tokens, "output": self.est_output_tokens},
+            "cached_by_status": self.cached_by_status,
+        }
+
+
+def _existing(plan: Plan, cache_path: Path) -> dict[str, str]:
+    if not cache_path.exists():
+        return {}
+    with open_cache(cache_path, readonly=True) as cache:
+        return cache.lookup(plan.keys)
+
+
+def split_todo(
+    plan: Plan, found: dict[str, str], force: bool
+) -> tuple[list[PlannedRequest], list[PlannedRequest]]:
+    """(cache hits, to send): resume sends what is missing or not ``ok``; ``--force`` sends all."""
+    if force:
+        return [], list(plan.requests)
+    hits = [p for p in plan.requests if found.get(p.row.request_key) == "ok"]
+    todo = [p for p in plan.requests if found.get(p.row.request_key) != "ok"]
+    return hits, todo
+
+
+def dry_run(plan: Plan, cache_path: Path, force: bool = False) -> DryRun:
+    found = _existing(plan, cache_path)
+    hits, todo = split_todo(plan, found, force)
+    return DryRun(
+        planned=len(plan.requests),
+        cached=len(hits),
+        to_send=len(todo),
+        est_input_tokens=sum(p.est_input_tokens for p in todo),
+        est_output_tokens=sum(p.est_output_tokens for p in todo),
+        cached_by_status=dict(Counter(found.values())),
+        source=plan.source,
+    )
+
+
+def generate(
+    plan: Plan,
+    backend: Backend,
+    cache_path: Path,
+    settings: RunSettings,
+    run_args: dict[str, Any],
+    force: bool = False,
+    on_start: Callable[[int], None] | None = None,
+    on_done: Callable[[PlannedRequest, str], None] | None = None,
+) -> RunSummary:
+    """Send what the cache lacks and record the run; a cached rerun touches no backend at all."""
+    cache = open_cache(cache_path)
+    try:
+        run_id = cache.start_run("generate", run_args)
+        for tpl in plan.templates:
+            cache.put_prompt(tpl.name, tpl.text, tpl.version_label)
+        cache.put_requests((p.row for p in plan.requests), run_id)
+        hits, todo = split_todo(plan, cache.lookup(plan.keys), force)
+        summary = RunSummary(planned=len(plan.requests), cached=len(hits))
+        status = "interrupted"
+        # the embedded model is slow per answer: commit each one; servers: batch (TEXTGEN.md §4)
+        with cache.writer(max_rows=1 if backend.max_concurrency == 1 else 200, max_seconds=1.0) as writer:
+            for p in hits:
+                writer.link(p.row.request_key, p.targets)  # e.g. ntu60 reusing ntu120's answers
+            try:
+                if todo:
+                    if backend.low_quality_notice:
+                        print(backend.low_quality_notice, file=sys.stderr)
+                    if on_start:
+                        on_start(len(todo))
+                    runner = Runner(backend, writer, settings, run_id=run_id, on_done=on_done)
+                    runner.summary = summary
+                    summary = asyncio.run(runner.run(todo))
+                status = "ok" if summary.ok else "failed"
+            finally:
+                writer.flush()
+                cache.finish_run(
+                    run_id,
+                    status,
+                    RunCounters(
+                        n_requests=summary.sent,
+                        n_cache_hits=summary.cached,
+                        n_failed=summary.failed + summary.not_sent,
+                        tokens=summary.tokens_input + summary.tokens_output,
+                    ),
+                )
+        return summary
+    finally:
+        cache.close()

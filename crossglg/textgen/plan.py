@@ -1,0 +1,205 @@
+"""From CLI choices to the exact list of requests: which classes, which prompts, which keys.
+
+Class selection is where a one-shot protocol is protected: with ``--protocol`` only its
+base classes get text, and asking for a novel class is refused unless ``--include-novel``.
+A bare ``--dataset`` means the whole class list (a class list knows nothing of protocols).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crossglg.cache import ItemTarget, RequestRow, request_key, sample_seed
+from crossglg.errors import UserError
+from crossglg.prompts import (
+    ClassEntry,
+    PartSet,
+    Template,
+    answer_schema,
+    builtin_names,
+    dataset_layout,
+    load_classes,
+    load_template,
+    part_set,
+)
+from crossglg.textgen.backends import Backend, ChatRequest
+
+# rough output sizes for --dry-run, in tokens: a global answer, and one sentence per slot
+EST_GLOBAL_OUTPUT = 90
+EST_SLOT_OUTPUT = 22
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The classes to describe and how; ``note`` is printed when the choice may surprise."""
+
+    dataset: str
+    classes: tuple[ClassEntry, ...]
+    parts: PartSet
+    note: str | None = None
+
+
+def select_classes(
+    dataset: str | None = None,
+    classes_file: Path | None = None,
+    protocol: str | None = None,
+    include_novel: bool = False,
+    class_ids: list[int] | None = None,
+    parts: str = "parts6",
+    layout: str | None = None,
+) -> Selection:
+    """Resolve --dataset / --classes / --protocol / --class / --parts into a :class:`Selection`."""
+    from crossglg.data.protocols import get_protocol
+
+    proto = get_protocol(protocol) if protocol else None
+    if dataset is None:
+        if proto is not None:
+            dataset = proto.dataset
+        elif classes_file is not None:
+            dataset = None
+        else:
+            raise UserError(
+                "name the classes: --dataset NAME (built-in list), --classes FILE or --protocol NAME"
+            )
+    if proto is not None and dataset != proto.dataset:
+        raise UserError(f"--protocol {protocol} belongs to dataset {proto.dataset}, not {dataset}")
+    if classes_file is not None:
+        class_list = load_classes(Path(classes_file))
+        dataset = dataset or class_list.name
+    else:
+        assert dataset is not None
+        if dataset not in builtin_names():
+            raise UserError(
+                f"--dataset {dataset}: not a built-in class list ({', '.join(builtin_names())}); "
+                "pass --classes FILE for your own"
+            )
+        class_list = load_classes(dataset)
+    if layout is None and dataset in builtin_names():
+        layout = dataset_layout(dataset)
+    pset = part_set(parts, layout)
+
+    note = None
+    if proto is not None:
+        allowed = set(proto.base_class_ids) | (set(proto.novel_class_ids) if include_novel else set())
+        if class_ids:
+            novel = [c for c in class_ids if c not in allowed]
+            if novel:
+                raise UserError(
+                    f"class(es) {', '.join(map(str, novel))} are novel classes of protocol {proto.name}: "
+                    "text for them would leak into training; pass --include-novel if you really mean it"
+                )
+        else:
+            class_ids = [c.class_id for c in class_list.classes if c.class_id in allowed]
+    elif not class_ids:
+        note = (
+            f"no --protocol given: describing all {len(class_list.classes)} classes of {class_list.name}; "
+            "pass --protocol NAME to restrict to a one-shot protocol's base classes"
+        )
+    chosen = class_list.select(class_ids) if class_ids else class_list.classes
+    return Selection(dataset=str(dataset), classes=tuple(chosen), parts=pset, note=note)
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """Output-affecting settings: all of them go into every cache key."""
+
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 800
+
+
+@dataclass
+class PlannedRequest:
+    row: RequestRow
+    chat: ChatRequest
+    answer_kind: str  # "global", "part" or "joint": what parse/validate expect
+    slots: tuple[str, ...]
+    targets: list[ItemTarget]
+    label: str
+    est_input_tokens: int
+    est_output_tokens: int
+
+
+@dataclass
+class Plan:
+    requests: list[PlannedRequest]
+    templates: tuple[Template, ...]
+    source: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> list[str]:
+        return [p.row.request_key for p in self.requests]
+
+
+def _est_tokens(messages: list[dict[str, str]]) -> int:
+    return sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages)
+
+
+def build_plan(
+    selection: Selection,
+    backend: Backend,
+    params: GenParams,
+    samples: int = 1,
+    salt: str | None = None,
+    templates: tuple[Template, Template] | None = None,
+) -> Plan:
+    """Every (class × prompt × sample) request with its key; requests with equal keys merge targets."""
+    if samples < 1:
+        raise UserError("--samples must be >= 1")
+    g_tpl, l_tpl = templates or (load_template("global"), load_template("local"))
+    backend_model = f"{backend.source}@{backend.revision}" if backend.revision else backend.source
+    pset = selection.parts
+    by_key: dict[str, PlannedRequest] = {}
+    for entry in selection.classes:
+        for tpl, kind, slots in ((g_tpl, "global", ()), (l_tpl, pset.kind, pset.slots)):
+            messages = tpl.render(entry.name, slots)
+            schema = answer_schema(kind, slots)
+            key_params = {
+                "temperature": params.temperature,
+                "top_p": params.top_p,
+                "max_tokens": params.max_tokens,
+                "response_format": backend.json_mode,
+                "schema": schema,
+            }
+            for i in range(samples):
+                key = request_key(backend_model, messages, key_params, i, salt)
+                target = ItemTarget(
+                    selection.dataset, entry.class_id, entry.name, kind, i, backend.source, slots
+                )
+                if key in by_key:
+                    by_key[key].targets.append(target)
+                    continue
+                seed = sample_seed(key, i)
+                by_key[key] = PlannedRequest(
+                    row=RequestRow(
+                        request_key=key,
+                        backend=backend.kind,
+                        model=backend.model,
+                        messages=messages,
+                        params=key_params,
+                        sample_index=i,
+                        seed=seed,
+                        schema=schema,
+                        prompt_id=tpl.prompt_id,
+                        model_revision=backend.revision or None,
+                    ),
+                    chat=ChatRequest(
+                        messages=messages,
+                        temperature=params.temperature,
+                        top_p=params.top_p,
+                        max_tokens=params.max_tokens,
+                        schema=schema,
+                        schema_name=f"{tpl.name}_answer",
+                        seed=seed,
+                    ),
+                    answer_kind=kind,
+                    slots=slots,
+                    targets=[target],
+                    label=f"{selection.dataset} class {entry.class_id} ({entry.name}) {tpl.name} #{i}",
+                    est_input_tokens=_est_tokens(messages),
+                    est_output_tokens=EST_GLOBAL_OUTPUT if kind == "global" else EST_SLOT_OUTPUT * len(slots),
+                )
+    return Plan(requests=list(by_key.values()), templates=(g_tpl, l_tpl), source=backend.source)

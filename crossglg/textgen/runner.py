@@ -1,0 +1,281 @@
+"""The asyncio runner: send what the cache lacks, retry what may succeed, record everything.
+
+Guarantees a researcher relies on: a failing request never aborts the run; a rerun sends
+only missing or failed requests; an answer, once received, is committed within a second
+(so a crash loses at most that), and invalid answers are stored with their status and raw
+text instead of being accepted; a 429 pauses new dispatch for everyone while requests
+already in flight finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from crossglg.cache.records import AttemptRow, GenerationRow
+from crossglg.cache.store import utc_now
+from crossglg.cache.writer import BatchWriter
+from crossglg.textgen.backends import Backend, ChatRequest, Completion, RequestFailed, RetryableError, StopRun
+from crossglg.textgen.parsing import Parsed, parse_answer
+from crossglg.textgen.plan import PlannedRequest
+
+REPAIRABLE = ("truncated", "invalid_json", "incomplete")
+
+
+@dataclass
+class RunSettings:
+    """Transport and patience: none of this is part of a cache key."""
+
+    concurrency: int = 16
+    timeout: float = 120.0
+    max_attempts: int = 6
+    max_elapsed: float = 600.0
+    wait_max: float = 60.0
+    wait_multiplier: float = 1.0
+    retry_after_cap: float = 60.0
+    cooldown_429: float = 10.0
+    repairs: int = 2
+
+
+@dataclass
+class RunSummary:
+    planned: int = 0
+    cached: int = 0
+    sent: int = 0  # requests processed this run (each may have taken several HTTP attempts)
+    http_attempts: int = 0
+    failed: int = 0
+    not_sent: int = 0  # left over after a stop (quota) or an interrupt
+    tokens_input: int = 0
+    tokens_output: int = 0
+    elapsed_s: float = 0.0
+    statuses: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.not_sent == 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "planned": self.planned,
+            "cached": self.cached,
+            "sent": self.sent,
+            "http_attempts": self.http_attempts,
+            "failed": self.failed,
+            "not_sent": self.not_sent,
+            "tokens": {"input": self.tokens_input, "output": self.tokens_output},
+            "elapsed_s": round(self.elapsed_s, 3),
+            "statuses": dict(self.statuses),
+            "errors": self.errors[:20],
+        }
+
+
+class Runner:
+    """One run over a list of planned requests that are not (usably) cached."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        writer: BatchWriter,
+        settings: RunSettings,
+        run_id: str | None = None,
+        on_done: Callable[[PlannedRequest, str], None] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.writer = writer
+        self.settings = settings
+        self.run_id = run_id
+        self.on_done = on_done
+        self.summary = RunSummary()
+        self._resume_at = 0.0
+        self._stopped: str | None = None
+
+    # -- global dispatch gate ------------------------------------------------------------
+    def _pause(self, seconds: float) -> None:
+        """A 429 holds back every *new* request; requests in flight go on and retry on their own."""
+        loop = asyncio.get_running_loop()
+        self._resume_at = max(self._resume_at, loop.time() + seconds)
+
+    async def _gate(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (delay := self._resume_at - loop.time()) > 0:
+            await asyncio.sleep(delay)
+
+    # -- one HTTP call with retries --------------------------------------------------------
+    def _wait(self, state: RetryCallState) -> float:
+        """The server's Retry-After when it gave one (capped), else full-jitter exponential backoff."""
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RetryableError) and exc.retry_after is not None:
+            return min(exc.retry_after, self.settings.retry_after_cap)
+        fallback = wait_random_exponential(
+            multiplier=self.settings.wait_multiplier, max=self.settings.wait_max
+        )
+        return fallback(state)
+
+    def _attempt_row(
+        self, planned: PlannedRequest, no: int, started: str, t0: float, err: Exception | None
+    ) -> AttemptRow:
+        return AttemptRow(
+            request_key=planned.row.request_key,
+            run_id=self.run_id,
+            attempt_no=no,
+            started_at=started,
+            duration_ms=(time.perf_counter() - t0) * 1000.0,
+            http_status=getattr(err, "http_status", None) if err else 200,
+            error_type=type(err).__name__ if err else None,
+            error_message=str(err)[:500] if err else None,
+            retry_after_s=getattr(err, "retry_after", None) if err else None,
+        )
+
+    async def _call(
+        self, planned: PlannedRequest, chat: ChatRequest, attempt_base: int
+    ) -> tuple[Completion, int]:
+        """Send one request until it succeeds or the retry policy gives up; log every attempt."""
+        s = self.settings
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(RetryableError),
+            stop=stop_after_attempt(s.max_attempts) | stop_after_delay(s.max_elapsed),
+            wait=self._wait,
+            reraise=True,
+        )
+        n = 0
+        async for attempt in retrying:
+            with attempt:
+                n += 1
+                self.summary.http_attempts += 1
+                started, t0 = utc_now(), time.perf_counter()
+                try:
+                    completion = await self.backend.complete(chat, s.timeout)
+                except (RetryableError, RequestFailed, StopRun) as err:
+                    self.writer.add_attempt(self._attempt_row(planned, attempt_base + n, started, t0, err))
+                    if isinstance(err, RetryableError) and err.rate_limited:
+                        wait = err.retry_after if err.retry_after is not None else s.cooldown_429
+                        self._pause(min(wait, s.retry_after_cap))
+                    raise
+                self.writer.add_attempt(self._attempt_row(planned, attempt_base + n, started, t0, None))
+                return completion, n
+        raise AssertionError("unreachable: tenacity either returns or reraises")
+
+    # -- one planned request: call, validate, repair -----------------------------------------
+    def _repair(
+        self, chat: ChatRequest, completion: Completion, parsed: Parsed, round_no: int
+    ) -> ChatRequest:
+        """Show the model its unusable answer and what is wrong; a fresh seed avoids the same output."""
+        problems = "; ".join(parsed.problems) or parsed.status
+        messages = [
+            *chat.messages,
+            {"role": "assistant", "content": completion.text or ""},
+            {
+                "role": "user",
+                "content": f"That answer is not usable ({problems}). Reply again with only the complete JSON "
+                "object, every field filled with one short sentence.",
+            },
+        ]
+        return replace(chat, messages=messages, seed=(chat.seed + round_no) & 0x7FFFFFFF)
+
+    async def _one(self, planned: PlannedRequest) -> None:
+        await self._gate()
+        if self._stopped:
+            self.summary.not_sent += 1
+            return
+        chat, attempts = planned.chat, 0
+        completion: Completion | None = None
+        parsed = Parsed("failed")
+        t0 = time.perf_counter()
+        error: Exception | None = None
+        for round_no in range(self.settings.repairs + 1):
+            try:
+                completion, n = await self._call(planned, chat, attempts)
+                attempts += n
+            except StopRun as err:
+                self._stopped = str(err)
+                error = err
+                break
+            except (RetryableError, RequestFailed) as err:
+                error = err
+                break
+            self.summary.tokens_input += completion.input_tokens
+            self.summary.tokens_output += completion.output_tokens
+            parsed = parse_answer(
+                completion.text,
+                planned.answer_kind,
+                planned.slots,
+                completion.finish_reason,
+                completion.refusal,
+            )
+            if parsed.status not in REPAIRABLE or round_no == self.settings.repairs:
+                break
+            chat = self._repair(chat, completion, parsed, round_no + 1)
+        status = "failed" if error is not None else parsed.status
+        self._store(planned, status, completion if error is None else None, parsed, t0, error)
+
+    def _store(
+        self,
+        planned: PlannedRequest,
+        status: str,
+        completion: Completion | None,
+        parsed: Parsed,
+        t0: float,
+        error: Exception | None,
+    ) -> None:
+        c = completion or Completion(text=None, finish_reason=None)
+        gen = GenerationRow(
+            request_key=planned.row.request_key,
+            status=status,
+            raw_text=c.text,
+            parsed=parsed.answer if status in ("ok", "incomplete") else None,
+            finish_reason=c.finish_reason,
+            resolved_model=c.resolved_model,
+            system_fingerprint=c.system_fingerprint,
+            tokens_input=c.input_tokens,
+            tokens_cached=c.cached_tokens,
+            tokens_output=c.output_tokens,
+            mode="offline" if self.backend.kind in ("llamacpp", "vllm") else "online",
+            latency_ms=(time.perf_counter() - t0) * 1000.0,
+            run_id=self.run_id,
+        )
+        self.writer.add_generation(gen, planned.targets)
+        self.summary.sent += 1
+        self.summary.statuses[status] += 1
+        if status != "ok":
+            self.summary.failed += 1
+            why = str(error) if error else "; ".join(parsed.problems)
+            self.summary.errors.append(f"{planned.label}: {status}: {why}")
+        if self.on_done:
+            self.on_done(planned, status)
+
+    async def run(self, todo: Sequence[PlannedRequest]) -> RunSummary:
+        t0 = time.perf_counter()
+        limit = min(self.settings.concurrency, self.backend.max_concurrency or self.settings.concurrency)
+        sem = asyncio.Semaphore(max(1, limit))
+
+        async def bounded(p: PlannedRequest) -> None:
+            async with sem:
+                await self._one(p)
+
+        # commit on time even when no answer arrives: a hung server must not hold answers hostage
+        flusher = asyncio.create_task(self.writer.autoflush(0.25))
+        try:
+            await asyncio.gather(*(bounded(p) for p in todo))
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await self.backend.aclose()
+        if self._stopped:
+            self.summary.errors.insert(0, f"run stopped: {self._stopped}")
+        self.summary.elapsed_s = time.perf_counter() - t0
+        return self.summary

@@ -1,0 +1,225 @@
+"""A scripted OpenAI-compatible chat server for tests and benchmarks.
+
+Real clients must be exercised against real HTTP, yet no test may reach the network and no
+test may wait on a model. This server speaks just enough of ``/v1/chat/completions`` and
+``/v1/models`` for the ``openai`` client, answers with schema-shaped JSON it builds from the
+request's ``response_format``, and lets a test script faults per request: 429 with
+Retry-After, 500, 400, answers slower than the client's timeout, truncated or malformed JSON.
+
+It counts requests per *request identity* (the messages plus the seed), which is what the
+resume tests need to prove that no answered request is ever sent twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """What the server does with one request.
+
+    ``kind``: ``ok`` (schema-shaped JSON), ``status`` (an HTTP error with ``status`` and
+    ``headers``), ``text`` (``content`` sent verbatim as the assistant message, e.g. broken
+    JSON), ``truncated`` (valid answer cut in half, ``finish_reason=length``) or ``refusal``.
+    ``delay`` seconds are slept before answering.
+    """
+
+    kind: str = "ok"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    content: str = ""
+    error_code: str | None = None
+    delay: float = 0.0
+
+
+# A script sees the parsed request body and how many times this identity was seen before
+# (0 for the first request) and returns what to do.
+Script = Callable[[dict[str, Any], int], Reply]
+
+
+def request_identity(body: dict[str, Any]) -> str:
+    """Stable id of a logical request: what the client asked, not when or how often."""
+    payload = json.dumps([body.get("messages"), body.get("seed")], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def fill_schema(schema: dict[str, Any], hint: str = "") -> Any:
+    """A plausible value for a JSON schema: every required property filled, strings non-empty."""
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        props = schema.get("properties", {})
+        return {name: fill_schema(sub, name) for name, sub in props.items()}
+    if kind == "array":
+        item = schema.get("items", {"type": "string"})
+        return [fill_schema(item, hint or "item")]
+    if kind in ("number", "integer"):
+        return 1
+    if kind == "boolean":
+        return True
+    return f"The {hint or 'body'} moves steadily through the action."
+
+
+def _answer_for(body: dict[str, Any]) -> str:
+    fmt = body.get("response_format") or {}
+    schema = (fmt.get("json_schema") or {}).get("schema")
+    if schema:
+        return json.dumps(fill_schema(schema))
+    return json.dumps({"description": "A person performs the action.", "key_body_parts": ["hand"]})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read counters instead
+        return
+
+    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout); that is the point of slow replies
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self._send(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+        else:
+            self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+            return
+        reply = self.server.owner._record(body)
+        if reply.delay:
+            time.sleep(reply.delay)
+        if reply.kind == "status":
+            error = {"message": f"scripted {reply.status}", "type": "scripted", "code": reply.error_code}
+            self._send(reply.status, {"error": error}, reply.headers)
+            return
+        content: str | None = _answer_for(body)
+        finish, refusal = "stop", None
+        if reply.kind == "text":
+            content = reply.content
+        elif reply.kind == "truncated":
+            content = content[: len(content) // 2]
+            finish = "length"
+        elif reply.kind == "refusal":
+            content, refusal = None, "I can't help with that."
+        n_in = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4 + 1
+        n_out = len(content or "") // 4 + 1
+        self._send(
+            200,
+            {
+                "id": f"chatcmpl-{self.server.owner.total}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "scripted"),
+                "system_fingerprint": "fp_scripted",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content, "refusal": refusal},
+                        "finish_reason": finish,
+                    }
+                ],
+                "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out},
+            },
+        )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+    owner: ScriptedServer
+
+
+class ScriptedServer:
+    """Run in a background thread; use as a context manager.
+
+    ``latency`` is added to every answer (for concurrency benchmarks); ``script`` decides each
+    reply. ``counts`` maps request identity → requests received; ``total`` counts them all;
+    ``log`` keeps every arrival in order.
+    """
+
+    def __init__(self, script: Script | None = None, latency: float = 0.0) -> None:
+        self.script = script
+        self.latency = latency
+        self.counts: Counter[str] = Counter()
+        self.bodies: list[dict[str, Any]] = []
+        # (monotonic arrival time, identity, times seen before): for pause and resume tests
+        self.log: list[tuple[float, str, int]] = []
+        self.total = 0
+        self._lock = threading.Lock()
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd.owner = self
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _record(self, body: dict[str, Any]) -> Reply:
+        ident = request_identity(body)
+        with self._lock:
+            seen = self.counts[ident]
+            self.counts[ident] += 1
+            self.total += 1
+            self.bodies.append(body)
+            self.log.append((time.monotonic(), ident, seen))
+        reply = self.script(body, seen) if self.script else Reply()
+        if self.latency:
+            reply.delay += self.latency
+        return reply
+
+    def start(self) -> ScriptedServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> ScriptedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_forever(latency: float = 0.0) -> None:
+    """Run a well-behaved server in the foreground (handy for trying the CLI by hand)."""
+    server = ScriptedServer(latency=latency)
+    print(server.base_url, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server._httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve_forever(latency=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0)

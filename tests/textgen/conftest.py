@@ -1,0 +1,75 @@
+"""Fixtures for the text-generation tests: the scripted server and a quick way to run generate."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from crossglg.textgen.backends import make_backend
+from crossglg.textgen.generate import generate
+from crossglg.textgen.plan import GenParams, build_plan, select_classes
+from crossglg.textgen.runner import RunSettings, RunSummary
+from crossglg.textgen.testing_server import ScriptedServer
+
+# quick patience for tests: real defaults wait seconds to minutes
+FAST = RunSettings(
+    concurrency=4, timeout=5.0, wait_multiplier=0.02, wait_max=0.2, retry_after_cap=2.0, cooldown_429=0.2
+)
+
+
+@pytest.fixture
+def fast() -> RunSettings:
+    return FAST
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def cache_path(tmp_path: Path) -> Path:
+    return tmp_path / "cache.db"
+
+
+RunGen = Callable[..., RunSummary]
+
+
+@pytest.fixture
+def run_gen(cache_path: Path) -> RunGen:
+    """Run generate in-process against a server, with test-sized retry waits."""
+
+    def run(
+        base_url: str,
+        classes: tuple[int, ...] = (1, 2),
+        dataset: str = "msr-action3d",
+        samples: int = 1,
+        settings: RunSettings = FAST,
+        force: bool = False,
+        salt: str | None = None,
+        model: str = "scripted",
+    ) -> RunSummary:
+        selection = select_classes(dataset, class_ids=list(classes))
+        backend = make_backend(model, "auto", base_url)
+        plan = build_plan(selection, backend, GenParams(), samples, salt)
+        return generate(plan, backend, cache_path, settings, {"test": True}, force=force)
+
+    return run
+
+
+@pytest.fixture
+def query(cache_path: Path) -> Callable[..., list[tuple]]:
+    """Read the cache file directly: what really landed on disk (attempt ledger, statuses)."""
+
+    def run(sql: str, *params: object) -> list[tuple]:
+        conn = sqlite3.connect(f"file:{cache_path}?mode=ro", uri=True)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    return run
