@@ -35,7 +35,8 @@ def test_put_requests_ignores_existing(cache):
 
 
 def test_lookup_chunks_and_reports_status(cache):
-    keys = [add_request(cache, f"class {i}") for i in range(1200)]
+    with cache.write():  # one transaction for the setup
+        keys = [add_request(cache, f"class {i}") for i in range(1200)]
     with cache.writer() as w:
         for i, key in enumerate(keys):
             if i % 3 == 0:
@@ -185,7 +186,8 @@ def test_api_key_and_base_url_never_reach_the_file(cache_path, monkeypatch):
 
 
 def test_writer_batches_commits(cache):
-    keys = [add_request(cache, f"class {i}") for i in range(1010)]
+    with cache.write():
+        keys = [add_request(cache, f"class {i}") for i in range(1010)]
     with cache.writer(max_rows=200, max_seconds=3600) as w:
         for i, key in enumerate(keys):
             w.add_generation(ok_global(key, f"text {i}"), [global_target("bench", i + 1, f"class {i}")])
