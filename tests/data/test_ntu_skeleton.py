@@ -69,6 +69,7 @@ def test_defects_are_problems_not_exceptions(ntu_folder):
 def test_scan_drops_official_missing_and_guesses_dataset(ntu_folder):
     sc = scan(ntu_folder["root"])
     assert sc.dataset == "ntu60" and sc.layout == "ntu25" and len(sc.class_names) == 60
+    assert sc.class_names[0] == "drink water"
     assert [p.where for p in sc.problems if p.kind == "official-missing"] == ["S001C002P005R002A008"]
     assert len(sc.units) == 6 and sc.expected_count == 56_578
 

@@ -89,17 +89,6 @@ def read_floats(path: Path) -> np.ndarray:
         raise ReadError("unreadable", f"not a table of numbers ({err})") from None
 
 
-def read_class_file(path: Path) -> list[str]:
-    """Class names from a ``.txt`` (one per line) or a ``.tsv`` with a ``name`` column, in id order."""
-    lines = [ln.rstrip("\r\n") for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
-    if path.suffix == ".tsv" and lines and "\t" in lines[0]:
-        header = lines[0].split("\t")
-        if "name" in header:
-            col = header.index("name")
-            return [ln.split("\t")[col].strip() for ln in lines[1:]]
-    return [ln.strip() for ln in lines]
-
-
 def trim_padding(data: np.ndarray) -> np.ndarray:
     """Drop the all-zero frames that fixed-length formats append after the last real frame."""
     real = np.flatnonzero(np.abs(data).reshape(len(data), -1).sum(axis=1) > 0)

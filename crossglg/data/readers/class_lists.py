@@ -1,29 +1,26 @@
-"""Class names for formats whose files carry none (NTU, PKU-MMD, CTR-GCN, pyskl).
+"""Class names for a prepared cache, from the prompts package's class lists.
 
-The prompts package owns the class lists (they are the LLM's input); a user file given with
-``--classes`` wins, and without either the names are placeholders the report warns about.
+Labels are 0-based positions (``class_id - 1``, ARCHITECTURE.md), so a list must number its
+classes 1..N without gaps. Built-in lists go by dataset name; a user's ``--classes`` file wins.
 """
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
-from crossglg.data.readers.base import read_class_file
+from crossglg.errors import UserError
 
-CLASS_COUNTS = {"ntu60": 60, "ntu120": 120, "pku-mmd": 51}
+
+def class_names(spec: str | Path) -> list[str]:
+    """Names in label order from a built-in dataset name or a class file (.txt, .tsv, .csv)."""
+    from crossglg.prompts.classes import load_classes
+
+    classes = load_classes(spec)
+    ids = sorted(classes.ids)
+    if ids != list(range(1, len(ids) + 1)):
+        raise UserError(f"{classes.source}: class ids must run 1..N without gaps (a label is id - 1)")
+    return [classes.get(i).name for i in ids]
 
 
 def packaged_class_names(dataset: str, class_file: Path | None = None) -> list[str]:
-    if class_file is not None:
-        return read_class_file(Path(class_file))
-    folder = resources.files("crossglg.prompts").joinpath("classes")
-    # NTU-60's classes are ids 1-60 of the NTU-120 list (DATA.md §10.4)
-    for stem in (dataset, "ntu120" if dataset == "ntu60" else dataset):
-        for ext in (".tsv", ".txt"):
-            entry = folder.joinpath(stem + ext)
-            if entry.is_file():
-                with resources.as_file(entry) as path:
-                    names = read_class_file(path)
-                return names[: CLASS_COUNTS.get(dataset, len(names))]
-    return [f"class {i}" for i in range(1, CLASS_COUNTS.get(dataset, 0) + 1)]
+    return class_names(Path(class_file) if class_file is not None else dataset)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from crossglg.data.layouts import get_layout
-from crossglg.data.readers.base import ReadError, Sample, Scan, UnitResult, read_class_file, trim_padding
+from crossglg.data.readers.base import ReadError, Sample, Scan, UnitResult, trim_padding
+from crossglg.data.readers.class_lists import class_names
 from crossglg.data.readers.npz_rows import member_shape, read_rows
 from crossglg.errors import UserError
 
@@ -59,7 +60,7 @@ def _scan_npz(path: Path, layout: str | None, class_file: Path | None) -> Scan:
     if shape[0] != n:
         raise UserError(f"{path}: x has {shape[0]} samples but labels has {n}")
     if class_file is not None:
-        names = read_class_file(class_file)
+        names = class_names(class_file)
     if names is None:
         raise UserError(f"{path}: no 'class_names' key; pass --classes FILE")
     units = [(str(path), s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
@@ -74,7 +75,7 @@ def _scan_folder(folder: Path, layout: str | None, class_file: Path | None) -> S
     classes = class_file or folder / "classes.txt"
     if not classes.is_file():
         raise UserError(f"{classes}: class-name file missing (one name per line)")
-    class_names = read_class_file(classes)
+    names = class_names(classes)
     stored = (folder / "layout.txt").read_text().strip() if (folder / "layout.txt").is_file() else None
     units, max_bodies = [], 1
     with table.open(newline="") as fh:
@@ -82,7 +83,7 @@ def _scan_folder(folder: Path, layout: str | None, class_file: Path | None) -> S
     for n, row in enumerate(rows, 2):
         if not row.get("name") or row.get("label") in (None, ""):
             raise UserError(f"{table}:{n}: columns 'name' and 'label' are required")
-        label = _label(row["label"].strip(), class_names, f"{table}:{n}")
+        label = _label(row["label"].strip(), names, f"{table}:{n}")
         path = next(
             (
                 folder / f"{row['name']}{ext}"
@@ -100,7 +101,7 @@ def _scan_folder(folder: Path, layout: str | None, class_file: Path | None) -> S
             (str(path), row["name"], label, int(row.get("subject") or -1), int(row.get("view") or -1))
         )
     lay = _layout_name(layout, stored)
-    return Scan(FORMAT, "generic", lay, class_names, max(max_bodies, _json_bodies(units)), units)
+    return Scan(FORMAT, "generic", lay, names, max(max_bodies, _json_bodies(units)), units)
 
 
 def _json_bodies(units: list[tuple]) -> int:
@@ -113,15 +114,15 @@ def _json_bodies(units: list[tuple]) -> int:
     return most
 
 
-def _label(value: str, class_names: list[str], where: str) -> int:
+def _label(value: str, names: list[str], where: str) -> int:
     if value.lstrip("-").isdigit():
         label = int(value)
-    elif value in class_names:
-        label = class_names.index(value)
+    elif value in names:
+        label = names.index(value)
     else:
         raise UserError(f"{where}: label {value!r} is neither a 0-based index nor a name in the class file")
-    if not 0 <= label < len(class_names):
-        raise UserError(f"{where}: label {label} is outside 0..{len(class_names) - 1}")
+    if not 0 <= label < len(names):
+        raise UserError(f"{where}: label {label} is outside 0..{len(names) - 1}")
     return label
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from crossglg.data.readers.base import ReadError, Sample, Scan, UnitResult, read_class_file, read_floats
+from crossglg.data.readers.base import ReadError, Sample, Scan, UnitResult, read_floats
+from crossglg.data.readers.class_lists import class_names
 from crossglg.errors import UserError
 
 FORMAT = "msr-action3d"
@@ -26,7 +27,7 @@ def scan(source: Path, class_file: Path | None = None, **_: object) -> Scan:
     if not files:
         raise UserError(f"{folder}: no aXX_sYY_eZZ_skeleton3D.txt files (is this MSR Action3D?)")
     classes = class_file or source / "classes.tsv"
-    names = read_class_file(classes) if classes.is_file() else [f"action {i}" for i in range(1, 21)]
+    names = class_names(classes if Path(classes).is_file() else "msr-action3d")
     expected = None
     official = folder / _OFFICIAL_LIST
     if official.is_file():
