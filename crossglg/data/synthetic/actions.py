@@ -135,12 +135,12 @@ def _step(dx: float, dz: float) -> Callable[[np.ndarray, float, float], Curves]:
 
 
 def _static(**pose: float) -> Callable[[np.ndarray, float, float], Curves]:
-    """Move into a held pose (degrees) and back; used for poses like hands on hips."""
+    """Move into a held pose (degrees) and back; ``amp`` scales only the elevations."""
 
     def f(u: np.ndarray, amp: float, cycles: float) -> Curves:
         e = envelope(u, 0.25)
         return {
-            k: REST[k] + e * (deg(v) - REST[k]) * (1 if k.endswith("_az") else amp) for k, v in pose.items()
+            k: REST[k] + e * (deg(v) - REST[k]) * (amp if k.endswith("_el") else 1) for k, v in pose.items()
         }
 
     return f
@@ -313,14 +313,14 @@ _HANDS_ON_HIPS = _static(
     **{
         f"{s}_{k}": v
         for s in "rl"
-        for k, v in (("arm_el", 40), ("arm_az", 110), ("elbow", 100), ("arm_twist", -60))
+        for k, v in (("arm_el", 50), ("arm_az", 100), ("elbow", 90), ("arm_twist", -180))
     }
 )
 _CROSS_ARMS = _static(
     **{
         f"{s}_{k}": v
         for s in "rl"
-        for k, v in (("arm_el", 45), ("arm_az", -10), ("elbow", 110), ("arm_twist", 80))
+        for k, v in (("arm_el", 25), ("arm_az", 10), ("elbow", 100), ("arm_twist", 90))
     }
 )
 

@@ -3,7 +3,9 @@
 Samples are named like NTU files (``SsssCcccPpppRrrrAaaa``) so every reader, protocol and
 split that understands NTU names understands these: the k-th sample of a class is
 performed by subject ``k % 10 + 1`` (whose body proportions are fixed by the seed), seen
-from camera ``k // 10 % 3 + 1``, replication ``k // 30 % 2 + 1``, setup ``k // 60 + 1``.
+from camera ``k // 10 % 3 + 1``, replication ``k // 30 % 2 + 1``, setup ``k // 60 + 101``.
+Setups start at 101 so that no name can be taken for a real NTU sample (S001–S032), nor
+fall on NTU's missing-skeleton list, which readers drop.
 Each sample draws its own random numbers from (seed, class, k), so a sample does not
 change when more samples or other classes are generated.
 """
@@ -23,7 +25,8 @@ SUBJECTS = 10
 CAMERAS = 3
 # camera → yaw of the person relative to the sensor, as NTU's three cameras at -45°, 0°, +45°
 CAMERA_YAW = {1: 45.0, 2: 0.0, 3: -45.0}
-MAX_PER_CLASS = 999 * 2 * CAMERAS * SUBJECTS
+FIRST_SETUP = 101
+MAX_PER_CLASS = (999 - FIRST_SETUP + 1) * 2 * CAMERAS * SUBJECTS
 
 
 class Synthetic(NamedTuple):
@@ -40,7 +43,7 @@ def sample_name(class_id: int, k: int) -> str:
     subject = k % SUBJECTS + 1
     camera = k // SUBJECTS % CAMERAS + 1
     rep = k // (SUBJECTS * CAMERAS) % 2 + 1
-    setup = k // (SUBJECTS * CAMERAS * 2) + 1
+    setup = k // (SUBJECTS * CAMERAS * 2) + FIRST_SETUP
     return f"S{setup:03d}C{camera:03d}P{subject:03d}R{rep:03d}A{class_id:03d}"
 
 
