@@ -17,6 +17,9 @@ FORMAT_HELP = "Source format: ntu-skeleton, ctrgcn-npz, pyskl-pkl, pku-mmd, msr-
 
 
 def register(app: typer.Typer) -> None:
+    from crossglg.data.synthetic.cli import register as register_synth  # data-B: `data synth`
+
+    register_synth(data_app)
     app.add_typer(data_app, name="data")
 
 
