@@ -9,9 +9,11 @@ from crossglg.models.config import EncoderConfig
 
 
 def encoder_classes() -> dict[str, type[SkeletonEncoder]]:
+    from crossglg.models.ctrgcn import CTRGCN
     from crossglg.models.infogcn import InfoGCN
+    from crossglg.models.stgcn import STGCN
 
-    classes: list[type[SkeletonEncoder]] = [InfoGCN]
+    classes: list[type[SkeletonEncoder]] = [InfoGCN, STGCN, CTRGCN]
     return {cls.name: cls for cls in classes}
 
 

@@ -11,7 +11,7 @@ from crossglg.errors import UserError
 from crossglg.models import ModelConfig, build_inference_model, build_model
 from tests.models.conftest import make_input, make_k_gt
 
-ENCODERS = ("infogcn",)
+ENCODERS = ("infogcn", "stgcn", "ctrgcn")
 TEXT_DIM = 16
 Y = torch.tensor([1, 3])
 

@@ -1,0 +1,92 @@
+"""ST-GCN encoder (Yan et al., AAAI 2018), written from METHOD.md §3.2.
+
+Spatial-partition graph from the layout (root / centripetal / centrifugal), learnable
+edge-importance masks, temporal kernel 9, ten blocks 64×4, 128×3, 256×3.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from crossglg.data.layouts import Layout
+from crossglg.models.base import LinearHead, SkeletonEncoder
+from crossglg.models.config import EncoderConfig
+from crossglg.models.graph import spatial_partition
+from crossglg.models.layers import init_weights, residual, reweight
+
+
+class STGCNBlock(nn.Module):
+    """relu(TCN(GCN(x) ⊙ w) + residual(x)); the GCN is a 1×1 conv per subset summed over the graph."""
+
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        graph: torch.Tensor,
+        stride: int,
+        kernel: int,
+        dropout: float,
+        res: bool,
+        importance: bool,
+    ) -> None:
+        super().__init__()
+        self.subsets = graph.shape[0]
+        self.register_buffer("graph", graph)
+        self.importance = nn.Parameter(torch.ones_like(graph)) if importance else None
+        self.conv = nn.Conv2d(cin, cout * self.subsets, 1)
+        pad = (kernel - 1) // 2
+        self.tcn = nn.Sequential(
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, (kernel, 1), (stride, 1), (pad, 0)),
+            nn.BatchNorm2d(cout),
+            nn.Dropout(dropout, inplace=True),
+        )
+        self.res = residual(cin, cout, stride, res)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor, joint_weight: torch.Tensor | None = None) -> torch.Tensor:
+        n, _, t, v = x.shape
+        adj = self.graph if self.importance is None else self.graph * self.importance
+        y = self.conv(x).view(n, self.subsets, -1, t, v)
+        g = reweight(torch.einsum("nkctv,kvw->nctw", y, adj.to(y.dtype)), joint_weight)
+        out = self.tcn(g)
+        return self.relu(out if self.res is None else out + self.res(x))
+
+
+class STGCN(SkeletonEncoder):
+    """Input BatchNorm over (M, V, C), ten ST-GCN blocks, global mean pooling (z = 256-d)."""
+
+    name = "stgcn"
+    default_n_pre = 6  # l6, the same stage position as InfoGCN's l6 (METHOD.md §3.2 [default])
+
+    def __init__(self, layout: Layout, cfg: EncoderConfig) -> None:
+        super().__init__(layout, cfg)
+        c = cfg.base_channels
+        v = layout.num_joints
+        kernel = cfg.temporal_kernel or 9
+        self.data_bn = nn.BatchNorm1d(cfg.num_person * v * cfg.in_channels)
+        graph = torch.from_numpy(spatial_partition(layout))
+        plan = [(cfg.in_channels, c, 1, False), (c, c, 1, True), (c, c, 1, True), (c, c, 1, True),
+                (c, 2 * c, 2, True), (2 * c, 2 * c, 1, True), (2 * c, 2 * c, 1, True),
+                (2 * c, 4 * c, 2, True), (4 * c, 4 * c, 1, True), (4 * c, 4 * c, 1, True)]  # fmt: skip
+        self.blocks = nn.ModuleList(
+            STGCNBlock(i, o, graph, s, kernel, cfg.dropout, r, cfg.edge_importance) for i, o, s, r in plan
+        )
+        self.channels = tuple(o for _, o, _, _ in plan)
+        self.embed_dim = 4 * c
+        init_weights(self)
+
+    def make_head(self, num_classes: int) -> nn.Module:
+        return LinearHead(self.embed_dim, num_classes, 0.0)  # ST-GCN's dropout lives in its blocks
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        return input_batchnorm(self.data_bn, x)
+
+
+def input_batchnorm(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
+    """BatchNorm over (person, joint, channel) of the raw input, then [N·M, C, T, V]."""
+    n, c, t, v, m = x.shape
+    y = bn(x.permute(0, 4, 3, 1, 2).reshape(n, m * v * c, t))
+    return y.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)

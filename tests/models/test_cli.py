@@ -1,0 +1,83 @@
+"""``crossglg model-info``: the commands shown in docs/MODELS.md."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from crossglg.cli import app
+from crossglg.errors import UserError
+
+runner = CliRunner()
+
+
+def test_model_info_json_values():
+    result = runner.invoke(
+        app, ["model-info", "--encoder", "infogcn", "--layout", "ntu25", "--frames", "8", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    (info,) = json.loads(result.stdout)
+    assert info["encoder"] == "infogcn" and info["n_pre"] == 5 and info["jid_hidden"] == 512
+    assert info["jid_params"] == 128 * 512 + 512 + 512 + 1
+    assert info["crossglg_inference_params"] == info["base_inference_params"] + info["jid_params"]
+    assert info["crossglg_params"] == info["base_params"] + info["jid_params"] + info["l2g_params"]
+    assert info["inference_overhead"] <= 0.07  # the issue's budget
+    # the JID's two linear layers on 2 persons x 25 joints, 2 FLOPs per multiply-add
+    jid_flops = 2 * 2 * 25 * (128 * 512 + 512)
+    assert info["crossglg_inference_flops"] - info["base_inference_flops"] == jid_flops
+    assert info["crossglg_train_flops"] > info["crossglg_inference_flops"]
+
+
+@pytest.mark.slow
+def test_model_info_all_encoders_table():
+    """The exact command of docs/MODELS.md (64 frames, 2 persons)."""
+    result = runner.invoke(app, ["model-info", "--encoder", "all", "--layout", "ntu25"])
+    assert result.exit_code == 0, result.output
+    for word in ("infogcn", "stgcn", "ctrgcn", "inference overhead", "+4.7 %", "GFLOPs"):
+        assert word in result.stdout
+    result = runner.invoke(app, ["model-info", "--encoder", "all", "--layout", "ntu25", "--json"])
+    infos = json.loads(result.stdout)
+    assert [i["encoder"] for i in infos] == ["infogcn", "stgcn", "ctrgcn"]
+    assert all(i["frames"] == 64 and i["persons"] == 2 for i in infos)
+    assert all(i["inference_overhead"] <= 0.07 for i in infos)
+
+
+def test_model_info_jid_hidden_mult_of_method_md():
+    result = runner.invoke(
+        app,
+        ["model-info", "-e", "ctrgcn", "-l", "kinect20", "--frames", "8", "--jid-hidden-mult", "8", "--json"],
+    )
+    (info,) = json.loads(result.stdout)
+    assert info["jid_hidden"] == 1024 and info["jid_params"] == 133_121 and info["layout"] == "kinect20"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--encoder", "resnet"], "--encoder 'resnet'"),
+        (["--layout", "ntu18"], "ntu18"),
+        (["--frames", "0"], "--frames"),
+    ],
+)
+def test_model_info_bad_input_is_a_user_error(args, message):
+    result = runner.invoke(app, ["model-info", *args])
+    assert isinstance(result.exception, UserError)
+    assert message in str(result.exception)
+
+
+def test_model_info_help_lists_every_option():
+    result = runner.invoke(app, ["model-info", "--help"])
+    assert result.exit_code == 0
+    for option in (
+        "--encoder",
+        "--layout",
+        "--num-classes",
+        "--frames",
+        "--persons",
+        "--text-dim",
+        "--parts",
+        "--json",
+    ):
+        assert option in result.stdout
