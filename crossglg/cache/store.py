@@ -207,48 +207,63 @@ class Cache:
 
     # -- requests and lookups ------------------------------------------------------------
     def put_requests(self, rows: Iterable[RequestRow], run_id: str | None = None) -> int:
-        """Insert resolved requests, ignoring those already present (a rerun adds nothing)."""
-        now = utc_now()
-        records = [
-            {
-                "request_key": r.request_key,
-                "backend": r.backend,
-                "model": r.model,
-                "model_revision": r.model_revision,
-                "messages_json": canonical_json(r.messages),
-                "params_json": canonical_json(scrub_args(r.params, drop_names=False)),
-                "schema_json": canonical_json(r.schema) if r.schema is not None else None,
-                "sample_index": r.sample_index,
-                "seed": r.seed,
-                "prompt_id": r.prompt_id,
-                "created_run": run_id,
-                "created_at": now,
-            }
-            for r in rows
-        ]
-        if not records:
+        """Insert resolved requests, skipping those already present; returns how many were new.
+
+        Existing keys are found first with the same ``IN`` query as :meth:`lookup`, so a
+        rerun serialises nothing and costs about as much as a lookup.
+        """
+        rows = list(rows)
+        if not rows:
             return 0
+        now = utc_now()
         with self.write():
+            present = self._present("requests", [r.request_key for r in rows])
+            fresh = [r for r in rows if r.request_key not in present]
             before = self.conn.total_changes
-            self.db["requests"].insert_all(records, ignore=True)
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO requests (request_key, backend, model, model_revision, messages_json,"
+                " params_json, schema_json, sample_index, seed, prompt_id, created_run, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (
+                        r.request_key,
+                        r.backend,
+                        r.model,
+                        r.model_revision,
+                        canonical_json(r.messages),
+                        canonical_json(scrub_args(r.params, drop_names=False)),
+                        canonical_json(r.schema) if r.schema is not None else None,
+                        r.sample_index,
+                        r.seed,
+                        r.prompt_id,
+                        run_id,
+                        now,
+                    )
+                    for r in fresh
+                ),
+            )
             return self.conn.total_changes - before
+
+    def _present(self, table: str, keys: Sequence[str]) -> dict[str, Any]:
+        """``request_key`` → first other column, for the keys of ``keys`` found in ``table``."""
+        column = {"requests": "backend", "generations": "status"}[table]
+        found: dict[str, Any] = {}
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            chunk = keys[start : start + LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self.conn.execute(
+                    f"SELECT request_key, {column} FROM {table} WHERE request_key IN ({marks})", chunk
+                ).fetchall()
+            )
+        return found
 
     def lookup(self, keys: Sequence[str]) -> dict[str, str]:
         """Status of every key that has a generation; keys absent from the result are missing.
 
         Chunked ``IN (...)`` queries: about 300k keys/s (TEXTGEN.md §4).
         """
-        found: dict[str, str] = {}
-        keys = list(keys)
-        for start in range(0, len(keys), LOOKUP_CHUNK):
-            chunk = keys[start : start + LOOKUP_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                self.conn.execute(
-                    f"SELECT request_key, status FROM generations WHERE request_key IN ({marks})", chunk
-                ).fetchall()
-            )
-        return found
+        return self._present("generations", list(keys))
 
     def generation(self, request_key: str) -> dict[str, Any] | None:
         """One stored answer with its raw text and parsed JSON, or None."""
