@@ -117,7 +117,7 @@ def scrub_args(args: Mapping[str, Any], drop_names: bool = True) -> dict[str, An
 
 
 def _secret_name(name: Any) -> bool:
-    lowered = str(name).lower()
+    lowered = str(name).lower().replace("-", "_")
     return lowered in TRANSPORT_FIELDS or lowered == "key" or lowered.endswith(_SECRET_SUFFIXES)
 
 

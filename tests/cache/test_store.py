@@ -169,7 +169,8 @@ def test_api_key_and_base_url_never_reach_the_file(cache_path, monkeypatch):
             {
                 "dataset": "ntu120",
                 "api_key": secret,
-                "base_url": "http://127.0.0.1:8123/v1",
+                "base-url": "http://127.0.0.1:8123/v1",
+                "OPENAI_API_KEY": secret,
                 "timeout": 30,
                 "concurrency": 16,
                 "note": f"Bearer {secret}",
