@@ -98,6 +98,7 @@ def generate(
                 writer.link(p.row.request_key, p.targets)  # e.g. ntu60 reusing ntu120's answers
             try:
                 if todo:
+                    backend.prepare()
                     if backend.low_quality_notice:
                         print(backend.low_quality_notice, file=sys.stderr)
                     if on_start:

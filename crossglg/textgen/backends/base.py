@@ -99,6 +99,10 @@ class Backend:
         """A line to print once per run when this backend's text is not fit for research."""
         return None
 
+    def prepare(self) -> None:
+        """Fail fast with a UserError (missing key, missing package) before anything is sent."""
+        return None
+
     async def complete(self, request: ChatRequest, timeout: float) -> Completion:
         raise NotImplementedError
 

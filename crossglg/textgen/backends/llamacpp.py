@@ -105,15 +105,17 @@ class LlamaCppBackend(Backend):
     def low_quality_notice(self) -> str | None:
         return LOW_QUALITY if self.embedded else None
 
+    def prepare(self) -> None:
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise UserError(
+                "llama-cpp-python is not installed: pip install 'crossglg[local]' "
+                "(or pass --llm gpt-4 / --base-url URL)"
+            )
+
     def _load(self) -> Any:
         if self._llama is None:
-            try:
-                from llama_cpp import Llama
-            except ImportError:
-                raise UserError(
-                    "llama-cpp-python is not installed: pip install 'crossglg[local]' "
-                    "(or pass --llm gpt-4 / --base-url URL)"
-                ) from None
+            from llama_cpp import Llama
+
             self._llama = Llama(
                 model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False
             )

@@ -90,6 +90,9 @@ class OpenAIBackend(Backend):
             self._client = AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0)
         return self._client
 
+    def prepare(self) -> None:
+        self._get_client()
+
     def _response_format(self, request: ChatRequest) -> dict[str, Any] | None:
         if self.json_mode == "json_schema":
             return {
