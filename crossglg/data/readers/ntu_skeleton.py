@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ FIELDS = 12  # per joint line
 BODY_FIELDS = 10  # the body info line
 _NAME = re.compile(r"^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$")
 USABLE = {"ntu60": 56_578, "ntu120": 113_945}
+SYNTHETIC_SETUP = 101
 
 
 def parse_name(stem: str) -> tuple[int, int, int, int, int] | None:
@@ -42,7 +44,7 @@ def scan(source: Path, dataset: str | None = None, class_file: Path | None = Non
     if not files:
         raise UserError(f"{source}: no .skeleton files")
     missing = official_missing()
-    units, problems, max_action = [], [], 0
+    units, problems, max_action, min_setup = [], [], 0, 10**9
     for f in files:
         fields = parse_name(f.stem)
         if fields is None:
@@ -53,55 +55,73 @@ def scan(source: Path, dataset: str | None = None, class_file: Path | None = Non
                 Problem(f.stem, "official-missing", "on the official missing-skeleton list: dropped")
             )
             continue
-        max_action = max(max_action, fields[4])
+        max_action, min_setup = max(max_action, fields[4]), min(min_setup, fields[0])
         units.append(str(f))
-    dataset = dataset or ("ntu120" if max_action > 60 else "ntu60")
-    if dataset not in USABLE:
-        raise UserError(f"--dataset for NTU files must be ntu60 or ntu120, got {dataset!r}")
+    if dataset is None:
+        # real NTU setups are 1-32; the synthetic generator numbers its setups from 101
+        dataset = (
+            "synthetic"
+            if units and min_setup >= SYNTHETIC_SETUP
+            else "ntu120"
+            if max_action > 60
+            else "ntu60"
+        )
     names = packaged_class_names(dataset, class_file)
-    scan_ = Scan(FORMAT, dataset, "ntu25", names, 2, units, problems=problems)
-    scan_.expected_count = USABLE[dataset]
-    return scan_
+    return Scan(
+        FORMAT, dataset, "ntu25", names, 2, units, problems=problems, expected_count=USABLE.get(dataset)
+    )
 
 
 def parse_tracks(raw: bytes) -> tuple[list[Track], int]:
-    """Tracks by body id and the number of frames holding at least one body."""
+    """Tracks by body id and the number of frames holding at least one body.
+
+    Only the counts are walked in Python (one step per body, not per joint); the x y z
+    tokens are then picked out by index and converted in one call.
+    Body ids are read from the tokens themselves, so 64-bit ids never pass through a float.
+    """
     tok = raw.split()
+    n_tok = len(tok)
     pos = 0
-
-    def take(n: int = 1) -> list[bytes]:
-        nonlocal pos
-        if pos + n > len(tok):
-            raise ReadError("truncated", f"file ends early (token {len(tok)} of at least {pos + n})")
-        pos += n
-        return tok[pos - n : pos]
-
+    blocks: dict[bytes, list[int]] = {}  # body id -> token index of each of its joint blocks
+    frames: dict[bytes, list[int]] = {}
+    valid = 0
     try:
-        n_frames = int(take()[0])
-        body_frames: dict[bytes, list[int]] = {}
-        body_xyz: dict[bytes, list[list[bytes]]] = {}
-        valid = 0
+        n_frames = int(tok[0])
+        pos = 1
         for f in range(n_frames):
-            n_bodies = int(take()[0])
+            n_bodies = int(tok[pos])
+            pos += 1
             for b in range(n_bodies):
-                body_id = take(BODY_FIELDS)[0]
-                n_joints = int(take()[0])
+                body_id, n_joints = tok[pos], int(tok[pos + BODY_FIELDS])
                 if n_joints != JOINTS:
                     raise ReadError(
                         "joints", f"frame {f + 1}, body {b + 1}: {n_joints} joints, expected {JOINTS}"
                     )
-                block = take(n_joints * FIELDS)
-                body_frames.setdefault(body_id, []).append(valid)
-                body_xyz.setdefault(body_id, []).append(
-                    [v for j in range(0, len(block), FIELDS) for v in block[j : j + 3]]
-                )
+                start = pos + BODY_FIELDS + 1
+                pos = start + JOINTS * FIELDS
+                if pos > n_tok:
+                    raise IndexError
+                blocks.setdefault(body_id, []).append(start)
+                frames.setdefault(body_id, []).append(valid)
             valid += n_bodies > 0
+    except IndexError:
+        raise ReadError(
+            "truncated", f"file ends early (after {n_tok} tokens, in frame {valid + 1})"
+        ) from None
     except ValueError as err:
-        raise ReadError("unreadable", f"token {pos}: {err}") from None
-    tracks = [
-        Track(np.asarray(body_frames[b]), np.array(body_xyz[b], dtype=np.float64).reshape(-1, JOINTS, 3))
-        for b in body_frames
-    ]
+        raise ReadError("unreadable", f"token {pos + 1}: {err}") from None
+    if not blocks:
+        return [], valid
+    # gather only the x y z tokens (a quarter of the joint fields) before converting
+    offsets = ((np.arange(JOINTS) * FIELDS)[:, None] + np.arange(3)).ravel()
+    tracks = []
+    for b, starts in blocks.items():
+        idx = (np.asarray(starts)[:, None] + offsets).ravel().tolist()
+        try:
+            xyz = np.array(itemgetter(*idx)(tok), dtype=np.float64)
+        except ValueError as err:
+            raise ReadError("unreadable", f"a joint coordinate is not a number ({err})") from None
+        tracks.append(Track(np.asarray(frames[b]), xyz.reshape(-1, JOINTS, 3)))
     return tracks, valid
 
 
