@@ -63,7 +63,7 @@ class SkeletonBranch(nn.Module):
         self.detach = cfg.jid.detach
 
     def features(self, x: torch.Tensor) -> SkeletonFeatures:
-        if x.dim() != 5 or x.shape[3] != self.encoder.layout.num_joints:
+        if not torch.jit.is_tracing() and (x.dim() != 5 or x.shape[3] != self.encoder.layout.num_joints):
             raise UserError(
                 f"model input has shape {tuple(x.shape)}; expected [N, C, T, "
                 f"{self.encoder.layout.num_joints}, M] for layout {self.encoder.layout.name}"

@@ -189,3 +189,33 @@ def test_inference_model_holds_only_encoder_and_jid_and_matches(encoder, x_ntu):
     torch.testing.assert_close(fresh(x_ntu), model.embed(x_ntu), rtol=0, atol=0)
     k = fresh.joint_importance(make_input("ntu25"))
     torch.testing.assert_close(k.sum(1), torch.ones(2))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_compiles_as_one_graph(encoder, x_ntu):
+    """torch.compile sees no graph break in training mode with text (fullgraph raises on one)."""
+    model = build(encoder)
+    out = torch.compile(model, fullgraph=True, backend="eager")(x_ntu, text())
+    assert out.logits_c.shape == (2, 5)
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_inference_branch_traces_for_export(encoder, x_ntu):
+    inf = build(encoder).eval().inference_model()
+    traced = torch.jit.trace(inf, x_ntu, check_trace=False)
+    torch.testing.assert_close(traced(x_ntu), inf(x_ntu))
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_bf16_autocast_gives_finite_float32_losses(encoder, x_ntu):
+    model = build(encoder)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x_ntu, text())
+        total, parts = model.loss(out, Y, make_k_gt(2, 25))
+    assert out.k_out.dtype == torch.float32
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in parts.values())
+    torch.testing.assert_close(out.k_out.sum(1), torch.ones(2))
+    assert total.dtype == torch.float32 and torch.isfinite(total)
+    total.backward()
+    assert grad_norm(model.encoder.blocks[0]) > 0
