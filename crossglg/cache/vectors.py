@@ -235,7 +235,7 @@ def bank_rows(cache: Cache, dataset: str, source: str, embedder_id: str) -> Bank
 
 
 def coverage(cache: Cache, datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Per (dataset, source, embedder): classes fully embedded, slots, texts, for ``crossglg-text stats``.
+    """Per (dataset, source, embedder): classes fully embedded, local slots, texts, for ``crossglg-text stats``.
 
     A class counts as covered when every one of its texts (global and local, all samples)
     has a vector for that embedder: exactly what the text bank needs to load it.
@@ -243,7 +243,7 @@ def coverage(cache: Cache, datasets: Sequence[str] | None = None) -> list[dict[s
     where, args = _dataset_filter(datasets)
     per_class = cache.conn.execute(
         f"""SELECT i.dataset, i.source, m.embedder_id, m.model, i.class_id,
-                   COUNT(DISTINCT i.kind || ':' || i.slot), COUNT(DISTINCT i.text_id),
+                   COUNT(DISTINCT CASE WHEN i.kind != 'global' THEN i.slot END), COUNT(DISTINCT i.text_id),
                    COUNT(DISTINCT e.text_id), COUNT(DISTINCT CASE WHEN e.truncated THEN e.text_id END)
             FROM items i CROSS JOIN embedders m
             LEFT JOIN embeddings e ON e.text_id = i.text_id AND e.embedder_id = m.embedder_id{where}

@@ -72,23 +72,23 @@ def embed_command(
     from crossglg.embeddings.spec import EmbedSettings, resolve_embedder
 
     specs = model or [DEFAULT_MODEL]
-    embedders = [
-        resolve_embedder(
-            EmbedSettings(
-                spec=s,
-                device=device,
-                precision=precision,
-                normalize=normalize,
-                store_dtype=store_dtype,
-                long_text=long_text,
-                prefix=prefix,
-                max_tokens=max_tokens,
-                batch_size=batch_size,
-            )
+    settings = [
+        EmbedSettings(
+            spec=s,
+            device=device,
+            precision=precision,
+            normalize=normalize,
+            store_dtype=store_dtype,
+            long_text=long_text,
+            prefix=prefix,
+            max_tokens=max_tokens,
+            batch_size=batch_size,
         )
         for s in specs
     ]
+    # the cache is checked first: a missing file is reported before any model is looked at
     with open_cache(cache, readonly=dry_run or not cache.exists()) as db:
+        embedders = [resolve_embedder(s) for s in settings]
         if dry_run:
             reports = [pipeline.plan(db, e, dataset) for e in embedders]
         else:
