@@ -308,6 +308,7 @@ class Action:
 _R_ARM, _L_ARM = ("right arm", "right hand"), ("left arm", "left hand")
 _ARMS = _R_ARM + _L_ARM
 _LEGS = ("right leg", "right foot", "left leg", "left foot")
+_UPPER = ("torso", "head", *_ARMS)
 
 _HANDS_ON_HIPS = _static(
     **{
@@ -351,19 +352,19 @@ _TABLE: list[tuple[str, tuple[str, ...], int, bool, Callable[[np.ndarray, float,
     ("jump", ("whole body",), 50, True, _jump),
     ("jumping jacks", ("whole body",), 70, True, _jacks),
     ("squat", (*_LEGS, "torso"), 70, True, _squat),
-    ("march in place", _LEGS, 80, True, _march),
+    ("march in place", (*_LEGS, *_ARMS), 80, True, _march),
     ("step forward", ("whole body",), 60, False, _step(0.0, 0.45)),
     ("step back", ("whole body",), 60, False, _step(0.0, -0.4)),
     ("step to the side", ("whole body",), 60, False, _step(0.4, 0.0)),
     ("raise right knee", ("right leg", "right foot"), 60, False, _knee_raise),
     ("tap right foot", ("right foot", "right leg"), 60, True, _tap),
     ("nod head", ("head",), 55, True, _head("head_pitch", 30)),
-    ("shake head", ("head",), 55, True, _head("head_yaw", 45)),
-    ("tilt head sideways", ("head",), 55, True, _head("head_roll", 30)),
-    ("turn torso", ("torso", "head", "right arm", "left arm"), 70, True, _trunk("trunk_yaw", 45, True)),
-    ("bow", ("torso", "head", "right arm", "left arm"), 60, False, _trunk("trunk_pitch", 60, False)),
-    ("bend sideways", ("torso", "head", "right arm", "left arm"), 70, True, _trunk("trunk_roll", 30, True)),
-    ("lean back", ("torso", "head", "right arm", "left arm"), 60, False, _trunk("trunk_pitch", -20, False)),
+    ("shake head", ("head",), 55, True, _head("head_yaw", 60)),
+    ("tilt head sideways", ("head",), 55, True, _head("head_roll", 35)),
+    ("turn torso", _UPPER, 70, True, _trunk("trunk_yaw", 45, True)),
+    ("bow", _UPPER, 60, False, _trunk("trunk_pitch", 60, False)),
+    ("bend sideways", _UPPER, 70, True, _trunk("trunk_roll", 30, True)),
+    ("lean back", _UPPER, 60, False, _trunk("trunk_pitch", -20, False)),
     ("turn around", ("whole body",), 90, False, _turn_around),
 ]
 
@@ -376,9 +377,9 @@ ACTIONS: tuple[Action, ...] = tuple(
 PART_JOINTS: dict[str, tuple[int, ...]] = {
     "head": (2, 3),
     "torso": (1, 20, 2),
-    "right arm": (9, 10),
+    "right arm": (8, 9, 10),
     "right hand": (11, 23, 24),
-    "left arm": (5, 6),
+    "left arm": (4, 5, 6),
     "left hand": (7, 21, 22),
     "right leg": (17, 18),
     "right foot": (19,),

@@ -148,7 +148,7 @@ def forward_kinematics(pose: dict[str, np.ndarray], shape: BodyShape) -> np.ndar
     j[:, 20] = _apply(r_trunk, (0.0, shape.spine_low + shape.spine_high, 0.0))
     j[:, 2] = _apply(r_trunk, (0.0, shape.spine_low + shape.spine_high + shape.neck, 0.0))
     r_head = _mul(r_trunk, _rot(_Y, p["head_yaw"]), _rot(_X, -p["head_pitch"]), _rot(_Z, -p["head_roll"]))
-    j[:, 3] = j[:, 2] + _apply(r_head, (0.0, shape.head, -0.06))
+    j[:, 3] = j[:, 2] + _apply(r_head, (0.0, shape.head, -0.07))
     for side, sign, (sho, elb, wri, hand, tip, thumb) in (
         ("r", 1.0, (8, 9, 10, 11, 23, 24)),
         ("l", neg, (4, 5, 6, 7, 21, 22)),

@@ -1,0 +1,153 @@
+"""Batched preprocessing: shapes, crop/resample against F.interpolate, centring, rotations, seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from crossglg.data.layouts import MSR20, NTU25
+from crossglg.data.preprocess import PreprocessConfig, pad_sequences, preprocess
+from crossglg.data.synthetic import generate
+from crossglg.errors import UserError
+
+
+def _random_batch(spec: list[tuple[int, int]], seed: int = 0, v: int = 25) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(t, m, v, 3)).astype(np.float32) + 1.0 for t, m in spec]
+
+
+def _bone_lengths(x: torch.Tensor) -> torch.Tensor:
+    """[N, 3, T, V, M] → bone lengths [N, T, bones, M]."""
+    child = torch.tensor([c for c, _ in NTU25.bones])
+    parent = torch.tensor([p for _, p in NTU25.bones])
+    return (x[:, :, :, child] - x[:, :, :, parent]).norm(dim=1)
+
+
+def test_output_layout_and_person_mask() -> None:
+    seqs = _random_batch([(100, 1), (30, 2), (300, 3), (2, 1)])
+    batch = preprocess(seqs)
+    assert batch.x.shape == (4, 3, 64, 25, 2)
+    assert batch.x.dtype == torch.float32
+    assert batch.person_mask.tolist() == [[True, False], [True, True], [True, True], [True, False]]
+    assert torch.count_nonzero(batch.x[0, ..., 1]) == 0  # the padded second slot stays empty
+    other = preprocess(seqs, config=PreprocessConfig(frames=32, persons=1))
+    assert other.x.shape == (4, 3, 32, 25, 1)
+
+
+def test_zero_filled_second_slot_is_masked_out() -> None:
+    seq = _random_batch([(40, 2)])[0]
+    seq[:, 1] = 0.0  # NTU-60 style: a second slot of zeros means nobody
+    assert preprocess([seq]).person_mask.tolist() == [[True, False]]
+
+
+def test_test_crop_equals_interpolate_on_the_central_95_percent() -> None:
+    seqs = _random_batch([(100, 1), (37, 2), (300, 2), (64, 2)], seed=1)
+    x = preprocess(seqs, config=PreprocessConfig(center=False)).x
+    for i, s in enumerate(seqs):
+        length = s.shape[0]
+        bias = int((1 - 0.95) * length / 2)
+        window = torch.from_numpy(s[bias : length - bias])  # [t, M, V, 3]
+        flat = window.permute(3, 2, 1, 0).reshape(1, -1, window.shape[0])
+        want = F.interpolate(flat, size=64, mode="linear", align_corners=False)
+        want = want.reshape(3, 25, s.shape[1], 64).permute(0, 3, 1, 2)
+        torch.testing.assert_close(x[i, ..., : s.shape[1]], want, atol=1e-5, rtol=1e-5)
+
+
+def test_padded_input_ignores_frames_past_each_length() -> None:
+    seqs = _random_batch([(50, 2), (20, 2)], seed=2)
+    padded = pad_sequences(seqs)
+    assert padded.data.shape == (2, 50, 2, 25, 3)
+    poisoned = padded.data.clone()
+    poisoned[1, 20:] = 1e6  # garbage beyond sample 1's valid length
+    a = preprocess(seqs).x
+    b = preprocess(poisoned, lengths=padded.lengths).x
+    torch.testing.assert_close(a, b)
+    assert b.abs().max() < 100
+
+
+def test_random_crop_stays_inside_the_valid_frames_and_respects_the_ratio() -> None:
+    lengths = [200, 120, 70, 10]
+    seqs = []
+    for t in lengths:  # x coordinate = frame index, so the output shows which frames were used
+        s = np.ones((t, 1, 25, 3), dtype=np.float32)
+        s[:, 0, :, 0] = np.arange(t, dtype=np.float32)[:, None]
+        seqs.append(s)
+    cfg = PreprocessConfig(center=False, rotation=0.0, crop_ratio=(0.5, 1.0), min_crop=16)
+    for seed in range(5):
+        x = preprocess(seqs, train=True, config=cfg, generator=torch.Generator().manual_seed(seed)).x
+        frame = x[:, 0, :, 0, 0]  # [N, T]
+        for i, t in enumerate(lengths):
+            assert frame[i].min() >= 0 and frame[i].max() <= t - 1
+            assert torch.all(frame[i, 1:] >= frame[i, :-1])  # resampling keeps time order
+            span = frame[i].max() - frame[i].min()
+            assert span >= min(max(0.5 * t, 16), t) - 2  # at least half the sequence (or min_crop)
+
+
+def test_seeded_training_batches_are_reproducible() -> None:
+    seqs = _random_batch([(80, 2), (45, 1), (150, 2)], seed=3)
+    cfg = PreprocessConfig(normalize_view=True)
+    a = preprocess(seqs, train=True, config=cfg, generator=torch.Generator().manual_seed(7)).x
+    b = preprocess(seqs, train=True, config=cfg, generator=torch.Generator().manual_seed(7)).x
+    c = preprocess(seqs, train=True, config=cfg, generator=torch.Generator().manual_seed(8)).x
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+
+
+def test_centring_puts_actor_one_spine_at_the_origin_in_its_first_frame() -> None:
+    data = generate(1, seed=4, classes=[1, 24], second_person=1.0)
+    seqs = [s.copy() for s in data.sequences]
+    seqs[0][:5, 0] = 0.0  # actor 1 appears only from frame 5
+    lengths = [len(s) for s in seqs]
+    for seq, t in zip(seqs, lengths, strict=True):
+        # frames == length and no crop: the resampling is the identity, so frames can be checked
+        cfg = PreprocessConfig(frames=t, test_ratio=1.0)
+        x = preprocess([seq], config=cfg).x[0]  # [3, T, V, M]
+        first = 5 if seq is seqs[0] else 0
+        torch.testing.assert_close(x[:, first, 1, 0], torch.zeros(3), atol=1e-6, rtol=0)
+        assert torch.count_nonzero(x[:, :first, :, 0]) == 0  # absent frames stay empty
+        # the same shift applies to the second person: their relative geometry is unchanged
+        raw = torch.from_numpy(seq[first, 1] - seq[first, 0])
+        torch.testing.assert_close(x[:, first, :, 1].T - x[:, first, :, 0].T, raw, atol=1e-5, rtol=0)
+
+
+def test_centring_uses_the_layouts_spine_joint() -> None:
+    seq = _random_batch([(30, 1)], seed=5, v=20)[0]
+    x = preprocess([seq], layout="msr20", config=PreprocessConfig(frames=30, test_ratio=1.0)).x[0]
+    spine = MSR20.index("spine")
+    torch.testing.assert_close(x[:, 0, spine, 0], torch.zeros(3), atol=1e-6, rtol=0)
+
+
+def test_random_rotation_preserves_bone_lengths_and_does_rotate() -> None:
+    seqs = generate(2, seed=6, classes=[1, 19]).sequences
+    still = PreprocessConfig(crop_ratio=(1.0, 1.0), rotation=0.0)
+    turned = PreprocessConfig(crop_ratio=(1.0, 1.0), rotation=0.3)
+    a = preprocess(seqs, train=True, config=still, generator=torch.Generator().manual_seed(0)).x
+    b = preprocess(seqs, train=True, config=turned, generator=torch.Generator().manual_seed(0)).x
+    torch.testing.assert_close(_bone_lengths(a), _bone_lengths(b), atol=1e-5, rtol=1e-5)
+    assert (a - b).abs().max() > 0.01
+
+
+def test_view_normalisation_aligns_spine_with_z_and_shoulders_with_x() -> None:
+    seqs = generate(3, seed=7, classes=[4]).sequences  # three cameras: three viewpoints
+    cfg = PreprocessConfig(normalize_view=True, test_ratio=1.0)
+    for seq in seqs:
+        x = preprocess([seq], config=PreprocessConfig(frames=len(seq), normalize_view=True, test_ratio=1.0)).x
+        first = x[0, :, 0, :, 0].T  # [V, 3]
+        spine = first[1] - first[0]
+        shoulders = first[4] - first[8]
+        torch.testing.assert_close(spine / spine.norm(), torch.tensor([0.0, 0.0, 1.0]), atol=1e-5, rtol=0)
+        assert abs(float(shoulders[1])) < 1e-5 and float(shoulders[0]) > 0.2
+    assert preprocess(seqs, config=cfg).x.shape == (3, 3, 64, 25, 2)
+
+
+def test_bad_batches_raise_user_errors() -> None:
+    with pytest.raises(UserError, match="joint count"):
+        preprocess(_random_batch([(10, 1)], v=25) + _random_batch([(10, 1)], v=20))
+    with pytest.raises(UserError, match="layout msr20"):
+        preprocess(_random_batch([(10, 1)]), layout="msr20")
+    with pytest.raises(UserError, match="lengths"):
+        preprocess(torch.zeros(2, 10, 1, 25, 3))
+    with pytest.raises(UserError, match="crop_ratio"):
+        PreprocessConfig(crop_ratio=(0.8, 0.5))
