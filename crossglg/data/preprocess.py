@@ -2,9 +2,10 @@
 
 Every step (centring, view normalisation, crop + resize along time, person padding, random
 rotation) is one tensor operation over the whole batch, on whatever device the data sits
-on, so a GPU trainer never waits for a per-sample Python loop (DATA.md §4, §5). Random
-draws come from a CPU ``torch.Generator`` and are then moved to the data's device, so a
-seed gives the same augmentation on CPU and GPU.
+on, so a GPU trainer never waits for a per-sample Python loop (DATA.md §4, §5). The few
+random numbers (one crop and one rotation per sample) are drawn from the caller's
+``torch.Generator`` and used on the data's device, so a CPU generator with a given seed
+gives the same augmentation whether the data sits on the CPU or the GPU.
 """
 
 from __future__ import annotations
@@ -137,6 +138,12 @@ def _view_rotation(first: torch.Tensor, layout: Layout) -> torch.Tensor:
     return torch.where(ok[:, None, None], rot, eye)
 
 
+def _uniform(shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
+    """U[0, 1) float64 on the CPU, drawn on the generator's own device (a CUDA generator works too)."""
+    device = generator.device if generator is not None else "cpu"
+    return torch.rand(shape, generator=generator, dtype=torch.float64, device=device).cpu()
+
+
 def _crop_windows(
     lengths: torch.Tensor, cfg: PreprocessConfig, train: bool, generator: torch.Generator | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,12 +152,10 @@ def _crop_windows(
     n = lengths.shape[0]
     if train:
         lo, hi = cfg.crop_ratio
-        p = lo + (hi - lo) * torch.rand(n, generator=generator, dtype=torch.float64)
+        p = lo + (hi - lo) * _uniform((n,), generator)
         crop = torch.floor(lengths * p).long().clamp(min=cfg.min_crop)
         crop = torch.minimum(crop, lengths).clamp(min=1)
-        start = torch.floor(
-            torch.rand(n, generator=generator, dtype=torch.float64) * (lengths - crop + 1)
-        ).long()
+        start = torch.floor(_uniform((n,), generator) * (lengths - crop + 1)).long()
         start = torch.minimum(start, lengths - crop)
     else:
         bias = torch.floor((1 - cfg.test_ratio) * lengths.double() / 2).long()
@@ -184,7 +189,7 @@ def _resample(x: torch.Tensor, start: torch.Tensor, crop: torch.Tensor, frames: 
 
 def _random_rotation(n: int, max_angle: float, generator: torch.Generator | None) -> torch.Tensor:
     """Per-sample Rz·Ry·Rx with angles uniform in [-max_angle, max_angle] (CTR-GCN random_rot)."""
-    ang = (torch.rand(n, 3, generator=generator, dtype=torch.float64) * 2 - 1) * max_angle
+    ang = (_uniform((n, 3), generator) * 2 - 1) * max_angle
     c, s = ang.cos(), ang.sin()
     one, zero = torch.ones(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
     rx = torch.stack([one, zero, zero, zero, c[:, 0], s[:, 0], zero, -s[:, 0], c[:, 0]], 1).view(n, 3, 3)
