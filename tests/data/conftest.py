@@ -53,6 +53,38 @@ def furniture(t: int) -> np.ndarray:
     return np.repeat(base[None], t, axis=0) + 0.001 * np.arange(t)[:, None, None]
 
 
+def write_pku_source(root: Path, frames: int = 200) -> np.ndarray:
+    """A PKU-MMD folder: one 150-float-per-line sequence and comma-separated label files."""
+    (root / "skeleton").mkdir(parents=True)
+    (root / "label").mkdir()
+    rng = np.random.default_rng(0)
+    seq = rng.normal(size=(frames, 150)).round(5)
+    seq[:, 75:][50:] = 0  # person 2 leaves after frame 50
+    np.savetxt(root / "skeleton" / "0002-L.txt", seq, fmt="%.5f")
+    # comma-separated; the second line has start > end and must be swapped
+    (root / "label" / "0002-L.txt").write_text("5,10,39,1\n12,120,80,2\n51,150,199,1\n")
+    (root / "label" / "0003-M.txt").write_text("1,0,10,1\n")  # no skeleton file
+    return seq.reshape(frames, 2, 25, 3).astype(np.float32)
+
+
+def write_ctrgcn_npz(path: Path, n_train: int, n_test: int, two_person_copy: bool = True) -> dict:
+    """A CTR-GCN-layout npz: x (N, 300, 150) zero-padded, one-hot y; even samples copy actor 1."""
+    rng = np.random.default_rng(1)
+    arrays = {}
+    for part, n in (("train", n_train), ("test", n_test)):
+        x = np.zeros((n, 300, 150), np.float32)
+        y = np.zeros((n, 60))
+        for i in range(n):
+            t = 20 + i
+            a = rng.normal(size=(t, 75)).astype(np.float32)
+            x[i, :t, :75] = a
+            x[i, :t, 75:] = a if (two_person_copy and i % 2 == 0) else rng.normal(size=(t, 75))
+            y[i, (3 * i + 1) % 60] = 1
+        arrays[f"x_{part}"], arrays[f"y_{part}"] = x, y
+    np.savez(path, **arrays)
+    return arrays
+
+
 @pytest.fixture
 def ntu_folder(tmp_path: Path) -> dict[str, object]:
     """A raw NTU folder with good files and one planted defect per bad file; returns the truth."""

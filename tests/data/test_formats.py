@@ -12,24 +12,11 @@ from crossglg.data.prepare import prepare
 from crossglg.data.prepared import open_prepared
 from crossglg.errors import UserError
 
-from .conftest import person
-
-
-def _pku_source(root, frames=200):
-    (root / "skeleton").mkdir(parents=True)
-    (root / "label").mkdir()
-    rng = np.random.default_rng(0)
-    seq = rng.normal(size=(frames, 150)).round(5)
-    seq[:, 75:][50:] = 0  # person 2 leaves after frame 50
-    np.savetxt(root / "skeleton" / "0002-L.txt", seq, fmt="%.5f")
-    # comma-separated; the second line has start > end and must be swapped
-    (root / "label" / "0002-L.txt").write_text("5,10,39,1\n12,120,80,2\n51,150,199,1\n")
-    (root / "label" / "0003-M.txt").write_text("1,0,10,1\n")  # no skeleton file
-    return seq.reshape(frames, 2, 25, 3).astype(np.float32)
+from .conftest import person, write_ctrgcn_npz, write_pku_source
 
 
 def test_pku_mmd_clips(tmp_path):
-    seq = _pku_source(tmp_path / "pku")
+    seq = write_pku_source(tmp_path / "pku")
     report = prepare(tmp_path / "pku", "pku-mmd", tmp_path / "out", workers=1)
     data = open_prepared(tmp_path / "out")
     assert data.names == ["0002-L_000010", "0002-L_000080", "0002-L_000150"]
@@ -40,25 +27,8 @@ def test_pku_mmd_clips(tmp_path):
     assert data.dataset == "pku-mmd" and len(data.class_names) == 51
 
 
-def _ctrgcn_npz(path, n_train, n_test, two_person_copy=True):
-    rng = np.random.default_rng(1)
-    arrays = {}
-    for part, n in (("train", n_train), ("test", n_test)):
-        x = np.zeros((n, 300, 150), np.float32)
-        y = np.zeros((n, 60))
-        for i in range(n):
-            t = 20 + i
-            a = rng.normal(size=(t, 75)).astype(np.float32)
-            x[i, :t, :75] = a
-            x[i, :t, 75:] = a if (two_person_copy and i % 2 == 0) else rng.normal(size=(t, 75))
-            y[i, (3 * i + 1) % 60] = 1
-        arrays[f"x_{part}"], arrays[f"y_{part}"] = x, y
-    np.savez(path, **arrays)
-    return arrays
-
-
 def test_ctrgcn_npz_with_names(tmp_path):
-    arrays = _ctrgcn_npz(tmp_path / "NTU60_CS.npz", 2, 2)
+    arrays = write_ctrgcn_npz(tmp_path / "NTU60_CS.npz", 2, 2)
     # CS: subject 1 trains, subject 3 tests; the file is sorted, as skes_available_name.txt is
     names = ["S001C001P001R001A001", "S001C001P003R001A001", "S001C002P001R001A002", "S001C002P003R001A002"]
     (tmp_path / "names.txt").write_text("\n".join(names) + "\n")
@@ -75,7 +45,7 @@ def test_ctrgcn_npz_with_names(tmp_path):
 
 
 def test_ctrgcn_npz_wrong_names_file(tmp_path):
-    _ctrgcn_npz(tmp_path / "NTU60_CS.npz", 2, 2)
+    write_ctrgcn_npz(tmp_path / "NTU60_CS.npz", 2, 2)
     (tmp_path / "names.txt").write_text("S001C001P001R001A001\n")
     with pytest.raises(UserError, match="not the names file of this npz"):
         prepare(
@@ -88,7 +58,7 @@ def test_ctrgcn_npz_wrong_names_file(tmp_path):
 
 
 def test_ctrgcn_npz_without_names(tmp_path):
-    _ctrgcn_npz(tmp_path / "NTU60_CV.npz", 1, 1)
+    write_ctrgcn_npz(tmp_path / "NTU60_CV.npz", 1, 1)
     prepare(tmp_path / "NTU60_CV.npz", "ctrgcn-npz", tmp_path / "out", workers=1)
     assert open_prepared(tmp_path / "out").names == ["train_000000", "test_000000"]
 
