@@ -54,6 +54,7 @@ class JsonMode(str, Enum):
     auto = "auto"
     json_schema = "json_schema"
     json_object = "json_object"
+    json_object_schema = "json_object_schema"
     prompt = "prompt"
 
 
@@ -103,7 +104,11 @@ def generate(
         typer.Option(help="An OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, llama.cpp)."),
     ] = None,
     json_mode: Annotated[
-        JsonMode, typer.Option(help="Structured output: auto picks the strongest the backend supports.")
+        JsonMode,
+        typer.Option(
+            help="Structured output: auto picks the strongest the backend supports; "
+            "json_object_schema for llama.cpp's servers (python -m llama_cpp.server)."
+        ),
     ] = JsonMode.auto,
     temperature: Annotated[float, typer.Option(help="Sampling temperature (part of the cache key).")] = 0.7,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling (part of the cache key).")] = 1.0,

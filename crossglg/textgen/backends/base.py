@@ -82,7 +82,8 @@ class Backend:
     """
 
     kind: str = ""
-    #: ``json_schema`` (constrained decoding / strict schema), ``json_object`` (syntax only) or
+    #: ``json_schema`` (constrained decoding / strict schema), ``json_object`` (syntax only),
+    #: ``json_object_schema`` (llama.cpp servers: JSON mode with a schema grammar) or
     #: ``prompt`` (no response_format at all: the prompt asks for JSON and we validate)
     json_mode: str = "json_schema"
     #: most requests this backend can usefully take at once (None: the user's --concurrency)

@@ -101,6 +101,8 @@ class OpenAIBackend(Backend):
             }
         if self.json_mode == "json_object":
             return {"type": "json_object"}
+        if self.json_mode == "json_object_schema":  # llama.cpp's servers: JSON mode + schema grammar
+            return {"type": "json_object", "schema": request.schema}
         return None
 
     async def complete(self, request: ChatRequest, timeout: float) -> Completion:
