@@ -45,12 +45,21 @@ def test_model_info_all_encoders_table():
 
 
 def test_model_info_jid_hidden_mult_of_method_md():
+    """The docs' comparison command: H = 8·C gives 133k JID parameters, +9.5 % on InfoGCN."""
     result = runner.invoke(
-        app,
-        ["model-info", "-e", "ctrgcn", "-l", "kinect20", "--frames", "8", "--jid-hidden-mult", "8", "--json"],
+        app, ["model-info", "--encoder", "infogcn", "--layout", "ntu25", "--jid-hidden-mult", "8"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "5 / 1024" in result.stdout and "+9.5 %" in result.stdout and "0.133M" in result.stdout
+
+
+def test_model_info_other_layout_short_options():
+    result = runner.invoke(
+        app, ["model-info", "-e", "stgcn", "-l", "kinect20", "--frames", "8", "--parts", "joints", "--json"]
     )
     (info,) = json.loads(result.stdout)
-    assert info["jid_hidden"] == 1024 and info["jid_params"] == 133_121 and info["layout"] == "kinect20"
+    assert info["layout"] == "kinect20" and info["n_pre"] == 6 and info["text_tokens"] == 20
+    assert info["jid_params"] == 66_561
 
 
 @pytest.mark.parametrize(
