@@ -7,6 +7,7 @@ aborts the run and removes the half-written folder, leaving any previous cache i
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -32,7 +33,8 @@ def _results(scan: Scan, workers: int, num_joints: int) -> Iterator[UnitResult]:
     if workers <= 1 or len(scan.units) < 2:
         yield from map(job, scan.units)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # spawn, not fork: the progress bar's thread may hold a lock at fork time
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         # map keeps the source order, so the cache order is deterministic
         yield from pool.map(job, scan.units, chunksize=max(1, min(64, len(scan.units) // (8 * workers))))
 
@@ -59,10 +61,17 @@ def prepare(
     if on_start:
         on_start(len(scan.units))
     try:
+        seen: set[str] = set()
         for result in _results(scan, workers, layout.num_joints):
-            for sample in result.samples:
-                writer.add(sample)
             problems.extend(result.problems)
+            for sample in result.samples:
+                if sample.name in seen:  # e.g. a zip unpacked twice into two sub-folders
+                    problems.append(
+                        Problem(sample.name, "duplicate", "a sample of this name was already read")
+                    )
+                    continue
+                seen.add(sample.name)
+                writer.add(sample)
             if on_unit:
                 on_unit()
         lengths = np.asarray(writer.columns["lengths"], dtype=np.int64)

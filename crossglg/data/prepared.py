@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +72,9 @@ class PreparedDataset:
         except KeyError:
             raise UserError(f"{self.root}: no sample named {name!r}") from None
 
-    @property
+    @cached_property
     def _positions(self) -> dict[str, int]:
-        if "_pos" not in self.meta:
-            self.meta["_pos"] = {n: i for i, n in enumerate(self.names)}
-        return self.meta["_pos"]
+        return {n: i for i, n in enumerate(self.names)}
 
     def summary(self) -> dict[str, Any]:
         counts = np.bincount(self.labels, minlength=len(self.class_names)) if len(self) else np.zeros(0, int)
@@ -136,8 +134,11 @@ def open_prepared(folder: str | os.PathLike[str]) -> PreparedDataset:
         views=np.asarray(s["views"], dtype=np.int64),
         bodies=np.asarray(s["bodies"], dtype=np.int64),
         frames=frames,
-        meta={k: index[k] for k in ("source", "format_of_source", "created") if k in index}
-        | {"format": index.get("format_of_source")},
+        meta={
+            "source": index.get("source"),
+            "format": index.get("format_of_source"),
+            "created": index.get("created"),
+        },
     )
 
 
@@ -180,10 +181,6 @@ class PreparedWriter:
     def commit(self, extra: dict[str, Any]) -> Path:
         """Write the index last, then rename: a reader sees the old cache or the whole new one."""
         self._fh.close()
-        if len(set(self.names)) != len(self.names):
-            dup = Counter(self.names).most_common(1)[0][0]
-            self.abort()
-            raise UserError(f"sample name {dup!r} occurs twice in the source; names must be unique")
         offsets = np.concatenate([[0], np.cumsum(self.columns["lengths"])[:-1]]) if self.names else []
         index = {
             "format": FORMAT_MARKER,

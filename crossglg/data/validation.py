@@ -77,7 +77,7 @@ def build_report(
     }
 
 
-# kinds that describe the source rather than a parsed sample being thrown away
+# kinds that describe the source (or a sample kept with a note) rather than a sample thrown away
 NOTE_KINDS = frozenset({"label", "missing", "official-missing"})
 
 

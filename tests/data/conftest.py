@@ -61,8 +61,8 @@ def write_pku_source(root: Path, frames: int = 200) -> np.ndarray:
     seq = rng.normal(size=(frames, 150)).round(5)
     seq[:, 75:][50:] = 0  # person 2 leaves after frame 50
     np.savetxt(root / "skeleton" / "0002-L.txt", seq, fmt="%.5f")
-    # comma-separated; the second line has start > end and must be swapped
-    (root / "label" / "0002-L.txt").write_text("5,10,39,1\n12,120,80,2\n51,150,199,1\n")
+    # comma-separated; the second line has start > end (swapped), the last runs past the end (cut)
+    (root / "label" / "0002-L.txt").write_text("5,10,39,1\n12,120,80,2\n51,150,199,1\n7,190,230,1\n")
     (root / "label" / "0003-M.txt").write_text("1,0,10,1\n")  # no skeleton file
     return seq.reshape(frames, 2, 25, 3).astype(np.float32)
 

@@ -19,11 +19,15 @@ def test_pku_mmd_clips(tmp_path):
     seq = write_pku_source(tmp_path / "pku")
     report = prepare(tmp_path / "pku", "pku-mmd", tmp_path / "out", workers=1)
     data = open_prepared(tmp_path / "out")
-    assert data.names == ["0002-L_000010", "0002-L_000080", "0002-L_000150"]
-    assert list(data.labels) == [4, 11, 50] and list(data.lengths) == [30, 41, 50]
+    assert data.names == ["0002-L_000010", "0002-L_000080", "0002-L_000150", "0002-L_000190"]
+    assert list(data.labels) == [4, 11, 50, 6] and list(data.lengths) == [30, 41, 50, 10]
     np.testing.assert_array_equal(data.sequence(1), seq[80:121])
-    assert list(data.views) == [1, 1, 1] and list(data.bodies) == [2, 1, 1]
-    assert [(p["where"], p["kind"]) for p in report["problems"]] == [("0003-M", "missing")]
+    assert list(data.views) == [1] * 4 and list(data.bodies) == [2, 1, 1, 1]
+    assert [(p["where"], p["kind"]) for p in report["problems"]] == [
+        ("0003-M", "missing"),
+        ("0002-L_000190", "label"),
+    ]
+    assert report["skipped"] == 0
     assert data.dataset == "pku-mmd" and len(data.class_names) == 51
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -64,15 +65,22 @@ def test_existing_cache_is_kept_without_force(ntu_folder, tmp_path):
 def test_failed_prepare_leaves_old_cache_and_no_debris(ntu_folder, tmp_path):
     out = tmp_path / "ntu"
     prepare(ntu_folder["root"], "ntu-skeleton", out, workers=1)
-    src = tmp_path / "gen"
-    src.mkdir()
-    (src / "classes.txt").write_text("a\nb\n")
-    np.save(src / "x.npy", np.ones((5, 25, 3), np.float32))
-    (src / "labels.tsv").write_text("name\tlabel\nx\t0\nx\t1\n")  # a duplicate name fails at commit
-    with pytest.raises(UserError, match="occurs twice"):
-        prepare(src, "generic", out, workers=1, force=True)
+    bad = tmp_path / "ntu60_3danno.pkl"
+    bad.write_bytes(pickle.dumps(["not", "pyskl"]))  # fails after the new cache folder was started
+    with pytest.raises(UserError, match="no 'annotations' list"):
+        prepare(bad, "pyskl-pkl", out, workers=1, force=True)
     assert len(open_prepared(out)) == 3  # the old cache still loads
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen", "ntu", "nturgbd_skeletons"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ntu", "ntu60_3danno.pkl", "nturgbd_skeletons"]
+
+
+def test_duplicate_names_are_reported_once(ntu_folder, tmp_path):
+    copy = ntu_folder["root"] / "again"
+    copy.mkdir()
+    (copy / "S001C001P001R001A001.skeleton").write_bytes(
+        (ntu_folder["root"] / "S001C001P001R001A001.skeleton").read_bytes()
+    )
+    report = prepare(ntu_folder["root"], "ntu-skeleton", tmp_path / "out", workers=1)
+    assert report["problems_by_kind"]["duplicate"] == 1 and report["samples"] == 3
 
 
 def test_half_written_folder_never_loads(tmp_path):

@@ -41,7 +41,9 @@ class Problem:
     """A reason a file or sample was skipped (or a note about the source); one line each."""
 
     where: str  # file or sample name
-    kind: str  # unreadable | truncated | joints | nan | empty | one-frame | all-zero | persons | label | official-missing
+    # unreadable | truncated | joints | nan | empty | one-frame | all-zero | persons | duplicate
+    # | label | missing | official-missing (the last three are notes: validation.NOTE_KINDS)
+    kind: str
     message: str
 
     def as_dict(self) -> dict[str, str]:

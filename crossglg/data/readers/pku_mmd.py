@@ -78,5 +78,9 @@ def read_unit(unit: tuple[str, str]) -> UnitResult:
                 Problem(name, "label", f"starts at frame {start}, sequence has {len(frames)}")
             )
             continue
+        if end >= len(frames):
+            result.problems.append(
+                Problem(name, "label", f"ends at frame {end}, cut at the last frame {len(frames) - 1}")
+            )
         result.samples.append(Sample(name, label - 1, frames[start : end + 1], view=view))
     return result
