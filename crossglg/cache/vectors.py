@@ -181,7 +181,8 @@ def item_sources(cache: Cache, dataset: str) -> list[tuple[str, int]]:
 class BankRows:
     """Every item of one (dataset, source) with its vector for one embedder, in (class, kind, slot, sample) order.
 
-    ``vectors`` is float32 [N, D] with zeros where ``embedded`` is False.
+    ``vectors`` is float32 [N, D] (read-only) with zeros where ``embedded`` is False; global rows
+    carry their text for the k_gt matcher, local rows None (their text is never needed).
     """
 
     class_id: np.ndarray
@@ -203,9 +204,9 @@ def bank_rows(cache: Cache, dataset: str, source: str, embedder_id: str) -> Bank
     dim, dtype = _embedder_shape(cache, embedder_id)
     rows = cache.conn.execute(
         """SELECT i.class_id, i.class_name, i.kind, i.slot, i.sample_index, i.text_id, i.key_body_parts,
-                  CASE WHEN i.kind = 'global' THEN t.text END, e.vector, e.n_tokens, e.truncated
+                  CASE WHEN i.kind = 'global' THEN (SELECT t.text FROM texts t WHERE t.text_id = i.text_id) END,
+                  e.vector, e.n_tokens, e.truncated
            FROM items i
-           JOIN texts t ON t.text_id = i.text_id
            LEFT JOIN embeddings e ON e.text_id = i.text_id AND e.embedder_id = ?
            WHERE i.dataset = ? AND i.source = ?
            ORDER BY i.class_id, i.kind, i.slot, i.sample_index""",
@@ -214,10 +215,14 @@ def bank_rows(cache: Cache, dataset: str, source: str, embedder_id: str) -> Bank
     n = len(rows)
     cols = list(zip(*rows, strict=True)) if rows else [()] * 11
     embedded = np.array([b is not None for b in cols[8]], dtype=bool)
-    vectors = np.zeros((n, dim), dtype=np.float32)
-    if embedded.any():
-        payload = b"".join(b for b in cols[8] if b is not None)
-        vectors[embedded] = np.frombuffer(payload, NUMPY_DTYPE[dtype]).reshape(-1, dim)
+    payload = np.frombuffer(b"".join(b for b in cols[8] if b is not None), NUMPY_DTYPE[dtype]).reshape(
+        -1, dim
+    )
+    if embedded.all():  # the usual case: one decode, no scatter
+        vectors = payload.astype(np.float32, copy=False)
+    else:
+        vectors = np.zeros((n, dim), dtype=np.float32)
+        vectors[embedded] = payload
     return BankRows(
         class_id=np.array(cols[0], dtype=np.int64),
         class_name=list(cols[1]),

@@ -107,6 +107,7 @@ class SbertEncoder(Encoder):
         super().__init__(embedder)
         from sentence_transformers import SentenceTransformer
 
+        _quiet_transformers()
         self.model = SentenceTransformer(str(embedder.ref.path), device=embedder.device)
         self.model.max_seq_length = embedder.max_tokens
         if embedder.precision == "fp16":

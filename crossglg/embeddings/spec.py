@@ -213,8 +213,12 @@ class EmbedSettings:
 
 
 def resolve_device(device: str) -> str:
+    """``auto`` → CUDA when present. Without a GPU driver, answer without importing torch (~2 s),
+    so a rerun with nothing to encode stays well under a second."""
     if device != "auto":
         return device
+    if not any(Path(p).exists() for p in ("/proc/driver/nvidia/gpus", "/dev/kfd", "/dev/nvidia0")):
+        return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
