@@ -40,7 +40,7 @@ def check_sample(sample: Sample, num_joints: int, max_bodies: int, num_classes: 
     if not np.any(d):
         return Problem(name, "all-zero", "every coordinate is 0")
     if not 0 <= sample.label < num_classes:
-        return Problem(name, "label", f"label {sample.label} outside 0..{num_classes - 1}")
+        return Problem(name, "bad-label", f"label {sample.label} outside 0..{num_classes - 1}")
     return None
 
 

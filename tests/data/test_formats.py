@@ -140,3 +140,11 @@ def test_generic_folder_bad_label(tmp_path):
     (tmp_path / "labels.tsv").write_text("name\tlabel\ntake1\tdance\n")
     with pytest.raises(UserError, match=r"labels.tsv:2: label 'dance' is neither"):
         prepare(tmp_path, "generic", tmp_path / "out")
+
+
+def test_label_outside_the_class_list_is_skipped(tmp_path):
+    np.savez(tmp_path / "m.npz", x=np.ones((2, 5, 25, 3), np.float32), labels=np.array([0, 2]),
+             names=np.array(["a", "b"]), class_names=np.array(["one", "two"]))  # fmt: skip
+    report = prepare(tmp_path / "m.npz", "generic", tmp_path / "out")
+    assert report["problems"] == [{"where": "b", "kind": "bad-label", "message": "label 2 outside 0..1"}]
+    assert report["skipped"] == 1 and report["samples"] == 1

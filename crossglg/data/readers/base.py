@@ -41,7 +41,7 @@ class Problem:
     """A reason a file or sample was skipped (or a note about the source); one line each."""
 
     where: str  # file or sample name
-    # unreadable | truncated | joints | nan | empty | one-frame | all-zero | persons | duplicate
+    # unreadable | truncated | joints | nan | empty | one-frame | all-zero | persons | bad-label | duplicate
     # | label | missing | official-missing (the last three are notes: validation.NOTE_KINDS)
     kind: str
     message: str
