@@ -1,7 +1,7 @@
 """``crossglg-text embed`` and the embedding part of ``crossglg-text stats``.
 
 The textgen app calls :func:`register` to attach ``embed``, and its ``stats`` command calls
-:func:`coverage_rows` (``--json``) or :func:`coverage_table` (rich) for the coverage of
+:func:`coverage_rows` (``--json``) and :func:`format_coverage` (text) for the coverage of
 classes × parts × embedders. Heavy imports (torch, transformers) stay inside the command.
 """
 
@@ -16,8 +16,6 @@ import typer
 from crossglg.embeddings.spec import DEFAULT_MODEL, LONG_TEXT, PRECISIONS, STORE_DTYPES
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
     from crossglg.cache import Cache
 
 
@@ -149,24 +147,16 @@ def coverage_rows(db: Cache, datasets: list[str] | None = None) -> list[dict[str
     return coverage(db, datasets)
 
 
-def coverage_table(db: Cache, datasets: list[str] | None = None) -> Table:
-    """The same coverage as a rich table (classes fully embedded / classes, parts, texts, truncated)."""
-    from rich.table import Table
-
-    table = Table(title="embeddings (classes × parts × embedders)")
-    for col in ("dataset", "source", "embedder", "classes", "parts", "texts embedded", "truncated"):
-        table.add_column(col, justify="right" if col in ("classes", "parts", "truncated") else "left")
-    for r in coverage_rows(db, datasets):
-        table.add_row(
-            r["dataset"],
-            r["source"],
-            f"{r['model']} [{r['embedder_id'][:8]}]",
-            f"{r['classes_covered']}/{r['classes']}",
-            str(r["slots"]),
-            f"{r['embedded']}/{r['texts']}",
-            str(r["truncated"]),
-        )
-    return table
+def format_coverage(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per (dataset, source, embedder): classes fully embedded, parts, texts, truncated."""
+    if not rows:
+        return ["  no embeddings yet: run `crossglg-text embed`"]
+    return [
+        f"  {r['dataset']:<14} {r['source']:<32} {r['model']} [{r['embedder_id'][:8]}]:"
+        f" {r['classes_covered']}/{r['classes']} classes, {r['slots']} parts,"
+        f" {r['embedded']}/{r['texts']} texts embedded, {r['truncated']} truncated"
+        for r in rows
+    ]
 
 
 def register(app: typer.Typer) -> None:

@@ -396,9 +396,11 @@ def import_(
 def stats(cache: CacheOpt = Path("cache.db"), as_json: JsonOpt = False) -> None:
     """Summarise the cache: runs, requests by status, texts per dataset and source, tokens."""
     from crossglg.cache import open_cache
+    from crossglg.embeddings.cli import coverage_rows, format_coverage
 
     with open_cache(cache, readonly=True) as store:
         info = store.stats()
+        info["embedding_coverage"] = coverage_rows(store)
     if as_json:
         _emit_json(info)
         return
@@ -414,6 +416,7 @@ def stats(cache: CacheOpt = Path("cache.db"), as_json: JsonOpt = False) -> None:
             f"  {item['dataset']:<14} {item['source']:<44} {item['kind']:<6} {item['classes']:>4} classes {item['texts']:>6} texts"
         )
     print(f"embedders {info['embedders']}, embeddings {info['embeddings']}")
+    print("\n".join(format_coverage(info["embedding_coverage"])))
 
 
 def _register_extensions() -> None:

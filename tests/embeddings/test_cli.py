@@ -104,6 +104,43 @@ def test_generate_embed_rerun_then_text_bank(generated: Path, tiny_clip_dir: Pat
     assert bank.provenance["uniform_k_gt_classes"] == []
 
 
+def test_clip_and_hf_options_and_stats_coverage(generated: Path, tiny_clip_dir: Path) -> None:
+    from crossglg.embeddings.spec import DEFAULT_MODEL, resolve_model
+
+    minilm_dir = resolve_model(DEFAULT_MODEL).path
+    code, out = run(
+        "embed",
+        "--model",
+        f"clip:{tiny_clip_dir}",
+        "--long-text",
+        "chunk-mean",
+        "--store-dtype",
+        "f2",
+        "--json",
+    )
+    clip = json.loads(out)["models"][0]
+    assert code == 0 and (clip["encoded"], clip["dim"], clip["truncated"]) == (140, 32, 0)
+    code, out = run(
+        "embed", "--model", f"hf:{minilm_dir}", "--max-tokens", "128", "--batch-size", "16", "--json"
+    )
+    assert code == 0 and json.loads(out)["models"][0]["encoded"] == 140
+
+    code, out = run("stats", "--json")
+    coverage = {row["model"].split(":")[0]: row for row in json.loads(out)["embedding_coverage"]}
+    assert set(coverage) == {"clip", "hf"}
+    assert coverage["clip"]["classes_covered"] == coverage["clip"]["classes"] == 20
+    assert (coverage["hf"]["slots"], coverage["hf"]["embedded"], coverage["hf"]["texts"]) == (6, 140, 140)
+    code, out = run("stats")
+    assert re.search(
+        r"msr-action3d +server:scripted +clip:\S+tiny-clip \[[0-9a-f]{8}\]: 20/20 classes, 6 parts, 140/140 texts",
+        out,
+    ), out
+
+    bank = TextBank.from_cache(generated, dataset="msr-action3d", embedder=f"clip:{tiny_clip_dir}")
+    assert tuple(bank.local_vectors.shape) == (20, 6, 32)
+    assert bank.provenance["embedder_config"]["long_text"] == "chunk-mean"
+
+
 def test_embed_dry_run_writes_nothing_and_filters_datasets(generated: Path) -> None:
     before = generated.read_bytes()
     code, out = run("embed", "--dry-run")
