@@ -47,7 +47,7 @@ class RunData:
         from crossglg.data.layouts import get_layout
 
         self.layout = get_layout(self.prepared.layout)
-        self.dataset_name = self.protocol.dataset
+        self.dataset_name = self.prepared.dataset
         self.class_names = {i + 1: n for i, n in enumerate(self.prepared.class_names)}
         self.preprocess_cfg = PreprocessConfig(frames=cfg.frames, persons=cfg.persons)
         self.generator = torch.Generator()
@@ -55,9 +55,8 @@ class RunData:
         split = self.protocol.split(self.prepared)
         class_of = np.asarray(self.prepared.labels) + 1
         self._class_of = class_of
-        val_ids = set(self.protocol.validation_class_ids)
         aux = np.asarray(split.auxiliary, dtype=np.int64)
-        self.train_idx = aux[~np.isin(class_of[aux], list(val_ids))]
+        self.train_idx = aux[~np.isin(aux, split.validation)]
         if len(self.train_idx) == 0:
             raise UserError(
                 f"protocol {cfg.protocol}: no training samples left after removing validation classes"
@@ -65,7 +64,9 @@ class RunData:
         self.train_class_ids = sorted({int(c) for c in class_of[self.train_idx]})
         remap = {c: i for i, c in enumerate(self.train_class_ids)}
         self.train_labels = np.array([remap[int(c)] for c in class_of[self.train_idx]], dtype=np.int64)
-        self.val = self._val_split(aux, val_ids) if val_ids else None
+        self.val = (
+            self._val_split(np.asarray(split.validation, dtype=np.int64)) if len(split.validation) else None
+        )
         self._exemplars = np.asarray(split.exemplar, dtype=np.int64)
         self._queries = np.asarray(split.query, dtype=np.int64)
 
@@ -104,17 +105,17 @@ class RunData:
         seq = self.prepared.sequence(int(i))
         return np.asarray(seq[len(seq) // 2, 0])
 
-    def _val_split(self, aux: np.ndarray, val_ids: set[int]) -> OneShotSplit:
+    def _val_split(self, members: np.ndarray) -> OneShotSplit:
         """Held-out auxiliary classes as a one-shot task: the first sample by name is the exemplar."""
         names = self.prepared.names
-        members = sorted((int(i) for i in aux if self._class_of[i] in val_ids), key=lambda i: names[i])
+        members = sorted((int(i) for i in members), key=lambda i: names[i])
         support, query = [], []
         seen: set[int] = set()
         for i in members:
             c = int(self._class_of[i])
             (query if c in seen else support).append(i)
             seen.add(c)
-        return self._split(sorted(val_ids), np.array(support), np.array(query))
+        return self._split(sorted(seen), np.array(support), np.array(query))
 
     def novel_split(self, shots: int = 1) -> OneShotSplit:
         """The protocol's exemplars plus, for k shots, the next k-1 queries of each class by name."""

@@ -182,12 +182,34 @@ def predict_files(
     ]
 
 
+# single-file formats the data layer reads, by how the file name ends
+SINGLE_FILE_FORMATS = (("_skeleton3D.txt", "msr-action3d"), (".skeleton", "ntu-skeleton"),
+                       (".npy", "generic"), (".json", "generic"))  # fmt: skip
+
+
 def read_sequence(path: Path, layout: str) -> np.ndarray:
-    """One skeleton sequence [T, M, V, 3] from any format the data layer reads."""
-    from crossglg.data.readers import read_file
+    """One skeleton sequence [T, M, V, 3] from a file in a single-file format of the data layer."""
+    from crossglg.data.readers import ReadError, reader
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: file not found")
-    seq = read_file(path, layout=layout)
-    return np.asarray(seq, dtype=np.float32)
+    fmt = next((f for end, f in SINGLE_FILE_FORMATS if path.name.endswith(end)), None)
+    if fmt is None:
+        ends = ", ".join(end for end, _ in SINGLE_FILE_FORMATS)
+        raise UserError(f"{path}: unknown single-sequence format; file names must end in {ends}")
+    unit = (str(path), path.stem, 0, -1, -1) if fmt == "generic" else str(path)
+    try:
+        samples = reader(fmt).read_unit(unit).samples
+    except ReadError as err:
+        raise UserError(f"{path}: {err}") from None
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}: unreadable as {fmt} ({err})") from None
+    if not samples:
+        raise UserError(f"{path}: no skeleton found in the file")
+    seq = np.asarray(samples[0].data, dtype=np.float32)
+    from crossglg.data.layouts import get_layout
+
+    if seq.shape[2] != get_layout(layout).num_joints:
+        raise UserError(f"{path}: {seq.shape[2]} joints, the exported model expects layout {layout}")
+    return seq
