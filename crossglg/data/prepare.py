@@ -33,8 +33,10 @@ def _results(scan: Scan, workers: int, num_joints: int) -> Iterator[UnitResult]:
     if workers <= 1 or len(scan.units) < 2:
         yield from map(job, scan.units)
         return
-    # spawn, not fork: the progress bar's thread may hold a lock at fork time
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # fork where there is one: spawn would re-import the caller's __main__, which breaks
+    # prepare() called from a notebook or a stdin script; the children touch no locks
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
         # map keeps the source order, so the cache order is deterministic
         yield from pool.map(job, scan.units, chunksize=max(1, min(64, len(scan.units) // (8 * workers))))
 
