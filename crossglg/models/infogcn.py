@@ -93,7 +93,8 @@ class InfoGCN(SkeletonEncoder):
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         n, _, t, v, m = x.shape
         y = torch.einsum("uv,nctvm->nmutc", self.rel_pos.to(x.dtype), x)  # bone-like relative positions
-        y = self.to_joint(y) + self.pos_embed[:, None, :]  # [N, M, V, T, C]
+        y = self.to_joint(y)
+        y = y + self.pos_embed[:, None, :].to(y.dtype)  # [N, M, V, T, C]; no fp32 promotion under autocast
         c = y.shape[-1]
         y = self.data_bn(y.transpose(-1, -2).reshape(n, m * v * c, t))
         return y.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)

@@ -67,14 +67,14 @@ def model_info(
     persons: int = 2,
 ) -> ModelInfo:
     """Build base and CrossGLG variants of ``encoder`` and count them on one [1, C, frames, V, persons] input."""
-    cfg = cfg or ModelConfig()
-    cfg.encoder.num_person = persons
-    base_cfg = ModelConfig.from_dict({**cfg.to_dict(), "use_text": False})
-    full_cfg = ModelConfig.from_dict({**cfg.to_dict(), "use_text": True, "use_jid": True, "use_l2g": True})
+    data = (cfg or ModelConfig()).to_dict()
+    data["encoder"]["num_person"] = persons
+    base_cfg = ModelConfig.from_dict({**data, "use_text": False})
+    full_cfg = ModelConfig.from_dict({**data, "use_text": True, "use_jid": True, "use_l2g": True})
     base = build_model(encoder, layout, num_classes, base_cfg).eval()
     full = build_model(encoder, layout, num_classes, full_cfg).eval()
     lay = full.encoder.layout
-    x = torch.randn(1, cfg.encoder.in_channels, frames, lay.num_joints, persons)
+    x = torch.randn(1, full_cfg.encoder.in_channels, frames, lay.num_joints, persons)
     text = torch.randn(1, len(full.part_names), full_cfg.l2g.text_dim)
     jid = full.skeleton.jid
     assert jid is not None

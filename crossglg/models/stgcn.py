@@ -66,7 +66,7 @@ class STGCN(SkeletonEncoder):
         c = cfg.base_channels
         v = layout.num_joints
         kernel = cfg.temporal_kernel or 9
-        self.data_bn = nn.BatchNorm1d(cfg.num_person * v * cfg.in_channels)
+        self.data_bn = nn.BatchNorm1d(v * cfg.in_channels)  # shared by the persons, as in ST-GCN
         graph = torch.from_numpy(spatial_partition(layout))
         plan = [(cfg.in_channels, c, 1, False), (c, c, 1, True), (c, c, 1, True), (c, c, 1, True),
                 (c, 2 * c, 2, True), (2 * c, 2 * c, 1, True), (2 * c, 2 * c, 1, True),
@@ -86,7 +86,9 @@ class STGCN(SkeletonEncoder):
 
 
 def input_batchnorm(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
-    """BatchNorm over (person, joint, channel) of the raw input, then [N·M, C, T, V]."""
+    """BatchNorm of the raw input over (joint, channel), or (person, joint, channel) when ``bn``
+    is that wide (CTR-GCN); returns [N·M, C, T, V]."""
     n, c, t, v, m = x.shape
-    y = bn(x.permute(0, 4, 3, 1, 2).reshape(n, m * v * c, t))
+    y = x.permute(0, 4, 3, 1, 2)  # [N, M, V, C, T]
+    y = bn(y.reshape(n * m, v * c, t) if bn.num_features == v * c else y.reshape(n, m * v * c, t))
     return y.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)

@@ -209,10 +209,15 @@ def test_inference_branch_traces_for_export(encoder, x_ntu):
 
 @pytest.mark.parametrize("encoder", ENCODERS)
 def test_bf16_autocast_gives_finite_float32_losses(encoder, x_ntu):
+    """Every block runs in bf16 (no float32 parameter promotes the activations) and the losses are float32."""
     model = build(encoder)
+    dtypes = []
+    for block in model.encoder.blocks:
+        block.register_forward_hook(lambda _m, _i, out: dtypes.append(out.dtype))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(x_ntu, text())
         total, parts = model.loss(out, Y, make_k_gt(2, 25))
+    assert dtypes == [torch.bfloat16] * len(model.encoder.blocks)
     assert out.k_out.dtype == torch.float32
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in parts.values())
     torch.testing.assert_close(out.k_out.sum(1), torch.ones(2))
