@@ -4,7 +4,7 @@ Layout of a prepared folder::
 
     frames.f32     float32 [sum(T_i), M, V, 3], samples back to back
     index.json     format marker, shape, layout, class names and per-sample
-                   names / labels (0-based) / lengths / offsets / subjects / views / bodies
+                   names / labels (0-based) / lengths / offsets / subjects / views / bodies / groups
     report.json, report.md, frames_histogram.png   the validation report
 
 Training reads random samples millions of times; a memory map makes that a slice, with no
@@ -50,6 +50,7 @@ class PreparedDataset:
     bodies: np.ndarray
     frames: np.ndarray  # memory map [sum T, M, V, 3]
     meta: dict[str, Any] = field(default_factory=dict)
+    groups: list[str] = field(default_factory=list)  # "" where the source has no split
 
     def __len__(self) -> int:
         return len(self.names)
@@ -134,6 +135,7 @@ def open_prepared(folder: str | os.PathLike[str]) -> PreparedDataset:
         views=np.asarray(s["views"], dtype=np.int64),
         bodies=np.asarray(s["bodies"], dtype=np.int64),
         frames=frames,
+        groups=list(s.get("groups") or [""] * len(s["names"])),
         meta={
             "source": index.get("source"),
             "format": index.get("format_of_source"),
@@ -160,6 +162,7 @@ class PreparedWriter:
         self.persons, self.joints = persons, joints
         self._fh = open(self.tmp / FRAMES, "wb")  # noqa: SIM115 - closed in commit/abort
         self.names: list[str] = []
+        self.groups: list[str] = []
         self.columns: dict[str, list[int]] = {
             k: [] for k in ("labels", "lengths", "subjects", "views", "bodies")
         }
@@ -173,6 +176,7 @@ class PreparedWriter:
             )
         self._fh.write(np.ascontiguousarray(d, dtype=np.float32).tobytes())
         self.names.append(sample.name)
+        self.groups.append(sample.group)
         for key, value in (("labels", sample.label), ("lengths", len(d)), ("subjects", sample.subject),
                            ("views", sample.view), ("bodies", min(sample.bodies, self.persons))):  # fmt: skip
             self.columns[key].append(int(value))
@@ -188,7 +192,12 @@ class PreparedWriter:
             **self.head,
             **extra,
             "shape": [self.total, self.persons, self.joints, 3],
-            "samples": {"names": self.names, **self.columns, "offsets": [int(o) for o in offsets]},
+            "samples": {
+                "names": self.names,
+                "groups": self.groups,
+                **self.columns,
+                "offsets": [int(o) for o in offsets],
+            },
         }
         (self.tmp / INDEX).write_text(json.dumps(index, separators=(",", ":")))
         old = None

@@ -145,3 +145,37 @@ def test_earliest_exemplar_rule(msr, tmp_path):
     )
     split = load_protocol(path).split(msr)
     assert [msr.names[i] for i in split.exemplar] == ["a20_s01_e01", "a14_s01_e01"]
+
+
+def _pku_two_sequences(root):
+    """Sequence 0002-L (training) and 0003-L (validation), each with one clip of every novel class."""
+    (root / "skeleton").mkdir(parents=True)
+    (root / "label").mkdir()
+    (root / "Split").mkdir()
+    rng = np.random.default_rng(0)
+    novel = get_protocol("pku-mmd").novel_class_ids
+    for seq in ("0002-L", "0003-L"):
+        np.savetxt(root / "skeleton" / f"{seq}.txt", rng.normal(size=(120, 150)), fmt="%.4f")
+        lines = [f"{c},{10 * k},{10 * k + 8},1" for k, c in enumerate(novel)] + ["2,100,110,2"]
+        (root / "label" / f"{seq}.txt").write_text("\n".join(lines) + "\n")
+    (root / "Split" / "cross-subject.txt").write_text(
+        "Training videos: \n0002-L, 0001-M\nValidation videos: \n0003-L\n"
+    )
+
+
+def test_pku_exemplars_come_from_validation_sequences(tmp_path):
+    _pku_two_sequences(tmp_path / "pku")
+    prepare(tmp_path / "pku", "pku-mmd", tmp_path / "out", workers=1)
+    data = open_prepared(tmp_path / "out")
+    assert data.groups[:11] == ["train"] * 11 and data.groups[11:] == ["validation"] * 11
+    split = get_protocol("pku-mmd").split(data)
+    assert [data.names[i] for i in split.exemplar] == [f"0003-L_{10 * k:06d}" for k in range(10)]
+    assert split.counts() == {"auxiliary": 2, "validation": 0, "exemplars": 10, "queries": 10}
+
+
+def test_pku_exemplar_rule_needs_the_split(tmp_path):
+    _pku_two_sequences(tmp_path / "pku")
+    (tmp_path / "pku" / "Split" / "cross-subject.txt").unlink()
+    prepare(tmp_path / "pku", "pku-mmd", tmp_path / "out", workers=1)
+    with pytest.raises(UserError, match="records no split; add the split file"):
+        get_protocol("pku-mmd").split(open_prepared(tmp_path / "out"))

@@ -41,6 +41,8 @@ class Protocol:
     # one sample name per novel class, in novel_class_ids order (empty with the "earliest" rule)
     exemplars: tuple[str, ...] = ()
     exemplar_rule: str = "names"
+    # with the "earliest" rule: draw exemplars only from samples of this group (e.g. "validation")
+    exemplar_group: str = ""
     validation_class_ids: tuple[int, ...] = ()
     exclude_samples: tuple[str, ...] = ()
     auxiliary_subsets: tuple[int, ...] = ()
@@ -137,6 +139,7 @@ def protocol_from_dict(raw: dict[str, Any], where: str) -> Protocol:
         novel_class_ids=novel,
         exemplars=exemplars,
         exemplar_rule=rule,
+        exemplar_group=str(raw.get("exemplar_group", "")),
         validation_class_ids=validation,
         exclude_samples=tuple(str(s) for s in raw.get("exclude_samples", ())),
         auxiliary_subsets=subsets,
@@ -215,10 +218,22 @@ def _exemplars(
 ) -> np.ndarray:
     out = []
     if protocol.exemplar_rule == "earliest":
+        pool = keep
+        if protocol.exemplar_group:
+            groups = np.asarray(data.groups, dtype=object)
+            if not any(data.groups):
+                raise UserError(
+                    f"protocol {protocol.name}: exemplars come from the '{protocol.exemplar_group}' part of the "
+                    f"source's split, but {data.root} records no split; add the split file and prepare again"
+                )
+            pool = keep & (groups == protocol.exemplar_group)
         for c in protocol.novel_class_ids:
-            members = np.flatnonzero(keep & (class_of == c))
+            members = np.flatnonzero(pool & (class_of == c))
             if members.size == 0:
-                raise UserError(f"protocol {protocol.name}: no sample of novel class {c} in {data.root}")
+                where = f" among '{protocol.exemplar_group}' samples" if protocol.exemplar_group else ""
+                raise UserError(
+                    f"protocol {protocol.name}: no sample of novel class {c}{where} in {data.root}"
+                )
             out.append(min(members, key=lambda i: data.names[i]))
         return np.asarray(out, dtype=np.int64)
     positions = {n: i for i, n in enumerate(data.names)}

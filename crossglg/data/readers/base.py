@@ -27,6 +27,7 @@ class Sample:
     subject: int = UNKNOWN
     view: int = UNKNOWN
     bodies: int = 0  # persons really present (<= M); 0 means "count the non-zero slots"
+    group: str = ""  # the source's own partition, e.g. PKU-MMD's cross-subject "train"/"validation"
 
     def __post_init__(self) -> None:
         if self.bodies == 0 and self.data.ndim == 4:

@@ -2,7 +2,9 @@
 
 Layout expected under SOURCE: a skeleton folder and a label folder (``skeleton``/``Skeleton``/
 ``PKU_Skeleton_Renew`` and ``label``/``Label``/``Train_Label_PKU_final``), each holding
-``XXXX-V.txt`` files of the same names. Clip names are ``<sequence>_<start:06d>`` so that
+``XXXX-V.txt`` files of the same names, and optionally the cross-subject split file
+(``Split/cross-subject.txt`` or ``cross_subject_v2.txt``): each clip then records whether its
+sequence is for training or validation, which the one-shot exemplar rule needs (§7.3). Clip names are ``<sequence>_<start:06d>`` so that
 sorting by name orders clips by sequence, then start frame (the exemplar rule of §7.3).
 """
 
@@ -20,6 +22,12 @@ ROW = 2 * JOINTS * 3  # two persons × 25 joints × xyz
 VIEWS = {"L": 1, "M": 2, "R": 3}
 _SKELETON_DIRS = ("skeleton", "Skeleton", "PKU_Skeleton_Renew", "skeletons")
 _LABEL_DIRS = ("label", "Label", "labels", "Train_Label_PKU_final")
+_SPLIT_FILES = (
+    "Split/cross-subject.txt",
+    "Split/cross_subject_v2.txt",
+    "cross-subject.txt",
+    "cross_subject_v2.txt",
+)
 
 
 def _find(source: Path, names: tuple[str, ...], what: str) -> Path:
@@ -32,17 +40,36 @@ def _find(source: Path, names: tuple[str, ...], what: str) -> Path:
 def scan(source: Path, class_file: Path | None = None, **_: object) -> Scan:
     skel_dir = _find(source, _SKELETON_DIRS, "skeleton")
     label_dir = _find(source, _LABEL_DIRS, "label")
+    split_file = next((source / f for f in _SPLIT_FILES if (source / f).is_file()), None)
+    group_of = parse_split_file(split_file) if split_file else {}
     units, problems = [], []
     for label in sorted(label_dir.glob("*.txt")):
         skel = skel_dir / label.name
         if not skel.is_file():
             problems.append(Problem(label.stem, "missing", f"labels but no skeleton file {skel.name}"))
             continue
-        units.append((str(skel), str(label)))
+        units.append((str(skel), str(label), group_of.get(label.stem, "")))
     if not units:
         raise UserError(f"{source}: no sequence has both a skeleton and a label file")
     names = packaged_class_names("pku-mmd", class_file)
     return Scan(FORMAT, "pku-mmd", "ntu25", names, 2, units, problems=problems)
+
+
+def parse_split_file(path: Path) -> dict[str, str]:
+    """Sequence name → "train" / "validation" from a ``Training videos:`` / ``Validation videos:`` file."""
+    groups: dict[str, str] = {}
+    current = None
+    for line in path.read_text().splitlines():
+        head = line.strip().lower()
+        if head.startswith("training"):
+            current = "train"
+        elif head.startswith("validation") or head.startswith("testing"):
+            current = "validation"
+        elif head and current:
+            groups.update((name.strip(), current) for name in line.split(",") if name.strip())
+    if not groups:
+        raise UserError(f"{path}: expected 'Training videos:' and 'Validation videos:' lines with names")
+    return groups
 
 
 def parse_label_file(path: Path) -> list[tuple[int, int, int]]:
@@ -62,8 +89,8 @@ def parse_label_file(path: Path) -> list[tuple[int, int, int]]:
     return out
 
 
-def read_unit(unit: tuple[str, str]) -> UnitResult:
-    skel, label_path = Path(unit[0]), Path(unit[1])
+def read_unit(unit: tuple[str, str, str]) -> UnitResult:
+    skel, label_path, group = Path(unit[0]), Path(unit[1]), unit[2]
     values = read_floats(skel)
     if values.size % ROW:
         raise ReadError("truncated", f"{values.size} numbers is not a whole number of {ROW}-value frames")
@@ -82,5 +109,5 @@ def read_unit(unit: tuple[str, str]) -> UnitResult:
             result.problems.append(
                 Problem(name, "label", f"ends at frame {end}, cut at the last frame {len(frames) - 1}")
             )
-        result.samples.append(Sample(name, label - 1, frames[start : end + 1], view=view))
+        result.samples.append(Sample(name, label - 1, frames[start : end + 1], view=view, group=group))
     return result
