@@ -88,6 +88,8 @@ def generate_one(
 ) -> np.ndarray:
     """One sample, float32 [T, M, 25, 3]; see :func:`generate` for the arguments."""
     action = _action(class_id)
+    if not 0 <= second_person <= 1:
+        raise UserError(f"synthetic: second_person is a probability, got {second_person}")
     rng = np.random.default_rng([seed, class_id, k])
     shape = BodyShape.random(np.random.default_rng([seed, 0, k % SUBJECTS + 1]))
     speed = rng.uniform(0.7, 1.4)
@@ -112,6 +114,16 @@ def generate_one(
     return out.astype(np.float32)
 
 
+def plan(n_per_class: int, classes: Sequence[int] | None = None) -> list[tuple[int, int]]:
+    """The (class id, k) pairs of a data set, in order; checks the arguments once, up front."""
+    if n_per_class < 1 or n_per_class > MAX_PER_CLASS:
+        raise UserError(f"synthetic: samples per class must be in 1..{MAX_PER_CLASS}, got {n_per_class}")
+    ids = list(classes) if classes is not None else [a.id for a in ACTIONS]
+    for c in ids:
+        _action(c)
+    return [(c, k) for c in ids for k in range(n_per_class)]
+
+
 def generate(
     n_per_class: int,
     seed: int = 0,
@@ -126,16 +138,9 @@ def generate(
     ``noise`` adds per-joint sensor jitter. Random body proportions (per subject), speed,
     amplitude, repetitions, start and end pauses and viewpoint come from the seed.
     """
-    if n_per_class < 1 or n_per_class > MAX_PER_CLASS:
-        raise UserError(f"synthetic: samples per class must be in 1..{MAX_PER_CLASS}, got {n_per_class}")
-    if not 0 <= second_person <= 1:
-        raise UserError(f"synthetic: second_person is a probability, got {second_person}")
-    ids = list(classes) if classes is not None else [a.id for a in ACTIONS]
-    seqs, labels, names = [], [], []
-    for c in ids:
-        _action(c)
-        for k in range(n_per_class):
-            seqs.append(generate_one(c, k, seed, second_person=second_person, noise=noise))
-            labels.append(c - 1)
-            names.append(sample_name(c, k))
-    return Synthetic(seqs, np.asarray(labels, dtype=np.int64), names)
+    pairs = plan(n_per_class, classes)
+    return Synthetic(
+        [generate_one(c, k, seed, second_person=second_person, noise=noise) for c, k in pairs],
+        np.asarray([c - 1 for c, _ in pairs], dtype=np.int64),
+        [sample_name(c, k) for c, k in pairs],
+    )

@@ -10,29 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from crossglg.data.ntu_writer import FIRST_BODY_ID, Defects, write_skeleton
-from crossglg.data.synthetic.actions import ACTIONS
-from crossglg.data.synthetic.generator import CAMERAS, SUBJECTS, generate_one, sample_name
+from crossglg.data.synthetic.generator import CAMERAS, SUBJECTS, generate_one, plan, sample_name
 from crossglg.errors import UserError
 
 MANIFEST = "defects.json"
-
-
-def _plan(n_per_class: int, classes: Sequence[int] | None) -> Iterator[tuple[int, int]]:
-    if n_per_class < 1:
-        raise UserError(f"synthetic: samples per class must be >= 1, got {n_per_class}")
-    ids = list(classes) if classes is not None else [a.id for a in ACTIONS]
-    for c in ids:
-        if not 1 <= c <= len(ACTIONS):
-            raise UserError(f"synthetic: no class {c}; ids run 1..{len(ACTIONS)}")
-    for c in ids:
-        for k in range(n_per_class):
-            yield c, k
 
 
 def write_prepared(
@@ -52,14 +39,14 @@ def write_prepared(
     from crossglg.data.synthetic import class_names
     from crossglg.data.validation import build_report, write_report
 
-    plan = list(_plan(n_per_class, classes))
+    pairs = plan(n_per_class, classes)
     writer = PreparedWriter(
         Path(out), dataset="synthetic", layout="ntu25", class_names=class_names(), persons=2, joints=25,
         overwrite=force,
     )  # fmt: skip
     source = f"synthetic:seed={seed},per_class={n_per_class},second_person={second_person},noise={noise}"
     try:
-        for c, k in plan:
+        for c, k in pairs:
             data = generate_one(c, k, seed, second_person=second_person, noise=noise)
             camera = k // SUBJECTS % CAMERAS + 1
             writer.add(
@@ -76,7 +63,7 @@ def write_prepared(
                 on_sample()
         created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         info = {"source": source, "format": "synthetic", "dataset": "synthetic", "layout": "ntu25",
-                "units": len(plan), "created": created}  # fmt: skip
+                "units": len(pairs), "created": created}  # fmt: skip
         lengths = np.asarray(writer.columns["lengths"], dtype=np.int64)
         report = build_report(
             scan_info=info,
@@ -84,7 +71,7 @@ def write_prepared(
             names=writer.names,
             lengths=lengths,
             expected=None,
-            expected_count=len(plan),
+            expected_count=len(pairs),
         )
         write_report(writer.folder, report, lengths)
         return writer.commit({"source": source, "format_of_source": "synthetic", "created": created})
@@ -99,7 +86,7 @@ def standard_defects(names: Sequence[str]) -> dict[str, Defects]:
     Taken from the start of ``names`` (the caller passes them in a fixed order), so tests and
     reports can say exactly which file should be skipped and why.
     """
-    plan = [
+    each = [
         Defects(zero_body_frames=3),
         Defects(noise_body=True),
         Defects(crlf=True),
@@ -108,11 +95,11 @@ def standard_defects(names: Sequence[str]) -> dict[str, Defects]:
         Defects(nan=True),
         Defects(zero_body_frames=2, noise_body=True, crlf=True),
     ]
-    if len(names) < len(plan):
+    if len(names) < len(each):
         raise UserError(
-            f"synthetic: planting every defect needs at least {len(plan)} files, got {len(names)}"
+            f"synthetic: planting every defect needs at least {len(each)} files, got {len(names)}"
         )
-    return dict(zip(names, plan, strict=False))
+    return dict(zip(names, each, strict=False))
 
 
 def write_raw(
@@ -134,13 +121,13 @@ def write_raw(
     """
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    plan = list(_plan(n_per_class, classes))
-    names = [sample_name(c, k) for c, k in plan]
+    pairs = plan(n_per_class, classes)
+    names = [sample_name(c, k) for c, k in pairs]
     chosen: Mapping[str, Defects] = standard_defects(names) if defects is True else (defects or {})
     unknown = set(chosen) - set(names)
     if unknown:
         raise UserError(f"synthetic: defects given for samples that are not generated: {sorted(unknown)[:3]}")
-    for (c, k), name in zip(plan, names, strict=True):
+    for (c, k), name in zip(pairs, names, strict=True):
         data = generate_one(c, k, seed, second_person=second_person, noise=noise)
         ids = [FIRST_BODY_ID + 1000 * (c * 10_000 + k) + b for b in range(data.shape[1])]
         write_skeleton(
