@@ -97,7 +97,16 @@ class PreparedDataset:
             "subjects": sorted({int(s) for s in self.subjects if s >= 0}),
             "views": sorted({int(v) for v in self.views if v >= 0}),
             "two_person_samples": int((self.bodies >= 2).sum()),
+            **self._report_summary(),
         }
+
+    def _report_summary(self) -> dict[str, Any]:
+        """What ``prepare`` skipped, from the report saved beside the cache."""
+        path = self.root / "report.json"
+        if not path.is_file():
+            return {}
+        report = json.loads(path.read_text())
+        return {"skipped": report.get("skipped"), "problems_by_kind": report.get("problems_by_kind", {})}
 
 
 def open_prepared(folder: str | os.PathLike[str]) -> PreparedDataset:

@@ -52,6 +52,7 @@ def test_info_json(ntu_folder, tmp_path, data_cli):
     info = json.loads(res.output)
     assert (info["samples"], info["dataset"], info["persons"], info["joints"]) == (3, "ntu60", 2, 25)
     assert info["two_person_samples"] == 1 and info["frames_total"] == 40 + 24 + 30
+    assert info["skipped"] == 3 and info["problems_by_kind"]["truncated"] == 1
 
 
 def test_existing_cache_is_kept_without_force(ntu_folder, tmp_path):
