@@ -151,3 +151,14 @@ def test_bad_batches_raise_user_errors() -> None:
         preprocess(torch.zeros(2, 10, 1, 25, 3))
     with pytest.raises(UserError, match="crop_ratio"):
         PreprocessConfig(crop_ratio=(0.8, 0.5))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_batch_equals_the_cpu_batch_under_the_same_seed() -> None:
+    seqs = generate(2, seed=8, classes=[1, 26], second_person=0.5).sequences
+    cfg = PreprocessConfig(normalize_view=True)
+    cpu = preprocess(seqs, train=True, config=cfg, generator=torch.Generator().manual_seed(3))
+    gpu = preprocess(seqs, train=True, config=cfg, generator=torch.Generator().manual_seed(3), device="cuda")
+    assert gpu.x.device.type == "cuda"
+    torch.testing.assert_close(gpu.x.cpu(), cpu.x, atol=1e-5, rtol=1e-5)
+    assert torch.equal(gpu.person_mask.cpu(), cpu.person_mask)
