@@ -148,3 +148,23 @@ def test_label_outside_the_class_list_is_skipped(tmp_path):
     report = prepare(tmp_path / "m.npz", "generic", tmp_path / "out")
     assert report["problems"] == [{"where": "b", "kind": "bad-label", "message": "label 2 outside 0..1"}]
     assert report["skipped"] == 1 and report["samples"] == 1
+
+
+def test_generic_folder_broken_array_is_reported(tmp_path):
+    (tmp_path / "classes.txt").write_text("wave\n")
+    np.save(tmp_path / "good.npy", np.ones((4, 25, 3), np.float32))
+    (tmp_path / "broken.json").write_text("[[[1, 2, 3]")  # cut short
+    (tmp_path / "labels.tsv").write_text("name\tlabel\ngood\t0\nbroken\t0\n")
+    report = prepare(tmp_path, "generic", tmp_path / "out")
+    assert report["samples"] == 1
+    assert [(p["where"].rsplit("/", 1)[-1], p["kind"]) for p in report["problems"]] == [
+        ("broken.json", "unreadable")
+    ]
+
+
+def test_generic_folder_bad_subject(tmp_path):
+    (tmp_path / "classes.txt").write_text("wave\n")
+    np.save(tmp_path / "good.npy", np.ones((4, 25, 3), np.float32))
+    (tmp_path / "labels.tsv").write_text("name\tlabel\tsubject\ngood\t0\tP01\n")
+    with pytest.raises(UserError, match=r"labels.tsv:2: subject 'P01' is not an integer"):
+        prepare(tmp_path, "generic", tmp_path / "out")

@@ -49,14 +49,17 @@ def scan(source: Path, layout: str | None = None, class_file: Path | None = None
 
 
 def _scan_npz(path: Path, layout: str | None, class_file: Path | None) -> Scan:
-    with np.load(path, allow_pickle=False) as z:
-        for key in ("x", "labels", "names"):
-            if key not in z.files:
-                raise UserError(f"{path}: key {key!r} missing (has {', '.join(z.files)})")
-        shape = member_shape(str(path), "x")
-        n = len(z["labels"])
-        stored_layout = str(z["layout"]) if "layout" in z.files else None
-        names = [str(c) for c in z["class_names"]] if "class_names" in z.files else None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            for key in ("x", "labels", "names"):
+                if key not in z.files:
+                    raise UserError(f"{path}: key {key!r} missing (has {', '.join(z.files)})")
+            shape = member_shape(str(path), "x")
+            n = len(z["labels"])
+            stored_layout = str(z["layout"]) if "layout" in z.files else None
+            names = [str(c) for c in z["class_names"]] if "class_names" in z.files else None
+    except (OSError, ValueError, KeyError) as err:  # not a zip, or object arrays (need pickle)
+        raise UserError(f"{path}: not a readable .npz of plain arrays ({err})") from None
     if shape[0] != n:
         raise UserError(f"{path}: x has {shape[0]} samples but labels has {n}")
     if class_file is not None:
@@ -94,24 +97,35 @@ def _scan_folder(folder: Path, layout: str | None, class_file: Path | None) -> S
         )
         if path is None:
             raise UserError(f"{table}:{n}: no {row['name']}.npy or {row['name']}.json beside it")
+        max_bodies = max(max_bodies, _persons(path))
+        subject, view = (_int_field(row, key, f"{table}:{n}") for key in ("subject", "view"))
+        units.append((str(path), row["name"], label, subject, view))
+    return Scan(FORMAT, "generic", _layout_name(layout, stored), names, max_bodies, units)
+
+
+def _persons(path: Path) -> int:
+    """M of one array file, known before parsing so the cache width is fixed up front.
+
+    A file that cannot be read counts as 1 here; reading it later reports the problem.
+    """
+    try:
         if path.suffix == ".npy":
             shape = np.load(path, mmap_mode="r").shape
-            max_bodies = max(max_bodies, shape[0] if len(shape) == 4 else 1)
-        units.append(
-            (str(path), row["name"], label, int(row.get("subject") or -1), int(row.get("view") or -1))
-        )
-    lay = _layout_name(layout, stored)
-    return Scan(FORMAT, "generic", lay, names, max(max_bodies, _json_bodies(units)), units)
+        else:
+            shape = np.asarray(json.loads(path.read_text())).shape
+    except (OSError, ValueError):
+        return 1
+    return shape[0] if len(shape) == 4 else 1
 
 
-def _json_bodies(units: list[tuple]) -> int:
-    """JSON arrays must be parsed to know their person count; done once at scan time."""
-    most = 1
-    for path, *_ in units:
-        if path.endswith(".json"):
-            arr = np.asarray(json.loads(Path(path).read_text()))
-            most = max(most, arr.shape[0] if arr.ndim == 4 else 1)
-    return most
+def _int_field(row: dict[str, str], key: str, where: str) -> int:
+    value = (row.get(key) or "").strip()
+    if not value:
+        return -1
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"{where}: {key} {value!r} is not an integer") from None
 
 
 def _label(value: str, names: list[str], where: str) -> int:
