@@ -168,3 +168,9 @@ def test_generic_folder_bad_subject(tmp_path):
     (tmp_path / "labels.tsv").write_text("name\tlabel\tsubject\ngood\t0\tP01\n")
     with pytest.raises(UserError, match=r"labels.tsv:2: subject 'P01' is not an integer"):
         prepare(tmp_path, "generic", tmp_path / "out")
+
+
+def test_ctrgcn_npz_missing_keys(tmp_path):
+    np.savez(tmp_path / "NTU120_CSub.npz", x_train=np.zeros((1, 300, 150), np.float32))
+    with pytest.raises(UserError, match="not a CTR-GCN npz with x_train, y_train, x_test, y_test"):
+        prepare(tmp_path / "NTU120_CSub.npz", "ctrgcn-npz", tmp_path / "out")

@@ -9,6 +9,7 @@ test. Without it samples are called ``train_000000``…, and name-based protocol
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,14 @@ def scan(source: Path, names_file: Path | None = None, class_file: Path | None =
     if not source.is_file() or m is None:
         raise UserError(f"{source}: expected a CTR-GCN file named NTU60_CS/CV.npz or NTU120_CSub/CSet.npz")
     dataset, split = f"ntu{m.group(1)}", m.group(2)
-    sizes = {part: member_shape(str(source), f"x_{part}")[0] for part in ("train", "test")}
+    try:
+        sizes = {part: member_shape(str(source), f"x_{part}")[0] for part in ("train", "test")}
+        for part in sizes:
+            member_shape(str(source), f"y_{part}")
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as err:
+        raise UserError(
+            f"{source}: not a CTR-GCN npz with x_train, y_train, x_test, y_test ({err})"
+        ) from None
     names = _split_names(names_file, split, sizes["train"], sizes["test"]) if names_file else None
     units = []
     for part, n in sizes.items():
