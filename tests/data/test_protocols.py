@@ -179,3 +179,24 @@ def test_pku_exemplar_rule_needs_the_split(tmp_path):
     prepare(tmp_path / "pku", "pku-mmd", tmp_path / "out", workers=1)
     with pytest.raises(UserError, match="records no split; add the split file"):
         get_protocol("pku-mmd").split(open_prepared(tmp_path / "out"))
+
+
+def test_documented_ntu_counts_follow_from_the_packaged_missing_list():
+    """Without NTU itself: 948/960 files per class minus the official missing ones (DATA.md §1.1, §7)."""
+    from collections import Counter
+
+    from crossglg.data.readers.ntu_skeleton import official_missing, parse_name
+
+    fields = [parse_name(n) for n in official_missing()]
+    assert len(fields) == 535 and sum(f[0] <= 17 for f in fields) == 302
+    for name, max_setup in (("ntu120", 32), ("ntu60", 17)):
+        missing = Counter(f[4] for f in fields if f[0] <= max_setup)
+        usable = {c: (948 if c <= 60 else 960) - missing[c] for c in range(1, 121)}
+        p = get_protocol(name)
+        counts = {
+            "auxiliary": sum(usable[c] for c in p.base_class_ids),
+            "exemplars": len(p.exemplars),
+            "queries": sum(usable[c] - 1 for c in p.novel_class_ids),
+        }
+        assert counts == p.expected
+        assert not set(p.exemplars) & official_missing()
