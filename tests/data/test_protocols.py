@@ -200,3 +200,16 @@ def test_documented_ntu_counts_follow_from_the_packaged_missing_list():
         }
         assert counts == p.expected
         assert not set(p.exemplars) & official_missing()
+
+
+@pytest.mark.parametrize("name", ["ntu120", "ntu60"])
+def test_full_ntu_counts_when_the_user_has_the_data(name):
+    """Set CROSSGLG_NTU120_PREPARED / CROSSGLG_NTU60_PREPARED to a prepared cache of the full data set."""
+    import os
+
+    folder = os.environ.get(f"CROSSGLG_{name.upper()}_PREPARED")
+    if not folder:
+        pytest.skip(f"no full {name} cache (CROSSGLG_{name.upper()}_PREPARED unset)")
+    p = get_protocol(name)
+    counts = p.split(open_prepared(folder)).counts()
+    assert {k: counts[k] for k in p.expected} == p.expected
