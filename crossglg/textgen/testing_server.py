@@ -71,7 +71,8 @@ def fill_schema(schema: dict[str, Any], hint: str = "") -> Any:
 
 def _answer_for(body: dict[str, Any]) -> str:
     fmt = body.get("response_format") or {}
-    schema = (fmt.get("json_schema") or {}).get("schema")
+    # OpenAI's json_schema, or llama.cpp's JSON mode with a schema
+    schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
     if schema:
         return json.dumps(fill_schema(schema))
     return json.dumps({"description": "A person performs the action.", "key_body_parts": ["hand"]})

@@ -41,6 +41,18 @@ def embedded_model_path() -> Path:
     return path
 
 
+def default_threads() -> int:
+    """OMP_NUM_THREADS when the user capped threads (as tests do), else up to 4 cores.
+
+    llama.cpp threads that outnumber free cores thrash: one contended run fell from 69 to
+    4 tokens/s (OFFLINE.md §9).
+    """
+    cap = os.environ.get("OMP_NUM_THREADS", "")
+    if cap.isdigit() and int(cap) > 0:
+        return int(cap)
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -97,7 +109,7 @@ class LlamaCppBackend(Backend):
             self.embedded = False
         self.model = self.path.name.removesuffix(".gguf")
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or max(1, min(4, os.cpu_count() or 1))
+        self.n_threads = n_threads or default_threads()
         self._llama: Any = None
         self._lock = asyncio.Lock()
 
