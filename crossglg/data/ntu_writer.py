@@ -66,27 +66,30 @@ def _noise_track(t_total: int, rng: np.random.Generator) -> tuple[int, np.ndarra
     return start, pts
 
 
-def _joint_lines(xyz: np.ndarray, rng: np.random.Generator, n_joints: int = JOINTS) -> str:
-    """The 12-field lines of one body in one frame: x y z depthX depthY colorX colorY W X Y Z state."""
-    xyz = xyz[:n_joints].astype(np.float64)
-    z = np.where(np.abs(xyz[:, 2]) > 0.1, xyz[:, 2], 0.1)
-    depth = np.stack([_DEPTH[1] + _DEPTH[0] * xyz[:, 0] / z, _DEPTH[2] - _DEPTH[0] * xyz[:, 1] / z], 1)
-    color = np.stack([_COLOR[1] + _COLOR[0] * xyz[:, 0] / z, _COLOR[2] - _COLOR[0] * xyz[:, 1] / z], 1)
-    quat = rng.normal(size=(n_joints, 4))
-    quat /= np.linalg.norm(quat, axis=1, keepdims=True)
-    quat[[j for j in _NO_ORIENTATION if j < n_joints]] = 0.0
-    state = np.where(rng.uniform(size=n_joints) < 0.05, 1, 2)
-    rows = np.concatenate([xyz, depth, color, quat, state[:, None]], axis=1)
-    return (_JOINT_FMT * n_joints) % tuple(rows.ravel())
+def _joint_rows(xyz: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """All 12 fields for bodies [K, 25, 3] → [K, 25, 12]: x y z depthX depthY colorX colorY W X Y Z state."""
+    xyz = xyz.astype(np.float64)
+    x, y = xyz[..., 0], xyz[..., 1]
+    z = np.where(np.abs(xyz[..., 2]) > 0.1, xyz[..., 2], 0.1)
+    proj = [
+        c + sign * f * v / z for f, cx, cy in (_DEPTH, _COLOR) for c, sign, v in ((cx, 1, x), (cy, -1, y))
+    ]
+    quat = rng.normal(size=(*xyz.shape[:2], 4))
+    quat /= np.linalg.norm(quat, axis=-1, keepdims=True)
+    quat[:, list(_NO_ORIENTATION)] = 0.0
+    state = np.where(rng.uniform(size=xyz.shape[:2]) < 0.05, 1.0, 2.0)
+    return np.concatenate([xyz, np.stack(proj, -1), quat, state[..., None]], axis=-1)
 
 
-def _body_line(body_id: int, rng: np.random.Generator) -> str:
-    hands = rng.integers(0, 2, size=2), rng.integers(0, 5, size=2)
-    lean = rng.uniform(-0.1, 0.1, size=2)
-    return (
-        f"{body_id} 0 {hands[0][0]} {hands[1][0]} {hands[0][1]} {hands[1][1]} 0 "
-        f"{lean[0]:.7g} {lean[1]:.7g} 2\n"
-    )
+def _body_lines(ids: list[int], rng: np.random.Generator) -> list[str]:
+    """The 10-field body lines: id, clippedEdges, hand confidences/states, isRestricted, lean, state."""
+    conf = rng.integers(0, 2, size=(len(ids), 2))
+    state = rng.integers(0, 5, size=(len(ids), 2))
+    lean = rng.uniform(-0.1, 0.1, size=(len(ids), 2))
+    return [
+        f"{i} 0 {c[0]} {s[0]} {c[1]} {s[1]} 0 {ln[0]:.7g} {ln[1]:.7g} 2\n"
+        for i, c, s, ln in zip(ids, conf.tolist(), state.tolist(), lean.tolist(), strict=True)
+    ]
 
 
 def skeleton_text(
@@ -136,14 +139,20 @@ def skeleton_text(
     for _ in range(d.zero_body_frames):
         frames.insert(int(rng.integers(0, len(frames) + 1)), [])
 
+    # every body of every frame in one vectorised pass; only the text formatting loops
+    flat = [(f, b, body_id, xyz) for f, frame in enumerate(frames) for b, (body_id, xyz) in enumerate(frame)]
+    rows = _joint_rows(np.stack([it[3] for it in flat]) if flat else np.zeros((0, JOINTS, 3)), rng)
+    body_lines = _body_lines([it[2] for it in flat], rng)
     parts = [f"{len(frames)}\n"]
+    k = 0
     for f, frame in enumerate(frames):
         parts.append(f"{len(frame)}\n")
-        for b, (body_id, xyz) in enumerate(frame):
+        for b in range(len(frame)):
             n_joints = JOINTS - 1 if (f == bad_frame and b == 0) else JOINTS
-            parts.append(_body_line(body_id, rng))
+            parts.append(body_lines[k])
             parts.append(f"{n_joints}\n")
-            parts.append(_joint_lines(xyz, rng, n_joints))
+            parts.append((_JOINT_FMT * n_joints) % tuple(rows[k, :n_joints].ravel().tolist()))
+            k += 1
     text = "".join(parts)
     if d.truncate:
         cut = int(len(text) * rng.uniform(0.4, 0.8))

@@ -25,12 +25,12 @@ def test_doc_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     runner = CliRunner()
     outputs = []
     for line in commands:
-        args = shlex.split(line.replace("--per-class 20", "--per-class 3"))[1:]  # fewer samples, same command
+        args = shlex.split(line.replace("--per-class 20", "--per-class 2"))[1:]  # fewer samples, same command
         res = runner.invoke(app, args)
         assert res.exit_code == 0, f"{line}\n{res.output}"
         outputs.append(res.output)
-    assert re.search(r"samples: 120\b", outputs[1])  # info: 3 per class × 40
-    assert re.search(r"auxiliary: 90\b", outputs[2]) and re.search(r"queries: 20\b", outputs[2])
+    assert re.search(r"samples: 80\b", outputs[1])  # info: 2 per class × 40
+    assert re.search(r"auxiliary: 60\b", outputs[2]) and re.search(r"queries: 10\b", outputs[2])
     assert "skipped 3" in outputs[4] and "(synthetic, layout ntu25)" in outputs[4]
     for kind in ("joints: 1", "nan: 1", "truncated: 1"):
         assert kind in outputs[4]
