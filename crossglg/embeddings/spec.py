@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crossglg.cache.keys import canonical_json, sha256_hex
 from crossglg.errors import UserError
 
 # Bump when the id payload below changes: every old embedding then misses, by design.
@@ -215,6 +214,12 @@ class EmbedSettings:
 def resolve_device(device: str) -> str:
     """``auto`` → CUDA when present. Without a GPU driver, answer without importing torch (~2 s),
     so a rerun with nothing to encode stays well under a second."""
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: no CUDA device here; use --device cpu or auto")
+        return device
     if device != "auto":
         return device
     if not any(Path(p).exists() for p in ("/proc/driver/nvidia/gpus", "/dev/kfd", "/dev/nvidia0")):
@@ -266,6 +271,8 @@ class Embedder:
 
     @property
     def embedder_id(self) -> str:
+        from crossglg.cache.keys import canonical_json, sha256_hex  # the cache package is heavy for --help
+
         return sha256_hex(canonical_json(self.config))
 
     @property

@@ -159,6 +159,7 @@ def test_embed_user_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     for args, message in (
         (["--model", "clip:openai/clip-vit-base-patch32"], "not available locally"),
         (["--store-dtype", "f8"], "--store-dtype 'f8': use one of f4, f2"),
+        (["--precision", "fp16", "--device", "cpu"], "--precision fp16 needs a CUDA device"),
         (["--cache", "other.db"], "no such cache file"),
     ):
         with pytest.raises(UserError, match=re.escape(message)):
