@@ -48,6 +48,12 @@ def prepare(
     label_file: Annotated[
         str, typer.Option(help="utkinect: 'modified' (corrected ranges, default) or 'original' labels.")
     ] = "modified",
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Only list what would be parsed (files, dataset, notes); write nothing."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the validation report as JSON.")] = False,
 ) -> None:
     """Parse SOURCE in parallel, skip and report bad samples, and write a memory-mapped cache + report."""
@@ -62,13 +68,17 @@ def prepare(
         "layout": layout,
         "label_file": label_file,
     }
+    options = {k: v for k, v in options.items() if v is not None}
+    if dry_run:
+        _dry_run(source, fmt, options, as_json)
+        return
     workers = workers or min(2, os.cpu_count() or 1)
     columns = (TextColumn("parsing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True, disable=as_json) as progress:
         task = progress.add_task("parse", total=None)
         report = run_prepare(
             source, fmt, out, workers=workers, force=force,
-            options={k: v for k, v in options.items() if v is not None},
+            options=options,
             on_start=lambda n: progress.update(task, total=n),
             on_unit=lambda: progress.advance(task),
         )  # fmt: skip
@@ -88,6 +98,33 @@ def prepare(
     if report["missing_vs_official"]:
         typer.echo(f"  missing vs the official list: {len(report['missing_vs_official'])} (see report.md)")
     typer.echo(f"report: {out / 'report.md'}")
+
+
+def _dry_run(source: Path, fmt: str, options: dict, as_json: bool) -> None:
+    """A full NTU-120 prepare takes a while: show first what it would read."""
+    from crossglg.data.readers import scan_source
+
+    scan = scan_source(source, fmt, **options)
+    summary = {
+        "source": str(source),
+        "format": scan.format,
+        "dataset": scan.dataset,
+        "layout": scan.layout,
+        "classes": len(scan.class_names),
+        "units": len(scan.units),
+        "expected_count": scan.expected_count,
+        "notes": [p.as_dict() for p in scan.problems],
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))
+        return
+    typer.echo(
+        f"would parse {len(scan.units)} files/units as {scan.dataset} (layout {scan.layout}); nothing written"
+    )
+    for p in scan.problems[:10]:
+        typer.echo(f"  - {p.where}: {p.kind}: {p.message}")
+    if len(scan.problems) > 10:
+        typer.echo(f"  … {len(scan.problems) - 10} more")
 
 
 @data_app.command()

@@ -152,3 +152,14 @@ def test_generated_raw_folder_reports_its_planted_defects(tmp_path, data_cli):
             assert data.bodies[i] == 1
             checked += 1
     assert checked >= 20
+
+
+def test_dry_run_writes_nothing(ntu_folder, tmp_path, data_cli):
+    out = tmp_path / "never"
+    res = runner.invoke(data_cli, ["data", "prepare", str(ntu_folder["root"]), "--format", "ntu-skeleton",
+                                   "--out", str(out), "--dry-run", "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert (summary["units"], summary["dataset"], summary["expected_count"]) == (6, "ntu60", 56_578)
+    assert [n["kind"] for n in summary["notes"]] == ["official-missing"]
+    assert not out.exists()
