@@ -49,7 +49,7 @@ def prepare(
     workers: int = 2,
     force: bool = False,
     options: dict[str, Any] | None = None,
-    on_start: Callable[[int], None] | None = None,
+    on_start: Callable[[int | None], None] | None = None,
     on_unit: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Prepare ``source`` into ``out``; returns the validation report (also written beside the cache)."""
@@ -60,8 +60,8 @@ def prepare(
         persons=scan.max_bodies, joints=layout.num_joints, overwrite=force,
     )  # fmt: skip
     problems: list[Problem] = list(scan.problems)
-    if on_start:
-        on_start(len(scan.units))
+    if on_start:  # a streamed file reports each sample, so its total is unknown up front
+        on_start(len(scan.units) if scan.parallel else None)
     try:
         seen: set[str] = set()
         for result in _results(scan, workers, layout.num_joints):
