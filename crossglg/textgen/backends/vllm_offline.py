@@ -14,7 +14,7 @@ import importlib.util
 from typing import Any
 
 from crossglg.errors import UserError
-from crossglg.textgen.backends.base import Backend, ChatRequest, Completion
+from crossglg.textgen.backends.base import Backend, ChatRequest, Completion, StopRun
 
 BATCH_WINDOW_S = 0.05
 
@@ -33,6 +33,7 @@ class VLLMBackend(Backend):
         self._llm: Any = None
         self._pending: list[tuple[ChatRequest, asyncio.Future[Completion]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._engine_lock = asyncio.Lock()
 
     def _generate(self, batch: list[ChatRequest]) -> list[Completion]:
         from vllm import LLM, SamplingParams
@@ -66,10 +67,11 @@ class VLLMBackend(Backend):
         await asyncio.sleep(BATCH_WINDOW_S)
         batch, self._pending, self._flusher = self._pending, [], None
         try:
-            results = await asyncio.to_thread(self._generate, [r for r, _ in batch])
-        except Exception as err:
+            async with self._engine_lock:  # one batch at a time: the engine is not thread-safe
+                results = await asyncio.to_thread(self._generate, [r for r, _ in batch])
+        except Exception as err:  # an engine failure (e.g. out of GPU memory) ends the run cleanly
             for _, fut in batch:
-                fut.set_exception(err)
+                fut.set_exception(StopRun(f"vLLM engine error: {err}"))
             return
         for (_, fut), result in zip(batch, results, strict=True):
             fut.set_result(result)
