@@ -119,13 +119,15 @@ def embed_command(
 def _run_all(
     db: Cache, embedders: list[Any], datasets: list[str] | None, run_id: str, quiet: bool
 ) -> list[Any]:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from crossglg.embeddings import pipeline
 
     reports = []
+    console = Console(stderr=True)  # stdout stays clean for --json and scripts
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True, disable=quiet) as bar:
+    with Progress(*columns, console=console, transient=True, disable=quiet or not console.is_terminal) as bar:
         for e in embedders:
             task = bar.add_task(f"embed {e.model}", total=None)
             reports.append(

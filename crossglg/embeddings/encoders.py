@@ -181,6 +181,8 @@ class HfMeanEncoder(Encoder):
             model = AutoModel.from_pretrained(path, dtype=_dtype(self.torch, embedder.precision))
         except (OSError, ValueError) as err:
             raise UserError(f"--model {embedder.model}: cannot load a transformers encoder ({err})") from None
+        if self.tokenizer.pad_token is None:  # decoder-style tokenizers: padding is masked out anyway
+            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         self.model = model.to(embedder.device).eval()
         self.dim = int(model.config.hidden_size)
 
