@@ -22,7 +22,12 @@ def _register() -> None:
     """Attach each subpackage's commands; a subpackage that has none yet is skipped."""
     import importlib
 
-    for module in ("crossglg.data.cli", "crossglg.models.cli", "crossglg.train.cli"):
+    for module in (
+        "crossglg.data.cli",
+        "crossglg.models.cli",
+        "crossglg.train.cli",
+        "crossglg.baselines.cli",
+    ):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:

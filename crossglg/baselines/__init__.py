@@ -1,0 +1,1 @@
+"""Non-learned reference classifiers, to show what the learned models add."""

@@ -1,0 +1,45 @@
+"""`crossglg baseline dtw`: the non-learned one-shot reference on any prepared dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def dtw(
+    data: Path = typer.Option(..., "--data", help="Prepared data folder (from `crossglg data prepare`)."),
+    protocol: str = typer.Option(..., "--protocol", help="One-shot protocol name or TOML file."),
+    frames: int = typer.Option(32, help="Frames each sequence is resampled to before DTW."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """One-shot accuracy of nearest exemplar by DTW on normalised joints (learns nothing)."""
+    import numpy as np
+
+    from crossglg.baselines.dtw import nearest_exemplar, normalise
+    from crossglg.data.layouts import get_layout
+    from crossglg.data.prepared import open_prepared
+    from crossglg.data.protocols import load_protocol
+
+    ds = open_prepared(data)
+    proto = load_protocol(protocol, ds)
+    split = proto.split(ds)
+    layout = get_layout(ds.layout)
+    feats = {int(i): normalise(ds.sequence(int(i)), layout, frames) for i in (*split.exemplar, *split.query)}
+    ex = np.stack([feats[int(i)] for i in split.exemplar])
+    qs = np.stack([feats[int(i)] for i in split.query])
+    pred = np.asarray(ds.labels)[split.exemplar][nearest_exemplar(qs, ex)]
+    truth = np.asarray(ds.labels)[split.query]
+    acc = float((pred == truth).mean())
+    result = {"protocol": proto.name, "method": "dtw", "queries": len(truth), "accuracy": acc}
+    if as_json:
+        print(json.dumps(result))
+    else:
+        print(f"DTW nearest exemplar on {proto.name}: {acc * 100:.1f}% top-1 over {len(truth)} queries")
+
+
+def register(app: typer.Typer) -> None:
+    baseline = typer.Typer(help="Non-learned reference classifiers.", no_args_is_help=True)
+    baseline.command("dtw")(dtw)
+    app.add_typer(baseline, name="baseline")
