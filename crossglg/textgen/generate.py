@@ -107,6 +107,9 @@ def generate(
                     runner.summary = summary
                     summary = asyncio.run(runner.run(todo))
                 status = "ok" if summary.ok else "failed"
+            except Exception:
+                status = "failed"  # e.g. a missing API key; Ctrl-C leaves "interrupted"
+                raise
             finally:
                 writer.flush()
                 cache.finish_run(

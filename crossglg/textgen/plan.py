@@ -14,6 +14,7 @@ from typing import Any
 from crossglg.cache import ItemTarget, RequestRow, request_key, sample_seed
 from crossglg.errors import UserError
 from crossglg.prompts import (
+    DATASET_LAYOUTS,
     ClassEntry,
     PartSet,
     Template,
@@ -76,7 +77,7 @@ def select_classes(
                 "pass --classes FILE for your own"
             )
         class_list = load_classes(dataset)
-    if layout is None and dataset in builtin_names():
+    if layout is None and dataset in DATASET_LAYOUTS:
         layout = dataset_layout(dataset)
     pset = part_set(parts, layout)
 

@@ -192,7 +192,8 @@ class ScriptedServer:
             self.total += 1
             self.bodies.append(body)
             self.log.append((time.monotonic(), ident, seen))
-        reply = self.script(body, seen) if self.script else Reply()
+            # under the lock, so "the first request" in a script is log[0]
+            reply = self.script(body, seen) if self.script else Reply()
         if self.latency:
             reply.delay += self.latency
         return reply
