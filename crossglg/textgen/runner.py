@@ -180,8 +180,8 @@ class Runner:
             {"role": "assistant", "content": completion.text or ""},
             {
                 "role": "user",
-                "content": f"That answer is not usable ({problems}). Reply again with only the complete JSON "
-                "object, every field filled with one short sentence.",
+                "content": f"That answer is not usable ({problems}). Reply again with only the complete "
+                "JSON object, with every field filled.",
             },
         ]
         return replace(chat, messages=messages, seed=(chat.seed + round_no) & 0x7FFFFFFF)
@@ -192,14 +192,14 @@ class Runner:
             self.summary.not_sent += 1
             return
         chat, attempts = planned.chat, 0
-        completion: Completion | None = None
+        last: Completion | None = None  # the latest answer, kept even if a repair then fails
+        tokens_in = tokens_out = 0
         parsed = Parsed("failed")
         t0 = time.perf_counter()
         error: Exception | None = None
         for round_no in range(self.settings.repairs + 1):
             try:
-                completion, n = await self._call(planned, chat, attempts)
-                attempts += n
+                last, n = await self._call(planned, chat, attempts)
             except StopRun as err:
                 self._stopped = str(err)
                 error = err
@@ -207,31 +207,17 @@ class Runner:
             except (RetryableError, RequestFailed) as err:
                 error = err
                 break
-            self.summary.tokens_input += completion.input_tokens
-            self.summary.tokens_output += completion.output_tokens
+            attempts += n
+            tokens_in += last.input_tokens
+            tokens_out += last.output_tokens
             parsed = parse_answer(
-                completion.text,
-                planned.answer_kind,
-                planned.slots,
-                completion.finish_reason,
-                completion.refusal,
+                last.text, planned.answer_kind, planned.slots, last.finish_reason, last.refusal
             )
             if parsed.status not in REPAIRABLE or round_no == self.settings.repairs:
                 break
-            chat = self._repair(chat, completion, parsed, round_no + 1)
+            chat = self._repair(chat, last, parsed, round_no + 1)
         status = "failed" if error is not None else parsed.status
-        self._store(planned, status, completion if error is None else None, parsed, t0, error)
-
-    def _store(
-        self,
-        planned: PlannedRequest,
-        status: str,
-        completion: Completion | None,
-        parsed: Parsed,
-        t0: float,
-        error: Exception | None,
-    ) -> None:
-        c = completion or Completion(text=None, finish_reason=None)
+        c = last or Completion(text=None, finish_reason=None)
         gen = GenerationRow(
             request_key=planned.row.request_key,
             status=status,
@@ -240,15 +226,17 @@ class Runner:
             finish_reason=c.finish_reason,
             resolved_model=c.resolved_model,
             system_fingerprint=c.system_fingerprint,
-            tokens_input=c.input_tokens,
+            tokens_input=tokens_in,
             tokens_cached=c.cached_tokens,
-            tokens_output=c.output_tokens,
+            tokens_output=tokens_out,
             mode="offline" if self.backend.kind in ("llamacpp", "vllm") else "online",
             latency_ms=(time.perf_counter() - t0) * 1000.0,
             run_id=self.run_id,
         )
         self.writer.add_generation(gen, planned.targets)
         self.summary.sent += 1
+        self.summary.tokens_input += tokens_in
+        self.summary.tokens_output += tokens_out
         self.summary.statuses[status] += 1
         if status != "ok":
             self.summary.failed += 1

@@ -183,3 +183,32 @@ def test_insufficient_quota_stops_the_run(fast: RunSettings, run_gen):
         summary = run_gen(srv.base_url, classes=(1, 2, 3), settings=settings)
     assert srv.total == 1 and summary.not_sent == 5 and not summary.ok
     assert "run stopped" in summary.errors[0]
+
+
+def test_failed_repair_keeps_the_last_answer_and_all_tokens(run_gen, cache_path, query):
+    def script(body, seen):
+        if len(body["messages"]) == 2:
+            return Reply("text", content="no json here")
+        return Reply("status", 400)  # the repair request is rejected
+
+    with ScriptedServer(script) as srv:
+        summary = run_gen(srv.base_url, classes=(1,))
+    assert summary.statuses["failed"] == 2 and srv.total == 4
+    rows = query("SELECT g.status, t.text, g.tokens_output FROM generations g JOIN texts t USING (text_id)")
+    assert [(r[0], r[1]) for r in rows] == [("failed", "no json here")] * 2
+    assert all(r[2] > 0 for r in rows)
+
+
+def test_tokens_of_repair_rounds_add_up(run_gen, query):
+    with ScriptedServer(
+        lambda body, seen: Reply("truncated") if len(body["messages"]) == 2 else Reply()
+    ) as srv:
+        summary = run_gen(srv.base_url, classes=(1,))
+    assert srv.total == 4  # two first tries, two repairs
+    # the scripted server bills len(prompt text) // 4 + 1 input tokens per request
+    billed = sum(sum(len(str(m["content"])) for m in b["messages"]) // 4 + 1 for b in srv.bodies)
+    assert summary.tokens_input == billed
+    assert query("SELECT sum(tokens_input), sum(tokens_output) FROM generations")[0] == (
+        summary.tokens_input,
+        summary.tokens_output,
+    )
