@@ -99,8 +99,10 @@ class CrossGLG(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.num_classes = num_classes
-        self.skeleton = SkeletonBranch(encoder, cfg)
+        # the head before the JID: under one seed, base and CrossGLG then start from the same
+        # encoder *and* classifier weights, so a --no-text comparison differs only by CrossGLG
         self.head = encoder.make_head(num_classes)
+        self.skeleton = SkeletonBranch(encoder, cfg)
         self.l2g: CrossModalInteraction | None = None
         self.part_names: tuple[str, ...] = ()
         if cfg.l2g_on:

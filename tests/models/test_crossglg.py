@@ -147,6 +147,8 @@ def test_text_off_is_the_base_encoder_and_only_the_jid_differs(encoder, x_ntu):
     assert set(b) <= set(f)
     for key, value in b.items():
         torch.testing.assert_close(f[key], value, msg=key)
+    for key, value in base.head.state_dict().items():  # the shared classifier starts equal too
+        torch.testing.assert_close(full.head.state_dict()[key], value, msg=key)
     assert base.skeleton.jid is None and base.l2g is None
     assert base(x_ntu, text()).logits_c is None
     # the base branch equals the plain encoder module itself
