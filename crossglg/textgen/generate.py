@@ -97,10 +97,10 @@ def generate(
             for p in hits:
                 writer.link(p.row.request_key, p.targets)  # e.g. ntu60 reusing ntu120's answers
             try:
+                if backend.low_quality_notice:  # also on cached reruns: the texts are still its texts
+                    print(backend.low_quality_notice, file=sys.stderr)
                 if todo:
                     backend.prepare()
-                    if backend.low_quality_notice:
-                        print(backend.low_quality_notice, file=sys.stderr)
                     if on_start:
                         on_start(len(todo))
                     runner = Runner(backend, writer, settings, run_id=run_id, on_done=on_done)

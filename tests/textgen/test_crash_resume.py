@@ -48,6 +48,7 @@ def _ok_count(cache: Path) -> int:
         conn.close()
 
 
+@pytest.mark.slow
 def test_sigkill_midway_then_rerun_loses_nothing_and_resends_nothing(tmp_path):
     cache = tmp_path / "cache.db"
     lock = threading.Lock()

@@ -59,6 +59,7 @@ def test_embedded_model_generates_offline_and_reruns_free(tmp_path, one_class):
     again = _cli(tmp_path, "generate", "--classes", str(one_class), "--max-tokens", "300", "--json")
     assert again.returncode == 0
     assert json.loads(again.stdout)["sent"] == 0 and json.loads(again.stdout)["cached"] == 2
+    assert "not for research results" in again.stderr  # said on every run that uses it
 
 
 def _free_port() -> int:

@@ -76,7 +76,7 @@ def test_429_retry_after_is_honoured_and_pauses_new_dispatch(fast: RunSettings, 
         if not first_arrival:
             first_arrival.append(1.0)
             return Reply("status", 429, headers={"Retry-After": "1"})
-        return Reply(delay=0.2)
+        return Reply(delay=0.5)  # the 429 reaches the client well before any slot frees
 
     settings = dataclasses.replace(fast, concurrency=2)
     with ScriptedServer(script) as srv:
