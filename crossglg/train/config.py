@@ -46,6 +46,7 @@ class TrainConfig:
     warmup_epochs: int = 5
     lr_steps: list[int] = field(default_factory=lambda: [90, 100])
     lr_gamma: float = 0.1
+    grad_clip: float = 0.0  # max global gradient norm; 0 = off (InfoGCN does not clip)
 
     # input: CTR-GCN feeder (DATA.md §4)
     frames: int = 64
@@ -103,6 +104,17 @@ def _coerce(name: str, value: Any, current: Any) -> Any:
     return parsed
 
 
+BUILTIN_DIR = Path(__file__).parent / "configs"
+
+
+def _builtin(path: Path | str) -> Path:
+    """A config name without a file of that name means a shipped one (``cpu-small``)."""
+    path = Path(path)
+    if not path.exists() and (BUILTIN_DIR / f"{path.name}.toml").is_file():
+        return BUILTIN_DIR / f"{path.name}.toml"
+    return path
+
+
 def load_config(path: Path | None, overrides: dict[str, Any], sets: list[str] = ()) -> TrainConfig:
     """Defaults ← TOML file ← ``--set key=value`` ← explicit CLI options (highest wins).
 
@@ -111,10 +123,12 @@ def load_config(path: Path | None, overrides: dict[str, Any], sets: list[str] = 
     cfg = TrainConfig()
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     if path is not None:
+        path = _builtin(path)
         try:
             table = tomllib.loads(Path(path).read_text())
         except FileNotFoundError:
-            raise UserError(f"config file {path} not found") from None
+            shipped = ", ".join(sorted(p.stem for p in BUILTIN_DIR.glob("*.toml")))
+            raise UserError(f"config file {path} not found (shipped configs: {shipped})") from None
         except tomllib.TOMLDecodeError as err:
             raise UserError(f"config file {path}: {err}") from None
         for key, value in table.items():

@@ -212,6 +212,9 @@ def train_epoch(s: Session, net, epoch: int, amp_ctx, progress=None) -> dict[str
             loss, parts = s.model.loss(out, y, k_gt)
         s.optimizer.zero_grad(set_to_none=True)
         s.scaler.scale(loss).backward()
+        if s.cfg.grad_clip > 0:
+            s.scaler.unscale_(s.optimizer)
+            torch.nn.utils.clip_grad_norm_(s.model.parameters(), s.cfg.grad_clip)
         s.scaler.step(s.optimizer)
         s.scaler.update()
         s.scheduler.step()
@@ -305,7 +308,7 @@ def _run(cfg: TrainConfig, resume: bool, dist: Dist, device: str, console) -> di
                     if acc is not None:
                         row["val_cosine"] = acc
                     score = acc if acc is not None else float(epoch)
-                    if score > s.best:
+                    if score >= s.best:  # on a tie the later, longer-trained epoch wins
                         s.best, s.best_epoch = score, epoch + 1
                         row["best"] = 1
                 row["epoch_s"] = time.perf_counter() - t0

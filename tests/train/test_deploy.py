@@ -1,0 +1,154 @@
+"""Export without text, predict from exemplar files, DDP on gloo, and the GPU bench script on CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+ENV = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+
+# runs in a fresh interpreter: load the export, embed, and list what got imported
+_LOAD_EXPORT = """
+import json, sys
+import numpy as np
+from crossglg.train.export import ExportedModel
+seqs = [np.load(p) for p in sys.argv[2:]]
+z, k = ExportedModel(sys.argv[1]).embed(seqs)
+np.save(sys.argv[1] + "/z_check.npy", z)
+print(json.dumps(sorted(m for m in sys.modules if m.startswith(("crossglg", "sentence_transformers", "transformers")))))
+"""
+
+
+def _as_generic(seq: np.ndarray) -> np.ndarray:
+    """Prepared [T, M, V, 3] → the generic per-sample file layout [M, T, V, 3]."""
+    return np.ascontiguousarray(seq.transpose(1, 0, 2, 3))
+
+
+def test_export_runs_without_text_modules_and_gives_the_same_embeddings(small, run_cli, train_args, tmp_path):
+    from crossglg.data.prepared import open_prepared
+    from crossglg.data.preprocess import PreprocessConfig, preprocess
+    from crossglg.train.checkpoint import load
+    from crossglg.train.config import TrainConfig
+    from crossglg.train.distributed import Dist
+    from crossglg.train.trainer import build_session
+
+    run = tmp_path / "run"
+    run_cli(train_args(run, "--epochs", "2", "--set", "dc_samples=20"))
+    info = json.loads(run_cli(["export", str(run), "--json"]))
+    export = Path(info["export"])
+    meta = json.loads((export / "export.json").read_text())
+    assert meta["text_trained"] and meta["layout"] == "ntu25" and meta["frames"] == 24
+    assert meta["parameters"] < meta["training_parameters"]
+
+    data = open_prepared(small["data"])
+    files = []
+    for i in range(6):
+        files.append(tmp_path / f"{data.names[i]}.npy")
+        np.save(files[-1], data.sequence(i))
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOAD_EXPORT, str(export), *map(str, files)],
+        capture_output=True, text=True, env=ENV, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    for banned in ("crossglg.embeddings", "crossglg.textgen", "crossglg.cache", "crossglg.models"):
+        assert not any(m == banned or m.startswith(banned + ".") for m in loaded), banned
+    assert not any(m.startswith(("sentence_transformers", "transformers")) for m in loaded)
+
+    # the same sequences through the training model's text-free embed()
+    state = load(run / "best.pt")
+    s = build_session(TrainConfig(**state["config"]), Dist(), "cpu", for_training=False)
+    s.model.load_state_dict(state["model"])
+    s.model.eval()
+    cfg = PreprocessConfig(frames=24, persons=2)
+    x = preprocess([data.sequence(i) for i in range(6)], layout="ntu25", config=cfg).x
+    with torch.no_grad():
+        expected = s.model.embed(x).numpy()
+    np.testing.assert_allclose(np.load(export / "z_check.npy"), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_predict_classifies_files_among_exemplar_actions(small, run_cli, train_args, tmp_path):
+    from crossglg.data.prepared import open_prepared
+
+    run = tmp_path / "run"
+    run_cli(train_args(run, "--epochs", "1", "--set", "dc_samples=20", text=False))
+    export = tmp_path / "export"
+    run_cli(["export", str(run / "last.pt"), "--out", str(export)])
+    data = open_prepared(small["data"])
+    by_class: dict[int, list[int]] = {}
+    for i, label in enumerate(data.labels):
+        by_class.setdefault(int(label) + 1, []).append(i)
+    actions = {"wave left hand": 2, "kick left leg": 20, "shake head": 34}
+    args = ["predict", str(export), "--json"]
+    files = {}
+    for name, c in actions.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.npy"
+        np.save(path, _as_generic(data.sequence(by_class[c][0])))
+        files[name] = path
+        args += ["--exemplar", f"{name}={path}"]
+    rows = json.loads(run_cli([*args, *map(str, files.values())]))
+    # an exemplar given as a query is its own nearest exemplar (cosine 1)
+    assert [r["prediction"] for r in rows] == list(actions)
+    assert all(r["score"] == pytest.approx(1.0, abs=1e-5) for r in rows)
+    assert set(rows[0]["similarities"]) == set(actions)
+    rows = json.loads(run_cli([*args, "--classifier", "dc", str(files["shake head"])]))
+    assert rows[0]["prediction"] in actions
+
+
+def test_predict_reads_real_msr_files(shared_data, tmp_path, run_cli):
+    """predict's reader path on the real 20-joint format: bad layout is a one-line UserError."""
+    from crossglg.errors import UserError
+    from crossglg.train.export import read_sequence
+
+    coords = shared_data / "msr_action3d" / "real_world_coordinates"
+    seq = read_sequence(coords / "a11_s01_e01_skeleton3D.txt", "msr20")
+    assert seq.ndim == 4 and seq.shape[1:] == (1, 20, 3) and seq.shape[0] > 10
+    with pytest.raises(UserError, match="expects layout ntu25"):
+        read_sequence(coords / "a11_s01_e01_skeleton3D.txt", "ntu25")
+    with pytest.raises(UserError, match="unknown single-sequence format"):
+        read_sequence(shared_data / "msr_action3d" / "classes.tsv", "msr20")
+
+
+def test_ddp_two_processes_on_gloo(small, train_args, tmp_path):
+    out = tmp_path / "ddp"
+    args = train_args(out, "--epochs", "2", "--set", "dc_samples=20", "--json")
+    cmd = [str(BIN / "torchrun"), "--standalone", "--nproc-per-node", "2", "-m", "crossglg.cli", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    state = torch.load(out / "last.pt", weights_only=False)
+    assert state["meta"]["world_size"] == 2 and state["epoch"] == 1
+    history = json.loads((out / "metrics.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    # 64 samples, global batch 16 → 4 steps, each process 8 samples per step
+    assert state["scheduler"]["last_epoch"] == 8
+    summary = json.loads(proc.stdout[proc.stdout.index("{") :])
+    assert 0.0 <= summary["cosine"] <= 1.0 and summary["n_query"] == 35
+
+
+def test_gpu_bench_runs_its_quick_version_on_cpu(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "gpu_train.py"), "--quick", "--json", str(out)],
+        capture_output=True, text=True, env=ENV, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["errors"] == []
+    assert [r["variant"] for r in doc["results"]] == ["base", "crossglg"]
+    for r in doc["results"]:
+        assert r["train_samples_per_s"] > 0 and r["infer_samples_per_s"] > 0
+        assert 0 <= r["data_wait_share"] <= 1
+    assert doc["results"][1]["inference_parameters"] > doc["results"][0]["inference_parameters"]
+    assert doc["crossglg_over_base_step_time"]["eager"] > 0
+    assert "CrossGLG/base step time (eager)" in proc.stderr
