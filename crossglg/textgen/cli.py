@@ -135,7 +135,7 @@ def generate(
             "json_object_schema for llama.cpp's servers (python -m llama_cpp.server)."
         ),
     ] = JsonMode.auto,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature (part of the cache key).")] = 0.7,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (part of the cache key).")] = 0.2,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling (part of the cache key).")] = 1.0,
     max_tokens: Annotated[int, typer.Option(help="Longest answer in tokens (part of the cache key).")] = 800,
     samples: Annotated[

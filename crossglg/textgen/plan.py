@@ -106,7 +106,7 @@ def select_classes(
 class GenParams:
     """Output-affecting settings: all of them go into every cache key."""
 
-    temperature: float = 0.7
+    temperature: float = 0.2  # METHOD.md §2.1: temperature ≤ 0.2, outputs cached
     top_p: float = 1.0
     max_tokens: int = 800
 
