@@ -66,6 +66,7 @@ class LinearHead(nn.Module):
     def aux_losses(
         self, latent: torch.Tensor | None, y: torch.Tensor
     ) -> dict[str, tuple[float, torch.Tensor]]:
+        """(weight, value) of the head's own loss terms: none for a plain linear classifier."""
         return {}
 
 

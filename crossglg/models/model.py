@@ -140,10 +140,9 @@ class CrossGLG(nn.Module):
         if out.logits_c is not None:
             parts["c"] = F.cross_entropy(out.logits_c.float(), y, label_smoothing=lc.label_smoothing)
             total = total + lc.w_c * parts["c"]
-        if out.latent is not None:
-            for name, (weight, value) in self.head.aux_losses(out.latent, y).items():
-                parts[name] = value
-                total = total + weight * value
+        for name, (weight, value) in self.head.aux_losses(out.latent, y).items():
+            parts[name] = value
+            total = total + weight * value
         return total, {k: v.detach() for k, v in parts.items()}
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
