@@ -58,6 +58,7 @@ class TrainConfig:
     amp: str = "auto"  # auto = bf16 on CUDA, off on CPU
     compile: bool = False
     device: str = ""  # empty = cuda when available
+    validation: bool = True  # hold the protocol's validation classes out for model selection
     eval_every: int = 1  # validation one-shot accuracy every n epochs (model selection)
     eval_batch_size: int = 256
 

@@ -56,7 +56,8 @@ class RunData:
         class_of = np.asarray(self.prepared.labels) + 1
         self._class_of = class_of
         aux = np.asarray(split.auxiliary, dtype=np.int64)
-        self.train_idx = aux[~np.isin(aux, split.validation)]
+        held_out = np.asarray(split.validation if cfg.validation else [], dtype=np.int64)
+        self.train_idx = aux[~np.isin(aux, held_out)]
         if len(self.train_idx) == 0:
             raise UserError(
                 f"protocol {cfg.protocol}: no training samples left after removing validation classes"

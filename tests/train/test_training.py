@@ -125,6 +125,9 @@ def test_dry_run_reports_counts_and_trains_nothing(small, run_cli, train_args, t
     assert report["text"]["parts"] == ["head", "hand", "arm", "hip", "leg", "foot"]
     assert 0 < report["inference_parameters"] < report["parameters"]
     assert not out.exists()
+    # paper-style runs train on every auxiliary class and keep the last epoch
+    report = json.loads(run_cli(train_args(out, "--dry-run", "--json", "--set", "validation=false")))
+    assert report["data"]["train_samples"] == 80 and report["data"]["validation_classes"] == 0
 
 
 def test_eval_agrees_with_a_direct_computation(small, text_run, run_cli):

@@ -1,0 +1,86 @@
+"""Every ``$ crossglg ...`` line of docs/TRAINING.md, run in order on the real MSR Action3D data.
+
+Training lines get a tiny budget appended (1 epoch, 16 frames, an 8-channel encoder) so the
+walk-through runs in minutes on CPU; everything else runs as written. The torchrun and bench
+lines are run by test_deploy.py with the same launch shape; here they are only checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+DOC = REPO / "docs" / "TRAINING.md"
+TINY = [
+    "--epochs",
+    "1",
+    "--set",
+    "frames=16",
+    "--set",
+    "model.encoder.base_channels=8",
+    "--set",
+    "dc_samples=20",
+]
+
+
+def doc_commands() -> list[list[str]]:
+    blocks = re.findall(r"```console\n(.*?)```", DOC.read_text(), flags=re.S)
+    return [shlex.split(line[2:]) for block in blocks for line in block.splitlines() if line.startswith("$ ")]
+
+
+def test_the_documented_commands_run(shared_data, run_cli, tmp_path):
+    work = tmp_path / "work"
+    (work / "docs").mkdir(parents=True)
+    (tmp_path / "shared").symlink_to(shared_data.parent)
+    (work / "docs" / "examples").symlink_to(REPO / "docs" / "examples")
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    old = Path.cwd()
+    os.chdir(work)
+    ran = []
+    try:
+        for cmd in doc_commands():
+            if cmd[0] == "crossglg-text":
+                exe = str(Path(sys.executable).parent / "crossglg-text")
+                proc = subprocess.run([exe, *cmd[1:]], capture_output=True, text=True, env=env)
+                assert proc.returncode == 0, proc.stderr
+            elif cmd[0] == "crossglg":
+                args = cmd[1:]
+                if args[0] == "train" and "--resume" in args:
+                    args[args.index("--epochs") + 1] = "2"
+                elif args[0] == "train" and "--dry-run" not in args:
+                    args = [*args, *TINY]
+                out = run_cli(args)
+                if args[0] == "train" and "--dry-run" not in args and "--resume" not in args:
+                    assert "one-shot accuracy on the novel classes" in out and "n_query: 279" in out
+                if args[:2] == ["eval", "runs/msr"] and "--json" in args:
+                    assert json.loads(out)["shots"] == 5
+                if args[0] == "predict":
+                    assert len(out.strip().splitlines()) == 2
+            elif cmd[0] == "torchrun":
+                assert cmd[1:6] == ["--standalone", "--nproc-per-node", "2", "-m", "crossglg.cli"]
+            else:
+                assert cmd[:2] == ["python", "bench/gpu_train.py"]
+                sys.path.insert(0, str(REPO / "bench"))
+                try:
+                    import gpu_train
+
+                    gpu_train.parse_args(cmd[2:])
+                finally:
+                    sys.path.remove(str(REPO / "bench"))
+            ran.append(cmd[0] if cmd[0] != "crossglg" else f"crossglg {cmd[1]}")
+    finally:
+        os.chdir(old)
+    assert ran.count("crossglg train") == 4 and "crossglg predict" in ran and "crossglg export" in ran
+    assert (work / "runs" / "msr" / "export" / "model.ts").is_file()
+    history = json.loads((work / "runs" / "msr" / "metrics.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]  # the resumed run added one epoch
