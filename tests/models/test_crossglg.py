@@ -226,3 +226,16 @@ def test_bf16_autocast_gives_finite_float32_losses(encoder, x_ntu):
     assert total.dtype == torch.float32 and torch.isfinite(total)
     total.backward()
     assert grad_norm(model.encoder.blocks[0]) > 0
+
+
+@pytest.mark.parametrize(("use_jid", "use_l2g"), [(True, False), (False, True)])
+def test_ablation_switches_drop_one_half(use_jid, use_l2g, x_ntu):
+    """METHOD.md Table D: G2L only (JID + L_cal) or L2G only (L_c)."""
+    model = build(use_jid=use_jid, use_l2g=use_l2g)
+    assert (model.skeleton.jid is not None) == use_jid
+    assert (model.l2g is not None) == use_l2g
+    out = model(x_ntu, text())
+    assert (out.k_out is not None) == use_jid
+    assert (out.logits_c is not None) == use_l2g
+    _, parts = model.loss(out, Y, make_k_gt(2, 25) if use_jid else None)
+    assert set(parts) == {"s", "mmd", "l2_z_mean"} | ({"cal"} if use_jid else {"c"})
