@@ -1,15 +1,16 @@
 """Text-free deployment: export the skeleton branch, then classify new actions from exemplars.
 
-An export directory holds ``model.ts`` (TorchScript: encoder + JID, x → z_s and joint
-weights), ``state_dict.pt`` (the same weights for ``crossglg.models``), ``base_stats.npz``
-(auxiliary-class statistics for distribution calibration) and ``export.json`` (layout,
-input size, parameter counts). ``predict`` needs only TorchScript, the data readers and
-the preprocessing: no text module, no model code.
+An export directory holds ``model.pt2`` (torch.export, dynamic batch) and ``model.ts``
+(TorchScript), both encoder + JID mapping x → (z_s, joint weights); ``state_dict.pt`` (the
+same weights for ``crossglg.models``); ``base_stats.npz`` (auxiliary-class statistics for
+distribution calibration) and ``export.json`` (layout, input size, parameter counts). ``predict`` needs only the exported program, the data
+readers and the preprocessing: no text module, no model code.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 from crossglg.errors import UserError
 
 TS_NAME = "model.ts"
+PT2_NAME = "model.pt2"
 META_NAME = "export.json"
 
 
@@ -44,7 +46,7 @@ def _wrap(branch):
 
 
 def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, Any]:
-    """Write the export; TorchScript by tracing, checked against eager on a real batch."""
+    """Write the export; both compiled forms are checked against the eager model on a real batch."""
     import torch
 
     from crossglg.train import checkpoint as ckpt_io
@@ -65,13 +67,19 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
     wrapped = _wrap(inference)
     example = s.data.batches(s.data.train_idx[: min(4, len(s.data.train_idx))], train=False)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # TorchScript is deprecated upstream but still loads in the most places (C++, mobile)
+        warnings.simplefilter("ignore", DeprecationWarning)
         eager_z, _ = wrapped(example)
         traced = torch.jit.trace(wrapped, example, check_trace=False)
-        traced_z, _ = traced(example)
-    if not torch.allclose(eager_z, traced_z, atol=1e-5, rtol=1e-4):
-        raise RuntimeError("TorchScript export differs from the eager model; report this encoder")
-    traced.save(str(out_dir / TS_NAME))
+        program = torch.export.export(
+            wrapped, (example,), dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}}
+        )
+        for kind, z in (("TorchScript", traced(example)[0]), ("torch.export", program.module()(example)[0])):
+            if not torch.allclose(eager_z, z, atol=1e-5, rtol=1e-4):
+                raise RuntimeError(f"the {kind} export differs from the eager model; report this encoder")
+        traced.save(str(out_dir / TS_NAME))
+    torch.export.save(program, out_dir / PT2_NAME)
     torch.save(inference.state_dict(), out_dir / "state_dict.pt")
 
     z_base, _ = embed(s.model, s.data.batches, s.data.train_idx, cfg.eval_batch_size, _null)
@@ -99,7 +107,12 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
         },
     }
     (out_dir / META_NAME).write_text(json.dumps(meta, indent=1))
-    return {"export": str(out_dir), "torchscript": str(out_dir / TS_NAME), "parameters": meta["parameters"]}
+    return {
+        "export": str(out_dir),
+        "torch_export": str(out_dir / PT2_NAME),
+        "torchscript": str(out_dir / TS_NAME),
+        "parameters": meta["parameters"],
+    }
 
 
 def _null():
@@ -109,7 +122,7 @@ def _null():
 
 
 class ExportedModel:
-    """A loaded export: TorchScript embedder plus the metadata needed to feed it."""
+    """A loaded export (torch.export program, else TorchScript) plus the metadata needed to feed it."""
 
     def __init__(self, export_dir: Path, device: str = "cpu") -> None:
         import torch
@@ -122,7 +135,12 @@ class ExportedModel:
             )
         self.meta = json.loads(meta_path.read_text())
         self.device = device
-        self.module = torch.jit.load(str(export_dir / TS_NAME), map_location=device).eval()
+        if (export_dir / PT2_NAME).is_file():
+            self.module = torch.export.load(export_dir / PT2_NAME).module().to(device)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.module = torch.jit.load(str(export_dir / TS_NAME), map_location=device).eval()
         stats = export_dir / "base_stats.npz"
         self.base_stats = None
         if stats.is_file():

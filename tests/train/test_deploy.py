@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,15 +57,20 @@ def test_export_runs_without_text_modules_and_gives_the_same_embeddings(small, r
     for i in range(6):
         files.append(tmp_path / f"{data.names[i]}.npy")
         np.save(files[-1], data.sequence(i))
-    proc = subprocess.run(
-        [sys.executable, "-c", _LOAD_EXPORT, str(export), *map(str, files)],
-        capture_output=True, text=True, env=ENV, cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
-    for banned in ("crossglg.embeddings", "crossglg.textgen", "crossglg.cache", "crossglg.models"):
-        assert not any(m == banned or m.startswith(banned + ".") for m in loaded), banned
-    assert not any(m.startswith(("sentence_transformers", "transformers")) for m in loaded)
+    # the torch.export program, then the TorchScript fallback of a copy without it
+    ts_only = tmp_path / "ts-only"
+    shutil.copytree(export, ts_only)
+    (ts_only / "model.pt2").unlink()
+    for where in (export, ts_only):
+        proc = subprocess.run(
+            [sys.executable, "-c", _LOAD_EXPORT, str(where), *map(str, files)],
+            capture_output=True, text=True, env=ENV, cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+        for banned in ("crossglg.embeddings", "crossglg.textgen", "crossglg.cache", "crossglg.models"):
+            assert not any(m == banned or m.startswith(banned + ".") for m in loaded), banned
+        assert not any(m.startswith(("sentence_transformers", "transformers")) for m in loaded)
 
     # the same sequences through the training model's text-free embed()
     state = load(run / "best.pt")
@@ -75,7 +81,8 @@ def test_export_runs_without_text_modules_and_gives_the_same_embeddings(small, r
     x = preprocess([data.sequence(i) for i in range(6)], layout="ntu25", config=cfg).x
     with torch.no_grad():
         expected = s.model.embed(x).numpy()
-    np.testing.assert_allclose(np.load(export / "z_check.npy"), expected, rtol=1e-4, atol=1e-5)
+    for where in (export, ts_only):
+        np.testing.assert_allclose(np.load(where / "z_check.npy"), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_predict_classifies_files_among_exemplar_actions(small, run_cli, train_args, tmp_path):
