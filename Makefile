@@ -19,6 +19,9 @@ setup: .venv/.installed
 	@if $(PIP) show torchvision >/dev/null 2>&1; then echo "torchvision got installed: remove it"; exit 1; fi
 	touch $@
 
+demo: setup
+	$(PY) -m crossglg.cli demo --out demo-out
+
 test: setup
 	$(PY) -m pytest -n 2 --dist loadgroup
 

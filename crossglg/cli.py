@@ -27,6 +27,7 @@ def _register() -> None:
         "crossglg.models.cli",
         "crossglg.train.cli",
         "crossglg.baselines.cli",
+        "crossglg.demo",
     ):
         try:
             mod = importlib.import_module(module)
