@@ -129,6 +129,11 @@ def evaluate(
     ),
     data: Path = typer.Option(None, "--data", help="Prepared data directory, when it moved since training."),
     device: str = typer.Option("", "--device", help="cpu, cuda or cuda:N (default: cuda when available)."),
+    picture: list[str] = typer.Option(
+        [],
+        "--picture",
+        help="Sample name for the joint-importance picture (repeatable; default: the first novel exemplars).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the accuracies as JSON."),
 ) -> None:
     """Re-evaluate a checkpoint one-shot on the novel classes (cosine and distribution calibration)."""
@@ -140,7 +145,9 @@ def evaluate(
         out = path.parent / ("eval" if shots == 1 else f"eval-{shots}shot")
     if shots < 1:
         raise UserError(f"--shots must be >= 1, got {shots}")
-    summary = evaluate_checkpoint(path, out, device=device, shots=shots, data=str(data) if data else "")
+    summary = evaluate_checkpoint(
+        path, out, device=device, shots=shots, data=str(data) if data else "", picture=picture
+    )
     _print(summary, json_out, title=f"{shots}-shot accuracy on the novel classes")
 
 

@@ -88,13 +88,16 @@ class Session:
     best_epoch: int = -1
 
 
-def build_session(cfg: TrainConfig, dist: Dist, device: str, for_training: bool = True) -> Session:
+def build_session(
+    cfg: TrainConfig, dist: Dist, device: str, for_training: bool = True, data: Any = None
+) -> Session:
+    """Data (unless already loaded), text targets, model and, for training, the optimiser."""
     import torch
 
     from crossglg.models import build_model
     from crossglg.train.data import TextTargets, load_run_data
 
-    data = load_run_data(cfg, device)
+    data = data if data is not None else load_run_data(cfg, device)
     text = None if cfg.no_text else TextTargets.load(cfg, data, device)
     model_cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg.model.items()}
     model_cfg["use_text"] = not cfg.no_text
@@ -329,7 +332,10 @@ def _run(cfg: TrainConfig, resume: bool, dist: Dist, device: str, console) -> di
         from crossglg.train.plots import training_curves
 
         training_curves(s.history, out / "curves.png")
-        summary.update(evaluate_checkpoint(out / ckpt_io.BEST, out / "eval", device=device, shots=cfg.shots))
+        best = out / (ckpt_io.BEST if (out / ckpt_io.BEST).exists() else ckpt_io.LAST)
+        summary.update(
+            evaluate_checkpoint(best, out / "eval", device=device, shots=cfg.shots, run_data=s.data)
+        )
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -389,9 +395,19 @@ def _progress(console, dist: Dist, epochs: int, steps: int) -> _Progress:
 
 
 def evaluate_checkpoint(
-    path: Path, out_dir: Path, device: str = "", shots: int = 1, data: str = ""
+    path: Path,
+    out_dir: Path,
+    device: str = "",
+    shots: int = 1,
+    data: str = "",
+    run_data: Any = None,
+    picture: list[str] = (),
 ) -> dict[str, Any]:
-    """Re-evaluate a checkpoint on the novel classes with both classifiers; write the report."""
+    """Re-evaluate a checkpoint on the novel classes with both classifiers; write the report.
+
+    ``run_data`` reuses the training run's loaded data instead of reading it a second time;
+    ``picture`` names the samples of the joint-importance picture (default: novel exemplars).
+    """
     import torch
 
     from crossglg.train.evaluate import classify, dc_config, embed, write_results
@@ -403,7 +419,7 @@ def evaluate_checkpoint(
         cfg.data = data
     cfg.shots = shots
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    s = build_session(cfg, Dist(), device, for_training=False)
+    s = build_session(cfg, Dist(), device, for_training=False, data=run_data)
     s.model.load_state_dict(state["model"])
     amp_ctx = autocast_factory(device, amp_dtype(cfg, device))
     split = s.data.novel_split(shots)
@@ -423,7 +439,9 @@ def evaluate_checkpoint(
     }
     write_results(results, split, s.data.class_names, out_dir, extra)
     if k_sup is not None:
-        _joint_picture(s, split, k_sup, out_dir / "joint_importance.png")
+        _joint_picture(
+            s, [s.data.prepared.index_of(n) for n in picture] or list(split.support[:6]), out_dir, amp_ctx
+        )
     return {
         "results": str(out_dir / "results.json"),
         "cosine": results["cosine"].accuracy,
@@ -433,11 +451,14 @@ def evaluate_checkpoint(
     }
 
 
-def _joint_picture(s: Session, split, k_sup: np.ndarray, path: Path, limit: int = 6) -> None:
-    """JID weights of the first exemplars (novel classes: the model never saw them)."""
+def _joint_picture(s: Session, indices: list[int], out_dir: Path, amp_ctx) -> None:
+    """JID weights of chosen samples drawn on their skeletons (novel exemplars: never trained on)."""
+    from crossglg.train.evaluate import embed
     from crossglg.train.plots import joint_importance
 
-    n = min(limit, len(split.support))
-    poses = np.stack([s.data.middle_pose(i) for i in split.support[:n]])
-    titles = [s.data.class_names.get(int(c), str(c)) for c in split.support_labels[:n]]
-    joint_importance(poses, k_sup[:n], s.data.layout.bones, titles, path)
+    idx = np.asarray(indices, dtype=np.int64)
+    _, k = embed(s.model, s.data.batches, idx, s.cfg.eval_batch_size, amp_ctx)
+    poses = np.stack([s.data.middle_pose(i) for i in idx])
+    names = s.data.prepared.names
+    titles = [f"{names[i]}\n{s.data.class_names.get(int(s.data.prepared.labels[i]) + 1, '')}" for i in idx]
+    joint_importance(poses, k, s.data.layout.bones, titles, out_dir / "joint_importance.png")
