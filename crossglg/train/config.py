@@ -57,6 +57,7 @@ class TrainConfig:
     deterministic: bool = False
     amp: str = "auto"  # auto = bf16 on CUDA, off on CPU
     compile: bool = False
+    ddp_find_unused: bool = False  # DDP's find_unused_parameters, for model ablations that skip modules
     device: str = ""  # empty = cuda when available
     validation: bool = True  # hold the protocol's validation classes out for model selection
     eval_every: int = 1  # validation one-shot accuracy every n epochs (model selection)

@@ -189,25 +189,27 @@ def _shard(s: Session, epoch: int) -> np.ndarray:
 
 
 def train_epoch(s: Session, net, epoch: int, amp_ctx, progress=None) -> dict[str, float]:
-    """One pass over this rank's shard; returns mean losses, train accuracy, timing shares."""
+    """One pass over this rank's shard; returns mean losses, train accuracy, timing shares.
+
+    Losses and accuracy accumulate on the device and are read once per epoch, so the GPU
+    never waits for the host inside the loop. A non-finite loss stops the run at the end of
+    the epoch, before the checkpoint is written, so last.pt stays the last good epoch.
+    """
     import torch
 
     seed_all(epoch_seed(s.cfg.seed, epoch, s.dist.rank))
     s.data.generator.manual_seed(epoch_seed(s.cfg.seed, epoch, s.dist.rank))
     s.model.train()
     order = _shard(s, epoch)
-    sums: dict[str, float] = {}
-    correct = seen = 0
-    t_data = 0.0
-    sync = torch.cuda.synchronize if s.device.startswith("cuda") else (lambda: None)
+    labels = torch.as_tensor(s.data.train_labels, device=s.device)
+    sums: dict[str, torch.Tensor] = {}
+    correct = torch.zeros((), device=s.device)
+    clock = _DataClock(s.device)
     t_start = time.perf_counter()
     for step_rows in order:
-        t0 = time.perf_counter()
-        idx = s.data.train_idx[step_rows]
-        x = s.data.batches(idx, train=True)
-        y = torch.as_tensor(s.data.train_labels[step_rows], device=s.device)
-        sync()
-        t_data += time.perf_counter() - t0
+        with clock:
+            x = s.data.batches(s.data.train_idx[step_rows], train=True)
+            y = labels[torch.as_tensor(step_rows, device=s.device)]
         text_local = s.text.local[y] if s.text is not None else None
         k_gt = s.text.k_gt[y] if s.text is not None else None
         with amp_ctx():
@@ -221,27 +223,56 @@ def train_epoch(s: Session, net, epoch: int, amp_ctx, progress=None) -> dict[str
         s.scaler.step(s.optimizer)
         s.scaler.update()
         s.scheduler.step()
-        if not torch.isfinite(loss):
-            raise UserError(
-                f"epoch {epoch + 1}: the loss became {loss.item()}; lower --lr or check the data for NaN"
-            )
-        sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-        for key, value in parts.items():
-            sums[f"loss_{key}"] = sums.get(f"loss_{key}", 0.0) + float(value)
-        correct += int((out.logits_s.argmax(1) == y).sum())
-        seen += len(y)
+        for key, value in {"loss": loss.detach(), **{f"loss_{k}": v for k, v in parts.items()}}.items():
+            sums[key] = sums[key] + value.float() if key in sums else value.float()
+        correct += (out.logits_s.argmax(1) == y).sum()
         if progress is not None:
             progress()
-    sync()
-    total = time.perf_counter() - t_start
-    n = len(order)
+    n, seen = len(order), len(order) * order.shape[1]
     keys = sorted(sums)
-    values = [sums[k] / n for k in keys] + [correct / max(1, seen)]
+    values = [float(sums[k]) / n for k in keys] + [float(correct) / max(1, seen)]  # waits for the device
+    total = max(time.perf_counter() - t_start, 1e-9)
+    if not all(np.isfinite(values)):
+        raise UserError(
+            f"epoch {epoch + 1}: the loss became {values[keys.index('loss')]}; lower --lr or check the data"
+        )
     values = all_mean(s.dist, values, s.device)
     row = dict(zip([*keys, "train_acc"], values, strict=True))
-    row["data_wait_share"] = t_data / max(total, 1e-9)
-    row["samples_per_s"] = seen * s.dist.world / max(total, 1e-9)
+    row["data_wait_share"] = clock.seconds() / total
+    row["samples_per_s"] = seen * s.dist.world / total
     return row
+
+
+class _DataClock:
+    """Time spent building batches: host time on CPU, CUDA events (no sync) on the GPU."""
+
+    def __init__(self, device: str) -> None:
+        self.cuda = device.startswith("cuda")
+        self.spent = 0.0
+        self.events: list = []
+
+    def __enter__(self) -> None:
+        if self.cuda:
+            import torch
+
+            self.events.append((torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)))
+            self.events[-1][0].record()
+        else:
+            self._t0 = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        if self.cuda:
+            self.events[-1][1].record()
+        else:
+            self.spent += time.perf_counter() - self._t0
+
+    def seconds(self) -> float:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            return sum(a.elapsed_time(b) for a, b in self.events) / 1000.0
+        return self.spent
 
 
 def validate(s: Session, amp_ctx) -> float | None:
@@ -290,13 +321,13 @@ def _run(cfg: TrainConfig, resume: bool, dist: Dist, device: str, console) -> di
         out.mkdir(parents=True, exist_ok=True)
         cfg.save(out / "config.toml")
     net = s.model
-    if cfg.compile:
-        net = torch.compile(net)
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        net = DDP(net, device_ids=[torch.device(device).index] if device.startswith("cuda") else None,
-                  find_unused_parameters=bool(cfg.model.get("find_unused_parameters", False)))  # fmt: skip
+        ids = [torch.device(device).index] if device.startswith("cuda") else None
+        net = DDP(net, device_ids=ids, find_unused_parameters=cfg.ddp_find_unused)
+    if cfg.compile:  # after DDP, so the compiler splits graphs at DDP's gradient buckets
+        net = torch.compile(net)
     amp_ctx = autocast_factory(device, amp_dtype(cfg, device))
     log = RunLog(out, s.history) if dist.main else None
     progress = _progress(console, dist, cfg.epochs - s.start_epoch, s.steps_per_epoch)
