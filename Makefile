@@ -22,6 +22,9 @@ setup: .venv/.installed
 demo: setup
 	$(PY) -m crossglg.cli demo --out demo-out
 
+bench: setup
+	$(PY) -m bench
+
 test: setup
 	$(PY) -m pytest -n 2 --dist loadgroup
 
