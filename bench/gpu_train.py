@@ -67,6 +67,7 @@ class Bench:
         synth = generate(args.per_class, seed=0)
         padded = pad_sequences(synth.sequences, device=device)
         self.data, self.lengths = padded.data, padded.lengths
+        self.lengths_host = padded.lengths.cpu()
         self.labels = torch.as_tensor(synth.labels, device=device)
         self.num_classes = int(synth.labels.max()) + 1
         self.pre = PreprocessConfig(frames=args.frames, persons=2, min_crop=min(64, args.frames))
@@ -85,9 +86,10 @@ class Bench:
         from crossglg.data.preprocess import preprocess
 
         n = size or self.args.batch
-        idx = torch.randint(0, len(self.lengths), (n,), generator=self.gen).to(self.device)
+        host = torch.randint(0, len(self.lengths), (n,), generator=self.gen)
+        idx = host.to(self.device)
         lens = self.lengths[idx]
-        data = self.data[idx, : int(lens.max())]
+        data = self.data[idx, : int(self.lengths_host[host].max())]  # no device sync for the length
         x = preprocess(
             data, lengths=lens, layout=self.layout, train=train, config=self.pre, generator=self.gen
         ).x

@@ -71,16 +71,8 @@ def run_once(
     return summary, time.perf_counter() - t0, time.process_time() - cpu0
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument(
-        "--samples", type=int, default=4, help="samples per prompt for the throughput run (ntu120)"
-    )
-    ap.add_argument(
-        "--latency-requests", type=int, default=64, help="requests for the concurrency comparison"
-    )
-    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = ap.parse_args()
+def measure(samples: int = 4, latency_requests: int = 64) -> dict[str, object]:
+    """The three figures as one dict (``python -m bench`` calls this)."""
     os.environ.setdefault("OPENAI_API_KEY", "bench")
     results: dict[str, object] = {"load_average": os.getloadavg(), "cpus": os.cpu_count()}
 
@@ -90,7 +82,7 @@ def main() -> None:
         with ServerProcess(0.0) as srv:
             # warm-up: imports (openai alone is ~1 s of CPU) and code paths, not counted
             run_once(srv.base_url, tmpdir / "warm.db", "utkinect", 1, 64)
-            summary, wall, cpu = run_once(srv.base_url, tmpdir / "t.db", "ntu120", args.samples, 64)
+            summary, wall, cpu = run_once(srv.base_url, tmpdir / "t.db", "ntu120", samples, 64)
         assert summary.ok, summary.errors[:3]
         results["zero_latency"] = {
             "requests": summary.sent,
@@ -100,7 +92,7 @@ def main() -> None:
         }
 
         # 2. concurrency 1 vs 64 against a 200 ms server, same number of requests
-        n_classes = max(1, args.latency_requests // 2)
+        n_classes = max(1, latency_requests // 2)
         ids = list(range(1, n_classes + 1))
         timings = {}
         with ServerProcess(0.2) as srv:
@@ -147,6 +139,20 @@ def main() -> None:
             "fresh_process_s": round(process_wall, 3),
         }
     results["load_average_after"] = os.getloadavg()
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--samples", type=int, default=4, help="samples per prompt for the throughput run (ntu120)"
+    )
+    ap.add_argument(
+        "--latency-requests", type=int, default=64, help="requests for the concurrency comparison"
+    )
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = ap.parse_args()
+    results = measure(args.samples, args.latency_requests)
 
     if args.json:
         print(json.dumps(results, indent=2))

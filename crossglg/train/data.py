@@ -77,7 +77,8 @@ class RunData:
         self.device = device
         self._frames = frames.to(where)
         self._offsets = torch.as_tensor(np.asarray(self.prepared.offsets), dtype=torch.long, device=where)
-        self._lengths = torch.as_tensor(np.asarray(self.prepared.lengths), dtype=torch.long, device=where)
+        self._lengths_host = np.asarray(self.prepared.lengths, dtype=np.int64)
+        self._lengths = torch.as_tensor(self._lengths_host, device=where)
 
     def batches(self, idx: np.ndarray, train: bool):
         """Model input [N, 3, T, V, M] for prepared-sample indices ``idx``, on the run's device."""
@@ -88,8 +89,9 @@ class RunData:
         home = self._frames.device
         sel = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=home)
         lens = self._lengths[sel]
-        # one gather: frame t of sample i, clamped to its last frame (preprocess zeroes t >= length)
-        t = torch.arange(int(lens.max()), device=home)
+        # one gather: frame t of sample i, clamped to its last frame (preprocess zeroes t >= length);
+        # the batch's longest length comes from host memory, so the GPU is not waited for here
+        t = torch.arange(int(self._lengths_host[np.asarray(idx)].max()), device=home)
         rows = self._offsets[sel, None] + torch.minimum(t[None], lens[:, None] - 1)
         data = self._frames[rows]
         if home != torch.device(self.device):
