@@ -109,6 +109,7 @@ def _parts(**groups: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
     return {k: tuple(sorted(i - 1 for i in v)) for k, v in groups.items()}
 
 
+# fmt: off
 NTU25 = Layout(
     name="ntu25",
     description="NTU RGB+D / PKU-MMD, Kinect v2, 25 joints",
@@ -118,13 +119,13 @@ NTU25 = Layout(
         "left hip", "left knee", "left ankle", "left foot", "right hip", "right knee", "right ankle",
         "right foot", "spine (at the shoulders)", "tip of the left hand", "left thumb",
         "tip of the right hand", "right thumb",
-    ),  # fmt: skip
+    ),
     # (child, parent), 1-based in the table: the 24 CTR-GCN edges of DATA.md §3
     bones=_zero_based([
         (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
         (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),
         (20, 19), (22, 23), (23, 8), (24, 25), (25, 12),
-    ]),  # fmt: skip
+    ]),
     center=20,
     left_right=_zero_based([(5, 9), (6, 10), (7, 11), (8, 12), (13, 17), (14, 18), (15, 19), (16, 20), (22, 24), (23, 25)]),
     parts=_parts(
@@ -141,7 +142,7 @@ NTU25 = Layout(
 
 # UTKinect-Action3D (Kinect v1 order); bones from utkinect_action3d/bones.tsv as (parent, child)
 _K20_BONES = [(1, 2), (2, 3), (3, 4), (3, 5), (5, 6), (6, 7), (7, 8), (3, 9), (9, 10), (10, 11), (11, 12),
-              (1, 13), (13, 14), (14, 15), (15, 16), (1, 17), (17, 18), (18, 19), (19, 20)]  # fmt: skip
+              (1, 13), (13, 14), (14, 15), (15, 16), (1, 17), (17, 18), (18, 19), (19, 20)]
 KINECT20 = Layout(
     name="kinect20",
     description="Kinect v1, 20 joints (UTKinect-Action3D order)",
@@ -149,7 +150,7 @@ KINECT20 = Layout(
         "hip center", "spine", "shoulder center", "head", "left shoulder", "left elbow", "left wrist",
         "left hand", "right shoulder", "right elbow", "right wrist", "right hand", "left hip",
         "left knee", "left ankle", "left foot", "right hip", "right knee", "right ankle", "right foot",
-    ),  # fmt: skip
+    ),
     bones=_zero_based([(c, p) for p, c in _K20_BONES]),
     center=1,
     left_right=_zero_based([(5, 9), (6, 10), (7, 11), (8, 12), (13, 17), (14, 18), (15, 19), (16, 20)]),
@@ -168,7 +169,7 @@ KINECT20 = Layout(
 
 # MSR Action3D order; bones from msr_action3d/bones.tsv as (parent, child), rooted at hip centre 7
 _MSR_BONES = [(7, 4), (4, 3), (3, 20), (3, 1), (3, 2), (1, 8), (2, 9), (8, 10), (9, 11), (10, 12), (11, 13),
-              (7, 5), (7, 6), (5, 14), (6, 15), (14, 16), (15, 17), (16, 18), (17, 19)]  # fmt: skip
+              (7, 5), (7, 6), (5, 14), (6, 15), (14, 16), (15, 17), (16, 18), (17, 19)]
 MSR20 = Layout(
     name="msr20",
     description="MSR Action3D, 20 joints",
@@ -177,7 +178,7 @@ MSR20 = Layout(
         "hip center", "left elbow", "right elbow", "left wrist", "right wrist", "left hand",
         "right hand", "left knee", "right knee", "left ankle", "right ankle", "left foot",
         "right foot", "head",
-    ),  # fmt: skip
+    ),
     bones=_zero_based([(c, p) for p, c in _MSR_BONES]),
     center=3,
     left_right=_zero_based([(1, 2), (5, 6), (8, 9), (10, 11), (12, 13), (14, 15), (16, 17), (18, 19)]),
@@ -195,7 +196,7 @@ MSR20 = Layout(
 
 # COCO-17 (2D keypoints from HRNet and similar); only for 2D pipelines
 _COCO_BONES = [(1, 2), (1, 3), (2, 4), (3, 5), (1, 6), (1, 7), (6, 8), (8, 10), (7, 9), (9, 11),
-               (6, 12), (7, 13), (12, 14), (14, 16), (13, 15), (15, 17)]  # fmt: skip
+               (6, 12), (7, 13), (12, 14), (14, 16), (13, 15), (15, 17)]
 COCO17 = Layout(
     name="coco17",
     description="COCO 17 keypoints (2D pose estimators)",
@@ -203,7 +204,7 @@ COCO17 = Layout(
         "nose", "left eye", "right eye", "left ear", "right ear", "left shoulder", "right shoulder",
         "left elbow", "right elbow", "left wrist", "right wrist", "left hip", "right hip",
         "left knee", "right knee", "left ankle", "right ankle",
-    ),  # fmt: skip
+    ),
     bones=_zero_based([(c, p) for p, c in _COCO_BONES]),
     center=0,
     left_right=_zero_based([(2, 3), (4, 5), (6, 7), (8, 9), (10, 11), (12, 13), (14, 15), (16, 17)]),
@@ -219,6 +220,8 @@ COCO17 = Layout(
     # nose/eyes/ears stand for the NTU head; COCO has no hands, so wrists map to wrists
     ntu_index=(3, -1, -1, -1, -1, 4, 8, 5, 9, 6, 10, 12, 16, 13, 17, 14, 18),
 )
+
+# fmt: on
 
 LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (NTU25, KINECT20, MSR20, COCO17)}
 
