@@ -72,7 +72,7 @@ class RunData:
         self._exemplars = np.asarray(split.exemplar, dtype=np.int64)
         self._queries = np.asarray(split.query, dtype=np.int64)
 
-        frames = torch.from_numpy(np.ascontiguousarray(self.prepared.frames))
+        frames = torch.from_numpy(np.array(self.prepared.frames))  # into memory, writable
         where = device if _fits(frames.numel() * frames.element_size(), device) else "cpu"
         self.device = device
         self._frames = frames.to(where)
