@@ -200,3 +200,29 @@ def test_missing_text_or_bad_input_is_a_one_line_error(small, train_args, tmp_pa
     proc = subprocess.run([exe, "train", "--data", str(small["data"]), "--protocol", "msr-action3d", "--no-text"],
                           capture_output=True, text=True, env=env)  # fmt: skip
     assert proc.returncode == 2 and "protocol msr-action3d is for dataset msr-action3d" in proc.stderr
+
+
+def test_a_killed_run_resumes_from_its_last_complete_epoch(small, train_args, run_cli, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    exe = str(Path(sys.executable).parent / "crossglg")
+    args = train_args(out, "--epochs", "4", "--set", "dc_samples=20")
+    proc = subprocess.Popen([exe, *args], env=dict(os.environ, OMP_NUM_THREADS="1"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / "last.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+    finally:
+        proc.kill()  # SIGKILL: no clean-up runs, whatever the run was doing
+        proc.wait()
+    done = torch.load(out / "last.pt", weights_only=False)["epoch"] + 1
+    assert 1 <= done < 4
+    run_cli(["train", "--out", str(out), "--resume"])
+    history = json.loads((out / "metrics.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert (out / "eval" / "results.json").is_file()
