@@ -168,7 +168,10 @@ def export(
 
 def predict(
     export_dir: Path = typer.Argument(..., help="Directory written by `crossglg export`."),
-    queries: list[Path] = typer.Argument(..., help="Skeleton files to classify (any supported format)."),
+    queries: list[Path] = typer.Argument(
+        ...,
+        help="Sequence files to classify: MSR *_skeleton3D.txt, NTU *.skeleton, or generic .npy / .json arrays.",
+    ),
     exemplar: list[str] = typer.Option(
         ..., "--exemplar", "-e", help="NAME=FILE: one example sequence of a new action; repeat per action."
     ),
