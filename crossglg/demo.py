@@ -11,6 +11,7 @@ prepared data, trained runs), so an interrupted demo continues and nothing is lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -63,39 +64,90 @@ def protocol_toml(size: DemoSize) -> str:
     )
 
 
+@dataclass
+class Running:
+    """A started step: its process (None when skipped), for :meth:`Steps.finish`."""
+
+    title: str
+    shown: str
+    proc: subprocess.Popen | None
+    t0: float
+    log: Path | None = None  # where a background step's stderr goes (its bars would garble ours)
+
+
 class Steps:
-    """Runs the real commands one after another, timing each, stopping at the first failure."""
+    """Runs the real commands, timing each, stopping at the first failure.
+
+    A step may run in the background while others run in the foreground; each then gets
+    half the cores (``OMP_NUM_THREADS``, which llama.cpp and torch both honour), so the two
+    do not fight over the same ones.
+    """
 
     def __init__(self, out: Path, total: int) -> None:
         self.out = out
         self.total = total
         self.done = 0
         self.seconds: dict[str, float] = {}
-        self.commands: list[tuple[str, str]] = []
+        self.commands: list[str] = []
+        self.background = 0
 
-    def run(self, title: str, script: str, args: list[str], skip: bool = False) -> str:
-        """One command in a child process; stdout is returned, stderr (bars, notes) passes through."""
+    def start(
+        self, title: str, script: str, args: list[str], skip: bool = False, log: Path | None = None
+    ) -> Running:
+        """Start one command in a child process; stderr (bars, notes) passes through or goes to ``log``."""
         self.done += 1
         shown = ("crossglg-text" if script.endswith("textgen.cli") else "crossglg") + " " + " ".join(args)
-        self.commands.append((title, shown))
+        self.commands.append(shown)
         if skip:
             self._say(f"[{self.done}/{self.total}] {title}: already done in {self.out}, skipped")
-            return ""
+            return Running(title, shown, None, time.perf_counter())
         self._say(f"[{self.done}/{self.total}] {title}\n    $ {shown}")
-        t0 = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", script, *args],
-            cwd=self.out,
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.seconds[title] = round(time.perf_counter() - t0, 1)
-        if proc.returncode != 0:
-            raise UserError(
-                f"demo step '{title}' failed (exit {proc.returncode}); rerun it by hand in {self.out}: {shown}"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if self.background:
+            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 2) // 2))
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            self._say(f"    (its messages go to {log})")
+        with open(log, "w") if log is not None else contextlib.nullcontext() as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", script, *args],
+                cwd=self.out,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                env=env,
             )
-        return proc.stdout
+        return Running(title, shown, proc, time.perf_counter(), log)
+
+    def finish(self, step: Running) -> str:
+        """Wait for a started command; its stdout (JSON where asked) is returned."""
+        if step.proc is None:
+            return ""
+        stdout, _ = step.proc.communicate()
+        self.seconds[step.title] = round(time.perf_counter() - step.t0, 1)
+        if step.proc.returncode != 0:
+            where = f" (messages in {step.log})" if step.log else ""
+            raise UserError(
+                f"demo step '{step.title}' failed (exit {step.proc.returncode}){where}; "
+                f"rerun it by hand in {self.out}: {step.shown}"
+            )
+        return stdout
+
+    def run(self, title: str, script: str, args: list[str], skip: bool = False) -> str:
+        return self.finish(self.start(title, script, args, skip))
+
+    def in_background(self, title: str, script: str, args: list[str]) -> Running:
+        self.background += 1
+        log = self.out / "logs" / f"{script.rsplit('.', 2)[-2]}-{args[0]}.log"
+        step = self.start(f"{title} (in the background)", script, args, log=log)
+        step.title = title
+        return step
+
+    def join(self, step: Running) -> str:
+        try:
+            return self.finish(step)
+        finally:
+            self.background -= 1
 
     @staticmethod
     def _say(line: str) -> None:
@@ -103,7 +155,11 @@ class Steps:
 
 
 def run_demo(out: Path, quick: bool = False) -> dict:
-    """Every step of the demo; returns the summary also written to ``OUT/summary.json``."""
+    """Every step of the demo; returns the summary also written to ``OUT/summary.json``.
+
+    The LLM writes while the skeletons are synthesised and the text-free base encoder trains
+    (neither needs text), so the slowest step overlaps the others.
+    """
     size = QUICK if quick else FULL
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -119,36 +175,49 @@ def run_demo(out: Path, quick: bool = False) -> dict:
         synth_classes = []
     steps = Steps(out, total=6)
     text = "crossglg.textgen.cli"
-    gen = steps.run(
+    writing = steps.in_background(
         "descriptions of the base classes by the embedded SmolLM2",
         text,
         ["generate", "--dataset", "synthetic", *select, "--cache", "cache.db", "--json"],
     )
-    emb = steps.run("MiniLM embeddings of the texts", text, ["embed", "--cache", "cache.db", "--json"])
-    steps.run(
-        "synthetic skeletons, prepared for training",
-        "crossglg.cli",
-        ["data", "synth", "--out", "data", "--per-class", str(size.per_class), "--seed", "0", *synth_classes],
-        skip=(out / "data" / "index.json").is_file(),
-    )
-    recipe = [
-        "--data", "data", "--protocol", protocol, "--epochs", str(size.epochs),
-        "--batch-size", str(size.batch_size), "--lr", str(size.lr), "--seed", "1", "--device", "cpu",
-        "--set", f"model.encoder.base_channels={size.width}", "--set", f"frames={size.frames}",
-        "--set", f"warmup_epochs={min(2, size.epochs - 1)}",
-        "--set", f"lr_steps=[{max(1, size.epochs * 7 // 10)}]",
-    ]  # fmt: skip
-    runs = {
-        "base": ("base encoder (--no-text)", ["--no-text"]),
-        "crossglg": ("+CrossGLG (SmolLM2 text)", ["--text-cache", "cache.db"]),
-    }
-    for name, (label, flags) in runs.items():
+    try:
         steps.run(
-            f"train and evaluate: {label}",
+            "synthetic skeletons, prepared for training",
             "crossglg.cli",
-            ["train", *recipe, *flags, "--out", f"runs/{name}"],
-            skip=(out / "runs" / name / "summary.json").is_file(),
+            [
+                "data",
+                "synth",
+                "--out",
+                "data",
+                "--per-class",
+                str(size.per_class),
+                "--seed",
+                "0",
+                *synth_classes,
+            ],
+            skip=(out / "data" / "index.json").is_file(),
         )
+        recipe = [
+            "--data", "data", "--protocol", protocol, "--epochs", str(size.epochs),
+            "--batch-size", str(size.batch_size), "--lr", str(size.lr), "--seed", "1", "--device", "cpu",
+            "--set", f"model.encoder.base_channels={size.width}", "--set", f"frames={size.frames}",
+            "--set", f"warmup_epochs={min(2, size.epochs - 1)}",
+            "--set", f"lr_steps=[{max(1, size.epochs * 7 // 10)}]",
+        ]  # fmt: skip
+        runs = {
+            "base": ("base encoder (--no-text)", ["--no-text"]),
+            "crossglg": ("+CrossGLG (SmolLM2 text)", ["--text-cache", "cache.db"]),
+        }
+        train = {
+            name: ("crossglg.cli", ["train", *recipe, *flags, "--out", f"runs/{name}"])
+            for name, (_, flags) in runs.items()
+        }
+        done = {name: (out / "runs" / name / "summary.json").is_file() for name in runs}
+        steps.run(f"train and evaluate: {runs['base'][0]}", *train["base"], skip=done["base"])
+    finally:
+        gen = steps.join(writing)
+    emb = steps.run("MiniLM embeddings of the texts", text, ["embed", "--cache", "cache.db", "--json"])
+    steps.run(f"train and evaluate: {runs['crossglg'][0]}", *train["crossglg"], skip=done["crossglg"])
     dtw = json.loads(
         steps.run(
             "DTW nearest-exemplar baseline",
@@ -172,7 +241,7 @@ def run_demo(out: Path, quick: bool = False) -> dict:
         "text": json.loads(gen) if gen else None,
         "embed": json.loads(emb) if emb else None,
         "seconds": {**steps.seconds, "total": round(time.perf_counter() - t_start, 1)},
-        "commands": [c for _, c in steps.commands],
+        "commands": steps.commands,
     }
     (out / "summary.json").write_text(json.dumps(result, indent=1))
     (out / "report.md").write_text(report_markdown(result))
