@@ -230,11 +230,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--seeds", type=int, default=5, help="seeds 1..N for base and +CrossGLG")
     p.add_argument("--ablation-seeds", type=int, default=3, help="seeds 1..N for the ablation rows")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument(
+        "--first-seed", type=int, default=1, help="start at this seed (to split a sweep over processes)"
+    )
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--width", type=int, default=16, help="encoder base channels (paper: 64)")
     p.add_argument("--frames", type=int, default=32, help="frames per sample (paper: 64)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=0.02)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--encoder", default="infogcn")
     p.add_argument("--report-only", action="store_true", help="only rebuild the tables from finished runs")
     names = [c.name for c in (*CONDITIONS, *ABLATION)]
@@ -245,8 +248,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report_only:
         prepare(out, args.data_root.resolve())
         # the main comparison first, seed-major, so every finished seed is a complete row set
-        plan = [(c, s) for s in range(1, args.seeds + 1) for c in CONDITIONS]
-        plan += [(c, s) for s in range(1, args.ablation_seeds + 1) for c in ABLATION]
+        plan = [(c, s) for s in range(args.first_seed, args.seeds + 1) for c in CONDITIONS]
+        plan += [(c, s) for s in range(args.first_seed, args.ablation_seeds + 1) for c in ABLATION]
         if args.only:
             plan = [(c, s) for c, s in plan if c.name in args.only]
         for cond, seed in plan:
