@@ -234,7 +234,8 @@ def train_epoch(s: Session, net, epoch: int, amp_ctx, progress=None) -> dict[str
     total = max(time.perf_counter() - t_start, 1e-9)
     if not all(np.isfinite(values)):
         raise UserError(
-            f"epoch {epoch + 1}: the loss became {values[keys.index('loss')]}; lower --lr or check the data"
+            f"epoch {epoch + 1}: the loss became {values[keys.index('loss')]}; lower --lr, clip gradients "
+            "(--set grad_clip=1.0) or check the data"
         )
     values = all_mean(s.dist, values, s.device)
     row = dict(zip([*keys, "train_acc"], values, strict=True))
