@@ -40,10 +40,11 @@ class DemoSize:
     validation: tuple[int, ...] = ()
 
 
-FULL = DemoSize(per_class=10, epochs=10, width=16, frames=32, batch_size=32, lr=0.05)
+# lr 0.025: at 0.05 +CrossGLG diverged on MSR Action3D (docs/RESULTS.md), and the demo must not fail
+FULL = DemoSize(per_class=10, epochs=10, width=16, frames=32, batch_size=32, lr=0.025)
 # a CI-sized run: 5 base classes (10 LLM requests), 4 novel ones sharing their body parts
 QUICK = DemoSize(
-    per_class=5, epochs=2, width=8, frames=16, batch_size=16, lr=0.05,
+    per_class=5, epochs=2, width=8, frames=16, batch_size=16, lr=0.025,
     base=(1, 4, 19, 24, 33), novel=(2, 6, 20, 34),
 )  # fmt: skip
 
