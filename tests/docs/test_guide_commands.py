@@ -165,3 +165,35 @@ def test_cheap_guide_commands_run_as_written(tmp_path):
     assert len((tmp_path / "texts.csv").read_text().splitlines()) == 71  # a header and 70 rows
     assert "high arm wave" in outputs[RUN[6]]
     assert "infogcn" in outputs[RUN[-1]] and "ctrgcn" in outputs[RUN[-1]]
+
+
+def other_doc_commands(name: str) -> list[str]:
+    """`crossglg …` and `bench` command lines of RESULTS.md / BENCHMARKS.md (blocks and inline)."""
+    text = (REPO / "docs" / name).read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    lines = [line.split("  #")[0].strip() for b in blocks for line in b.splitlines()]
+    # inline: the full commands (prose also names commands without their arguments)
+    lines += re.findall(r"`((?:crossglg baseline|OMP_NUM_THREADS=1 \.venv/bin/python) [^`]*--[^`]+)`", text)
+    return [line for line in lines if line.startswith(("crossglg ", "OMP_NUM_THREADS=1", ".venv/bin/python"))]
+
+
+@pytest.mark.parametrize("name", ["RESULTS.md", "BENCHMARKS.md"])
+def test_results_and_benchmark_commands_parse(name):
+    """Those pages' commands take hours (RESULTS) or are run by test_bench_main (BENCHMARKS)."""
+    lines = other_doc_commands(name)
+    assert len(lines) >= 3
+    helps: dict[str, str] = {}
+    for line in lines:
+        argv = shlex.split(line.removeprefix("OMP_NUM_THREADS=1 "))
+        if argv[0] == "crossglg":
+            parse_only(argv)
+            continue
+        assert argv[0] == ".venv/bin/python", line
+        script = argv[1:3] if argv[1] == "-m" else argv[1:2]
+        key = " ".join(script)
+        if key not in helps:
+            helps[key] = subprocess.run(
+                [sys.executable, *script, "--help"], cwd=REPO, capture_output=True, text=True, check=True
+            ).stdout
+        for flag in argv[1 + len(script) :]:
+            assert not flag.startswith("--") or flag in helps[key], (line, flag)
