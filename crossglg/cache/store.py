@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -38,7 +40,6 @@ from crossglg.prompts.answers import answer_texts
 if TYPE_CHECKING:
     from crossglg.cache.writer import BatchWriter
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30000
 LOOKUP_CHUNK = 500  # bound variables per IN (...) query, well under SQLite's limit
 _SECRET_SUFFIXES = ("_key", "apikey", "token", "secret", "password", "authorization")
@@ -51,8 +52,10 @@ def utc_now() -> str:
 def _inspect(path: Path) -> str:
     """Classify a path without writing to it: 'missing', 'blank' (creatable) or 'cache'.
 
-    Anything else raises :class:`CacheError`. Uses a read-only connection so a foreign or
-    newer file is never touched.
+    Anything else raises :class:`CacheError`. Uses a read-only SQLite connection so a foreign
+    or newer file is never touched, and never a plain file handle: closing any descriptor of
+    the database drops this process's POSIX locks on it, and in WAL mode another process may
+    then checkpoint and reset the WAL under a connection of ours (silently losing its writes).
     """
     if not path.exists():
         return "missing"
@@ -60,9 +63,6 @@ def _inspect(path: Path) -> str:
         raise CacheError(f"{path}: is a directory, not a crossglg cache file")
     if path.stat().st_size == 0:
         return "blank"
-    with path.open("rb") as fh:
-        if fh.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
-            raise CacheError(f"{path}: not a SQLite file, so not a crossglg cache; pass another --cache path")
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
         try:
@@ -75,6 +75,12 @@ def _inspect(path: Path) -> str:
         finally:
             conn.close()
     except sqlite3.DatabaseError as err:
+        if _is_lock_error(err):
+            raise  # a writer holds the file (e.g. it is being created): not a verdict on its content
+        if "not a database" in str(err):
+            raise CacheError(
+                f"{path}: not a SQLite file, so not a crossglg cache; pass another --cache path"
+            ) from None
         raise CacheError(f"{path}: unreadable as a crossglg cache ({err})") from None
     if meta.get("format") != FORMAT_NAME:
         raise CacheError(
@@ -446,6 +452,25 @@ def open_cache(path: str | os.PathLike[str], readonly: bool = False) -> Cache:
     :class:`CacheError` and is left untouched.
     """
     path = Path(path)
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return _open(path, readonly)
+        except sqlite3.OperationalError as err:
+            # Processes racing to create one file: switching to WAL and the first reads can
+            # report "locked" without going through the busy handler, so retry for as long
+            # as the busy timeout would have waited.
+            if not _is_lock_error(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02 + 0.08 * random.random())
+
+
+def _is_lock_error(err: sqlite3.Error) -> bool:
+    text = str(err).lower()
+    return "locked" in text or "busy" in text
+
+
+def _open(path: Path, readonly: bool) -> Cache:
     state = _inspect(path)
     if readonly:
         if state == "missing":
@@ -461,7 +486,10 @@ def open_cache(path: str | os.PathLike[str], readonly: bool = False) -> Cache:
     try:
         if state != "cache":
             _initialise(conn)
-            _inspect(path)  # another process may have raced us with something else entirely
+            # another process may have raced us with something else entirely; ask through our
+            # own connection (a second handle on the file would drop our locks, see _inspect)
+            if dict(conn.execute("SELECT key, value FROM meta").fetchall()).get("format") != FORMAT_NAME:
+                raise CacheError(f"{path}: a SQLite database but not a crossglg cache (meta has no format)")
     except BaseException:
         conn.close()
         raise
