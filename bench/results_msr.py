@@ -146,31 +146,9 @@ def run_one(out: Path, cond: Condition, seed: int, args: argparse.Namespace) -> 
 
 def cross_dataset(export_dir: Path, utk_dir: Path, seed: int) -> dict:
     """One-shot on all 10 UTKinect classes with an MSR-trained export (joints re-indexed)."""
-    from crossglg.data.layouts import get_layout
-    from crossglg.data.prepared import open_prepared
-    from crossglg.data.protocols import load_protocol
-    from crossglg.train.export import ExportedModel
-    from crossglg.train.oneshot import DCConfig, cosine_predict, dc_predict
+    from crossglg.train.transfer import transfer_eval
 
-    model = ExportedModel(export_dir)
-    data = open_prepared(utk_dir)
-    to_model = get_layout(data.layout).mapping_to(get_layout(model.meta["layout"]))
-    split = load_protocol("utkinect-all10", data).split(data)
-    labels = np.asarray(data.labels)
-
-    def embed(indices) -> np.ndarray:
-        return model.embed([data.sequence(int(i))[:, :, to_model] for i in indices])[0]
-
-    z_sup, z_q = embed(split.exemplar), embed(split.query)
-    sup_labels, truth = labels[split.exemplar], labels[split.query]
-    cos = cosine_predict(z_sup, sup_labels, z_q)
-    dc = dc_predict(z_sup, sup_labels, z_q, model.base_stats, DCConfig(**model.meta["dc"]), seed=seed)
-    return {
-        "cosine": float((cos == truth).mean()),
-        "dc": float((dc == truth).mean()),
-        "queries": len(truth),
-        "mapping": to_model.tolist(),
-    }
+    return transfer_eval(export_dir, utk_dir, "utkinect-all10", seed=seed)
 
 
 def mean_std(values: list[float]) -> str:

@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
     app.command("eval")(evaluate)
     app.command("export")(export)
     app.command("predict")(predict)
+    app.command("transfer")(transfer)
 
 
 def train(
@@ -197,6 +198,24 @@ def predict(
         return
     for row in rows:
         typer.echo(f"{row['file']}\t{row['prediction']}\t{row['score']:.3f}")
+
+
+def transfer(
+    export_dir: Path = typer.Argument(..., help="Directory written by `crossglg export`."),
+    data: Path = typer.Option(..., "--data", help="Prepared data of ANOTHER dataset (any layout)."),
+    protocol: str = typer.Option(
+        ..., "--protocol", help="One-shot protocol on that data, e.g. utkinect-all10 (every class novel)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of distribution calibration's feature sampling."),
+    json_out: bool = typer.Option(False, "--json", help="Print the accuracies as JSON."),
+) -> None:
+    """One-shot accuracy of an exported model on another dataset, its joints mapped between layouts."""
+    from crossglg.train.transfer import transfer_eval
+
+    result = transfer_eval(export_dir, data, protocol, seed=seed)
+    if not json_out:
+        result.pop("mapping")
+    _print(result, json_out, title="cross-dataset one-shot")
 
 
 def _print(doc: dict, as_json: bool, title: str) -> None:
