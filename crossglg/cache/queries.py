@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from crossglg.cache.keys import request_key, sha256_hex
-from crossglg.cache.records import GenerationRow, ImportRecord, ItemTarget, RequestRow
+from crossglg.cache.records import STATUSES, GenerationRow, ImportRecord, ItemTarget, RequestRow, utc_stamp
 
 if TYPE_CHECKING:
     from crossglg.cache.store import Cache
@@ -151,30 +152,42 @@ def import_texts(cache: Cache, records: Iterable[ImportRecord], label: str, run_
     return len(generations)
 
 
-def invalidate(
-    cache: Cache,
-    model: str | None = None,
-    prompt: str | None = None,
-    since: str | None = None,
-    status: str | None = None,
-) -> int:
-    """Forget answers so the next run asks again; requests and texts stay as history.
+def _since_stamp(since: str) -> str:
+    """``since`` in the stored ``completed_at`` format, so comparing text compares times.
 
-    ``model`` matches the model id or ``backend:model``; ``prompt`` a prompt name or a
-    prompt-id prefix; ``since`` an ISO time (answers completed at or after it). Filters
-    combine with AND; at least one is required. Returns the number of answers forgotten.
+    As typed, ``2026-01-31T12:00:00Z`` sorts after the stored ``2026-01-31T12:00:00.000Z`` and
+    an offset such as ``+02:00`` would be ignored. A time without a zone is UTC, like every
+    stored time.
     """
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError:
+        raise ValueError(
+            f"since {since!r} is not an ISO date or time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)"
+        ) from None
+    return utc_stamp(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+
+
+def _invalidation_select(
+    model: str | None, prompt: str | None, since: str | None, status: str | None
+) -> tuple[str, list[Any]]:
+    """The query for the answers that match every given filter; bad filters raise ValueError."""
     conds, params = [], []
     if model is not None:
         conds.append("(r.model = ? OR r.backend || ':' || r.model = ?)")
         params += [model, model]
     if prompt is not None:
-        conds.append("(r.prompt_id LIKE ? OR r.prompt_id IN (SELECT prompt_id FROM prompts WHERE name = ?))")
-        params += [prompt + "%", prompt]
+        conds.append(
+            "(r.prompt_id LIKE ? OR r.prompt_id IN"
+            " (SELECT prompt_id FROM prompts WHERE name = ? OR version_label = ?))"
+        )
+        params += [prompt + "%", prompt, prompt]
     if since is not None:
         conds.append("g.completed_at >= ?")
-        params.append(since)
+        params.append(_since_stamp(since))
     if status is not None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r} (one of {', '.join(STATUSES)})")
         conds.append("g.status = ?")
         params.append(status)
     if not conds:
@@ -183,6 +196,28 @@ def invalidate(
         "SELECT g.request_key FROM generations g JOIN requests r ON r.request_key = g.request_key WHERE "
         + " AND ".join(conds)
     )
+    return select, params
+
+
+def invalidate(
+    cache: Cache,
+    model: str | None = None,
+    prompt: str | None = None,
+    since: str | None = None,
+    status: str | None = None,
+    dry_run: bool = False,
+) -> int:
+    """Forget answers so the next run asks again; requests and texts stay as history.
+
+    ``model`` matches the model id or ``backend:model``; ``prompt`` a prompt name, a version
+    label (``global@1a2b3c4d5e6f``) or a prompt-id prefix; ``since`` an ISO time (answers
+    completed at or after it); ``status`` one of :data:`STATUSES`. Filters combine with AND; at
+    least one is required. Returns the number of answers forgotten, or with ``dry_run`` the
+    number that would be, without writing (so it works on a read-only cache).
+    """
+    select, params = _invalidation_select(model, prompt, since, status)
+    if dry_run:
+        return len(cache.conn.execute(select, params).fetchall())
     with cache.write():
         keys = [r[0] for r in cache.conn.execute(select, params)]
         for start in range(0, len(keys), 500):

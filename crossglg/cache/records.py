@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 STATUSES = ("ok", "failed", "refused", "truncated", "invalid_json", "incomplete")
@@ -11,6 +12,14 @@ STATUSES = ("ok", "failed", "refused", "truncated", "invalid_json", "incomplete"
 USABLE_STATUSES = ("ok", "incomplete")
 KINDS = ("global", "part", "joint")
 MODES = ("online", "batch", "offline", "import")
+
+
+def utc_stamp(moment: datetime) -> str:
+    """The one format of every stored time: UTC, milliseconds, ``Z`` (``2026-01-31T12:00:00.000Z``).
+
+    Stored times are compared as text, which orders them correctly only when all share it.
+    """
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

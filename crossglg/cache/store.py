@@ -33,6 +33,7 @@ from crossglg.cache.records import (
     ItemTarget,
     RequestRow,
     RunCounters,
+    utc_stamp,
 )
 from crossglg.cache.schema import FORMAT_NAME, INDEXES, PAGE_SIZE, SCHEMA_VERSION, TABLES
 from crossglg.prompts.answers import answer_texts
@@ -46,7 +47,7 @@ _SECRET_SUFFIXES = ("_key", "apikey", "token", "secret", "password", "authorizat
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_stamp(datetime.now(timezone.utc))
 
 
 def _inspect(path: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import pytest
 
@@ -323,3 +324,47 @@ def test_invalidate_by_model_and_status(cache):
     assert cache.conn.execute("SELECT count(*) FROM requests").fetchone()[0] == 3  # history stays
     assert cache.invalidate(since="2000-01-01") == 1
     assert cache.lookup([k_local]) == {}
+
+
+def test_invalidate_since_compares_times_not_spellings(cache):
+    keys = [add_request(cache, name) for name in ("a", "b")]
+    with cache.writer() as w:
+        for key in keys:
+            w.add_generation(ok_global(key, key[:6]), [])
+    stamps = ("2026-01-31T12:00:00.000Z", "2026-01-31T12:00:00.500Z")
+    with cache.write():
+        for key, stamp in zip(keys, stamps, strict=True):
+            cache.conn.execute("UPDATE generations SET completed_at = ? WHERE request_key = ?", (stamp, key))
+    # as text, "...12:00:00Z" sorts after "...12:00:00.000Z": only a parsed time matches both
+    assert cache.invalidate(since="2026-01-31T12:00:00Z", dry_run=True) == 2
+    assert cache.invalidate(since="2026-01-31T14:00:00.2+02:00", dry_run=True) == 1  # offsets count
+    assert cache.invalidate(since="2026-01-31T12:00:00.001", dry_run=True) == 1  # no zone: UTC
+    assert cache.invalidate(since="2026-02-01", dry_run=True) == 0
+    assert cache.lookup(keys) == {k: "ok" for k in keys}  # dry runs forget nothing
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ({"status": "bogus"}, "unknown status 'bogus' (one of ok, failed"),
+        ({"since": "yesterday"}, "since 'yesterday' is not an ISO date or time"),
+        ({}, "at least one filter"),
+    ],
+)
+def test_invalidate_refuses_bad_filters(cache, filters, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        cache.invalidate(**filters, dry_run=True)
+
+
+def test_invalidate_by_prompt_name_label_or_id_prefix(cache):
+    prompt_id = cache.put_prompt("global", "template text", "global@abc")
+    key = add_request(cache, "a")
+    with cache.write():
+        cache.conn.execute("UPDATE requests SET prompt_id = ? WHERE request_key = ?", (prompt_id, key))
+    with cache.writer() as w:
+        w.add_generation(ok_global(key, "a"), [])
+    for prompt in ("global", "global@abc", prompt_id[:8]):
+        assert cache.invalidate(prompt=prompt, dry_run=True) == 1
+    assert cache.invalidate(prompt="local", dry_run=True) == 0
+    assert cache.invalidate(prompt="global@abc") == 1
+    assert cache.lookup([key]) == {}
