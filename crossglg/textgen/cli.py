@@ -235,6 +235,74 @@ def generate(
 
 
 @app.command()
+def invalidate(
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Answers of this model: backend:model as `show` prints it (openai:gpt-4o), or the model id."
+        ),
+    ] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option(
+            help="Answers to this prompt: global, local, a version as `prompts` prints it "
+            "(global@1a2b3c4d5e6f), or a prompt-id prefix."
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Answers completed at or after this ISO time: 2026-01-31, 2026-01-31T12:00:00Z, "
+            "2026-01-31T14:00+02:00 (no zone = UTC)."
+        ),
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="Answers with this status: ok, failed, refused, truncated, invalid_json, incomplete."
+        ),
+    ] = None,
+    cache: CacheOpt = Path("cache.db"),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count the answers that would be forgotten; change nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Forget cached answers so the next `generate` asks for them again.
+
+    Filters combine with AND; at least one is needed. Requests and attempts stay as history.
+    """
+    from crossglg.cache import RunCounters, open_cache
+
+    filters = {"model": model, "prompt": prompt, "since": since, "status": status}
+    chosen = {k: v for k, v in filters.items() if v is not None}
+    if not chosen:
+        raise UserError("say which answers to forget: --model, --prompt, --since and/or --status")
+    # count through a read-only connection first: a missing, empty or foreign file and a bad
+    # filter stop here, before anything could create or change the file
+    with open_cache(cache, readonly=True) as store:
+        try:
+            n = store.invalidate(**filters, dry_run=True)
+        except ValueError as err:
+            raise UserError(f"{cache}: {err}") from None
+    if n and not dry_run:
+        with open_cache(cache) as store:
+            run_id = store.start_run("invalidate", chosen)
+            n = store.invalidate(**filters)
+            store.finish_run(run_id, "ok", RunCounters(n_requests=n))
+    if as_json:
+        _emit_json({"cache": str(cache), "dry_run": dry_run, "invalidated": n, "filters": chosen})
+        return
+    matched = ", ".join(f"{k}={v}" for k, v in chosen.items())
+    if not n:
+        print(f"{cache}: no answers match {matched}; nothing changed")
+    elif dry_run:
+        print(f"{cache}: {n} answer(s) match {matched} and would be forgotten; nothing changed (--dry-run)")
+    else:
+        print(f"{cache}: {n} answer(s) matching {matched} forgotten; the next generate asks for them again")
+
+
+@app.command()
 def prompts(
     dataset: DatasetOpt = None,
     classes: ClassesOpt = None,

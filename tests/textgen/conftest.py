@@ -1,14 +1,19 @@
-"""Fixtures for the text-generation tests: the scripted server and a quick way to run generate."""
+"""Fixtures for the text-generation tests: the scripted server and quick ways to run generate."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from crossglg.textgen.backends import make_backend
+from crossglg.textgen.cli import app
 from crossglg.textgen.generate import generate
 from crossglg.textgen.plan import GenParams, build_plan, select_classes
 from crossglg.textgen.runner import RunSettings, RunSummary
@@ -73,3 +78,26 @@ def query(cache_path: Path) -> Callable[..., list[tuple]]:
             conn.close()
 
     return run
+
+
+def invoke(*args: object) -> tuple[int, str]:
+    """Run ``crossglg-text ARGS`` in-process; (exit code, stdout)."""
+    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.stdout
+
+
+def gen_args(server: ScriptedServer, cache: Path, *extra: str) -> list[str]:
+    return ["generate", "--llm", "scripted", "--base-url", server.base_url, "--cache", str(cache), *extra]
+
+
+def run_cli(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``crossglg-text ARGS`` in a subprocess: the real exit path (one-line errors, no traceback)."""
+    env = {**os.environ, "OPENAI_API_KEY": ""}
+    return subprocess.run(
+        [sys.executable, "-m", "crossglg.textgen.cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -5,9 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,16 +13,9 @@ from typer.testing import CliRunner
 from crossglg.textgen.cli import app
 from crossglg.textgen.testing_server import ScriptedServer
 
+from .conftest import gen_args, invoke, run_cli
+
 cli = CliRunner()
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = cli.invoke(app, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.stdout
-
-
-def gen_args(server: ScriptedServer, cache: Path, *extra: str) -> list[str]:
-    return ["generate", "--llm", "scripted", "--base-url", server.base_url, "--cache", str(cache), *extra]
 
 
 def test_dry_run_gpt4_ntu120_plans_240_without_network(tmp_path, monkeypatch):
@@ -156,30 +146,18 @@ def test_import_handwritten_jsonl(tmp_path):
     assert code == 0 and "generations: ok 2" in out and "import:handwritten" in out
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OPENAI_API_KEY": ""}
-    return subprocess.run(
-        [sys.executable, "-m", "crossglg.textgen.cli", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_user_errors_are_one_line_and_leave_files_untouched(tmp_path):
     bogus = tmp_path / "notes.db"
     bogus.write_text("not a database")
-    proc = _cli("stats", "--cache", bogus, cwd=tmp_path)
+    proc = run_cli("stats", "--cache", bogus, cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a SQLite file" in proc.stderr
     assert bogus.read_text() == "not a database"
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"dataset": "ntu120", "class_id": 1, "text": "ok"}\n{"dataset": "ntu120"}\n')
-    proc = _cli("import", bad, "--label", "x", "--cache", tmp_path / "c.db", cwd=tmp_path)
+    proc = run_cli("import", bad, "--label", "x", "--cache", tmp_path / "c.db", cwd=tmp_path)
     assert proc.returncode == 2 and "bad.jsonl:2" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "c.db").exists()  # nothing stored from a file that failed its check
-    proc = _cli(
+    proc = run_cli(
         "generate", "--llm", "gpt-4", "-d", "utkinect", "-c", "1", "--cache", tmp_path / "g.db", cwd=tmp_path
     )
     assert proc.returncode == 2 and "OPENAI_API_KEY" in proc.stderr and "Traceback" not in proc.stderr
