@@ -147,6 +147,19 @@ def generate(
     timeout: Annotated[
         float, typer.Option(help="Seconds before one HTTP request is abandoned and retried.")
     ] = 120.0,
+    rpm: Annotated[
+        int,
+        typer.Option(
+            help="Send at most this many requests per minute (your account's RPM limit); 0 = no limit."
+        ),
+    ] = 0,
+    tpm: Annotated[
+        int,
+        typer.Option(
+            help="Send at most this many tokens per minute (your account's TPM limit), counting each "
+            "request as its prompt (characters / 4) plus --max-tokens; 0 = no limit."
+        ),
+    ] = 0,
     cache: CacheOpt = Path("cache.db"),
     force: Annotated[
         bool, typer.Option("--force", help="Send every request again, even those cached as ok.")
@@ -173,6 +186,8 @@ def generate(
     t0 = time.perf_counter()
     if concurrency < 1:
         raise UserError("--concurrency must be >= 1")
+    if rpm < 0 or tpm < 0:
+        raise UserError("--rpm and --tpm must be >= 0 (0 = no limit)")
     selection = select_classes(dataset, classes, protocol, include_novel, class_ids, parts, layout)
     if selection.note and not as_json:
         print(f"note: {selection.note}", file=sys.stderr)
@@ -213,7 +228,7 @@ def generate(
             plan,
             chosen,
             cache,
-            RunSettings(concurrency=concurrency, timeout=timeout),
+            RunSettings(concurrency=concurrency, timeout=timeout, rpm=rpm, tpm=tpm),
             run_args,
             force=force,
             on_start=on_start,

@@ -135,7 +135,8 @@ class Plan:
         return [p.row.request_key for p in self.requests]
 
 
-def _est_tokens(messages: list[dict[str, str]]) -> int:
+def estimate_input_tokens(messages: list[dict[str, str]]) -> int:
+    """About four characters a token plus a few per message: for --dry-run and the --tpm limit."""
     return sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages)
 
 
@@ -200,7 +201,7 @@ def build_plan(
                     slots=slots,
                     targets=[target],
                     label=f"{selection.dataset} class {entry.class_id} ({entry.name}) {tpl.name} #{i}",
-                    est_input_tokens=_est_tokens(messages),
+                    est_input_tokens=estimate_input_tokens(messages),
                     est_output_tokens=EST_GLOBAL_OUTPUT if kind == "global" else EST_SLOT_OUTPUT * len(slots),
                 )
     return Plan(requests=list(by_key.values()), templates=(g_tpl, l_tpl), source=backend.source)

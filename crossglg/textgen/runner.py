@@ -30,7 +30,8 @@ from crossglg.cache.store import utc_now
 from crossglg.cache.writer import BatchWriter
 from crossglg.textgen.backends import Backend, ChatRequest, Completion, RequestFailed, RetryableError, StopRun
 from crossglg.textgen.parsing import Parsed, parse_answer
-from crossglg.textgen.plan import PlannedRequest
+from crossglg.textgen.plan import PlannedRequest, estimate_input_tokens
+from crossglg.textgen.ratelimit import RateLimiter
 
 REPAIRABLE = ("truncated", "invalid_json", "incomplete")
 
@@ -48,6 +49,8 @@ class RunSettings:
     retry_after_cap: float = 60.0
     cooldown_429: float = 10.0
     repairs: int = 2
+    rpm: int = 0  # client-side requests per minute; 0 = no limit
+    tpm: int = 0  # client-side tokens per minute (prompt estimate + max_tokens); 0 = no limit
 
 
 @dataclass
@@ -102,12 +105,18 @@ class Runner:
         self.summary = RunSummary()
         self._resume_at = 0.0
         self._stopped: str | None = None
+        self._limits = RateLimiter(settings.rpm, settings.tpm)
 
     # -- global dispatch gate ------------------------------------------------------------
     def _pause(self, seconds: float) -> None:
-        """A 429 holds back every *new* request; requests in flight go on and retry on their own."""
+        """A 429 holds back every *new* request; requests in flight go on and retry on their own.
+
+        The rate limits restart empty after the pause, so the requests that waited for it do
+        not all leave at once and meet another 429.
+        """
         loop = asyncio.get_running_loop()
         self._resume_at = max(self._resume_at, loop.time() + seconds)
+        self._limits.hold(seconds)
 
     async def _gate(self) -> None:
         loop = asyncio.get_running_loop()
@@ -151,9 +160,12 @@ class Runner:
             wait=self._wait,
             reraise=True,
         )
+        # what a provider charges against its token limit: the prompt plus the whole max_tokens
+        tokens = estimate_input_tokens(chat.messages) + chat.max_tokens
         n = 0
         async for attempt in retrying:
             with attempt:
+                await self._limits.acquire(tokens)  # every attempt counts: retries and repairs too
                 n += 1
                 self.summary.http_attempts += 1
                 started, t0 = utc_now(), time.perf_counter()
