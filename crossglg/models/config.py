@@ -16,6 +16,7 @@ from typing import Any
 from crossglg.errors import UserError
 
 REWEIGHT_FORMS = ("scale", "residual")
+ATTENTION_FORMS = ("pooled", "frame")
 
 
 @dataclass
@@ -33,6 +34,7 @@ class EncoderConfig:
     z_prior_gain: float = 3.0  # orthogonal class prior gain [ref]
     lambda1: float = 1e-4  # weight of ||mean z||_2 [ref]
     lambda2: float = 0.1  # weight of the MMD to the class prior [ref]
+    attention: str = "pooled"  # SA-GC attention per sample ("pooled") or per frame ("frame", the reference)
     # ST-GCN only
     edge_importance: bool = True  # learnable edge-importance masks [ref]
 
@@ -120,10 +122,8 @@ class ModelConfig:
         return cfg
 
     def validate(self) -> None:
-        if self.jid.reweight not in REWEIGHT_FORMS:
-            raise UserError(
-                f"model config: jid.reweight={self.jid.reweight!r}; choose {' or '.join(REWEIGHT_FORMS)}"
-            )
+        _check_choice("jid.reweight", self.jid.reweight, REWEIGHT_FORMS)
+        _check_choice("encoder.attention", self.encoder.attention, ATTENTION_FORMS)
         if self.l2g.dim % self.l2g.heads:
             raise UserError(
                 f"model config: l2g.dim={self.l2g.dim} is not divisible by l2g.heads={self.l2g.heads}"
@@ -132,6 +132,11 @@ class ModelConfig:
             raise UserError("model config: jid.hidden_mult must be >= 1")
         if self.l2g.layers < 1 or self.l2g.text_dim < 1:
             raise UserError("model config: l2g.layers and l2g.text_dim must be >= 1")
+
+
+def _check_choice(key: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise UserError(f"model config: {key}={value!r}; choose {' or '.join(options)}")
 
 
 def _names(cls: type) -> list[str]:

@@ -1,10 +1,12 @@
 """InfoGCN-style encoder (Chi et al., CVPR 2022), written from METHOD.md §3.1.
 
-One deliberate difference from the reference: the self-attention topology is computed once
-per sample from time-pooled features (as CTR-GCN does for its topology), not once per frame.
-That removes the [N·T, H, V, V] attention tensors and the per-frame matmuls, which is where
-the reference spends most of its memory; the aggregation is one batched einsum over
-[N, C, T, V] for all heads, followed by a single 1×1 conv that mixes the heads.
+One deliberate difference from the reference by default: the self-attention topology is
+computed once per sample from time-pooled features (as CTR-GCN does for its topology), not
+once per frame. That removes the [N·T, H, V, V] attention tensors and the per-frame matmuls,
+which is where the reference spends most of its memory. ``encoder.attention = "frame"`` keeps
+the reference's per-frame attention for faithful reproductions. Either way the aggregation is
+one batched einsum over [N, C, T, V] for all heads, followed by a single 1×1 conv that mixes
+the heads (the reference loops over heads with one conv each: the same function).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from crossglg.models.layers import MultiScaleTCN, init_branch_conv, init_weights
 class SelfAttentionGraphConv(nn.Module):
     """SA-GC: per-sample joint self-attention times a learned shared topology, per head."""
 
-    def __init__(self, cin: int, cout: int, topology: torch.Tensor) -> None:
+    def __init__(self, cin: int, cout: int, topology: torch.Tensor, per_frame: bool = False) -> None:
         super().__init__()
         heads = topology.shape[0]
+        self.per_frame = per_frame
         self.heads = heads
         self.rel = max(cin // 8, 1)
         self.topology = nn.Parameter(topology.clone())
@@ -38,20 +41,29 @@ class SelfAttentionGraphConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, t, v = x.shape
-        y = self.norm(x.mean(2).transpose(1, 2))  # [N, V, C]
-        q, k = self.to_qk(y).view(n, v, 2, self.heads, self.rel).unbind(2)
-        attn = torch.einsum("nuhd,nvhd->nhuv", q, k).float().mul(self.scale).softmax(-1)
-        adj = (attn * self.topology).to(x.dtype)  # [N, H, V, V]
-        agg = torch.einsum("nhuv,nctv->nhctu", adj, x).reshape(n, self.heads * c, t, v)
-        return self.relu(self.bn(self.mix(agg)) + self.down(x))
+        if self.per_frame:
+            y = self.norm(x.permute(0, 2, 3, 1))  # [N, T, V, C]
+            q, k = self.to_qk(y).view(n, t, v, 2, self.heads, self.rel).unbind(3)
+            attn = torch.einsum("ntuhd,ntvhd->nhtuv", q, k).float().mul(self.scale).softmax(-1)
+            adj = (attn * self.topology[:, None]).to(x.dtype)  # [N, H, T, V, V]
+            agg = torch.einsum("nhtuv,nctv->nhctu", adj, x)
+        else:
+            y = self.norm(x.mean(2).transpose(1, 2))  # [N, V, C]
+            q, k = self.to_qk(y).view(n, v, 2, self.heads, self.rel).unbind(2)
+            attn = torch.einsum("nuhd,nvhd->nhuv", q, k).float().mul(self.scale).softmax(-1)
+            adj = (attn * self.topology).to(x.dtype)  # [N, H, V, V]
+            agg = torch.einsum("nhuv,nctv->nhctu", adj, x)
+        return self.relu(self.bn(self.mix(agg.reshape(n, self.heads * c, t, v))) + self.down(x))
 
 
 class InfoGCNBlock(nn.Module):
     """relu(MS-TCN(SA-GC(x) ⊙ w) + residual(x)); w is the JID's joint weight when given."""
 
-    def __init__(self, cin: int, cout: int, topology: torch.Tensor, stride: int, kernel: int) -> None:
+    def __init__(
+        self, cin: int, cout: int, topology: torch.Tensor, stride: int, kernel: int, per_frame: bool
+    ) -> None:
         super().__init__()
-        self.gcn = SelfAttentionGraphConv(cin, cout, topology)
+        self.gcn = SelfAttentionGraphConv(cin, cout, topology, per_frame)
         self.tcn = MultiScaleTCN(cout, cout, kernel, stride)
         self.res = residual(cin, cout, stride)
         self.relu = nn.ReLU(inplace=True)
@@ -79,7 +91,8 @@ class InfoGCN(SkeletonEncoder):
         topology = torch.from_numpy(three_subsets(layout))
         plan = [(c, c, 1), (c, c, 1), (c, c, 1), (c, 2 * c, 2), (2 * c, 2 * c, 1), (2 * c, 2 * c, 1),
                 (2 * c, 4 * c, 2), (4 * c, 4 * c, 1), (4 * c, 4 * c, 1)]  # fmt: skip
-        self.blocks = nn.ModuleList(InfoGCNBlock(i, o, topology, s, kernel) for i, o, s in plan)
+        per_frame = cfg.attention == "frame"
+        self.blocks = nn.ModuleList(InfoGCNBlock(i, o, topology, s, kernel, per_frame) for i, o, s in plan)
         self.channels = tuple(o for _, o, _ in plan)
         self.embed_dim = 4 * c
         self.fc = nn.Linear(4 * c, 4 * c)
