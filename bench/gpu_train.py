@@ -26,6 +26,7 @@ import platform
 import sys
 import time
 import traceback
+from pathlib import Path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--text-dim", type=int, default=768, help="local-text vector width (mpnet 768)")
     p.add_argument("--infer-batch", type=int, default=256)
     p.add_argument("--device", default="", help="default: cuda when available, else cpu")
+    p.add_argument(
+        "--no-reference", dest="reference", action="store_false", help="skip the reference-layout InfoGCN"
+    )
     p.add_argument("--json", dest="json_path", default="", help="also write the JSON document here")
     p.add_argument("--quick", action="store_true", help="tiny sizes for a CPU smoke run (overrides sizes)")
     args = p.parse_args(argv)
@@ -109,14 +113,23 @@ class Bench:
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    def run(self, text: bool, compiled: bool) -> dict:
-        import torch
-
+    def model(self, variant: str):
+        """``base`` / ``crossglg``: our InfoGCN without / with text; ``reference``: the public
+        code's layout (bench/reference_infogcn.py)."""
+        from bench.reference_infogcn import ReferenceInfoGCN
         from crossglg.models import build_model
 
+        if variant == "reference":
+            return ReferenceInfoGCN(self.layout, self.num_classes)
+        extra = {"use_text": variant == "crossglg", "l2g": {"text_dim": self.args.text_dim}}
+        return build_model("infogcn", self.layout, self.num_classes, extra)
+
+    def run(self, variant: str, compiled: bool) -> dict:
+        import torch
+
         torch.manual_seed(0)
-        model = build_model("infogcn", self.layout, self.num_classes, {"use_text": text,
-                            "l2g": {"text_dim": self.args.text_dim}}).to(self.device)  # fmt: skip
+        text = variant == "crossglg"
+        model = self.model(variant).to(self.device)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
         scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
         net = torch.compile(model) if compiled else model
@@ -163,8 +176,9 @@ class Bench:
             self.sync()
             infer_s = time.perf_counter() - t0
         return {
-            "variant": ("crossglg" if text else "base") + ("+compile" if compiled else ""),
-            "text": text,
+            "variant": variant + ("+compile" if compiled else ""),
+            "model": variant,
+            "amp": self.args.amp,
             "compile": compiled,
             "parameters": sum(p.numel() for p in model.parameters()),
             "inference_parameters": sum(p.numel() for p in branch.parameters()),
@@ -187,22 +201,25 @@ def main(argv: list[str] | None = None) -> dict:
         torch.backends.cudnn.allow_tf32 = True
     bench = Bench(args, device)
     compile_modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.compile]
+    plan = [(v, c) for c in compile_modes for v in ("base", "crossglg")]
+    if args.reference:
+        plan.append(("reference", False))  # eager, like the public code it stands for
     rows, errors = [], []
-    for compiled in compile_modes:
-        for text in (False, True):
-            try:
-                rows.append(bench.run(text, compiled))
-            except Exception as err:  # keep going: one failing variant must not lose the others
-                errors.append({"text": text, "compile": compiled, "error": f"{type(err).__name__}: {err}",
-                               "trace": traceback.format_exc(limit=3)})  # fmt: skip
-            if device.startswith("cuda"):
-                torch.cuda.empty_cache()
+    for variant, compiled in plan:
+        try:
+            rows.append(bench.run(variant, compiled))
+        except Exception as err:  # keep going: one failing variant must not lose the others
+            errors.append({"variant": variant, "compile": compiled, "error": f"{type(err).__name__}: {err}",
+                           "trace": traceback.format_exc(limit=3)})  # fmt: skip
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
     ratios = {}
     for compiled in compile_modes:
-        base = [r for r in rows if not r["text"] and r["compile"] == compiled]
-        cross = [r for r in rows if r["text"] and r["compile"] == compiled]
-        if base and cross:
-            ratios["compile" if compiled else "eager"] = cross[0]["step_ms"] / base[0]["step_ms"]
+        found = {r["model"]: r for r in rows if r["compile"] == compiled}
+        if "base" in found and "crossglg" in found:
+            ratios["compile" if compiled else "eager"] = (
+                found["crossglg"]["step_ms"] / found["base"]["step_ms"]
+            )
     doc = {
         "device": torch.cuda.get_device_name()
         if device.startswith("cuda")
@@ -211,6 +228,8 @@ def main(argv: list[str] | None = None) -> dict:
         "settings": {k: v for k, v in vars(args).items() if k != "json_path"},
         "results": rows,
         "crossglg_over_base_step_time": ratios,
+        "against_reference": against_reference(rows),
+        "speed_bar": SPEED_BAR,
         "errors": errors,
     }
     print(json.dumps(doc, indent=1))
@@ -219,6 +238,33 @@ def main(argv: list[str] | None = None) -> dict:
         with open(args.json_path, "w") as fh:
             json.dump(doc, fh, indent=1)
     return doc
+
+
+# The public InfoGCN code on one H200, batch 128, 64 frames, 25 joints, 2 persons, SGD (issue #6)
+SPEED_BAR = {
+    "device": "NVIDIA H200",
+    "train_samples_per_s": 930,
+    "infer_samples_per_s": 3000,
+    "peak_gib": 16.9,
+}
+
+
+def against_reference(rows: list[dict]) -> dict:
+    """Each of our variants over the reference layout timed in the same run: the speed bar's
+    ratios (goal: training ≥ 2×, memory ≤ 0.5×) on whatever card this is."""
+    ref = next((r for r in rows if r["model"] == "reference"), None)
+    if ref is None:
+        return {}
+    out = {}
+    for r in rows:
+        if r["model"] != "reference":
+            peak = r["peak_gib"] / ref["peak_gib"] if r["peak_gib"] and ref["peak_gib"] else None
+            out[r["variant"]] = {
+                "train_speedup": r["train_samples_per_s"] / ref["train_samples_per_s"],
+                "infer_speedup": r["infer_samples_per_s"] / ref["infer_samples_per_s"],
+                "peak_memory_ratio": peak,
+            }
+    return out
 
 
 def table(doc: dict) -> str:
@@ -232,10 +278,17 @@ def table(doc: dict) -> str:
         )
     for mode, ratio in doc["crossglg_over_base_step_time"].items():
         lines.append(f"CrossGLG/base step time ({mode}): {ratio:.3f}")
+    for variant, r in doc["against_reference"].items():
+        peak = "-" if r["peak_memory_ratio"] is None else f"{r['peak_memory_ratio']:.2f}x"
+        lines.append(
+            f"{variant} vs reference layout: train {r['train_speedup']:.2f}x, "
+            f"infer {r['infer_speedup']:.2f}x, peak memory {peak}"
+        )
     for e in doc["errors"]:
-        lines.append(f"FAILED text={e['text']} compile={e['compile']}: {e['error']}")
+        lines.append(f"FAILED {e['variant']} compile={e['compile']}: {e['error']}")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py` finds `bench`
     main()

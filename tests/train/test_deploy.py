@@ -152,10 +152,12 @@ def test_gpu_bench_runs_its_quick_version_on_cpu(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(out.read_text())
     assert doc["errors"] == []
-    assert [r["variant"] for r in doc["results"]] == ["base", "crossglg"]
+    assert [r["variant"] for r in doc["results"]] == ["base", "crossglg", "reference"]
     for r in doc["results"]:
         assert r["train_samples_per_s"] > 0 and r["infer_samples_per_s"] > 0
         assert 0 <= r["data_wait_share"] <= 1
     assert doc["results"][1]["inference_parameters"] > doc["results"][0]["inference_parameters"]
     assert doc["crossglg_over_base_step_time"]["eager"] > 0
     assert "CrossGLG/base step time (eager)" in proc.stderr
+    assert set(doc["against_reference"]) == {"base", "crossglg"}
+    assert doc["against_reference"]["base"]["train_speedup"] > 0
