@@ -91,6 +91,6 @@ def test_doc_python_snippets_run(doc_cache):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(forget, {})
-    assert out.getvalue() == "1 answers forgotten\n"
+    assert out.getvalue() == "1 would go\n1 answers forgotten\n"
     with open_cache(doc_cache, readonly=True) as cache:
         assert cache.stats()["generations"] == {"ok": 1}
