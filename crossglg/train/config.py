@@ -46,6 +46,7 @@ class TrainConfig:
     warmup_epochs: int = 5
     lr_steps: list[int] = field(default_factory=lambda: [90, 100])
     lr_gamma: float = 0.1
+    text_lr_mult: float = 0.03  # lr multiplier of the L2G module (optim.py); measured, docs/TRAINING.md
     grad_clip: float = 0.0  # max global gradient norm; 0 = off (InfoGCN does not clip)
 
     # input: CTR-GCN feeder (DATA.md §4)
@@ -83,8 +84,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "frames", "persons", "shots", "eval_every"):
             if getattr(self, name) < 1:
                 raise UserError(f"config: {name} must be >= 1, got {getattr(self, name)}")
-        if self.warmup_epochs < 0 or self.lr <= 0:
-            raise UserError("config: lr must be > 0 and warmup_epochs >= 0")
+        if self.warmup_epochs < 0 or self.lr <= 0 or self.text_lr_mult <= 0:
+            raise UserError("config: lr and text_lr_mult must be > 0 and warmup_epochs >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -111,15 +111,10 @@ def build_session(
     if for_training:
         per_rank = max(1, cfg.batch_size // dist.world)
         s.steps_per_epoch = max(1, len(data.train_idx) // (per_rank * dist.world))
-        s.optimizer = torch.optim.SGD(
-            model.parameters(),
-            lr=cfg.lr,
-            momentum=cfg.momentum,
-            nesterov=cfg.nesterov,
-            weight_decay=cfg.weight_decay,
-        )
+        from crossglg.train.optim import build_optimizer
         from crossglg.train.schedule import make_scheduler
 
+        s.optimizer = build_optimizer(model, cfg)
         s.scheduler = make_scheduler(
             s.optimizer, s.steps_per_epoch, cfg.warmup_epochs, cfg.lr_steps, cfg.lr_gamma
         )
@@ -234,7 +229,8 @@ def train_epoch(s: Session, net, epoch: int, amp_ctx, progress=None) -> dict[str
     total = max(time.perf_counter() - t_start, 1e-9)
     if not all(np.isfinite(values)):
         raise UserError(
-            f"epoch {epoch + 1}: the loss became {values[keys.index('loss')]}; lower --lr, clip gradients "
+            f"epoch {epoch + 1}: the loss became {values[keys.index('loss')]}; lower --lr, or only the L2G "
+            f"module's share of it (--set text_lr_mult=..., now {s.cfg.text_lr_mult}), clip gradients "
             "(--set grad_clip=1.0) or check the data"
         )
     values = all_mean(s.dist, values, s.device)
@@ -388,14 +384,20 @@ def dry_run(cfg: TrainConfig) -> dict[str, Any]:
 
 def _check_resumable(cfg: TrainConfig, state: dict) -> None:
     """Only the schedule length may change on resume; anything else would not be the same run."""
-    saved = dict(state["config"])
+    saved = {**_BEFORE_THEIR_TIME, **state["config"]}
     now = cfg.to_dict()
     for key in ("epochs", "out", "device", "eval_every", "compile"):
         saved.pop(key, None)
         now.pop(key, None)
     diff = sorted(k for k in now if now[k] != saved.get(k))
     if diff:
-        raise UserError(f"--resume: the configuration differs from the checkpoint's in {', '.join(diff)}")
+        found = ", ".join(f"{k} (checkpoint {saved.get(k)!r}, now {now[k]!r})" for k in diff)
+        raise UserError(f"--resume: the configuration differs from the checkpoint's in {found}")
+
+
+# keys added after checkpoints were first written, with the value that older runs trained with,
+# so such a run resumes with e.g. --set text_lr_mult=1
+_BEFORE_THEIR_TIME = {"text_lr_mult": 1.0}
 
 
 @dataclass

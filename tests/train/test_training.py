@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from crossglg.errors import UserError
+from crossglg.train.config import TrainConfig
 
 pytestmark = pytest.mark.slow
 
@@ -93,6 +94,11 @@ def test_resume_equals_an_uninterrupted_run(small, run_cli, train_args, tmp_path
     for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True):
         assert torch.equal(sa["momentum_buffer"], sb["momentum_buffer"])
     assert a["scheduler"] == b["scheduler"]
+    # the L2G module's own, smaller learning rate (text_lr_mult) survives the restart
+    groups = [(g["name"], g["lr"], g["initial_lr"]) for g in a["optimizer"]["param_groups"]]
+    assert groups == [(g["name"], g["lr"], g["initial_lr"]) for g in b["optimizer"]["param_groups"]]
+    assert [name for name, *_ in groups] == ["backbone", "text"]
+    assert groups[1][2] == pytest.approx(groups[0][2] * TrainConfig().text_lr_mult)
     drop = ("epoch_s", "samples_per_s", "data_wait_share")
     assert [{k: v for k, v in r.items() if k not in drop} for r in a["history"]] == [
         {k: v for k, v in r.items() if k not in drop} for r in b["history"]
@@ -175,6 +181,15 @@ def test_k_shot_eval_moves_queries_into_the_support(text_run, run_cli):
     assert results["n_support"] == 15
     with pytest.raises(UserError, match="too few for 9 shots"):
         run_cli(["eval", str(text_run), "--shots", "9"])
+
+
+def test_a_diverging_loss_stops_the_run_and_names_the_remedies(small, run_cli, train_args, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(
+        UserError, match=r"loss became (nan|-?inf);.*text_lr_mult=\.\.\., now 0\.5.*grad_clip"
+    ):
+        run_cli(train_args(out, "--epochs", "1", "--lr", "1e6", "--set", "text_lr_mult=0.5"))
+    assert not (out / "last.pt").exists()
 
 
 def test_missing_text_or_bad_input_is_a_one_line_error(small, train_args, tmp_path):
