@@ -37,6 +37,7 @@ RUN = [
     "crossglg-text show --dataset msr-action3d --class 1",
     "crossglg-text export texts.jsonl",
     "crossglg-text export texts.csv --format csv --dataset msr-action3d",
+    "crossglg-text invalidate --prompt local --dry-run",
     "crossglg-text generate --llm gpt-4 --protocol ntu120-aux40 --dry-run",
     "crossglg model-info --encoder all --layout ntu25",
 ]
@@ -159,11 +160,14 @@ def test_cheap_guide_commands_run_as_written(tmp_path):
     assert planned[RUN[0]][1] == "200"  # the 100 base classes × 2 prompts
     assert planned[RUN[2]][1] == "240"  # a whole class list: 120 × 2
     assert planned[RUN[3]][1] == "4"  # 2 own classes × 2
-    assert planned[RUN[9]][1] == "80"  # 40 auxiliary classes × 2
+    assert (
+        planned["crossglg-text generate --llm gpt-4 --protocol ntu120-aux40 --dry-run"][1] == "80"
+    )  # 40 × 2
     assert "drink water" in outputs[RUN[1]]  # NTU class 1
     assert len((tmp_path / "texts.jsonl").read_text().splitlines()) == 70  # the hand-written MSR file
     assert len((tmp_path / "texts.csv").read_text().splitlines()) == 71  # a header and 70 rows
     assert "high arm wave" in outputs[RUN[6]]
+    assert "no answers match prompt=local" in outputs["crossglg-text invalidate --prompt local --dry-run"]
     assert "infogcn" in outputs[RUN[-1]] and "ctrgcn" in outputs[RUN[-1]]
 
 
