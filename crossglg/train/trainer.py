@@ -218,7 +218,10 @@ def train_epoch(s: Session, net, epoch: int, amp_ctx, progress=None) -> dict[str
         s.scaler.step(s.optimizer)
         s.scaler.update()
         s.scheduler.step()
-        for key, value in {"loss": loss.detach(), **{f"loss_{k}": v for k, v in parts.items()}}.items():
+        logged = {"loss": loss.detach(), **{f"loss_{k}": v for k, v in parts.items()}}
+        if out.k_out is not None:  # 1/V when uniform, 1 when the JID puts all weight on one joint
+            logged["jid_max"] = out.k_out.detach().max(1).values.mean()
+        for key, value in logged.items():
             sums[key] = sums[key] + value.float() if key in sums else value.float()
         correct += (out.logits_s.argmax(1) == y).sum()
         if progress is not None:

@@ -57,14 +57,16 @@ def test_training_with_text_learns_and_writes_its_outputs(text_run):
         "loss_s",
         "loss_cal",
         "loss_c",
+        "jid_max",
         "train_acc",
         "val_cosine",
         "lr",
         "data_wait_share",
     ):
         assert column in header
-    # the best checkpoint is the epoch with the best validation accuracy (later epoch on ties)
     history = json.loads((text_run / "metrics.json").read_text())
+    assert all(1 / 25 <= row["jid_max"] <= 1 for row in history)  # a softmax over NTU-25's joints
+    # the best checkpoint is the epoch with the best validation accuracy (later epoch on ties)
     best = max(range(len(history)), key=lambda i: (history[i]["val_cosine"], i))
     assert _summary(text_run)["best_epoch"] == best + 1
     state = torch.load(text_run / "best.pt", weights_only=False)
@@ -79,6 +81,7 @@ def test_training_without_text_learns(small, run_cli, train_args, tmp_path):
     state = torch.load(out / "last.pt", weights_only=False)
     assert not any(k.startswith(("l2g.", "skeleton.jid.")) for k in state["model"])
     assert not (out / "eval" / "joint_importance.png").exists()
+    assert not any("jid_max" in row for row in json.loads((out / "metrics.json").read_text()))
 
 
 def test_resume_equals_an_uninterrupted_run(small, run_cli, train_args, tmp_path):
