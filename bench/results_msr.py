@@ -117,6 +117,8 @@ def train_flags(args: argparse.Namespace) -> list[str]:
         "--lr", str(args.lr), "--device", "cpu",
         "--set", f"frames={args.frames}", "--set", f"warmup_epochs={min(2, args.epochs - 1)}",
         "--set", f"lr_steps={steps}", "--set", f"model.encoder.base_channels={args.width}",
+        # the defaults when docs/RESULTS.md's tables were measured (both changed since)
+        "--set", "text_lr_mult=1", "--set", "model.jid.detach=false",
     ]  # fmt: skip
 
 

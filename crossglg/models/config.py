@@ -48,7 +48,10 @@ class JIDConfig:
     )
     hidden_mult: int = 4  # H = 4·C (512 at C = 128, +67k); METHOD.md says 8 (+133k): see docs/MODELS.md
     reweight: str = "scale"  # "scale": w = V*k_out; "residual": w = 1 + V*k_out [default]
-    detach: bool = False  # detach k_out before re-weighting (ablation) [default]
+    # re-weight with k_out detached, so only L_cal trains the JID. METHOD.md's [default] is False,
+    # but then L_s drives the softmax onto one joint within ~10 SGD steps and k_out stops
+    # following the text (docs/MODELS.md, "JID gradients")
+    detach: bool = True
 
 
 @dataclass

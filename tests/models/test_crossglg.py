@@ -98,7 +98,7 @@ def test_detached_reweighting_trains_the_jid_only_through_l_cal(x_ntu):
     total, _ = model.loss(model(x_ntu), Y, make_k_gt(2, 25))
     total.backward()
     assert grad_norm(model.skeleton.jid) == 0
-    attached = build(loss={"w_cal": 0.0, "w_c": 0.0})
+    attached = build(jid={"detach": False}, loss={"w_cal": 0.0, "w_c": 0.0})
     total, _ = attached.loss(attached(x_ntu), Y, make_k_gt(2, 25))
     total.backward()
     assert grad_norm(attached.skeleton.jid) > 0
