@@ -42,7 +42,7 @@ def test_the_documented_commands_run(shared_data, run_cli, tmp_path):
     work = tmp_path / "work"
     (work / "docs").mkdir(parents=True)
     (tmp_path / "shared").symlink_to(shared_data.parent)
-    (work / "docs" / "examples").symlink_to(REPO / "docs" / "examples")
+    (work / "examples").symlink_to(REPO / "examples")
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     old = Path.cwd()
     os.chdir(work)
