@@ -20,7 +20,8 @@ def _pyplot():
 
 
 def training_curves(history: list[dict], path: Path) -> None:
-    """Loss on the left, validation one-shot accuracy and learning rate on the right."""
+    """Loss on the left; accuracies, the JID's largest joint weight (a 0–1 share, so a collapse
+    onto one joint is seen beside the accuracies) and the learning rate on the right."""
     plt = _pyplot()
     epochs = [h["epoch"] for h in history]
     fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(10, 4))
@@ -29,10 +30,10 @@ def training_curves(history: list[dict], path: Path) -> None:
     ax_l.set_xlabel("epoch")
     ax_l.set_ylabel("training loss")
     ax_l.legend(fontsize=8)
-    for key in sorted({k for h in history for k in h if k.startswith(("val_", "train_acc"))}):
+    for key in sorted({k for h in history for k in h if k.startswith(("val_", "train_acc", "jid_max"))}):
         ax_a.plot(epochs, [h.get(key, np.nan) for h in history], marker=".", label=key)
     ax_a.set_xlabel("epoch")
-    ax_a.set_ylabel("accuracy")
+    ax_a.set_ylabel("accuracy, JID largest weight")
     ax_a.set_ylim(0, 1)
     ax_a.legend(fontsize=8, loc="upper left")
     ax_lr = ax_a.twinx()

@@ -425,6 +425,8 @@ def _progress(console, dist: Dist, epochs: int, steps: int) -> _Progress:
         parts = [f"epoch {row['epoch']}", f"loss {row['loss']:.4f}", f"train_acc {row['train_acc']:.3f}"]
         if "val_cosine" in row:
             parts.append(f"val_cosine {row['val_cosine']:.3f}")
+        if "jid_max" in row:
+            parts.append(f"jid_max {row['jid_max']:.2f}")
         parts.append(f"data_wait {100 * row['data_wait_share']:.0f}%")
         bar.console.print("  ".join(parts) + ("  *" if row.get("best") else ""))
 
