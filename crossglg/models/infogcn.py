@@ -22,7 +22,7 @@ from crossglg.models.layers import MultiScaleTCN, init_branch_conv, init_weights
 
 
 class SelfAttentionGraphConv(nn.Module):
-    """SA-GC: per-sample joint self-attention times a learned shared topology, per head."""
+    """SA-GC: joint self-attention (per sample, or per frame) times a learned shared topology, per head."""
 
     def __init__(self, cin: int, cout: int, topology: torch.Tensor, per_frame: bool = False) -> None:
         super().__init__()
