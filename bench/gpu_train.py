@@ -1,4 +1,4 @@
-"""Training and inference speed at NTU scale: base encoder vs +CrossGLG, bf16, torch.compile on/off.
+"""Training and inference speed at NTU scale: base, +CrossGLG and the reference layout, bf16, compile on/off.
 
 Run on a CUDA GPU (one prepared script, no data or text cache needed):
 
@@ -14,7 +14,11 @@ their values do not change the cost. Prints one JSON document, then a table.
 Measured per variant: training samples/s (steps timed after warm-up and compilation), peak
 GPU memory, inference samples/s of the exported skeleton branch, and the share of a training
 step spent preparing the batch (the data loop timed alone over the same batches, divided by
-the training loop's time). Then the CrossGLG/base step-time ratio per compile setting.
+the training loop's time). Then the CrossGLG/base step-time ratio per compile setting, and
+each of our variants' training / inference speed-up and peak-memory ratio over the reference
+layout (bench/reference_infogcn.py, eager; `--no-reference` skips it) timed in the same run:
+the speed bar's comparison on whatever card this is. Eager variants run first and the `--json`
+file is rewritten after every variant, so a run stopped by a time limit keeps what it measured.
 """
 
 from __future__ import annotations
