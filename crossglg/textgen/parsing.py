@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from crossglg.cache.sanitize import valid_value
 from crossglg.prompts.answers import answer_problems
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
@@ -37,10 +38,10 @@ def _json_object(text: str) -> dict[str, Any] | None:
     for candidate in candidates:
         try:
             value = json.loads(candidate)
-        except (json.JSONDecodeError, ValueError):
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
             continue
         if isinstance(value, dict):
-            return value
+            return valid_value(value)  # a "\\ud800" escape decodes to a lone surrogate
     return None
 
 
