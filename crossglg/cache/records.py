@@ -116,6 +116,7 @@ class RunCounters:
     n_failed: int = 0
     tokens: int = 0
     cost_usd: float = 0.0
+    run_id: str | None = None  # set by ``Cache.run``: the run these counters belong to
 
 
 @dataclass(frozen=True)

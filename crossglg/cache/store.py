@@ -290,6 +290,25 @@ class Cache:
             )
             leases.release_run(self, run_id)
 
+    @contextmanager
+    def run(self, command: str, args: Mapping[str, Any] | None = None) -> Iterator[RunCounters]:
+        """``start_run`` … ``finish_run`` around a block, so no failure leaves a run "running".
+
+        Yields the counters to fill (``run_id`` set). The run ends "ok" when the block returns
+        and "failed" ("interrupted" on Ctrl-C) when it raises; then the block's error is the one reported, even if the
+        row cannot be closed (the next run marks it interrupted).
+        """
+        counters = RunCounters(run_id=self.start_run(command, args))
+        assert counters.run_id is not None
+        try:
+            yield counters
+        except BaseException as err:
+            status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+            with contextlib.suppress(CacheError, sqlite3.Error):
+                self.finish_run(counters.run_id, status, counters)
+            raise
+        self.finish_run(counters.run_id, "ok", counters)
+
     def put_prompt(self, name: str, template: str, version_label: str | None = None) -> str:
         """Store a template for provenance; its id is the sha256 of its text (not part of any key)."""
         prompt_id = sha256_hex(template)

@@ -7,8 +7,10 @@ backends, the cache and asyncio machinery load inside the commands that need the
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -67,6 +69,38 @@ def _emit_json(payload: Any) -> None:
     print(json.dumps(payload, ensure_ascii=False, indent=2))
 
 
+# C0/C1 controls (ESC starts terminal escape sequences) and bidirectional overrides
+_UNPRINTABLE = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A)}
+_UNPRINTABLE.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+
+
+def printable(text: Any) -> str:
+    """``text`` safe for a terminal: control characters shown as ``\\x1b``, never executed.
+
+    Answers and imported texts come from outside; an ESC sequence in one could rewrite the
+    screen or the window title when `show` prints it.
+    """
+    return str(text).translate(_UNPRINTABLE)
+
+
+def number_in(low: float, high: float, low_open: bool = False) -> Callable[[float | None], float | None]:
+    """A Typer callback that accepts only finite numbers in [low, high] (or (low, high]).
+
+    Click's FloatRange lets NaN through (every comparison with NaN is false).
+    """
+
+    def check(value: float | None) -> float | None:
+        if value is None:
+            return value
+        below = value <= low if low_open else value < low
+        if not math.isfinite(value) or below or value > high:
+            bounds = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+            raise typer.BadParameter(f"{value!r} is not a number in {bounds}")
+        return value
+
+    return check
+
+
 def _progress_bar(description: str) -> tuple[Any, Any, Any]:
     """(context manager, on_start, on_done) for a rich bar on a terminal; no-ops otherwise.
 
@@ -107,7 +141,7 @@ def generate(
         ),
     ] = False,
     class_ids: Annotated[
-        list[int] | None, typer.Option("--class", "-c", help="Only these class ids (repeatable).")
+        list[int] | None, typer.Option("--class", "-c", min=1, help="Only these class ids (repeatable).")
     ] = None,
     parts: PartsOpt = "parts6",
     layout: LayoutOpt = None,
@@ -135,31 +169,61 @@ def generate(
             "json_object_schema for llama.cpp's servers (python -m llama_cpp.server)."
         ),
     ] = JsonMode.auto,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature (part of the cache key).")] = 0.2,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling (part of the cache key).")] = 1.0,
-    max_tokens: Annotated[int, typer.Option(help="Longest answer in tokens (part of the cache key).")] = 800,
+    temperature: Annotated[
+        float,
+        typer.Option(callback=number_in(0.0, 2.0), help="Sampling temperature, 0–2 (part of the cache key)."),
+    ] = 0.2,
+    top_p: Annotated[
+        float,
+        typer.Option(
+            callback=number_in(0.0, 1.0, low_open=True),
+            help="Nucleus sampling, (0, 1] (part of the cache key).",
+        ),
+    ] = 1.0,
+    max_tokens: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Longest answer in tokens (part of the cache key).")
+    ] = 800,
     samples: Annotated[
-        int, typer.Option(help="Answers per prompt; each sample gets its own key and seed.")
+        int, typer.Option(min=1, max=1000, help="Answers per prompt; each sample gets its own key and seed.")
     ] = 1,
     concurrency: Annotated[
-        int, typer.Option(help="Requests in flight at once (the embedded model always runs one at a time).")
+        int,
+        typer.Option(
+            min=1,
+            max=10_000,
+            help="Requests in flight at once (the embedded model always runs one at a time).",
+        ),
     ] = 16,
     timeout: Annotated[
-        float, typer.Option(help="Seconds before one HTTP request is abandoned and retried.")
+        float,
+        typer.Option(
+            callback=number_in(0.0, 86400.0, low_open=True),
+            help="Seconds before one HTTP request is abandoned and retried.",
+        ),
     ] = 120.0,
     rpm: Annotated[
         int,
         typer.Option(
-            help="Send at most this many requests per minute (your account's RPM limit); 0 = no limit."
+            min=0,
+            help="Send at most this many requests per minute (your account's RPM limit); 0 = no limit.",
         ),
     ] = 0,
     tpm: Annotated[
         int,
         typer.Option(
+            min=0,
             help="Send at most this many tokens per minute (your account's TPM limit), counting each "
-            "request as its prompt (characters / 4) plus --max-tokens; 0 = no limit."
+            "request as its prompt (characters / 4) plus --max-tokens; 0 = no limit.",
         ),
     ] = 0,
+    disk_full_wait: Annotated[
+        float,
+        typer.Option(
+            callback=number_in(0.0, 86400.0),
+            help="When the disk fills: seconds to wait for space before answers received but not yet "
+            "stored are given up (no new requests are sent meanwhile).",
+        ),
+    ] = 300.0,
     cache: CacheOpt = Path("cache.db"),
     force: Annotated[
         bool, typer.Option("--force", help="Send every request again, even those cached as ok.")
@@ -184,14 +248,12 @@ def generate(
     from crossglg.textgen.runner import RunSettings
 
     t0 = time.perf_counter()
-    if concurrency < 1:
-        raise UserError("--concurrency must be >= 1")
-    if rpm < 0 or tpm < 0:
-        raise UserError("--rpm and --tpm must be >= 0 (0 = no limit)")
     selection = select_classes(dataset, classes, protocol, include_novel, class_ids, parts, layout)
     if selection.note and not as_json:
         print(f"note: {selection.note}", file=sys.stderr)
     chosen = make_backend(llm, backend, base_url, None if json_mode is JsonMode.auto else json_mode.value)
+    if chosen.endpoint_note and not as_json:
+        print(chosen.endpoint_note, file=sys.stderr)
     plan = build_plan(selection, chosen, GenParams(temperature, top_p, max_tokens), samples, cache_salt)
     if dry_run:
         report = plan_dry_run(plan, cache, force)
@@ -228,7 +290,9 @@ def generate(
             plan,
             chosen,
             cache,
-            RunSettings(concurrency=concurrency, timeout=timeout, rpm=rpm, tpm=tpm),
+            RunSettings(
+                concurrency=concurrency, timeout=timeout, rpm=rpm, tpm=tpm, disk_full_wait=disk_full_wait
+            ),
             run_args,
             force=force,
             on_start=on_start,
@@ -240,11 +304,12 @@ def generate(
     else:
         print(
             f"{chosen.source}: sent {summary.sent}, cached {summary.cached}, failed {summary.failed}"
+            + (f", answered by a concurrent run {summary.shared}" if summary.shared else "")
             + (f", not sent {summary.not_sent}" if summary.not_sent else "")
             + f", tokens {summary.tokens_input}+{summary.tokens_output}, {summary.elapsed_s:.2f} s → {cache}"
         )
         for line in summary.errors[:10]:
-            print(f"  {line}", file=sys.stderr)
+            print(f"  {printable(line)}", file=sys.stderr)
     if not summary.ok:
         raise typer.Exit(1)
 
@@ -287,7 +352,7 @@ def invalidate(
 
     Filters combine with AND; at least one is needed. Requests and attempts stay as history.
     """
-    from crossglg.cache import RunCounters, open_cache
+    from crossglg.cache import open_cache
 
     filters = {"model": model, "prompt": prompt, "since": since, "status": status}
     chosen = {k: v for k, v in filters.items() if v is not None}
@@ -301,10 +366,8 @@ def invalidate(
         except ValueError as err:
             raise UserError(f"{cache}: {err}") from None
     if n and not dry_run:
-        with open_cache(cache) as store:
-            run_id = store.start_run("invalidate", chosen)
-            n = store.invalidate(**filters)
-            store.finish_run(run_id, "ok", RunCounters(n_requests=n))
+        with open_cache(cache) as store, store.run("invalidate", chosen) as counters:
+            n = counters.n_requests = store.invalidate(**filters)
     if as_json:
         _emit_json({"cache": str(cache), "dry_run": dry_run, "invalidated": n, "filters": chosen})
         return
@@ -321,7 +384,9 @@ def invalidate(
 def prompts(
     dataset: DatasetOpt = None,
     classes: ClassesOpt = None,
-    class_id: Annotated[int, typer.Option("--class", "-c", help="The class id whose prompts to print.")] = 1,
+    class_id: Annotated[
+        int, typer.Option("--class", "-c", min=1, help="The class id whose prompts to print.")
+    ] = 1,
     parts: PartsOpt = "parts6",
     layout: LayoutOpt = None,
     as_json: JsonOpt = False,
@@ -365,7 +430,7 @@ def show(
     dataset: Annotated[
         str, typer.Option("--dataset", "-d", help="Dataset (or class-list name) the texts belong to.")
     ],
-    class_id: Annotated[int, typer.Option("--class", "-c", help="The class id to show.")],
+    class_id: Annotated[int, typer.Option("--class", "-c", min=1, help="The class id to show.")],
     cache: CacheOpt = Path("cache.db"),
     source: Annotated[
         str | None,
@@ -385,39 +450,25 @@ def show(
         raise UserError(
             f"{cache}: no texts for {dataset} class {class_id}; run `crossglg-text generate -d {dataset}`"
         )
-    print(f"# {dataset} class {class_id}: {rows[0]['class_name']}")
+    print(printable(f"# {dataset} class {class_id}: {rows[0]['class_name']}"))
     for row in rows:
         slot = row["slot"] or "global"
         print(
-            f"\n[{row['source']} · {row['kind']}:{slot} · sample {row['sample_index']} · {row['status']} · "
-            f"prompt {row['prompt'] or '-'} · run {row['run_id'] or '-'}]"
+            printable(
+                f"\n[{row['source']} · {row['kind']}:{slot} · sample {row['sample_index']} · {row['status']} · "
+                f"prompt {row['prompt'] or '-'} · run {row['run_id'] or '-'}]"
+            )
         )
-        print(row["text"])
+        print(printable(row["text"]))
         if row["key_body_parts"]:
-            print(f"key body parts: {', '.join(row['key_body_parts'])}")
-
-
-EXPORT_FIELDS = (
-    "dataset",
-    "class_id",
-    "class_name",
-    "kind",
-    "slot",
-    "sample_index",
-    "source",
-    "text",
-    "key_body_parts",
-    "status",
-    "model",
-    "prompt",
-    "run_id",
-    "request_key",
-)
+            print(printable(f"key body parts: {', '.join(row['key_body_parts'])}"))
 
 
 @app.command()
 def export(
-    out: Annotated[Path, typer.Argument(help="Output file; '-' writes to stdout.")] = Path("-"),
+    out: Annotated[
+        Path, typer.Argument(help="Output file (never the cache itself); '-' writes to stdout.")
+    ] = Path("-"),
     cache: CacheOpt = Path("cache.db"),
     fmt: Annotated[
         ExportFormat, typer.Option("--format", help="jsonl (re-importable) or csv.")
@@ -427,34 +478,15 @@ def export(
         str | None, typer.Option(help="Only this source (backend:model or import:label).")
     ] = None,
 ) -> None:
-    """Write every stored text with its provenance as JSONL or CSV."""
-    import contextlib
-    import csv
-
+    """Write every stored text with its provenance as JSONL or CSV (to a new file, renamed when complete)."""
     from crossglg.cache import open_cache
+    from crossglg.textgen.export import check_output
+    from crossglg.textgen.export import export as write_export
 
-    with open_cache(cache, readonly=True) as store, contextlib.ExitStack() as stack:
-        fh = (
-            sys.stdout
-            if str(out) == "-"
-            else stack.enter_context(out.open("w", encoding="utf-8", newline=""))
-        )
-        writer = (
-            csv.DictWriter(fh, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
-            if fmt is ExportFormat.csv
-            else None
-        )
-        if writer:
-            writer.writeheader()
-        n = 0
-        for row in store.export_rows(dataset=dataset, source=source):
-            record = {k: row.get(k) for k in EXPORT_FIELDS}
-            if writer:
-                record["key_body_parts"] = ";".join(record["key_body_parts"] or [])
-                writer.writerow(record)
-            else:
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-            n += 1
+    if str(out) != "-":
+        check_output(out, cache)  # before the cache is opened: `export cache.db` must not touch it
+    with open_cache(cache, readonly=True) as store:
+        n = write_export(store, out, fmt is ExportFormat.csv, dataset=dataset, source=source)
     if str(out) != "-":
         print(f"wrote {n} texts to {out}", file=sys.stderr)
 
@@ -471,20 +503,18 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Store descriptions written elsewhere (by hand, another tool) so they are used like generated ones."""
-    from crossglg.cache import RunCounters, open_cache, read_import_jsonl
+    from crossglg.cache import open_cache, read_import_jsonl
 
     label = label.strip()
-    if not label or any(ch.isspace() for ch in label):
-        raise UserError(f"--label must be one word, got {label!r}")
+    if not label or not label.isprintable() or any(ch.isspace() for ch in label):
+        raise UserError(f"--label must be one printable word, got {label!r}")
     records = read_import_jsonl(file)  # checks the whole file before anything is stored
-    with open_cache(cache) as store:
-        run_id = store.start_run("import", {"file": file, "label": label})
-        n = store.import_texts(records, label=label, run_id=run_id)
-        store.finish_run(run_id, "ok", RunCounters(n_requests=n))
+    with open_cache(cache) as store, store.run("import", {"file": file, "label": label}) as counters:
+        n = counters.n_requests = store.import_texts(records, label=label, run_id=counters.run_id)
     if as_json:
         _emit_json({"imported": n, "source": f"import:{label}", "cache": str(cache)})
     else:
-        print(f"imported {n} texts from {file} as import:{label} into {cache}")
+        print(printable(f"imported {n} texts from {file} as import:{label} into {cache}"))
 
 
 @app.command()
@@ -499,7 +529,7 @@ def stats(cache: CacheOpt = Path("cache.db"), as_json: JsonOpt = False) -> None:
     if as_json:
         _emit_json(info)
         return
-    print(f"{info['path']}: {info['size_bytes'] / 1e6:.2f} MB, schema {info['schema_version']}")
+    print(printable(f"{info['path']}: {info['size_bytes'] / 1e6:.2f} MB, schema {info['schema_version']}"))
     print(
         f"runs {info['runs']}, requests {info['requests']}, attempts {info['attempts']}, texts {info['texts']}"
     )
@@ -508,10 +538,12 @@ def stats(cache: CacheOpt = Path("cache.db"), as_json: JsonOpt = False) -> None:
     print(f"tokens: {info['tokens']['input']} input, {info['tokens']['output']} output")
     for item in info["items"]:
         print(
-            f"  {item['dataset']:<14} {item['source']:<44} {item['kind']:<6} {item['classes']:>4} classes {item['texts']:>6} texts"
+            printable(
+                f"  {item['dataset']:<14} {item['source']:<44} {item['kind']:<6} {item['classes']:>4} classes {item['texts']:>6} texts"
+            )
         )
     print(f"embedders {info['embedders']}, embeddings {info['embeddings']}")
-    print("\n".join(format_coverage(info["embedding_coverage"])))
+    print(printable("\n".join(format_coverage(info["embedding_coverage"]))))
 
 
 def _register_extensions() -> None:
