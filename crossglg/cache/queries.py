@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from crossglg.cache.errors import CacheDamaged
 from crossglg.cache.keys import request_key, sha256_hex
 from crossglg.cache.records import STATUSES, GenerationRow, ImportRecord, ItemTarget, RequestRow, utc_stamp
 
@@ -72,8 +73,18 @@ def sources(cache: Cache, dataset: str) -> list[str]:
 
 
 def stats(cache: Cache) -> dict[str, Any]:
-    """Counts for `crossglg-text stats`: what the file holds and what failed."""
+    """Counts for `crossglg-text stats`: what the file holds and what failed.
+
+    Checks the file's pages first (``PRAGMA quick_check``), so a damaged file is reported
+    as damaged instead of counted as if whole.
+    """
     q = cache.conn.execute
+    problems = [r[0] for r in q("PRAGMA quick_check(5)")]
+    if problems != ["ok"]:
+        raise CacheDamaged(
+            f"{cache.path}: the file is damaged ({'; '.join(problems)[:300]}); recover what is readable "
+            f"with `sqlite3 {cache.path.name} .recover | sqlite3 recovered.db`"
+        )
 
     def count(table: str) -> int:
         return q(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -87,6 +98,7 @@ def stats(cache: Cache) -> dict[str, Any]:
     ]
     return {
         "path": str(cache.path),
+        "integrity": "ok",
         "schema_version": int(cache.meta()["schema_version"]),
         "size_bytes": cache.path.stat().st_size,
         "runs": count("runs"),

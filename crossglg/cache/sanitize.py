@@ -18,7 +18,7 @@ REDACTED = "***"
 # OpenAI-style keys (sk-…, sk-proj-…) and any bearer credential, as echoed by servers
 _KEY_PATTERNS = (
     re.compile(r"\bsk-[A-Za-z0-9_\-*]{6,}"),
-    re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+"),
+    re.compile(r"(?i)\b(bearer\s+)[^\s\"',;)\]}]+"),
 )
 # environment variables whose values are credentials, whatever the provider
 _SECRET_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET")

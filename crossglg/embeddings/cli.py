@@ -40,7 +40,7 @@ def embed_command(
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
     batch_size: Annotated[
-        int, typer.Option(help="Texts per forward pass (does not change the embedder id).")
+        int, typer.Option(min=1, max=65536, help="Texts per forward pass (does not change the embedder id).")
     ] = 64,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda, cuda:1, …")] = "auto",
     precision: Annotated[
@@ -61,7 +61,8 @@ def embed_command(
         str, typer.Option(help="Text put before every input (e.g. 'query: ' for E5 models).")
     ] = "",
     max_tokens: Annotated[
-        int | None, typer.Option(help="Token limit below the model's own (default: the model's limit).")
+        int | None,
+        typer.Option(min=1, help="Token limit below the model's own (default: the model's limit)."),
     ] = None,
 ) -> None:
     """Embed every cached text not yet embedded by each --model; a rerun encodes nothing."""
