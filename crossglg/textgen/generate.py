@@ -129,7 +129,7 @@ def _hold_answers(err: CacheWriteError, writer: BatchWriter, runner: Runner, wai
     """The first refused write: stop paying for answers that cannot be stored, keep those received."""
     runner.stop(f"{err}; no new requests sent")
     print(
-        f"error: {err}\n  {writer.pending} received answer rows are held in memory and stored as soon as "
+        f"warning: {err}\n  {writer.pending} received answer rows are held in memory and stored as soon as "
         f"space is back (waiting up to {wait_s:g} s at the end of the run); no new requests are sent",
         file=sys.stderr,
     )

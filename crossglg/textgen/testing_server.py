@@ -37,7 +37,9 @@ class Reply:
     ``message`` (a normal completion whose ``message`` object is replaced by ``message``, e.g.
     ``None`` or ``{"content": [...]}``), ``no_choices`` (``choices: []``) or ``echo_key``
     (a 401 whose message quotes the request's Authorization header, as some servers do).
-    ``delay`` seconds are slept before answering.
+    ``delay`` seconds are slept before answering; with ``hold`` set, the reply also waits
+    until that event is set (at most a minute), so a test can keep requests in flight until
+    something else has happened.
     """
 
     kind: str = "ok"
@@ -49,6 +51,7 @@ class Reply:
     body: bytes = b""
     content_type: str = "text/html; charset=utf-8"
     message: Any = None
+    hold: threading.Event | None = None
 
 
 # A script sees the parsed request body and how many times this identity was seen before
@@ -126,6 +129,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
             return
         reply = self.server.owner._record(body)
+        if reply.hold is not None:
+            reply.hold.wait(timeout=60.0)
         if reply.delay:
             time.sleep(reply.delay)
         if reply.kind == "status":
