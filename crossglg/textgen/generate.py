@@ -130,7 +130,8 @@ def _hold_answers(err: CacheWriteError, writer: BatchWriter, runner: Runner, wai
     runner.stop(f"{err}; no new requests sent")
     print(
         f"warning: {err}\n  {writer.pending} received answer rows are held in memory and stored as soon as "
-        f"space is back (waiting up to {wait_s:g} s at the end of the run); no new requests are sent",
+        f"space is back (waiting up to {wait_s:g} s at the end of the run; Ctrl-C gives up); no new "
+        "requests are sent",
         file=sys.stderr,
     )
 
@@ -146,7 +147,7 @@ def _close_run(
         tokens=summary.tokens_input + summary.tokens_output,
     )
     try:
-        writer.drain(wait_s if writer.blocked is None else max(wait_s, 0.0))
+        writer.drain(wait_s)
     except CacheWriteError as err:
         lost = writer.pending
         with contextlib.suppress(CacheWriteError):

@@ -8,10 +8,8 @@ Everything here is real: subprocesses running the real CLI, real SQLite files, t
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,9 @@ from crossglg.textgen.backends import make_backend
 from crossglg.textgen.generate import generate
 from crossglg.textgen.plan import GenParams, build_plan, select_classes
 from crossglg.textgen.runner import RunSettings, RunSummary
+from tests.textgen.conftest import run_cli
+
+__all__ = ["FAST", "filled_cache", "one_line_error", "query", "run_cli", "run_generate", "write_import"]
 
 # test-sized patience: real defaults wait seconds to minutes
 FAST = RunSettings(
@@ -31,22 +32,6 @@ FAST = RunSettings(
     cooldown_429=0.1,
     disk_full_wait=0.0,
 )
-
-
-def run_cli(
-    *args: object, cwd: Path, env: dict[str, str] | None = None, **kwargs: Any
-) -> subprocess.CompletedProcess[str]:
-    """``crossglg-text ARGS`` in a subprocess: the real exit path, stderr as a user sees it."""
-    full_env = {**os.environ, "OPENAI_API_KEY": "", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "crossglg.textgen.cli", *map(str, args)],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        **kwargs,
-    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
