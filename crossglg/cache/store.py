@@ -156,6 +156,10 @@ def storage_error(err: sqlite3.Error, path: Path) -> CacheError | None:
             f"{path}: read-only ({err}); generate, import, invalidate and embed need write access to the "
             "file and its folder (show, export and stats work as is)"
         )
+    if primary == sqlite3.SQLITE_CANTOPEN or "unable to open" in text:
+        return CacheError(
+            f"{path}: cannot open the file ({err}); check the path and the folder's permissions"
+        )
     if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text:
         return CacheDamaged(
             f"{path}: the file is damaged ({err}); recover what is readable with "
@@ -608,7 +612,13 @@ def _open(path: Path, readonly: bool) -> Cache:
     if state == "missing" and not path.parent.exists():
         raise CacheError(f"{path}: folder {path.parent} does not exist")
     _check_writable(path, state)
-    conn = _connect(path, readonly=False)
+    try:
+        conn = _connect(path, readonly=False)
+    except sqlite3.Error as err:
+        translated = storage_error(err, path)
+        if translated is None or _is_lock_error(err):
+            raise
+        raise translated from None
     try:
         if state != "cache":
             _initialise(conn)
