@@ -47,7 +47,7 @@ def test_failed_export_leaves_the_existing_output_as_it_was(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".texts-export")] == []
 
 
-def test_export_replaces_an_old_output_only_when_complete(tmp_path):
+def test_export_replaces_an_old_output(tmp_path):
     cache = filled_cache(tmp_path)
     out = tmp_path / "export.jsonl"
     out.write_text("old\n")
