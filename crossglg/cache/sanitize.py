@@ -54,14 +54,19 @@ def configured_secrets() -> list[str]:
     ]
 
 
+def mask_configured_secrets(text: str) -> str:
+    """``text`` with the value of every configured key replaced by ``***``."""
+    for secret in configured_secrets():
+        text = text.replace(secret, REDACTED)
+    return text
+
+
 def scrub_secrets(text: str) -> str:
     """``text`` with every configured key, ``sk-…`` key and bearer credential replaced by ``***``.
 
     Used for every error that is stored (attempts, run arguments) or printed.
     """
-    for secret in configured_secrets():
-        text = text.replace(secret, REDACTED)
-    text = _KEY_PATTERNS[0].sub("sk-" + REDACTED, text)
+    text = _KEY_PATTERNS[0].sub("sk-" + REDACTED, mask_configured_secrets(text))
     return _KEY_PATTERNS[1].sub(lambda m: m.group(1) + REDACTED, text)
 
 

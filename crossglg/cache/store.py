@@ -37,7 +37,7 @@ from crossglg.cache.records import (
     RunCounters,
     utc_stamp,
 )
-from crossglg.cache.sanitize import clean_message, valid_text, valid_value
+from crossglg.cache.sanitize import clean_message, mask_configured_secrets, valid_text, valid_value
 from crossglg.cache.schema import FORMAT_NAME, INDEXES, PAGE_SIZE, SCHEMA_VERSION, TABLES
 from crossglg.prompts.answers import answer_texts
 
@@ -171,14 +171,15 @@ def storage_error(err: sqlite3.Error, path: Path) -> CacheError | None:
 def scrub_args(args: Mapping[str, Any], drop_names: bool = True) -> dict[str, Any]:
     """Arguments fit to store: transport settings and secret-looking names dropped.
 
-    API keys are never stored; dropping by name is backed up by masking every configured
-    key and ``sk-…``/bearer credential wherever it turns up in a string. Request params keep their names
-    (``drop_names=False``) because they must stay exactly what was hashed.
+    API keys are never stored; dropping by name is backed up by masking every configured key
+    and ``sk-…``/bearer credential wherever it turns up in a string. Request params keep their
+    names and all but configured keys (``drop_names=False``): they must stay what was hashed.
     """
+    mask = clean_message if drop_names else mask_configured_secrets
 
     def clean(value: Any) -> Any:
         if isinstance(value, str):
-            return clean_message(value)
+            return mask(value)
         if isinstance(value, Mapping):
             return {k: clean(v) for k, v in value.items() if not (drop_names and _secret_name(k))}
         if isinstance(value, (list, tuple)):
