@@ -107,7 +107,7 @@ def test_a_crafted_pyskl_pickle_runs_no_code(tmp_path):
     marker = tmp_path / "pwned"
     with open(tmp_path / "ntu60_3danno.pkl", "wb") as fh:
         pickle.dump({"annotations": [_Payload(marker)]}, fh)
-    with pytest.raises(UserError, match="refers to posix.system"):
+    with pytest.raises(UserError, match=r"refers to posix\.system"):
         prepare(tmp_path / "ntu60_3danno.pkl", "pyskl-pkl", tmp_path / "out")
     assert not marker.exists()
 
@@ -147,16 +147,17 @@ def test_a_symlinked_skeleton_is_not_read_and_its_target_not_quoted(tmp_path):
     secret = tmp_path / "passwd"
     secret.write_text(SECRET + "\nmore\n")
     os.symlink(secret, src / "S001C001P001R001A002.skeleton")
-    (src / "S001C001P001R001A001.skeleton").write_text(
-        skeleton_text([[(7, j)] for j in person(20, 1)])
-    )
+    (src / "S001C001P001R001A001.skeleton").write_text(skeleton_text([[(7, j)] for j in person(20, 1)]))
     (src / "S001C001P001R001A003.skeleton").write_text(SECRET + "\n")  # a non-data file in place
     report = prepare(src, "ntu-skeleton", tmp_path / "out", workers=1)
     assert report["samples"] == 1
     text = json.dumps(report) + (tmp_path / "out" / "report.md").read_text()
     assert "secret-first-line" not in text and "root:x" not in text
     kinds = {p["where"].rsplit("/", 1)[-1]: p["kind"] for p in report["problems"]}
-    assert kinds == {"S001C001P001R001A002.skeleton": "outside", "S001C001P001R001A003.skeleton": "unreadable"}
+    assert kinds == {
+        "S001C001P001R001A002.skeleton": "outside",
+        "S001C001P001R001A003.skeleton": "unreadable",
+    }
 
 
 def test_a_non_numeric_msr_file_is_not_quoted(tmp_path):

@@ -46,7 +46,9 @@ def scan(source: Path, dataset: str | None = None, class_file: Path | None = Non
     missing = official_missing()
     units, problems, max_action, min_setup = [], [], 0, 10**9
     for f in files:
-        if source.is_dir() and not inside(source, f):  # a symlink out of the folder: never parsed, never quoted
+        if source.is_dir() and not inside(
+            source, f
+        ):  # a symlink out of the folder: never parsed, never quoted
             problems.append(Problem(str(f), "outside", "a link out of the source folder: not read"))
             continue
         fields = parse_name(f.stem)

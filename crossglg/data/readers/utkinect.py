@@ -115,8 +115,10 @@ def read_unit(unit: tuple[str, int, list[tuple[str, int, int, int]]]) -> UnitRes
             result.problems.append(Problem(name, "empty", f"no frame id in {start}..{end}"))
             continue
         add_sample(
-            result, name, lambda rows=rows, name=name, label=label: Sample(
+            result,
+            name,
+            lambda rows=rows, name=name, label=label: Sample(
                 name, label, xyz[rows][:, None], subject=subject, bodies=1
-            )
+            ),
         )
     return result
