@@ -7,10 +7,12 @@ Heavy imports (torch, the model, the data layer) happen inside the commands so t
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
 
+from crossglg.cli_numbers import real
 from crossglg.errors import UserError
 
 
@@ -43,12 +45,17 @@ def train(
     out: Path = typer.Option(
         None, "--out", "-o", help="Run directory (checkpoints, metrics, pictures, eval)."
     ),
-    epochs: int = typer.Option(None, "--epochs", help="Number of epochs (default 110)."),
+    epochs: int = typer.Option(None, "--epochs", min=1, help="Number of epochs (default 110)."),
     batch_size: int = typer.Option(
-        None, "--batch-size", help="Global batch size, split over DDP processes (default 128)."
+        None, "--batch-size", min=1, help="Global batch size, split over DDP processes (default 128)."
     ),
-    lr: float = typer.Option(None, "--lr", help="Base learning rate of SGD-Nesterov (default 0.1)."),
-    seed: int = typer.Option(None, "--seed", help="Random seed (default 1)."),
+    lr: float = typer.Option(
+        None,
+        "--lr",
+        callback=real(0, low_open=True),
+        help="Base learning rate of SGD-Nesterov (default 0.1).",
+    ),
+    seed: int = typer.Option(None, "--seed", min=0, max=2**63 - 1, help="Random seed (default 1)."),
     embedder: str = typer.Option(
         None, "--embedder", help="Text-bank embedder name when the cache holds several."
     ),
@@ -123,7 +130,7 @@ def evaluate(
         ..., help="A checkpoint (best.pt / last.pt) or a run directory (uses best.pt)."
     ),
     shots: int = typer.Option(
-        1, "--shots", "-k", help="Exemplars per novel class; k > 1 takes extra ones from the queries."
+        1, "--shots", "-k", min=1, help="Exemplars per novel class; k > 1 takes extra ones from the queries."
     ),
     out: Path = typer.Option(
         None, "--out", "-o", help="Where results.json and the PNGs go (default: RUN/eval[-kshot])."
@@ -144,8 +151,6 @@ def evaluate(
     path = resolve(checkpoint)
     if out is None:
         out = path.parent / ("eval" if shots == 1 else f"eval-{shots}shot")
-    if shots < 1:
-        raise UserError(f"--shots must be >= 1, got {shots}")
     summary = evaluate_checkpoint(
         path, out, device=device, shots=shots, data=str(data) if data else "", picture=picture
     )
@@ -194,7 +199,7 @@ def predict(
         raise UserError(f"--classifier {classifier!r}: choose cosine or dc")
     rows = predict_files(export_dir, pairs, queries, classifier=classifier)
     if json_out:
-        typer.echo(json.dumps(rows, indent=1))
+        typer.echo(_json(rows))
         return
     for row in rows:
         typer.echo(f"{row['file']}\t{row['prediction']}\t{row['score']:.3f}")
@@ -206,7 +211,9 @@ def transfer(
     protocol: str = typer.Option(
         ..., "--protocol", help="One-shot protocol on that data, e.g. utkinect-all10 (every class novel)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of distribution calibration's feature sampling."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=2**32 - 1, help="Seed of distribution calibration's feature sampling."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the accuracies as JSON."),
 ) -> None:
     """One-shot accuracy of an exported model on another dataset, its joints mapped between layouts."""
@@ -218,9 +225,24 @@ def transfer(
     _print(result, json_out, title="cross-dataset one-shot")
 
 
+def _json(doc: object) -> str:
+    """Strict JSON: a non-finite number becomes null, never the bare NaN that JSON parsers reject."""
+
+    def clean(value: object) -> object:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(doc), indent=1, default=str, allow_nan=False)
+
+
 def _print(doc: dict, as_json: bool, title: str) -> None:
     if as_json:
-        typer.echo(json.dumps(doc, indent=1, default=str))
+        typer.echo(_json(doc))
         return
     typer.echo(f"{title}:")
     for key, value in doc.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossglg.train.oneshot import DCConfig, cosine_predict, dc_predict
+from crossglg.train.oneshot import cosine_predict, dc_predict
 
 
 def transfer_eval(export_dir: Path, data_dir: Path, protocol: str, seed: int = 0) -> dict:
@@ -43,6 +43,6 @@ def transfer_eval(export_dir: Path, data_dir: Path, protocol: str, seed: int = 0
         "mapping": to_model.tolist(),
     }
     if model.base_stats is not None:
-        dc = dc_predict(z_sup, sup_labels, z_q, model.base_stats, DCConfig(**model.meta["dc"]), seed=seed)
+        dc = dc_predict(z_sup, sup_labels, z_q, model.base_stats, model.dc, seed=seed)
         result["dc"] = float((dc == truth).mean())
     return result
