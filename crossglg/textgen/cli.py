@@ -7,16 +7,15 @@ backends, the cache and asyncio machinery load inside the commands that need the
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
-from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from crossglg.cli_numbers import real
 from crossglg.cli_support import run_app
 from crossglg.errors import UserError
 
@@ -81,24 +80,6 @@ def printable(text: Any) -> str:
     screen or the window title when `show` prints it.
     """
     return str(text).translate(_UNPRINTABLE)
-
-
-def number_in(low: float, high: float, low_open: bool = False) -> Callable[[float | None], float | None]:
-    """A Typer callback that accepts only finite numbers in [low, high] (or (low, high]).
-
-    Click's FloatRange lets NaN through (every comparison with NaN is false).
-    """
-
-    def check(value: float | None) -> float | None:
-        if value is None:
-            return value
-        below = value <= low if low_open else value < low
-        if not math.isfinite(value) or below or value > high:
-            bounds = f"{'(' if low_open else '['}{low:g}, {high:g}]"
-            raise typer.BadParameter(f"{value!r} is not a number in {bounds}")
-        return value
-
-    return check
 
 
 def _progress_bar(description: str) -> tuple[Any, Any, Any]:
@@ -171,12 +152,12 @@ def generate(
     ] = JsonMode.auto,
     temperature: Annotated[
         float,
-        typer.Option(callback=number_in(0.0, 2.0), help="Sampling temperature, 0–2 (part of the cache key)."),
+        typer.Option(callback=real(0.0, 2.0), help="Sampling temperature, 0–2 (part of the cache key)."),
     ] = 0.2,
     top_p: Annotated[
         float,
         typer.Option(
-            callback=number_in(0.0, 1.0, low_open=True),
+            callback=real(0.0, 1.0, low_open=True),
             help="Nucleus sampling, (0, 1] (part of the cache key).",
         ),
     ] = 1.0,
@@ -197,7 +178,7 @@ def generate(
     timeout: Annotated[
         float,
         typer.Option(
-            callback=number_in(0.0, 86400.0, low_open=True),
+            callback=real(0.0, 86400.0, low_open=True),
             help="Seconds before one HTTP request is abandoned and retried.",
         ),
     ] = 120.0,
@@ -219,7 +200,7 @@ def generate(
     disk_full_wait: Annotated[
         float,
         typer.Option(
-            callback=number_in(0.0, 86400.0),
+            callback=real(0.0, 86400.0),
             help="When the disk fills: seconds to wait for space before answers received but not yet "
             "stored are given up (no new requests are sent meanwhile).",
         ),
