@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-STATUSES = ("ok", "failed", "refused", "truncated", "invalid_json", "incomplete")
-# statuses whose parsed answer feeds `items` (an incomplete answer contributes the slots it has)
-USABLE_STATUSES = ("ok", "incomplete")
+STATUSES = ("ok", "failed", "refused", "truncated", "invalid_json", "incomplete", "degenerate")
+# statuses whose parsed answer feeds `items`: an incomplete answer contributes the slots it
+# has, a degenerate one those that pass the quality checks (crossglg.prompts.quality)
+USABLE_STATUSES = ("ok", "incomplete", "degenerate")
 KINDS = ("global", "part", "joint")
 MODES = ("online", "batch", "offline", "import")
 
