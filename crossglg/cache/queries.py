@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from crossglg.cache.errors import CacheDamaged
 from crossglg.cache.keys import request_key, sha256_hex
 from crossglg.cache.records import STATUSES, GenerationRow, ImportRecord, ItemTarget, RequestRow, utc_stamp
+from crossglg.prompts.answers import answer_problems
+from crossglg.prompts.quality import answer_quality
 
 if TYPE_CHECKING:
     from crossglg.cache.store import Cache
@@ -54,6 +56,47 @@ def show(cache: Cache, dataset: str, class_id: int, source: str | None = None) -
     """Every text of one class, each with where it came from (model, prompt, run, status)."""
     where, params = _filters(dataset=dataset, class_id=class_id, source=source)
     return list(_item_rows(cache, where, params))
+
+
+def unused_answers(cache: Cache, class_name: str) -> list[dict[str, Any]]:
+    """The answers about ``class_name`` that are not ok, each with what is wrong with it.
+
+    A degenerate answer may leave no text in the bank at all ("walk around" six times), so
+    `show` finds it through its prompt: the templates quote the action name, and the stored
+    messages are canonical JSON, where that quote is ``\\"``. The problems are worked out
+    again from the stored answer and schema (``crossglg.prompts``), as the runner did.
+    """
+    needle = json.dumps(f'"{class_name}"', ensure_ascii=False)[1:-1]
+    cur = cache.conn.execute(
+        "SELECT r.backend, r.model, p.name, g.status, r.schema_json, g.parsed_json, t.text"
+        " FROM generations g JOIN requests r USING (request_key)"
+        " LEFT JOIN prompts p ON p.prompt_id = r.prompt_id LEFT JOIN texts t ON t.text_id = g.text_id"
+        " WHERE g.status != 'ok' AND instr(r.messages_json, ?) > 0 ORDER BY g.completed_at",
+        (needle,),
+    )
+    out = []
+    for backend, model, prompt, status, schema_json, parsed_json, raw in cur:
+        schema = json.loads(schema_json) if schema_json else {}
+        props = schema.get("properties") or {}
+        # "required" keeps the slots in the prompt's order (canonical JSON sorted the properties)
+        kind, slots = (
+            ("global", ()) if "description" in props else ("part", tuple(schema.get("required", ())))
+        )
+        parsed = json.loads(parsed_json) if parsed_json else None
+        problems = []
+        if parsed is not None:
+            problems = answer_problems(kind, parsed, slots)
+            problems += answer_quality(kind, parsed, slots, class_name).problems
+        out.append(
+            {
+                "source": f"{backend}:{model}",
+                "prompt": prompt,
+                "status": status,
+                "problems": problems,
+                "raw_text": raw,
+            }
+        )
+    return out
 
 
 def export_rows(

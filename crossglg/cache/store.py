@@ -530,6 +530,7 @@ class Cache:
         show,
         sources,
         stats,
+        unused_answers,
     )
 
 

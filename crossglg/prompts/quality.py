@@ -27,7 +27,7 @@ from crossglg.embeddings.joint_importance import match_text
 MIN_GLOBAL_WORDS = 4
 MIN_LOCAL_WORDS = 2
 
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_WORD = re.compile(r"[a-z0-9]{2,}(?:'[a-z]+)?")  # one-letter tokens (the a of N/A) say nothing
 # words that carry no content of their own in a description
 _FILLER_WORDS = """a an the to of and or in on at by with while is are be being it its this that his her their
     them they he she person someone somebody subject action performs perform performing performed

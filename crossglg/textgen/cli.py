@@ -443,14 +443,16 @@ def show(
 
     with open_cache(cache, readonly=True) as store:
         rows = store.show(dataset, class_id, source)
+        name = rows[0]["class_name"] if rows else _builtin_class_name(dataset, class_id)
+        unused = [a for a in (store.unused_answers(name) if name else []) if source in (None, a["source"])]
     if as_json:
         _emit_json(rows)
         return
-    if not rows:
+    if not rows and not unused:
         raise UserError(
             f"{cache}: no texts for {dataset} class {class_id}; run `crossglg-text generate -d {dataset}`"
         )
-    print(printable(f"# {dataset} class {class_id}: {rows[0]['class_name']}"))
+    print(printable(f"# {dataset} class {class_id}: {name}"))
     for row in rows:
         slot = row["slot"] or "global"
         print(
@@ -462,6 +464,23 @@ def show(
         print(printable(row["text"]))
         if row["key_body_parts"]:
             print(printable(f"key body parts: {', '.join(row['key_body_parts'])}"))
+    for answer in unused:  # degenerate, incomplete, failed: what was wrong, and what it said
+        print(printable(f"\n[{answer['source']} · {answer['prompt'] or '-'} answer · {answer['status']}]"))
+        for problem in answer["problems"]:
+            print(printable(f"  - {problem}"))
+        print(printable(f"  raw: {(answer['raw_text'] or '')[:300]}"))
+
+
+def _builtin_class_name(dataset: str, class_id: int) -> str | None:
+    """The name of a built-in dataset's class, to find its answers when none left a text."""
+    from crossglg.prompts import builtin_names, load_classes
+
+    if dataset not in builtin_names():
+        return None
+    try:
+        return load_classes(dataset).get(class_id).name
+    except UserError:
+        return None
 
 
 @app.command()
