@@ -339,7 +339,7 @@ def invalidate(
     status: Annotated[
         str | None,
         typer.Option(
-            help="Answers with this status: ok, failed, refused, truncated, invalid_json, incomplete."
+            help="Answers with this status: ok, failed, refused, truncated, invalid_json, incomplete, degenerate."
         ),
     ] = None,
     cache: CacheOpt = Path("cache.db"),
