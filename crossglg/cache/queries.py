@@ -167,8 +167,17 @@ def stats(cache: Cache) -> dict[str, Any]:
     }
 
 
-def import_texts(cache: Cache, records: Iterable[ImportRecord], label: str, run_id: str | None = None) -> int:
+def import_texts(
+    cache: Cache,
+    records: Iterable[ImportRecord],
+    label: str,
+    run_id: str | None = None,
+    prefix: str = IMPORT_PREFIX,
+) -> int:
     """Store externally written texts under source ``import:<label>``, exactly like generations.
+
+    A curated pack passes ``prefix="pack:"`` and ``NAME@VERSION`` as its label
+    (crossglg.textgen.packs); its requests then have backend ``pack``.
 
     Each record becomes a request (backend ``import``, model = label, keyed on the text) and an
     ``ok`` generation whose items fan out as usual, so the text bank, `show` and `export` treat
@@ -178,7 +187,7 @@ def import_texts(cache: Cache, records: Iterable[ImportRecord], label: str, run_
     label = label.strip()
     if not label or any(ch.isspace() for ch in label):
         raise ValueError(f"import label must be one word, got {label!r}")
-    source = IMPORT_PREFIX + label
+    source = prefix + label
     requests, generations = [], []
     for rec in records:
         params = {
@@ -194,7 +203,7 @@ def import_texts(cache: Cache, records: Iterable[ImportRecord], label: str, run_
             slots: tuple[str, ...] = ()
         else:
             parsed, slots = {rec.slot: rec.text}, (rec.slot,)
-        requests.append(RequestRow(key, "import", label, [], params, rec.sample_index))
+        requests.append(RequestRow(key, prefix.rstrip(":"), label, [], params, rec.sample_index))
         target = ItemTarget(
             rec.dataset, rec.class_id, rec.class_name, rec.kind, rec.sample_index, source, slots
         )

@@ -513,27 +513,81 @@ def export(
 @app.command("import")
 def import_(
     file: Annotated[
-        Path, typer.Argument(help="JSONL: one {dataset, class_id, text, [kind, slot, ...]} per line.")
-    ],
+        Path | None,
+        typer.Argument(help="JSONL: one {dataset, class_id, text, [kind, slot, ...]} per line."),
+    ] = None,
     label: Annotated[
-        str, typer.Option(help="One word naming where the texts come from; source becomes import:LABEL.")
-    ],
+        str | None,
+        typer.Option(help="One word naming where the texts come from; source becomes import:LABEL."),
+    ] = None,
+    pack: Annotated[
+        str | None,
+        typer.Option(
+            help="A curated pack shipped with crossglg instead of a file (`crossglg-text packs` lists "
+            "them); source becomes pack:NAME@VERSION."
+        ),
+    ] = None,
     cache: CacheOpt = Path("cache.db"),
     as_json: JsonOpt = False,
 ) -> None:
-    """Store descriptions written elsewhere (by hand, another tool) so they are used like generated ones."""
+    """Store descriptions written elsewhere (by hand, another tool, a curated pack) to use like generated ones."""
     from crossglg.cache import open_cache, read_import_jsonl
 
-    label = label.strip()
-    if not label or not label.isprintable() or any(ch.isspace() for ch in label):
-        raise UserError(f"--label must be one printable word, got {label!r}")
-    records = read_import_jsonl(file)  # checks the whole file before anything is stored
-    with open_cache(cache) as store, store.run("import", {"file": file, "label": label}) as counters:
-        n = counters.n_requests = store.import_texts(records, label=label, run_id=counters.run_id)
-    if as_json:
-        _emit_json({"imported": n, "source": f"import:{label}", "cache": str(cache)})
+    if pack is not None:
+        from crossglg.textgen.packs import get_pack, pack_records
+
+        if file is not None or label is not None:
+            raise UserError("--pack imports a shipped pack: give no FILE and no --label with it")
+        chosen = get_pack(pack)
+        records, prefix, label, file = pack_records(chosen), "pack:", chosen.source[5:], chosen.path
     else:
-        print(printable(f"imported {n} texts from {file} as import:{label} into {cache}"))
+        if file is None or label is None:
+            raise UserError(
+                "name what to import: FILE --label WORD, or --pack NAME (`crossglg-text packs` lists them)"
+            )
+        label = label.strip()
+        if not label or not label.isprintable() or any(ch.isspace() for ch in label):
+            raise UserError(f"--label must be one printable word, got {label!r}")
+        records, prefix = read_import_jsonl(file), "import:"  # the whole file is checked first
+    with open_cache(cache) as store, store.run("import", {"file": file, "label": label}) as counters:
+        n = counters.n_requests = store.import_texts(
+            records, label=label, run_id=counters.run_id, prefix=prefix
+        )
+    if as_json:
+        _emit_json({"imported": n, "source": f"{prefix}{label}", "cache": str(cache)})
+    else:
+        print(printable(f"imported {n} texts from {file} as {prefix}{label} into {cache}"))
+
+
+@app.command()
+def packs(as_json: JsonOpt = False) -> None:
+    """List the curated description packs shipped with crossglg (import one with `import --pack NAME`)."""
+    from crossglg.textgen.packs import PACKS, pack_records
+
+    rows = []
+    for p in PACKS.values():
+        records = pack_records(p)
+        rows.append(
+            {
+                "name": p.name,
+                "version": p.version,
+                "source": p.source,
+                "dataset": p.dataset,
+                "parts": p.parts,
+                "classes": len({r.class_id for r in records}),
+                "texts": len(records),
+                "about": p.about,
+            }
+        )
+    if as_json:
+        _emit_json(rows)
+        return
+    for r in rows:
+        print(
+            f"{r['name']:<14} {r['source']:<24} {r['classes']:>4} classes {r['texts']:>5} texts  "
+            f"{r['parts']:<7} {r['about']}"
+        )
+    print("import one with: crossglg-text import --pack NAME")
 
 
 @app.command()
