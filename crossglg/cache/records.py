@@ -49,6 +49,8 @@ class ItemTarget:
 
     ``slots`` is empty for a global answer and the part/joint names for a local one. The same
     request can serve several targets (ntu60 and ntu120 share class names, hence prompts).
+    ``accept_degenerate``: a ``degenerate`` answer lands here whole, not only its good pieces
+    (`generate --accept-degenerate`, for trying the pipeline with a tiny model).
     """
 
     dataset: str
@@ -58,6 +60,7 @@ class ItemTarget:
     sample_index: int
     source: str
     slots: tuple[str, ...] = ()
+    accept_degenerate: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

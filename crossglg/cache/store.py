@@ -463,7 +463,8 @@ class Cache:
         for t in targets:
             # an ok answer passed the quality checks when it was received; the others bring
             # only their pieces that pass them (crossglg.prompts.quality)
-            checked = None if status == "ok" else t.class_name
+            whole = status == "ok" or (status == "degenerate" and t.accept_degenerate)
+            checked = None if whole else t.class_name
             for slot, text, parts in answer_texts(t.kind, parsed, t.slots, checked):
                 self.conn.execute(
                     "INSERT OR REPLACE INTO items (dataset, class_id, kind, slot, sample_index, source,"

@@ -238,6 +238,14 @@ def generate(
             "--dry-run", help="Show requests to send, cache hits and estimated tokens; send nothing."
         ),
     ] = False,
+    accept_degenerate: Annotated[
+        bool,
+        typer.Option(
+            "--accept-degenerate",
+            help="Keep answers that say nothing (status degenerate) whole in the text bank, without a "
+            "repair turn and without failing the run: for trying the pipeline with a tiny model only.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate the global and local descriptions of every selected class; only missing ones are sent."""
@@ -254,7 +262,14 @@ def generate(
     chosen = make_backend(llm, backend, base_url, None if json_mode is JsonMode.auto else json_mode.value)
     if chosen.endpoint_note and not as_json:
         print(chosen.endpoint_note, file=sys.stderr)
-    plan = build_plan(selection, chosen, GenParams(temperature, top_p, max_tokens), samples, cache_salt)
+    plan = build_plan(
+        selection,
+        chosen,
+        GenParams(temperature, top_p, max_tokens),
+        samples,
+        cache_salt,
+        accept_degenerate=accept_degenerate,
+    )
     if dry_run:
         report = plan_dry_run(plan, cache, force)
         if as_json:
@@ -284,6 +299,7 @@ def generate(
         "samples": samples,
         "force": force,
         "cache_salt": cache_salt,
+        "accept_degenerate": accept_degenerate,
     }
     with bar:
         summary = run_generate(

@@ -129,6 +129,7 @@ class Plan:
     templates: tuple[Template, ...]
     source: str
     extra: dict[str, Any] = field(default_factory=dict)
+    accept_degenerate: bool = False  # a cached degenerate answer counts as done
 
     @property
     def keys(self) -> list[str]:
@@ -147,6 +148,7 @@ def build_plan(
     samples: int = 1,
     salt: str | None = None,
     templates: tuple[Template, Template] | None = None,
+    accept_degenerate: bool = False,
 ) -> Plan:
     """Every (class × prompt × sample) request with its key; requests with equal keys merge targets."""
     if samples < 1:
@@ -169,7 +171,14 @@ def build_plan(
             for i in range(samples):
                 key = request_key(backend_model, messages, key_params, i, salt)
                 target = ItemTarget(
-                    selection.dataset, entry.class_id, entry.name, kind, i, backend.source, slots
+                    selection.dataset,
+                    entry.class_id,
+                    entry.name,
+                    kind,
+                    i,
+                    backend.source,
+                    slots,
+                    accept_degenerate,
                 )
                 if key in by_key:
                     by_key[key].targets.append(target)
@@ -204,4 +213,9 @@ def build_plan(
                     est_input_tokens=estimate_input_tokens(messages),
                     est_output_tokens=EST_GLOBAL_OUTPUT if kind == "global" else EST_SLOT_OUTPUT * len(slots),
                 )
-    return Plan(requests=list(by_key.values()), templates=(g_tpl, l_tpl), source=backend.source)
+    return Plan(
+        requests=list(by_key.values()),
+        templates=(g_tpl, l_tpl),
+        source=backend.source,
+        accept_degenerate=accept_degenerate,
+    )

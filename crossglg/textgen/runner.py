@@ -270,7 +270,8 @@ class Runner:
                     last.refusal,
                     planned.targets[0].class_name,
                 )
-            if parsed.status not in REPAIRABLE or round_no == self.settings.repairs:
+            accepted = parsed.status == "degenerate" and planned.targets[0].accept_degenerate
+            if parsed.status not in REPAIRABLE or round_no == self.settings.repairs or accepted:
                 break
             chat = self._repair(chat, last, parsed, round_no + 1)
         status = "failed" if error is not None else parsed.status
@@ -295,7 +296,9 @@ class Runner:
         self.summary.tokens_input += tokens_in
         self.summary.tokens_output += tokens_out
         self.summary.statuses[status] += 1
-        if status != "ok":
+        if status == "degenerate" and planned.targets[0].accept_degenerate:
+            pass  # asked for: stored as degenerate, used whole, not a failure of the run
+        elif status != "ok":
             self.summary.failed += 1
             why = str(error) if error else "; ".join(parsed.problems)
             self.summary.errors.append(f"{planned.label}: {status}: {why}")

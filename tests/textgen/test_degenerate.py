@@ -87,3 +87,26 @@ def test_stats_counts_and_show_explains_degenerate_answers(tmp_path):
     assert 'raw: {"head": "high arm wave"' in out
     code, out = invoke("invalidate", "--cache", cache, "--status", "degenerate", "--json")
     assert code == 0 and json.loads(out)["invalidated"] == 2
+
+
+def test_accept_degenerate_keeps_such_answers_whole_for_trying_the_pipeline(tmp_path):
+    cache = tmp_path / "cache.db"
+
+    def script(body, seen):
+        return Reply("text", content=ECHO_LOCAL if _is_local(body) else ECHO_GLOBAL)
+
+    args = ("--dataset", "msr-action3d", "--class", "1", "--accept-degenerate", "--json")
+    with ScriptedServer(script) as srv:
+        code, out = invoke(*gen_args(srv, cache, *args))
+        assert code == 0 and srv.total == 2  # no repair turn, and the run does not fail
+        summary = json.loads(out)
+        assert summary["statuses"] == {"degenerate": 2} and summary["failed"] == 0
+        code, out = invoke(*gen_args(srv, cache, *args))
+        assert json.loads(out)["cached"] == 2 and srv.total == 2  # done: a rerun sends nothing
+    code, out = invoke("show", "--cache", cache, "-d", "msr-action3d", "-c", "1", "--json")
+    rows = json.loads(out)
+    assert len(rows) == 7 and {r["status"] for r in rows} == {"degenerate"}
+    assert rows[1]["text"] == "high arm wave"  # kept whole, and labelled for what it is
+    with ScriptedServer() as good:  # without the flag the next run asks again
+        code, out = invoke(*gen_args(good, cache, "--dataset", "msr-action3d", "--class", "1", "--json"))
+    assert code == 0 and json.loads(out)["sent"] == 2
