@@ -46,6 +46,14 @@ PartsOpt = Annotated[
     str,
     typer.Option("--parts", help="Slots of the local prompt: parts6, joints, or a file of part/joint names."),
 ]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="A prepared data folder (crossglg data prepare): its dataset name and class names, so the "
+        "texts are stored where `crossglg train --data` looks for them.",
+    ),
+]
 LayoutOpt = Annotated[
     str | None,
     typer.Option("--layout", help="Skeleton layout for --parts joints/FILE with a custom class list."),
@@ -130,9 +138,12 @@ def _progress_bar(description: str) -> tuple[Any, Any, Any]:
 def generate(
     dataset: DatasetOpt = None,
     classes: ClassesOpt = None,
+    data: DataOpt = None,
     protocol: Annotated[
         str | None,
-        typer.Option(help="One-shot protocol: only its base classes get text (novel ones are refused)."),
+        typer.Option(
+            help="One-shot protocol, a name or a TOML file: only its base classes get text (novel ones are refused)."
+        ),
     ] = None,
     include_novel: Annotated[
         bool,
@@ -256,7 +267,7 @@ def generate(
     from crossglg.textgen.runner import RunSettings
 
     t0 = time.perf_counter()
-    selection = select_classes(dataset, classes, protocol, include_novel, class_ids, parts, layout)
+    selection = select_classes(dataset, classes, protocol, include_novel, class_ids, parts, layout, data)
     if selection.note and not as_json:
         print(f"note: {selection.note}", file=sys.stderr)
     chosen = make_backend(llm, backend, base_url, None if json_mode is JsonMode.auto else json_mode.value)
@@ -286,6 +297,7 @@ def generate(
     run_args = {
         "dataset": selection.dataset,
         "classes": classes,
+        "data": data,
         "protocol": protocol,
         "include_novel": include_novel,
         "class_ids": class_ids,
@@ -400,6 +412,7 @@ def invalidate(
 def prompts(
     dataset: DatasetOpt = None,
     classes: ClassesOpt = None,
+    data: DataOpt = None,
     class_id: Annotated[
         int, typer.Option("--class", "-c", min=1, help="The class id whose prompts to print.")
     ] = 1,
@@ -411,7 +424,7 @@ def prompts(
     from crossglg.prompts import answer_schema, load_template
     from crossglg.textgen.plan import select_classes
 
-    selection = select_classes(dataset, classes, None, False, [class_id], parts, layout)
+    selection = select_classes(dataset, classes, None, False, [class_id], parts, layout, data)
     entry, pset = selection.classes[0], selection.parts
     out = []
     for name, kind, slots in (("global", "global", ()), ("local", pset.kind, pset.slots)):
@@ -543,6 +556,14 @@ def import_(
             "them); source becomes pack:NAME@VERSION."
         ),
     ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="A prepared data folder: every row must be of its dataset and classes (class_name "
+            "may then be left out).",
+        ),
+    ] = None,
     cache: CacheOpt = Path("cache.db"),
     as_json: JsonOpt = False,
 ) -> None:
@@ -552,8 +573,8 @@ def import_(
     if pack is not None:
         from crossglg.textgen.packs import get_pack, pack_records
 
-        if file is not None or label is not None:
-            raise UserError("--pack imports a shipped pack: give no FILE and no --label with it")
+        if file is not None or label is not None or data is not None:
+            raise UserError("--pack imports a shipped pack: give no FILE, --label or --data with it")
         chosen = get_pack(pack)
         records, prefix, label, file = pack_records(chosen), "pack:", chosen.source[5:], chosen.path
     else:
@@ -564,7 +585,14 @@ def import_(
         label = label.strip()
         if not label or not label.isprintable() or any(ch.isspace() for ch in label):
             raise UserError(f"--label must be one printable word, got {label!r}")
-        records, prefix = read_import_jsonl(file), "import:"  # the whole file is checked first
+        names = None
+        if data is not None:
+            from crossglg.textgen.plan import prepared_classes
+
+            class_list, _ = prepared_classes(data)
+            names = (class_list.name, {c.class_id: c.name for c in class_list.classes})
+        # the whole file is checked first
+        records, prefix = read_import_jsonl(file, *(names or ())), "import:"
     with open_cache(cache) as store, store.run("import", {"file": file, "label": label}) as counters:
         n = counters.n_requests = store.import_texts(
             records, label=label, run_id=counters.run_id, prefix=prefix

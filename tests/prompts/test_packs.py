@@ -116,7 +116,7 @@ def test_pack_errors_are_one_line_and_name_a_working_command(tmp_path):
     assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
     assert "`crossglg-text packs` lists them (msr-action3d, utkinect" in unknown.stderr
     both = run_cli("import", "x.jsonl", "--pack", "utkinect", cwd=tmp_path)
-    assert both.returncode == 2 and "give no FILE and no --label" in both.stderr
+    assert both.returncode == 2 and "give no FILE, --label or --data" in both.stderr
     nothing = run_cli("import", cwd=tmp_path)
     assert nothing.returncode == 2 and "--pack NAME" in nothing.stderr
     assert not (tmp_path / "cache.db").exists()
