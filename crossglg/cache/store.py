@@ -670,14 +670,28 @@ def _ensure_liveness_tables(conn: sqlite3.Connection) -> None:
     missing = [ddl for name, ddl in leases.LIVENESS_TABLES.items() if name not in names]
     if not missing:
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         for ddl in missing:
             conn.execute(ddl)
+
+
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One IMMEDIATE transaction on a connection in autocommit mode: all of it, or none of it."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _knows_every_status(conn: sqlite3.Connection) -> bool:
+    ddl = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'generations'"
+    ).fetchone()
+    return ddl is None or all(f"'{s}'" in ddl[0] for s in STATUSES)
 
 
 def _ensure_statuses(conn: sqlite3.Connection) -> None:
@@ -687,28 +701,18 @@ def _ensure_statuses(conn: sqlite3.Connection) -> None:
     one IMMEDIATE transaction: every row is copied as it was, and a crash leaves the old table.
     Nothing else references ``generations``, so no other table changes.
     """
-    ddl = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'generations'"
-    ).fetchone()
-    if ddl is None or all(f"'{s}'" in ddl[0] for s in STATUSES):
+    if _knows_every_status(conn):
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        ddl = conn.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'generations'"
-        ).fetchone()
-        if not all(f"'{s}'" in ddl[0] for s in STATUSES):  # another process may have done it meanwhile
-            columns = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(generations)"))
-            conn.execute(TABLES["generations"].replace("generations (", "generations_rebuilt (", 1))
-            conn.execute(f"INSERT INTO generations_rebuilt ({columns}) SELECT {columns} FROM generations")
-            conn.execute("DROP TABLE generations")
-            conn.execute("ALTER TABLE generations_rebuilt RENAME TO generations")
-            for index in INDEXES:
-                conn.execute(index)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    with _immediate(conn):
+        if _knows_every_status(conn):  # another process rebuilt it meanwhile
+            return
+        columns = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(generations)"))
+        conn.execute(TABLES["generations"].replace("generations (", "generations_rebuilt (", 1))
+        conn.execute(f"INSERT INTO generations_rebuilt ({columns}) SELECT {columns} FROM generations")
+        conn.execute("DROP TABLE generations")
+        conn.execute("ALTER TABLE generations_rebuilt RENAME TO generations")
+        for index in INDEXES:
+            conn.execute(index)
 
 
 def _remove_new_file(path: Path) -> None:
