@@ -571,12 +571,12 @@ def import_(
     from crossglg.cache import open_cache, read_import_jsonl
 
     if pack is not None:
-        from crossglg.textgen.packs import get_pack, pack_records
+        from crossglg.textgen.packs import get_pack, import_records
 
         if file is not None or label is not None or data is not None:
             raise UserError("--pack imports a shipped pack: give no FILE, --label or --data with it")
         chosen = get_pack(pack)
-        records, prefix, label, file = pack_records(chosen), "pack:", chosen.source[5:], chosen.path
+        records, prefix, label, file = import_records(chosen), "pack:", chosen.source[5:], chosen.path
     else:
         if file is None or label is None:
             raise UserError(
@@ -616,7 +616,7 @@ def packs(as_json: JsonOpt = False) -> None:
                 "name": p.name,
                 "version": p.version,
                 "source": p.source,
-                "dataset": p.dataset,
+                "datasets": [p.dataset, *p.also],
                 "parts": p.parts,
                 "classes": len({r.class_id for r in records}),
                 "texts": len(records),

@@ -11,6 +11,7 @@ holds every pack to the checks of :mod:`crossglg.prompts.quality` and more (docs
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ class Pack:
     dataset: str
     parts: str
     about: str
+    also: tuple[str, ...] = ()  # class lists that are a prefix of this one (ntu60 of ntu120)
 
     @property
     def path(self) -> Path:
@@ -51,6 +53,7 @@ PACKS = {
         Pack("msr-action3d", "1", "msr-action3d", "parts6", "MSR Action3D, 20 classes, parts6"),
         Pack("utkinect", "1", "utkinect", "parts6", "UTKinect-Action3D, 10 classes, parts6"),
         Pack("pku-mmd", "1", "pku-mmd", "parts6", "PKU-MMD, 51 classes, parts6"),
+        Pack("ntu120", "1", "ntu120", "parts6", "NTU RGB+D 120 and 60, 120 classes, parts6", ("ntu60",)),
     )
 }
 
@@ -66,6 +69,22 @@ def get_pack(name: str) -> Pack:
 
 def pack_records(pack: Pack) -> list[ImportRecord]:
     return read_import_jsonl(pack.path)
+
+
+def import_records(pack: Pack) -> list[ImportRecord]:
+    """What `import --pack` stores: the pack, and its texts again under every ``also`` dataset.
+
+    NTU-60's classes are NTU-120's first 60 (same ids, same names), so one pack serves both.
+    """
+    records = pack_records(pack)
+    for other in pack.also:
+        names = {c.class_id: c.name for c in load_classes(other).classes}
+        records += [
+            dataclasses.replace(r, dataset=other)
+            for r in records
+            if r.dataset == pack.dataset and names.get(r.class_id) == r.class_name
+        ]
+    return records
 
 
 def pack_problems(pack: Pack, records: list[ImportRecord] | None = None) -> list[str]:

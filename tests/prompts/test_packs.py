@@ -123,3 +123,22 @@ def test_pack_errors_are_one_line_and_name_a_working_command(tmp_path):
     listed = run_cli("packs", cwd=tmp_path)
     assert listed.returncode == 0 and "crossglg-text import --pack NAME" in listed.stdout
     assert get_pack("utkinect").path.is_file()
+
+
+def test_the_ntu120_pack_also_fills_ntu60(tmp_path):
+    cache = tmp_path / "cache.db"
+    code, out = invoke("import", "--pack", "ntu120", "--cache", cache, "--json")
+    assert code == 0 and json.loads(out)["imported"] == 840 + 420
+    with open_cache(cache, readonly=True) as store:
+        classes = {(i["dataset"], i["kind"]): i["classes"] for i in store.stats()["items"]}
+        sixty = store.show("ntu60", 60)
+    assert classes == {
+        ("ntu120", "global"): 120,
+        ("ntu120", "part"): 120,
+        ("ntu60", "global"): 60,
+        ("ntu60", "part"): 60,
+    }
+    assert sixty[0]["class_name"] == "walking apart from each other"
+    assert sixty[0]["source"] == "pack:ntu120@1"
+    code, out = invoke("packs", "--json")
+    assert {p["name"]: p["datasets"] for p in json.loads(out)}["ntu120"] == ["ntu120", "ntu60"]
