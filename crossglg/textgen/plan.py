@@ -65,7 +65,7 @@ def select_classes(
             raise UserError(f"--data {data} names the dataset and its classes; drop --dataset and --classes")
         class_list, layout = prepared_classes(data, layout)
         dataset = class_list.name
-    proto = load_protocol(protocol, dataset=dataset) if protocol else None
+    proto = load_protocol(protocol) if protocol else None  # a name or a TOML file
     if dataset is None:
         if proto is not None:
             dataset = proto.dataset
