@@ -162,6 +162,69 @@ def format_coverage(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def check_command(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="The dataset whose texts to check.")],
+    cache: Annotated[Path, typer.Option("--cache", help="The SQLite text cache file.")] = Path("cache.db"),
+    source: Annotated[
+        str | None,
+        typer.Option(help="Which texts when there are several: openai:gpt-4o, pack:ntu120@1, import:LABEL."),
+    ] = None,
+    embedder: Annotated[
+        str | None, typer.Option(help="Embedder (kind:model or id prefix) when the cache holds several.")
+    ] = None,
+    layout: Annotated[
+        str | None, typer.Option(help="Skeleton layout for k_gt (default: the dataset's).")
+    ] = None,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            min=-1.0, max=1.0, help="Cosine at or above which two descriptions count as near duplicates."
+        ),
+    ] = 0.95,
+    shared_by: Annotated[
+        int,
+        typer.Option(min=2, help="Report a part sentence used word for word by this many classes or more."),
+    ] = 3,
+    png: Annotated[
+        Path | None, typer.Option(help="Write the class × class cosine matrix to this PNG.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+) -> None:
+    """Check one source's texts before training: near-duplicate classes, merged k_gt, shared parts."""
+    from crossglg.embeddings.check import check_texts, similarity_png
+
+    report = check_texts(cache, dataset, source, embedder, layout, threshold, shared_by)
+    if png is not None:
+        similarity_png(report, png)
+    if json_out:
+        print(
+            json.dumps({**report.as_dict(), "png": str(png) if png else None}, ensure_ascii=False, indent=2)
+        )
+        return
+    print(
+        f"{dataset} · {report.source} · {report.embedder}: {report.classes} classes, "
+        f"{report.problems} problem(s)"
+    )
+    for p in report.near_duplicates:
+        print(
+            f"  near duplicates (cosine {p['cosine']}): {p['classes'][0]} {p['names'][0]!r} ~ {p['classes'][1]} {p['names'][1]!r}"
+        )
+    for p in report.identical_k_gt:
+        why = (
+            "same key body parts"
+            if p["same_parts_named"]
+            else "different key body parts, merged by the joint dictionary"
+        )
+        print(
+            f"  identical k_gt ({why}): {p['classes'][0]} {p['names'][0]!r} = {p['classes'][1]} {p['names'][1]!r}"
+        )
+    for p in report.shared_parts:
+        print(f"  {p['slot']} text shared by {len(p['classes'])} classes: {p['text']!r}")
+    if png is not None:
+        print(f"similarity matrix: {png}")
+
+
 def register(app: typer.Typer) -> None:
-    """Attach ``embed`` to the ``crossglg-text`` app."""
+    """Attach ``embed`` and ``check`` to the ``crossglg-text`` app."""
     app.command("embed")(embed_command)
+    app.command("check")(check_command)
