@@ -224,7 +224,40 @@ def check_command(
         print(f"similarity matrix: {png}")
 
 
+def vectors_command(
+    out: Annotated[Path, typer.Argument(help="The .npz file to write (replaced only when complete).")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="The dataset whose texts to export.")],
+    cache: Annotated[Path, typer.Option("--cache", help="The SQLite text cache file.")] = Path("cache.db"),
+    source: Annotated[
+        str | None,
+        typer.Option(help="Which texts when there are several: openai:gpt-4o, pack:ntu120@1, import:LABEL."),
+    ] = None,
+    embedder: Annotated[
+        str | None, typer.Option(help="Embedder (kind:model or id prefix) when the cache holds several.")
+    ] = None,
+    parts: Annotated[
+        str, typer.Option(help="Local-text granularity: parts6, joints or a part file.")
+    ] = "parts6",
+    layout: Annotated[
+        str | None, typer.Option(help="Skeleton layout for k_gt (default: the dataset's).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+) -> None:
+    """Export one source's embedded texts and k_gt as .npz (class ids, slots, vectors, provenance)."""
+    from crossglg.embeddings.export import export_vectors
+
+    summary = export_vectors(cache, out, dataset, source, embedder, parts, layout)
+    if json_out:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        print(
+            f"wrote {summary['classes']} classes × {summary['samples']} sample(s) of {summary['source']} "
+            f"({summary['embedder']}, {summary['dim']}-d) to {out}"
+        )
+
+
 def register(app: typer.Typer) -> None:
-    """Attach ``embed`` and ``check`` to the ``crossglg-text`` app."""
+    """Attach ``embed``, ``check`` and ``vectors`` to the ``crossglg-text`` app."""
     app.command("embed")(embed_command)
     app.command("check")(check_command)
+    app.command("vectors")(vectors_command)

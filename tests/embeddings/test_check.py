@@ -62,3 +62,27 @@ def test_check_a_pack_and_a_bad_source(tmp_path: Path) -> None:
     assert report["problems"] == 5
     code, text = run("check", "-d", "msr-action3d", "--cache", bad)
     assert "5 problem(s)" in text and "merged by the joint dictionary" in text
+
+
+def test_vectors_export_npz_is_the_text_bank(tmp_path: Path) -> None:
+    import numpy as np
+
+    from crossglg.embeddings.textbank import TextBank
+
+    cache = tmp_path / "cache.db"
+    assert run("import", "--pack", "utkinect", "--cache", cache)[0] == 0
+    assert run("embed", "--cache", cache)[0] == 0
+    code, out = run("vectors", tmp_path / "utk.npz", "-d", "utkinect", "--cache", cache, "--json")
+    assert code == 0 and json.loads(out)["classes"] == 10
+    bank = TextBank.from_cache(cache, dataset="utkinect")
+    with np.load(tmp_path / "utk.npz") as z:
+        assert z["class_ids"].tolist() == list(range(1, 11))
+        assert z["class_names"][8] == "wave hands" and z["slots"].tolist() == list(SLOTS)
+        assert z["global_vectors"].shape == (10, 1, 384) and z["local_vectors"].shape == (10, 1, 6, 384)
+        np.testing.assert_array_equal(z["local_vectors"][:, 0], bank.local_vectors.numpy())
+        np.testing.assert_array_equal(z["k_gt"][:, 0], bank.k_gt.numpy())
+        provenance = json.loads(str(z["provenance"]))
+    assert provenance["source"] == "pack:utkinect@1" and provenance["layout"] == "kinect20"
+    for bad, why in ((tmp_path / "utk.txt", "must end in .npz"), (cache, "must end in .npz")):
+        result = CliRunner().invoke(app, ["vectors", str(bad), "-d", "utkinect", "--cache", str(cache)])
+        assert result.exit_code != 0 and why in str(result.exception)
