@@ -162,19 +162,25 @@ def format_coverage(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+# the options of the commands that read one source's text bank (check, vectors)
+BankDataset = Annotated[str, typer.Option("--dataset", "-d", help="The dataset whose texts to read.")]
+BankCache = Annotated[Path, typer.Option("--cache", help="The SQLite text cache file.")]
+BankSource = Annotated[
+    str | None,
+    typer.Option(help="Which texts when there are several: openai:gpt-4o, pack:ntu120@1, import:LABEL."),
+]
+BankEmbedder = Annotated[
+    str | None, typer.Option(help="Embedder (kind:model or id prefix) when the cache holds several.")
+]
+BankLayout = Annotated[str | None, typer.Option(help="Skeleton layout for k_gt (default: the dataset's).")]
+
+
 def check_command(
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="The dataset whose texts to check.")],
-    cache: Annotated[Path, typer.Option("--cache", help="The SQLite text cache file.")] = Path("cache.db"),
-    source: Annotated[
-        str | None,
-        typer.Option(help="Which texts when there are several: openai:gpt-4o, pack:ntu120@1, import:LABEL."),
-    ] = None,
-    embedder: Annotated[
-        str | None, typer.Option(help="Embedder (kind:model or id prefix) when the cache holds several.")
-    ] = None,
-    layout: Annotated[
-        str | None, typer.Option(help="Skeleton layout for k_gt (default: the dataset's).")
-    ] = None,
+    dataset: BankDataset,
+    cache: BankCache = Path("cache.db"),
+    source: BankSource = None,
+    embedder: BankEmbedder = None,
+    layout: BankLayout = None,
     threshold: Annotated[
         float,
         typer.Option(
@@ -226,21 +232,14 @@ def check_command(
 
 def vectors_command(
     out: Annotated[Path, typer.Argument(help="The .npz file to write (replaced only when complete).")],
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="The dataset whose texts to export.")],
-    cache: Annotated[Path, typer.Option("--cache", help="The SQLite text cache file.")] = Path("cache.db"),
-    source: Annotated[
-        str | None,
-        typer.Option(help="Which texts when there are several: openai:gpt-4o, pack:ntu120@1, import:LABEL."),
-    ] = None,
-    embedder: Annotated[
-        str | None, typer.Option(help="Embedder (kind:model or id prefix) when the cache holds several.")
-    ] = None,
+    dataset: BankDataset,
+    cache: BankCache = Path("cache.db"),
+    source: BankSource = None,
+    embedder: BankEmbedder = None,
     parts: Annotated[
         str, typer.Option(help="Local-text granularity: parts6, joints or a part file.")
     ] = "parts6",
-    layout: Annotated[
-        str | None, typer.Option(help="Skeleton layout for k_gt (default: the dataset's).")
-    ] = None,
+    layout: BankLayout = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:
     """Export one source's embedded texts and k_gt as .npz (class ids, slots, vectors, provenance)."""
