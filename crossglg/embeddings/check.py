@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from crossglg.cache import open_cache
+from crossglg.cache.vectors import item_datasets
 from crossglg.embeddings.joint_importance import match_parts
 from crossglg.embeddings.textbank import TextBank
+from crossglg.errors import UserError
 
 
 @dataclass
@@ -63,6 +65,11 @@ def check_texts(
 ) -> CheckReport:
     """Pairs of classes whose global descriptions have cosine >= ``threshold``, pairs with equal
     ``k_gt``, and part sentences used word for word by ``shared_by`` classes or more."""
+    with open_cache(cache, readonly=True) as store:
+        known = item_datasets(store)
+    if dataset not in known:
+        have = ", ".join(known) or "none"
+        raise UserError(f"{cache}: no texts for dataset {dataset} (it has texts for {have})")
     bank = TextBank.from_cache(cache, dataset=dataset, embedder=embedder, layout=layout, source=source)
     src = bank.provenance["source"]
     ids, names = bank.class_ids, bank.class_names

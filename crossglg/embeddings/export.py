@@ -17,6 +17,15 @@ from crossglg.embeddings.textbank import TextBank
 from crossglg.errors import UserError
 
 
+def writable_folder(path: Path, what: str) -> None:
+    """Refuse an output whose folder is missing or read-only, before any input is read."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise UserError(f"{path}: folder {folder} does not exist; create it or name another {what}")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"{path}: folder {folder} is read-only; name another {what}")
+
+
 def export_vectors(
     cache: str | Path,
     out: Path,
@@ -31,6 +40,7 @@ def export_vectors(
         raise UserError(f"{out}: the output must end in .npz")
     if out.resolve() == Path(cache).resolve():
         raise UserError(f"{out}: that is the cache itself; name a new .npz file")
+    writable_folder(out, ".npz file")
     bank = TextBank.from_cache(
         cache, dataset=dataset, embedder=embedder, parts=parts, layout=layout, source=source
     )
@@ -44,9 +54,7 @@ def export_vectors(
         "k_gt": np.asarray(bank.k_gt_k, dtype=np.float32),  # [C, K, V]
         "provenance": np.asarray(json.dumps(provenance, sort_keys=True, default=str)),
     }
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{out.name}.", suffix=".npz", dir=out.parent if str(out.parent) else "."
-    )
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npz", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)

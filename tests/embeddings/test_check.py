@@ -86,3 +86,27 @@ def test_vectors_export_npz_is_the_text_bank(tmp_path: Path) -> None:
     for bad, why in ((tmp_path / "utk.txt", "must end in .npz"), (cache, "must end in .npz")):
         result = CliRunner().invoke(app, ["vectors", str(bad), "-d", "utkinect", "--cache", str(cache)])
         assert result.exit_code != 0 and why in str(result.exception)
+
+
+def test_check_and_vectors_refuse_bad_outputs_and_unknown_datasets(tmp_path: Path) -> None:
+    """One-line errors (exit 2) before anything is read or written, through the real entry point."""
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache.db"
+    assert run("import", "--pack", "utkinect", "--cache", cache)[0] == 0
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    for args, message in (
+        (["check", "-d", "ntu60"], "no texts for dataset ntu60 (it has texts for utkinect)"),
+        (["check", "-d", "utkinect", "--png", "missing/m.png"], "folder missing does not exist"),
+        (["vectors", "missing/v.npz", "-d", "utkinect"], "folder missing does not exist"),
+        (["vectors", "v.csv", "-d", "utkinect"], "must end in .npz"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "crossglg.textgen.cli", *args, "--cache", str(cache)],
+            cwd=tmp_path, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert message in proc.stderr and proc.stderr.count("\n") == 1
+    assert not [p for p in tmp_path.iterdir() if not p.name.startswith("cache.db")]  # nothing written
