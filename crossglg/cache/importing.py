@@ -14,6 +14,7 @@ naming the line, before anything is stored (docs/TEXTGEN.md, "Importing texts").
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,7 @@ def _int_field(obj: dict[str, Any], name: str, where: str, default: int | None, 
     return value
 
 
-def _record(obj: Any, where: str) -> ImportRecord:
+def _record(obj: Any, where: str, classes: Mapping[int, str] | None = None) -> ImportRecord:
     if not isinstance(obj, dict):
         raise UserError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     dataset = _text_field(obj, "dataset", where)
@@ -105,7 +106,14 @@ def _record(obj: Any, where: str) -> ImportRecord:
     parts = obj.get("key_body_parts") or []
     if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
         raise UserError(f"{where}: field 'key_body_parts' must be a list of strings")
-    builtin = _builtin_name(dataset, class_id, where)
+    if classes is None:
+        builtin = _builtin_name(dataset, class_id, where)
+    elif class_id not in classes:
+        raise UserError(
+            f"{where}: class_id {class_id} is not a class of the prepared data (1–{max(classes)})"
+        )
+    else:
+        builtin = classes[class_id]
     class_name = _text_field(obj, "class_name", where, required=False)
     if builtin is None and not class_name:
         raise UserError(
@@ -128,8 +136,14 @@ def _record(obj: Any, where: str) -> ImportRecord:
     )
 
 
-def read_import_jsonl(path: str | Path) -> list[ImportRecord]:
-    """Parse and check a whole file before anything is stored; errors name file and line."""
+def read_import_jsonl(
+    path: str | Path, dataset: str | None = None, classes: Mapping[int, str] | None = None
+) -> list[ImportRecord]:
+    """Parse and check a whole file before anything is stored; errors name file and line.
+
+    ``dataset`` and ``classes`` (id → name) come from a prepared folder (`import --data`):
+    every row must then be of that dataset and class list, and may leave out ``class_name``.
+    """
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -153,7 +167,12 @@ def read_import_jsonl(path: str | Path) -> list[ImportRecord]:
             raise UserError(f"{where}: invalid JSON ({err.msg})") from None
         except (RecursionError, ValueError) as err:  # nesting too deep, an absurdly long number
             raise UserError(f"{where}: unreadable JSON ({type(err).__name__})") from None
-        rec = _record(obj, where)
+        if dataset is not None and isinstance(obj, dict) and obj.get("dataset") != dataset:
+            raise UserError(
+                f"{where}: dataset {obj.get('dataset')!r}, but the prepared data is {dataset!r}; "
+                f'write "dataset": "{dataset}" on every row'
+            )
+        rec = _record(obj, where, classes)
         slot_key = (rec.dataset, rec.class_id, rec.kind, rec.slot, rec.sample_index)
         if slot_key in seen:
             raise UserError(

@@ -29,6 +29,7 @@ from crossglg.cache import leases
 from crossglg.cache.errors import CacheDamaged, CacheError, CacheWriteError
 from crossglg.cache.keys import KEY_RECIPE_VERSION, TRANSPORT_FIELDS, canonical_json, sha256_hex, text_sha256
 from crossglg.cache.records import (
+    STATUSES,
     USABLE_STATUSES,
     AttemptRow,
     GenerationRow,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_MS = 30000
 LOOKUP_CHUNK = 500  # bound variables per IN (...) query, well under SQLite's limit
+_USABLE = "(" + ", ".join(f"'{s}'" for s in USABLE_STATUSES) + ")"  # SQL list of USABLE_STATUSES
 _SECRET_SUFFIXES = ("_key", "apikey", "token", "secret", "password", "authorization")
 
 
@@ -417,7 +419,7 @@ class Cache:
         """Upsert one generation; a failure never replaces a usable answer already cached."""
         text_id = self._text_id(gen.raw_text) if gen.raw_text is not None else None
         cur = self.conn.execute(
-            """INSERT INTO generations (request_key, status, text_id, parsed_json, finish_reason,
+            f"""INSERT INTO generations (request_key, status, text_id, parsed_json, finish_reason,
                    resolved_model, system_fingerprint, tokens_input, tokens_cached, tokens_output,
                    tokens_reasoning, cost_usd, mode, latency_ms, completed_at, run_id, raw_response)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -430,7 +432,7 @@ class Cache:
                    mode = excluded.mode, latency_ms = excluded.latency_ms,
                    completed_at = excluded.completed_at, run_id = excluded.run_id,
                    raw_response = excluded.raw_response
-               WHERE excluded.status IN ('ok', 'incomplete') OR generations.status NOT IN ('ok', 'incomplete')""",
+               WHERE excluded.status IN {_USABLE} OR generations.status NOT IN {_USABLE}""",
             (
                 gen.request_key,
                 gen.status,
@@ -459,7 +461,11 @@ class Cache:
         n = 0
         parsed = valid_value(parsed)
         for t in targets:
-            for slot, text, parts in answer_texts(t.kind, parsed, t.slots):
+            # an ok answer passed the quality checks when it was received; the others bring
+            # only their pieces that pass them (crossglg.prompts.quality)
+            whole = status == "ok" or (status == "degenerate" and t.accept_degenerate)
+            checked = None if whole else t.class_name
+            for slot, text, parts in answer_texts(t.kind, parsed, t.slots, checked):
                 self.conn.execute(
                     "INSERT OR REPLACE INTO items (dataset, class_id, kind, slot, sample_index, source,"
                     " class_name, request_key, text_id, key_body_parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -525,6 +531,7 @@ class Cache:
         show,
         sources,
         stats,
+        unused_answers,
     )
 
 
@@ -629,6 +636,7 @@ def _open(path: Path, readonly: bool) -> Cache:
                 raise CacheError(f"{path}: a SQLite database but not a crossglg cache (meta has no format)")
         else:
             _ensure_liveness_tables(conn)
+            _ensure_statuses(conn)
     except BaseException as err:
         conn.close()
         if state == "missing" and not (isinstance(err, sqlite3.Error) and _is_lock_error(err)):
@@ -662,14 +670,49 @@ def _ensure_liveness_tables(conn: sqlite3.Connection) -> None:
     missing = [ddl for name, ddl in leases.LIVENESS_TABLES.items() if name not in names]
     if not missing:
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         for ddl in missing:
             conn.execute(ddl)
+
+
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One IMMEDIATE transaction on a connection in autocommit mode: all of it, or none of it."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _knows_every_status(conn: sqlite3.Connection) -> bool:
+    ddl = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'generations'"
+    ).fetchone()
+    return ddl is None or all(f"'{s}'" in ddl[0] for s in STATUSES)
+
+
+def _ensure_statuses(conn: sqlite3.Connection) -> None:
+    """Let a cache made before status ``degenerate`` existed store it (its CHECK lists the statuses).
+
+    SQLite cannot alter a CHECK constraint, so the table is rebuilt under the current DDL in
+    one IMMEDIATE transaction: every row is copied as it was, and a crash leaves the old table.
+    Nothing else references ``generations``, so no other table changes.
+    """
+    if _knows_every_status(conn):
+        return
+    with _immediate(conn):
+        if _knows_every_status(conn):  # another process rebuilt it meanwhile
+            return
+        columns = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(generations)"))
+        conn.execute(TABLES["generations"].replace("generations (", "generations_rebuilt (", 1))
+        conn.execute(f"INSERT INTO generations_rebuilt ({columns}) SELECT {columns} FROM generations")
+        conn.execute("DROP TABLE generations")
+        conn.execute("ALTER TABLE generations_rebuilt RENAME TO generations")
+        for index in INDEXES:
+            conn.execute(index)
 
 
 def _remove_new_file(path: Path) -> None:

@@ -45,6 +45,14 @@ PartsOpt = Annotated[
     str,
     typer.Option("--parts", help="Slots of the local prompt: parts6, joints, or a file of part/joint names."),
 ]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="A prepared data folder (crossglg data prepare): its dataset name and class names, so the "
+        "texts are stored where `crossglg train --data` looks for them.",
+    ),
+]
 LayoutOpt = Annotated[
     str | None,
     typer.Option("--layout", help="Skeleton layout for --parts joints/FILE with a custom class list."),
@@ -111,9 +119,12 @@ def _progress_bar(description: str) -> tuple[Any, Any, Any]:
 def generate(
     dataset: DatasetOpt = None,
     classes: ClassesOpt = None,
+    data: DataOpt = None,
     protocol: Annotated[
         str | None,
-        typer.Option(help="One-shot protocol: only its base classes get text (novel ones are refused)."),
+        typer.Option(
+            help="One-shot protocol, a name or a TOML file: only its base classes get text (novel ones are refused)."
+        ),
     ] = None,
     include_novel: Annotated[
         bool,
@@ -219,6 +230,14 @@ def generate(
             "--dry-run", help="Show requests to send, cache hits and estimated tokens; send nothing."
         ),
     ] = False,
+    accept_degenerate: Annotated[
+        bool,
+        typer.Option(
+            "--accept-degenerate",
+            help="Keep answers that say nothing (status degenerate) whole in the text bank, without a "
+            "repair turn and without failing the run: for trying the pipeline with a tiny model only.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate the global and local descriptions of every selected class; only missing ones are sent."""
@@ -229,13 +248,20 @@ def generate(
     from crossglg.textgen.runner import RunSettings
 
     t0 = time.perf_counter()
-    selection = select_classes(dataset, classes, protocol, include_novel, class_ids, parts, layout)
+    selection = select_classes(dataset, classes, protocol, include_novel, class_ids, parts, layout, data)
     if selection.note and not as_json:
         print(f"note: {selection.note}", file=sys.stderr)
     chosen = make_backend(llm, backend, base_url, None if json_mode is JsonMode.auto else json_mode.value)
     if chosen.endpoint_note and not as_json:
         print(chosen.endpoint_note, file=sys.stderr)
-    plan = build_plan(selection, chosen, GenParams(temperature, top_p, max_tokens), samples, cache_salt)
+    plan = build_plan(
+        selection,
+        chosen,
+        GenParams(temperature, top_p, max_tokens),
+        samples,
+        cache_salt,
+        accept_degenerate=accept_degenerate,
+    )
     if dry_run:
         report = plan_dry_run(plan, cache, force)
         if as_json:
@@ -252,6 +278,7 @@ def generate(
     run_args = {
         "dataset": selection.dataset,
         "classes": classes,
+        "data": data,
         "protocol": protocol,
         "include_novel": include_novel,
         "class_ids": class_ids,
@@ -265,6 +292,7 @@ def generate(
         "samples": samples,
         "force": force,
         "cache_salt": cache_salt,
+        "accept_degenerate": accept_degenerate,
     }
     with bar:
         summary = run_generate(
@@ -320,7 +348,7 @@ def invalidate(
     status: Annotated[
         str | None,
         typer.Option(
-            help="Answers with this status: ok, failed, refused, truncated, invalid_json, incomplete."
+            help="Answers with this status: ok, failed, refused, truncated, invalid_json, incomplete, degenerate."
         ),
     ] = None,
     cache: CacheOpt = Path("cache.db"),
@@ -365,6 +393,7 @@ def invalidate(
 def prompts(
     dataset: DatasetOpt = None,
     classes: ClassesOpt = None,
+    data: DataOpt = None,
     class_id: Annotated[
         int, typer.Option("--class", "-c", min=1, help="The class id whose prompts to print.")
     ] = 1,
@@ -376,7 +405,7 @@ def prompts(
     from crossglg.prompts import answer_schema, load_template
     from crossglg.textgen.plan import select_classes
 
-    selection = select_classes(dataset, classes, None, False, [class_id], parts, layout)
+    selection = select_classes(dataset, classes, None, False, [class_id], parts, layout, data)
     entry, pset = selection.classes[0], selection.parts
     out = []
     for name, kind, slots in (("global", "global", ()), ("local", pset.kind, pset.slots)):
@@ -424,14 +453,16 @@ def show(
 
     with open_cache(cache, readonly=True) as store:
         rows = store.show(dataset, class_id, source)
+        name = rows[0]["class_name"] if rows else _builtin_class_name(dataset, class_id)
+        unused = [a for a in (store.unused_answers(name) if name else []) if source in (None, a["source"])]
     if as_json:
         _emit_json(rows)
         return
-    if not rows:
+    if not rows and not unused:
         raise UserError(
             f"{cache}: no texts for {dataset} class {class_id}; run `crossglg-text generate -d {dataset}`"
         )
-    print(printable(f"# {dataset} class {class_id}: {rows[0]['class_name']}"))
+    print(printable(f"# {dataset} class {class_id}: {name}"))
     for row in rows:
         slot = row["slot"] or "global"
         print(
@@ -443,6 +474,23 @@ def show(
         print(printable(row["text"]))
         if row["key_body_parts"]:
             print(printable(f"key body parts: {', '.join(row['key_body_parts'])}"))
+    for answer in unused:  # degenerate, incomplete, failed: what was wrong, and what it said
+        print(printable(f"\n[{answer['source']} · {answer['prompt'] or '-'} answer · {answer['status']}]"))
+        for problem in answer["problems"]:
+            print(printable(f"  - {problem}"))
+        print(printable(f"  raw: {(answer['raw_text'] or '')[:300]}"))
+
+
+def _builtin_class_name(dataset: str, class_id: int) -> str | None:
+    """The name of a built-in dataset's class, to find its answers when none left a text."""
+    from crossglg.prompts import builtin_names, load_classes
+
+    if dataset not in builtin_names():
+        return None
+    try:
+        return load_classes(dataset).get(class_id).name
+    except UserError:
+        return None
 
 
 @app.command()
@@ -475,27 +523,96 @@ def export(
 @app.command("import")
 def import_(
     file: Annotated[
-        Path, typer.Argument(help="JSONL: one {dataset, class_id, text, [kind, slot, ...]} per line.")
-    ],
+        Path | None,
+        typer.Argument(help="JSONL: one {dataset, class_id, text, [kind, slot, ...]} per line."),
+    ] = None,
     label: Annotated[
-        str, typer.Option(help="One word naming where the texts come from; source becomes import:LABEL.")
-    ],
+        str | None,
+        typer.Option(help="One word naming where the texts come from; source becomes import:LABEL."),
+    ] = None,
+    pack: Annotated[
+        str | None,
+        typer.Option(
+            help="A curated pack shipped with crossglg instead of a file (`crossglg-text packs` lists "
+            "them); source becomes pack:NAME@VERSION."
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="A prepared data folder: every row must be of its dataset and classes (class_name "
+            "may then be left out).",
+        ),
+    ] = None,
     cache: CacheOpt = Path("cache.db"),
     as_json: JsonOpt = False,
 ) -> None:
-    """Store descriptions written elsewhere (by hand, another tool) so they are used like generated ones."""
+    """Store descriptions written elsewhere (by hand, another tool, a curated pack) to use like generated ones."""
     from crossglg.cache import open_cache, read_import_jsonl
 
-    label = label.strip()
-    if not label or not label.isprintable() or any(ch.isspace() for ch in label):
-        raise UserError(f"--label must be one printable word, got {label!r}")
-    records = read_import_jsonl(file)  # checks the whole file before anything is stored
-    with open_cache(cache) as store, store.run("import", {"file": file, "label": label}) as counters:
-        n = counters.n_requests = store.import_texts(records, label=label, run_id=counters.run_id)
-    if as_json:
-        _emit_json({"imported": n, "source": f"import:{label}", "cache": str(cache)})
+    if pack is not None:
+        from crossglg.textgen.packs import get_pack, import_records
+
+        if file is not None or label is not None or data is not None:
+            raise UserError("--pack imports a shipped pack: give no FILE, --label or --data with it")
+        chosen = get_pack(pack)
+        records, prefix, label, file = import_records(chosen), "pack:", chosen.source[5:], chosen.path
     else:
-        print(printable(f"imported {n} texts from {file} as import:{label} into {cache}"))
+        if file is None or label is None:
+            raise UserError(
+                "name what to import: FILE --label WORD, or --pack NAME (`crossglg-text packs` lists them)"
+            )
+        label = label.strip()
+        if not label or not label.isprintable() or any(ch.isspace() for ch in label):
+            raise UserError(f"--label must be one printable word, got {label!r}")
+        names = None
+        if data is not None:
+            from crossglg.textgen.plan import prepared_classes
+
+            class_list, _ = prepared_classes(data)
+            names = (class_list.name, {c.class_id: c.name for c in class_list.classes})
+        # the whole file is checked first
+        records, prefix = read_import_jsonl(file, *(names or ())), "import:"
+    with open_cache(cache) as store, store.run("import", {"file": file, "label": label}) as counters:
+        n = counters.n_requests = store.import_texts(
+            records, label=label, run_id=counters.run_id, prefix=prefix
+        )
+    if as_json:
+        _emit_json({"imported": n, "source": f"{prefix}{label}", "cache": str(cache)})
+    else:
+        print(printable(f"imported {n} texts from {file} as {prefix}{label} into {cache}"))
+
+
+@app.command()
+def packs(as_json: JsonOpt = False) -> None:
+    """List the curated description packs shipped with crossglg (import one with `import --pack NAME`)."""
+    from crossglg.textgen.packs import PACKS, pack_records
+
+    rows = []
+    for p in PACKS.values():
+        records = pack_records(p)
+        rows.append(
+            {
+                "name": p.name,
+                "version": p.version,
+                "source": p.source,
+                "datasets": [p.dataset, *p.also],
+                "parts": p.parts,
+                "classes": len({r.class_id for r in records}),
+                "texts": len(records),
+                "about": p.about,
+            }
+        )
+    if as_json:
+        _emit_json(rows)
+        return
+    for r in rows:
+        print(
+            f"{r['name']:<14} {r['source']:<24} {r['classes']:>4} classes {r['texts']:>5} texts  "
+            f"{r['parts']:<7} {r['about']}"
+        )
+    print("import one with: crossglg-text import --pack NAME")
 
 
 @app.command()

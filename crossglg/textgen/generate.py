@@ -52,11 +52,15 @@ def _existing(plan: Plan, cache_path: Path) -> dict[str, str]:
 def split_todo(
     plan: Plan, found: dict[str, str], force: bool
 ) -> tuple[list[PlannedRequest], list[PlannedRequest]]:
-    """(cache hits, to send): resume sends what is missing or not ``ok``; ``--force`` sends all."""
+    """(cache hits, to send): resume sends what is missing or not ``ok``; ``--force`` sends all.
+
+    With ``--accept-degenerate`` a cached ``degenerate`` answer is done too.
+    """
     if force:
         return [], list(plan.requests)
-    hits = [p for p in plan.requests if found.get(p.row.request_key) == "ok"]
-    todo = [p for p in plan.requests if found.get(p.row.request_key) != "ok"]
+    done = ("ok", "degenerate") if plan.accept_degenerate else ("ok",)
+    hits = [p for p in plan.requests if found.get(p.row.request_key) in done]
+    todo = [p for p in plan.requests if found.get(p.row.request_key) not in done]
     return hits, todo
 
 

@@ -28,7 +28,7 @@ from tenacity import (
 )
 
 from crossglg.cache.errors import CacheWriteError
-from crossglg.cache.records import AttemptRow, GenerationRow
+from crossglg.cache.records import USABLE_STATUSES, AttemptRow, GenerationRow
 from crossglg.cache.store import utc_now
 from crossglg.cache.writer import BatchWriter
 from crossglg.errors import UserError
@@ -37,7 +37,7 @@ from crossglg.textgen.parsing import Parsed, parse_answer
 from crossglg.textgen.plan import PlannedRequest, estimate_input_tokens
 from crossglg.textgen.ratelimit import RateLimiter
 
-REPAIRABLE = ("truncated", "invalid_json", "incomplete")
+REPAIRABLE = ("truncated", "invalid_json", "incomplete", "degenerate")
 # No tokenizer emits tokens this long on average: an answer beyond max_tokens × this is
 # not what was asked for (one server sent 12 MB for max_tokens 800) and is cut to it.
 MAX_CHARS_PER_TOKEN = 32
@@ -263,9 +263,15 @@ class Runner:
                 parsed = Parsed("truncated", problems=[problem])
             else:
                 parsed = parse_answer(
-                    last.text, planned.answer_kind, planned.slots, last.finish_reason, last.refusal
+                    last.text,
+                    planned.answer_kind,
+                    planned.slots,
+                    last.finish_reason,
+                    last.refusal,
+                    planned.targets[0].class_name,
                 )
-            if parsed.status not in REPAIRABLE or round_no == self.settings.repairs:
+            accepted = parsed.status == "degenerate" and planned.targets[0].accept_degenerate
+            if parsed.status not in REPAIRABLE or round_no == self.settings.repairs or accepted:
                 break
             chat = self._repair(chat, last, parsed, round_no + 1)
         status = "failed" if error is not None else parsed.status
@@ -274,7 +280,7 @@ class Runner:
             request_key=planned.row.request_key,
             status=status,
             raw_text=c.text,
-            parsed=parsed.answer if status in ("ok", "incomplete") else None,
+            parsed=parsed.answer if status in USABLE_STATUSES else None,
             finish_reason=c.finish_reason,
             resolved_model=c.resolved_model,
             system_fingerprint=c.system_fingerprint,
@@ -290,7 +296,9 @@ class Runner:
         self.summary.tokens_input += tokens_in
         self.summary.tokens_output += tokens_out
         self.summary.statuses[status] += 1
-        if status != "ok":
+        if status == "degenerate" and planned.targets[0].accept_degenerate:
+            pass  # asked for: stored as degenerate, used whole, not a failure of the run
+        elif status != "ok":
             self.summary.failed += 1
             why = str(error) if error else "; ".join(parsed.problems)
             self.summary.errors.append(f"{planned.label}: {status}: {why}")

@@ -72,6 +72,8 @@ def fill_schema(schema: dict[str, Any], hint: str = "") -> Any:
         props = schema.get("properties", {})
         return {name: fill_schema(sub, name) for name, sub in props.items()}
     if kind == "array":
+        if hint == "key_body_parts":  # words the joint dictionary knows, as a good answer has
+            return ["right arm", "right hand"]
         item = schema.get("items", {"type": "string"})
         return [fill_schema(item, hint or "item")]
     if kind in ("number", "integer"):
@@ -87,7 +89,9 @@ def _answer_for(body: dict[str, Any]) -> str:
     schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
     if schema:
         return json.dumps(fill_schema(schema))
-    return json.dumps({"description": "A person performs the action.", "key_body_parts": ["hand"]})
+    return json.dumps(
+        {"description": "The right hand rises above the head and moves steadily.", "key_body_parts": ["hand"]}
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):

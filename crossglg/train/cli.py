@@ -33,6 +33,16 @@ def train(
     ),
     protocol: str = typer.Option(None, "--protocol", help="One-shot protocol name or protocol file."),
     encoder: str = typer.Option(None, "--encoder", help="Skeleton encoder: infogcn, ctrgcn or stgcn."),
+    text_dataset: str = typer.Option(
+        None,
+        "--text-dataset",
+        help="Dataset name of the texts in --text-cache (default: the prepared data's, e.g. generic).",
+    ),
+    text_source: str = typer.Option(
+        None,
+        "--text-source",
+        help="Which texts when the cache holds several: openai:gpt-4o, pack:msr-action3d@1, import:LABEL.",
+    ),
     no_text: bool = typer.Option(
         None, "--no-text/--text", help="Train the plain base encoder (no JID, no L2G, no text)."
     ),
@@ -87,6 +97,8 @@ def train(
 
     overrides = {
         "text_cache": str(text_cache) if text_cache else None,
+        "text_dataset": text_dataset,
+        "text_source": text_source,
         "data": str(data) if data else None,
         "protocol": protocol,
         "encoder": encoder,

@@ -55,6 +55,7 @@ class TrainConfig:
     embedder: str = ""  # text-bank embedder; empty = the only one in the cache
     parts: str = "parts6"  # local-text granularity: parts6, joints or a part file
     text_source: str = ""  # which LLM's texts when the cache holds several
+    text_dataset: str = ""  # the texts' dataset in the cache; empty = the prepared data's name
     encoder: str = "infogcn"
     model: dict[str, Any] = field(default_factory=dict)  # passed to build_model as its cfg
     out: str = "runs/run"

@@ -10,7 +10,7 @@ import pytest
 from crossglg.textgen.testing_server import Reply, ScriptedServer
 from tests.robustness._text_cache_helpers import FAST, query, run_generate
 
-GLOBAL = json.dumps({"description": "Both hands rise.", "key_body_parts": ["hand"]})
+GLOBAL = json.dumps({"description": "Both hands rise above the head.", "key_body_parts": ["hand"]})
 
 MALFORMED = {
     "html": Reply(kind="raw", body=b"<!DOCTYPE html><html><body>Gateway login</body></html>"),
@@ -73,4 +73,4 @@ def test_list_content_parts_are_joined_into_the_answer(tmp_path):
         summary = run_generate(cache, srv.base_url, (1,))
     assert summary.failed == 0
     texts = query(cache, "SELECT t.text FROM items i JOIN texts t USING (text_id) WHERE i.kind = 'global'")
-    assert texts == [("Both hands rise.",)]
+    assert texts == [("Both hands rise above the head.",)]
