@@ -32,7 +32,7 @@ setup: .venv/.installed
 # Refresh the lock: the newest versions pyproject.toml allows, for every supported Python, torch held
 # at $(TORCH). Commit the result after `make test` and `make test-pythons` pass on it.
 lock: .venv/torch-pin.txt
-	.venv/bin/uv pip compile pyproject.toml --extra local --extra dev --universal --python-version 3.10 \
+	.venv/bin/uv pip compile --no-python-downloads pyproject.toml --extra local --extra dev --universal --python-version 3.10 \
 		--upgrade -c .venv/torch-pin.txt --custom-compile-command "make lock" -o $(LOCK)
 
 .venv/torch-pin.txt: Makefile .venv/.installed
@@ -69,7 +69,7 @@ test-latest:
 test-lowest: .venv/torch-pin.txt
 	rm -rf .venv-lowest
 	python3 -m venv .venv-lowest
-	.venv/bin/uv pip compile pyproject.toml --extra local --extra dev --resolution lowest-direct \
+	.venv/bin/uv pip compile --no-python-downloads pyproject.toml --extra local --extra dev --resolution lowest-direct \
 		--python .venv-lowest/bin/python -c .venv/torch-pin.txt --no-header -o .venv-lowest/lowest.txt
 	.venv-lowest/bin/pip install -q --upgrade pip
 	.venv-lowest/bin/pip install -q -c .venv-lowest/lowest.txt torch
