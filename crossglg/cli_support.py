@@ -1,13 +1,26 @@
-"""Glue shared by the two console scripts: offline defaults and one-line user errors."""
+"""Glue shared by the two console scripts: offline defaults and short, traceback-free errors.
+
+What a user sees when a command fails (docs/ARCHITECTURE.md, "Errors"):
+
+- a wrong option, a bad value, a missing argument: click's usage line, a "Try ... --help" line
+  and one ``Error:`` line, exit 2; no arguments at all prints the help;
+- a :class:`~crossglg.errors.UserError` (a bad file, row or field): one ``error:`` line, exit 2;
+- anything else is a bug: one line with the exception's type and message and the variable
+  that shows the full trace (``CROSSGLG_TRACEBACK=1``), exit 1.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from types import ModuleType
 
 import typer
 
 from crossglg.errors import UserError
+
+#: Set to 1 to let an unexpected exception end in its full Python traceback.
+TRACEBACK_ENV = "CROSSGLG_TRACEBACK"
 
 
 def offline_defaults() -> None:
@@ -21,9 +34,37 @@ def offline_defaults() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def click_exceptions() -> ModuleType:
+    """The ``exceptions`` module of the click that typer parses with.
+
+    Typer up to 0.2x parses with the ``click`` package; later releases vendor a copy
+    (``typer._click``) and raise its classes, which ``click.exceptions.ClickException`` does
+    not match. ``typer.BadParameter`` is re-exported from whichever copy typer uses, so its
+    module holds the classes that typer really raises.
+    """
+    return sys.modules[typer.BadParameter.__module__]
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: message`` on a single line, so a bug report starts with what matters."""
+    message = " ".join(str(err).split())
+    if len(message) > 300:
+        message = message[:297] + "..."
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__
+
+
 def run_app(app: typer.Typer) -> None:
-    """Run a Typer app, turning :class:`UserError` into one line on stderr and a non-zero exit."""
+    """Run a Typer app and turn every way it can fail into a short message and an exit code.
+
+    Typer runs in non-standalone mode so that this function, not typer, decides what a failure
+    prints: typer's own handler draws usage errors as a rich panel and, in some releases, prints
+    nothing at all for a bare command.
+    """
     offline_defaults()
+    clicks = click_exceptions()
+    # typer 0.12-0.2x raises click's Abort and Exit; later releases raise typer's own
+    aborts = tuple({typer.Abort, getattr(clicks, "Abort", typer.Abort)})
+    exits = tuple({typer.Exit, getattr(clicks, "Exit", typer.Exit)})
     try:
         code = app(standalone_mode=False)
     except UserError as err:
@@ -34,15 +75,21 @@ def run_app(app: typer.Typer) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception as err:  # click's own usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        if isinstance(err, click.exceptions.Abort):
-            print("aborted", file=sys.stderr)
-            sys.exit(1)
-        raise
+    except clicks.ClickException as err:  # usage errors, and the help for a bare command
+        err.show()
+        sys.exit(err.exit_code)
+    except aborts:
+        print("aborted", file=sys.stderr)
+        sys.exit(1)
+    except exits as err:
+        sys.exit(err.exit_code)
+    except Exception as err:
+        if os.environ.get(TRACEBACK_ENV, "0") not in ("", "0"):
+            raise
+        print(
+            f"internal error: {one_line(err)} (a bug: rerun with {TRACEBACK_ENV}=1 for the full trace)",
+            file=sys.stderr,
+        )
+        sys.exit(1)
     if isinstance(code, int) and code:
         sys.exit(code)

@@ -7,6 +7,8 @@ holds only the write machinery.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -216,6 +218,20 @@ def import_texts(
     return len(generations)
 
 
+def _from_iso(text: str) -> datetime:
+    """``datetime.fromisoformat`` as Python 3.11 reads it, on 3.10 too.
+
+    3.10 reads neither a ``Z`` suffix nor a fraction of other than 3 or 6 digits.
+    """
+    if sys.version_info < (3, 11):
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        fraction = re.match(r"(.*T\d\d:\d\d:\d\d)\.(\d+)(.*)$", text)
+        if fraction:
+            text = f"{fraction[1]}.{fraction[2][:6].ljust(6, '0')}{fraction[3]}"
+    return datetime.fromisoformat(text)
+
+
 def _since_stamp(since: str) -> str:
     """``since`` in the stored ``completed_at`` format, so comparing text compares times.
 
@@ -224,7 +240,7 @@ def _since_stamp(since: str) -> str:
     stored time.
     """
     try:
-        moment = datetime.fromisoformat(since)
+        moment = _from_iso(since)
     except ValueError:
         raise ValueError(
             f"since {since!r} is not an ISO date or time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)"

@@ -138,7 +138,9 @@ def test_parse_only_rejects_what_the_cli_rejects():
     ):
         with pytest.raises(Exception) as err:
             parse_only(argv)
-        assert type(err.value).__name__ == kind and err.value.exit_code == 2, argv
+        # typer before 0.2x raises click's subclasses (NoSuchCommand for a UsageError)
+        names = {cls.__name__ for cls in type(err.value).__mro__}
+        assert kind in names and err.value.exit_code == 2, argv
 
 
 @pytest.mark.slow
