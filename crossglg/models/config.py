@@ -17,6 +17,7 @@ from crossglg.errors import UserError
 
 REWEIGHT_FORMS = ("scale", "residual")
 ATTENTION_FORMS = ("pooled", "frame")
+HEAD_FORMS = ("linear", "cosine")
 
 
 @dataclass
@@ -37,6 +38,13 @@ class EncoderConfig:
     attention: str = "pooled"  # SA-GC attention per sample ("pooled") or per frame ("frame", the reference)
     # ST-GCN only
     edge_importance: bool = True  # learnable edge-importance masks [ref]
+    # the plain classifier head (docs/TRAINING.md, "Training objective"): "linear" [ref], or
+    # "cosine" = head_scale · cos(z, w_k); InfoGCN's bottleneck head is a third, info_bottleneck
+    head: str = "linear"
+    head_scale: float = 16.0
+    # leave empty person slots out of the global pooling (docs/MODELS.md, "Persons"); false averages
+    # them in, as the reference encoders do
+    mask_empty_persons: bool = True
 
 
 @dataclass
@@ -75,6 +83,10 @@ class LossConfig:
     w_cal: float = 0.5  # [secondary]
     w_c: float = 0.2  # [secondary]
     label_smoothing: float = 0.1  # on L_s and L_c [default, from InfoGCN]
+    # supervised-contrastive term on the unit-length z_s of each batch (Khosla et al., NeurIPS 2020);
+    # 0 = off, as in METHOD.md. docs/TRAINING.md, "Training objective"
+    w_supcon: float = 0.0
+    supcon_temperature: float = 0.1
 
 
 @dataclass
@@ -127,6 +139,11 @@ class ModelConfig:
     def validate(self) -> None:
         _check_choice("jid.reweight", self.jid.reweight, REWEIGHT_FORMS)
         _check_choice("encoder.attention", self.encoder.attention, ATTENTION_FORMS)
+        _check_choice("encoder.head", self.encoder.head, HEAD_FORMS)
+        if self.encoder.head_scale <= 0 or self.loss.supcon_temperature <= 0 or self.loss.w_supcon < 0:
+            raise UserError(
+                "model config: encoder.head_scale and loss.supcon_temperature must be > 0, loss.w_supcon >= 0"
+            )
         if self.l2g.dim % self.l2g.heads:
             raise UserError(
                 f"model config: l2g.dim={self.l2g.dim} is not divisible by l2g.heads={self.l2g.heads}"
