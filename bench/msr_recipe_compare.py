@@ -118,7 +118,9 @@ def novel_report(new: list[Path], old: list[Path], reps: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="mode", required=True)
     h = sub.add_parser("holdout", help="validation accuracy on held-out auxiliary classes (recipe search)")
     h.add_argument("runs", nargs="+", type=Path)

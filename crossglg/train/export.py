@@ -50,14 +50,13 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
     import torch
 
     from crossglg.train import checkpoint as ckpt_io
-    from crossglg.train.config import TrainConfig
     from crossglg.train.distributed import Dist
     from crossglg.train.evaluate import embed
     from crossglg.train.oneshot import BaseStats
-    from crossglg.train.trainer import build_session, count_parameters
+    from crossglg.train.trainer import build_session, checkpoint_config, count_parameters
 
     state = ckpt_io.load(path)
-    cfg = TrainConfig(**state["config"])
+    cfg = checkpoint_config(state)
     if data:
         cfg.data = data
     s = build_session(cfg, Dist(), "cpu", for_training=False)

@@ -388,6 +388,21 @@ def dry_run(cfg: TrainConfig) -> dict[str, Any]:
     }
 
 
+def checkpoint_config(state: dict[str, Any]) -> TrainConfig:
+    """The configuration a checkpoint was trained with, for evaluating or exporting it.
+
+    A checkpoint saved before the input-pipeline keys existed (no ``crop_min_frames``) was
+    trained with the reference pooling, which averages empty person slots in; it keeps it,
+    so re-evaluating an old run reproduces its figures (docs/MODELS.md, "Persons").
+    """
+    saved = dict(state["config"])
+    cfg = TrainConfig(**saved)
+    if "crop_min_frames" not in saved:
+        encoder = {"mask_empty_persons": False, **cfg.model.get("encoder", {})}
+        cfg.model = {**cfg.model, "encoder": encoder}
+    return cfg
+
+
 def _check_resumable(cfg: TrainConfig, state: dict) -> None:
     """Only the schedule length may change on resume; anything else would not be the same run."""
     saved = {**_BEFORE_THEIR_TIME, **state["config"]}
@@ -469,7 +484,7 @@ def evaluate_checkpoint(
     from crossglg.train.oneshot import BaseStats
 
     state = ckpt_io.load(ckpt_io.resolve(path))
-    cfg = TrainConfig(**state["config"])
+    cfg = checkpoint_config(state)
     if data:
         cfg.data = data
     cfg.shots = shots

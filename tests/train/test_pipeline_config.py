@@ -103,3 +103,17 @@ def test_a_recipe_search_run_never_evaluates_the_novel_classes(msr, run_cli, tmp
     assert not (out / "eval").exists()
     history = json.loads((out / "metrics.json").read_text())
     assert all("val_cosine" in row and "loss_supcon" in row for row in history)
+
+
+def test_a_checkpoint_from_before_the_pipeline_keys_keeps_the_reference_pooling() -> None:
+    from crossglg.train.trainer import checkpoint_config
+
+    old = TrainConfig(persons=2).to_dict()
+    for key in ("crop_ratio", "crop_min_frames", "normalize_scale", "aug_rotation", "aug_scale", "aug_shear",
+                "aug_mirror", "aug_speed", "holdout_classes", "holdout_fold", "evaluate_novel"):  # fmt: skip
+        old.pop(key)
+    old["model"] = {"encoder": {"base_channels": 32}}
+    cfg = checkpoint_config({"config": old})
+    assert cfg.model["encoder"] == {"mask_empty_persons": False, "base_channels": 32}
+    new = checkpoint_config({"config": TrainConfig(persons=1).to_dict()})
+    assert "encoder" not in new.model  # a current checkpoint: the default, masked pooling
