@@ -65,7 +65,7 @@ class Layout:
         """Length of every bone of joints ``x`` [..., V, 3] → [..., bones]; a NumPy array or a tensor.
 
         The one body-size measure of the toolkit: the DTW baseline and the learned pipeline's
-        scale normalisation both divide by its mean (docs/DATA.md, "Preprocessing").
+        scale normalisation both divide by its mean (docs/TRAINING.md, "Input pipeline and augmentation").
         """
         child = [c for c, _ in self.bones]
         parent = [p for _, p in self.bones]

@@ -3,8 +3,8 @@
 Every step (centring, scale and view normalisation, crop + resize along time with an
 optional speed change, person padding, left-right mirroring, random scaling, shear and
 rotation) is one tensor operation over the whole batch, on whatever device the data sits
-on, so a GPU trainer never waits for a per-sample Python loop (docs/DATA.md, "Preprocessing";
-docs/TRAINING.md, "Input pipeline and augmentation"). The few random numbers per sample are
+on, so a GPU trainer never waits for a per-sample Python loop (docs/TRAINING.md, "Input
+pipeline and augmentation"). The few random numbers per sample are
 drawn from the caller's ``torch.Generator`` and used on the data's device, so a CPU generator
 with a given seed gives the same augmentation whether the data sits on the CPU or the GPU.
 An augmentation that is off draws nothing, so switching one on never changes the draws of
