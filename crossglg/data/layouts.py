@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class Layout:
             parent[child] = par
         return tuple(parent)
 
-    def bone_lengths(self, x):
+    def bone_lengths(self, x: Any) -> Any:
         """Length of every bone of joints ``x`` [..., V, 3] → [..., bones]; a NumPy array or a tensor.
 
         The one body-size measure of the toolkit: the DTW baseline and the learned pipeline's
