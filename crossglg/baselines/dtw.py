@@ -20,8 +20,7 @@ def normalise(seq: np.ndarray, layout: Layout, frames: int = 32) -> np.ndarray:
     """
     x = np.asarray(seq, dtype=np.float64)[:, 0]  # first person, [T, V, 3]
     x = x - x[:, layout.center : layout.center + 1]
-    child, parent = np.array(layout.bones).T
-    scale = np.linalg.norm(x[:, child] - x[:, parent], axis=-1).mean()
+    scale = layout.bone_lengths(x).mean()
     x = x / max(scale, 1e-6)
     t_src = np.linspace(0.0, len(x) - 1, frames)
     lo = np.floor(t_src).astype(int)

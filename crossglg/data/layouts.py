@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -60,6 +61,17 @@ class Layout:
         for child, par in self.bones:
             parent[child] = par
         return tuple(parent)
+
+    def bone_lengths(self, x: Any) -> Any:
+        """Length of every bone of joints ``x`` [..., V, 3] → [..., bones]; a NumPy array or a tensor.
+
+        The one body-size measure of the toolkit: the DTW baseline and the learned pipeline's
+        scale normalisation both divide by its mean (docs/TRAINING.md, "Input pipeline and augmentation").
+        """
+        child = [c for c, _ in self.bones]
+        parent = [p for _, p in self.bones]
+        d = x[..., child, :] - x[..., parent, :]
+        return ((d * d).sum(-1)) ** 0.5
 
     def part_matrix(self, parts: tuple[str, ...] = PARTS6) -> np.ndarray:
         """Row-normalised [P, V] matrix that mean-pools joint features into part features."""

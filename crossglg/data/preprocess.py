@@ -1,11 +1,14 @@
 """Batched preprocessing: from variable-length skeletons to the model input [N, 3, T, V, M].
 
-Every step (centring, view normalisation, crop + resize along time, person padding, random
+Every step (centring, scale and view normalisation, crop + resize along time with an
+optional speed change, person padding, left-right mirroring, random scaling, shear and
 rotation) is one tensor operation over the whole batch, on whatever device the data sits
-on, so a GPU trainer never waits for a per-sample Python loop (DATA.md §4, §5). The few
-random numbers (one crop and one rotation per sample) are drawn from the caller's
-``torch.Generator`` and used on the data's device, so a CPU generator with a given seed
-gives the same augmentation whether the data sits on the CPU or the GPU.
+on, so a GPU trainer never waits for a per-sample Python loop (docs/TRAINING.md, "Input
+pipeline and augmentation"). The few random numbers per sample are
+drawn from the caller's ``torch.Generator`` and used on the data's device, so a CPU generator
+with a given seed gives the same augmentation whether the data sits on the CPU or the GPU.
+An augmentation that is off draws nothing, so switching one on never changes the draws of
+the others that came before it.
 """
 
 from __future__ import annotations
@@ -26,12 +29,22 @@ _NTU_SPINE_BASE, _NTU_SPINE_MID, _NTU_LEFT_SHOULDER, _NTU_RIGHT_SHOULDER = 0, 1,
 
 @dataclass(frozen=True)
 class PreprocessConfig:
-    """What the feeder does; the defaults are CTR-GCN's (DATA.md §4).
+    """What the feeder does; the defaults are CTR-GCN's (DATA.md §4), every addition off.
 
     ``crop_ratio`` bounds the random crop used in training, ``test_ratio`` is the central
     share kept at test time, ``min_crop`` the shortest training crop (never longer than the
-    sample), ``rotation`` the largest random rotation angle in radians about each axis
-    (0 disables it).
+    sample: CTR-GCN's 64 means no crop at all on clips of 64 frames or fewer, i.e. on almost
+    all of MSR Action3D), ``rotation`` the largest random rotation angle in radians about
+    each axis (0 disables it).
+
+    ``normalize_scale`` divides each sample by actor 1's mean bone length, the body-size
+    normalisation the DTW baseline uses (:meth:`Layout.bone_lengths`), at training and test
+    time alike. The training-only augmentations: ``scale`` draws an isotropic factor in
+    [1 - scale, 1 + scale]; ``shear`` draws the six off-diagonal entries of a shear matrix
+    in [-shear, shear]; ``mirror`` is the probability of a left-right mirror (negate x,
+    swap the layout's ``left_right`` joint pairs, persons kept); ``speed`` warps time inside
+    the crop by u → u^γ with log γ uniform in [-speed, speed], so the action speeds up or
+    slows down along the clip (a crop alone only changes the overall rate).
     """
 
     frames: int = 64
@@ -42,6 +55,11 @@ class PreprocessConfig:
     test_ratio: float = 0.95
     min_crop: int = 64
     rotation: float = 0.3
+    normalize_scale: bool = False
+    scale: float = 0.0
+    shear: float = 0.0
+    mirror: float = 0.0
+    speed: float = 0.0
 
     def __post_init__(self) -> None:
         lo, hi = self.crop_ratio
@@ -53,6 +71,15 @@ class PreprocessConfig:
             raise UserError(f"preprocess: test_ratio must be in (0, 1], got {self.test_ratio}")
         if self.frames < 1 or self.persons < 1:
             raise UserError(f"preprocess: frames and persons must be >= 1, got {self.frames}, {self.persons}")
+        if self.min_crop < 1:
+            raise UserError(f"preprocess: min_crop must be >= 1, got {self.min_crop}")
+        if not 0 <= self.scale < 1:
+            raise UserError(f"preprocess: scale must be in [0, 1), got {self.scale}")
+        if not 0 <= self.mirror <= 1:
+            raise UserError(f"preprocess: mirror is a probability in [0, 1], got {self.mirror}")
+        for name in ("rotation", "shear", "speed"):
+            if getattr(self, name) < 0:
+                raise UserError(f"preprocess: {name} must be >= 0, got {getattr(self, name)}")
 
 
 class Batch(NamedTuple):
@@ -179,16 +206,25 @@ def _crop_windows(
 
 
 def _window_frames(
-    start: torch.Tensor, crop: torch.Tensor, frames: int, device: torch.device
+    start: torch.Tensor,
+    crop: torch.Tensor,
+    frames: int,
+    device: torch.device,
+    warp: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Source frames (i0, i1) and weights w of a linear resize of [start, start+crop) to ``frames``.
 
     The same sampling as ``F.interpolate(mode="linear", align_corners=False)`` on each
     cropped window (CTR-GCN's bilinear resize along time): out[f] = (1-w)·x[i0] + w·x[i1].
+    ``warp`` [N] (γ, the speed change) moves each output frame's relative position u in
+    the window to u^γ: monotone, so time order is kept, and 1 gives the plain resize.
     """
     start, crop = start.to(device), crop.to(device)
     t = torch.arange(frames, device=device, dtype=torch.float64)
-    src = ((t[None] + 0.5) * (crop.double()[:, None] / frames) - 0.5).clamp(min=0)
+    u = (t[None] + 0.5) / frames
+    if warp is not None:
+        u = u ** warp.to(device)[:, None]
+    src = (u * crop.double()[:, None] - 0.5).clamp(min=0)
     i0 = torch.minimum(torch.floor(src).long(), (crop - 1)[:, None])
     i1 = torch.minimum(i0 + 1, (crop - 1)[:, None])
     return start[:, None] + i0, start[:, None] + i1, src - i0.double()
@@ -213,6 +249,45 @@ def _random_rotation(n: int, max_angle: float, generator: torch.Generator | None
     return rz @ ry @ rx
 
 
+def _scale_shear(n: int, cfg: PreprocessConfig, generator: torch.Generator | None) -> torch.Tensor:
+    """Per-sample f·S [N, 3, 3]: isotropic factor f in [1 - scale, 1 + scale], shear S with unit diagonal."""
+    out = torch.eye(3, dtype=torch.float64).repeat(n, 1, 1)
+    if cfg.shear > 0:
+        off = (_uniform((n, 3, 3), generator) * 2 - 1) * cfg.shear
+        out = out + off * (1 - torch.eye(3, dtype=torch.float64))
+    if cfg.scale > 0:
+        out = out * (1 + (_uniform((n,), generator) * 2 - 1) * cfg.scale)[:, None, None]
+    return out
+
+
+def _mirror(
+    x: torch.Tensor, n: int, cfg: PreprocessConfig, lay: Layout, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Swap the layout's left/right joints of the samples drawn for a mirror; their x-flip [N, 3, 3].
+
+    The coordinate flip is returned as a matrix so that it joins the other linear steps in
+    one pass, after the view normalisation (where x is the body's left-right axis).
+    """
+    if cfg.mirror <= 0 or not lay.left_right:
+        return x, None
+    flip = (_uniform((n,), generator) < cfg.mirror).to(x.device)
+    perm = torch.arange(lay.num_joints)
+    for a, b in lay.left_right:
+        perm[a], perm[b] = b, a
+    x = torch.where(flip[:, None, None, None, None], x[:, :, :, perm.to(x.device)], x)
+    sign = torch.ones(n, 3, dtype=torch.float64)
+    sign[:, 0] = torch.where(flip.cpu(), -1.0, 1.0)
+    return x, torch.diag_embed(sign)
+
+
+def _normalize_scale(x: torch.Tensor, pa: torch.Tensor, pb: torch.Tensor, lay: Layout) -> torch.Tensor:
+    """x [N, T, M, V, 3] divided per sample by actor 1's mean bone length over the frames it is in."""
+    present = (pa | pb)[:, :, 0].to(x.dtype)  # [N, T]
+    bones = lay.bone_lengths(x[:, :, 0]).mean(-1)  # [N, T]
+    scale = (bones * present).sum(1) / present.sum(1).clamp_min(1)
+    return x / scale.clamp_min(1e-6)[:, None, None, None, None]
+
+
 def preprocess(
     samples: Sequence[np.ndarray] | Padded | torch.Tensor,
     *,
@@ -231,8 +306,8 @@ def preprocess(
     frame the output is made from, so a zero-filled second slot (NTU-60 style) is masked
     out; slots past
     ``config.persons`` are dropped (readers put the main actor first). ``train`` picks
-    the random crop + random rotation; otherwise the central crop. ``generator`` seeds the
-    random draws; the computation runs on ``device``, or where a tensor input already is.
+    the random crop and the augmentations; otherwise the central crop. ``generator`` seeds
+    the random draws; the computation runs on ``device``, or where a tensor input already is.
     """
     cfg = config or PreprocessConfig()
     lay = get_layout(layout) if isinstance(layout, str) else layout
@@ -259,7 +334,10 @@ def preprocess(
     # crop + resize first: every later step is linear (a shift of the frames where a person
     # is present, rotations), so it runs on T output frames instead of T_max input frames
     start, crop = _crop_windows(lens, cfg, train, generator)
-    i0, i1, w = _window_frames(start, crop, cfg.frames, data.device)
+    warp = None
+    if train and cfg.speed > 0:
+        warp = ((_uniform((n,), generator) * 2 - 1) * cfg.speed).exp()
+    i0, i1, w = _window_frames(start, crop, cfg.frames, data.device, warp)
     a, b = _gather_frames(data, i0), _gather_frames(data, i1)  # [N, T, M, V, 3]
     w = w.to(data.dtype)[:, :, None]
     x = torch.lerp(a, b, w[..., None, None])
@@ -277,9 +355,19 @@ def preprocess(
             actor1 = actor1 - origin[:, None]
         if cfg.normalize_view:
             rot = _view_rotation(actor1, lay)
-    if train and cfg.rotation > 0:
-        spin = _random_rotation(n, cfg.rotation, generator).to(device=x.device, dtype=x.dtype)
-        rot = spin if rot is None else spin @ rot
+    if cfg.normalize_scale:
+        x = _normalize_scale(x, pa, pb, lay)
+    if train:
+        # body frame (view) → mirror → scale and shear → rotation, composed into one matrix
+        x, flip = _mirror(x, n, cfg, lay, generator)
+        linear = [flip] if flip is not None else []
+        if cfg.scale > 0 or cfg.shear > 0:
+            linear.append(_scale_shear(n, cfg, generator))
+        if cfg.rotation > 0:
+            linear.append(_random_rotation(n, cfg.rotation, generator))
+        for m in linear:
+            m = m.to(device=x.device, dtype=x.dtype)
+            rot = m if rot is None else m @ rot
 
     # rotate (if at all) and move to the model layout in one pass
     x = x.permute(0, 4, 1, 3, 2) if rot is None else torch.einsum("nij,ntmvj->nitvm", rot, x)

@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from crossglg.data.layouts import Layout
+from crossglg.errors import UserError
 from crossglg.models.config import EncoderConfig
+from crossglg.models.jid import person_average, person_mask
 
 
 class SkeletonEncoder(nn.Module):
@@ -34,31 +36,48 @@ class SkeletonEncoder(nn.Module):
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def pool(self, f: torch.Tensor, num_person: int) -> torch.Tensor:
-        """Mean over time, joints and persons: the reference encoders' global pooling."""
+    def pool(self, f: torch.Tensor, num_person: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean over time and joints, then over the persons present: the reference encoders' pooling.
+
+        ``mask`` [N, M] (``person_mask`` of the input) leaves empty person slots out of the
+        mean; the reference encoders average them in, so a single actor padded to two slots
+        got half its embedding from a constant dummy (docs/MODELS.md, "Persons"). Without a
+        mask, or with ``encoder.mask_empty_persons = false``, every slot counts, as in the reference.
+        """
         nm, c = f.shape[:2]
-        return f.reshape(nm // num_person, num_person, c, -1).mean(dim=(1, 3))
+        per_person = f.reshape(nm, c, -1).mean(-1)  # [N·M, C]
+        if mask is None or not self.cfg.mask_empty_persons:
+            return per_person.reshape(nm // num_person, num_person, c).mean(1)
+        return person_average(per_person, mask).to(f.dtype)
 
     def make_head(self, num_classes: int) -> nn.Module:
-        return LinearHead(self.embed_dim, num_classes, self.cfg.dropout)
+        return classifier_head(self.embed_dim, num_classes, self.cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The plain encoder's embedding (no JID)."""
         f = self.stem(x)
         for block in self.blocks:
             f = block(f, None)
-        return self.pool(f, x.shape[-1])
+        return self.pool(f, x.shape[-1], person_mask(x))
+
+
+def classifier_head(dim: int, num_classes: int, cfg: EncoderConfig) -> nn.Module:
+    """The plain classifier ``cfg.head`` names: a linear layer, or cosine logits at a fixed scale."""
+    if cfg.head == "cosine":
+        return CosineHead(dim, num_classes, cfg.dropout, cfg.head_scale)
+    return LinearHead(dim, num_classes, cfg.dropout)
 
 
 class LinearHead(nn.Module):
     """Dropout + one linear layer (ST-GCN, CTR-GCN, InfoGCN without its bottleneck)."""
 
-    def __init__(self, dim: int, num_classes: int, dropout: float = 0.0) -> None:
+    def __init__(self, dim: int, num_classes: int, dropout: float = 0.0, bias: bool = True) -> None:
         super().__init__()
         self.drop = nn.Dropout(dropout)
-        self.fc = nn.Linear(dim, num_classes)
+        self.fc = nn.Linear(dim, num_classes, bias=bias)
         nn.init.normal_(self.fc.weight, 0, (2.0 / num_classes) ** 0.5)
-        nn.init.zeros_(self.fc.bias)
+        if bias:
+            nn.init.zeros_(self.fc.bias)
 
     def forward(self, z: torch.Tensor, sample: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.fc(self.drop(z)), None
@@ -68,6 +87,31 @@ class LinearHead(nn.Module):
     ) -> dict[str, tuple[float, torch.Tensor]]:
         """(weight, value) of the head's own loss terms: none for a plain linear classifier."""
         return {}
+
+
+class CosineHead(LinearHead):
+    """Normalised classifier: logits = scale · cos(z, w_k), no bias (Wang et al., CosFace; Chen et al. 2019).
+
+    Training then shapes the directions of z, which is all a cosine nearest-exemplar read-out
+    uses; a linear head can also lower its loss by growing ||z|| and class biases, which
+    one-shot matching on new classes cannot use (docs/TRAINING.md, "Training objective").
+    The scale is fixed: with unit vectors the logits lie in [-scale, scale], and a scale near
+    16 lets softmax reach the label-smoothing floor.
+    """
+
+    def __init__(self, dim: int, num_classes: int, dropout: float, scale: float) -> None:
+        super().__init__(dim, num_classes, dropout, bias=False)
+        self.scale = scale
+
+    def forward(self, z: torch.Tensor, sample: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        w = F.normalize(self.fc.weight, dim=1)
+        return self.scale * F.normalize(self.drop(z), dim=1) @ w.t().to(z.dtype), None
+
+
+def check_head(cfg: EncoderConfig) -> None:
+    """InfoGCN's bottleneck head and the cosine head are two heads; a config may ask for one."""
+    if cfg.info_bottleneck and cfg.head == "cosine":
+        raise UserError("model config: encoder.head='cosine' needs encoder.info_bottleneck=false")
 
 
 class InfoBottleneckHead(nn.Module):

@@ -23,13 +23,15 @@ SECTION_RANGES = {
     "encoder": {
         "in_channels": _POSITIVE, "num_person": _POSITIVE, "base_channels": _POSITIVE, "dropout": _SHARE,
         "temporal_kernel": _POSITIVE, "rel_k": _POSITIVE, "z_prior_gain": (0, None, True),
-        "lambda1": _NON_NEGATIVE, "lambda2": _NON_NEGATIVE,
+        "lambda1": _NON_NEGATIVE, "lambda2": _NON_NEGATIVE, "head_scale": (0, None, True),
     },
     "jid": {"n_pre": _POSITIVE, "hidden_mult": _POSITIVE},
     "l2g": {"text_dim": _POSITIVE, "dim": _POSITIVE, "heads": _POSITIVE, "layers": _POSITIVE,
             "mlp_ratio": _POSITIVE, "dropout": _SHARE},
-    "loss": {"w_s": _NON_NEGATIVE, "w_cal": _NON_NEGATIVE, "w_c": _NON_NEGATIVE, "label_smoothing": _SHARE},
+    "loss": {"w_s": _NON_NEGATIVE, "w_cal": _NON_NEGATIVE, "w_c": _NON_NEGATIVE, "label_smoothing": _SHARE,
+             "w_supcon": _NON_NEGATIVE, "supcon_temperature": (0, None, True)},
 }  # fmt: skip
+HEAD_FORMS = ("linear", "cosine")
 
 
 @dataclass
@@ -50,6 +52,13 @@ class EncoderConfig:
     attention: str = "pooled"  # SA-GC attention per sample ("pooled") or per frame ("frame", the reference)
     # ST-GCN only
     edge_importance: bool = True  # learnable edge-importance masks [ref]
+    # the plain classifier head (docs/TRAINING.md, "Training objective"): "linear" [ref], or
+    # "cosine" = head_scale · cos(z, w_k); InfoGCN's bottleneck head is a third, info_bottleneck
+    head: str = "linear"
+    head_scale: float = 16.0
+    # leave empty person slots out of the global pooling (docs/MODELS.md, "Persons"); false averages
+    # them in, as the reference encoders do
+    mask_empty_persons: bool = True
 
 
 @dataclass
@@ -88,6 +97,10 @@ class LossConfig:
     w_cal: float = 0.5  # [secondary]
     w_c: float = 0.2  # [secondary]
     label_smoothing: float = 0.1  # on L_s and L_c [default, from InfoGCN]
+    # supervised-contrastive term on the unit-length z_s of each batch (Khosla et al., NeurIPS 2020);
+    # 0 = off, as in METHOD.md. docs/TRAINING.md, "Training objective"
+    w_supcon: float = 0.0
+    supcon_temperature: float = 0.1
 
 
 @dataclass
@@ -144,6 +157,7 @@ class ModelConfig:
             check_fields(getattr(self, name), "model config", ranges, prefix=f"{name}.")
         _check_choice("jid.reweight", self.jid.reweight, REWEIGHT_FORMS)
         _check_choice("encoder.attention", self.encoder.attention, ATTENTION_FORMS)
+        _check_choice("encoder.head", self.encoder.head, HEAD_FORMS)
         if self.l2g.dim % self.l2g.heads:
             raise UserError(
                 f"model config: l2g.dim={self.l2g.dim} is not divisible by l2g.heads={self.l2g.heads}"

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from crossglg.data.layouts import Layout
-from crossglg.models.base import InfoBottleneckHead, LinearHead, SkeletonEncoder
+from crossglg.models.base import InfoBottleneckHead, SkeletonEncoder, check_head, classifier_head
 from crossglg.models.config import EncoderConfig
 from crossglg.models.graph import relative_position, three_subsets
 from crossglg.models.layers import MultiScaleTCN, init_branch_conv, init_weights, residual, reweight
@@ -112,13 +112,14 @@ class InfoGCN(SkeletonEncoder):
         y = self.data_bn(y.transpose(-1, -2).reshape(n, m * v * c, t))
         return y.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)
 
-    def pool(self, f: torch.Tensor, num_person: int) -> torch.Tensor:
-        return torch.relu(self.fc(super().pool(f, num_person)))
+    def pool(self, f: torch.Tensor, num_person: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.relu(self.fc(super().pool(f, num_person, mask)))
 
     def make_head(self, num_classes: int) -> nn.Module:
         cfg = self.cfg
+        check_head(cfg)
         if not cfg.info_bottleneck:
-            return LinearHead(self.embed_dim, num_classes, cfg.dropout)
+            return classifier_head(self.embed_dim, num_classes, cfg)
         return InfoBottleneckHead(
             self.embed_dim, num_classes, cfg.dropout, cfg.z_prior_gain, cfg.lambda1, cfg.lambda2
         )

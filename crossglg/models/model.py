@@ -22,6 +22,7 @@ from crossglg.models.config import ModelConfig
 from crossglg.models.graph import resolve_parts, token_pooling
 from crossglg.models.interaction import CrossModalInteraction
 from crossglg.models.jid import JointImportance, person_average, person_mask
+from crossglg.models.losses import supervised_contrastive
 
 
 @dataclass
@@ -75,7 +76,8 @@ class SkeletonBranch(nn.Module):
             if self.jid is not None and i == self.n_pre:
                 k = self.jid(f)
                 w = self._joint_weight(k)
-        return SkeletonFeatures(self.encoder.pool(f, x.shape[-1]), f, k, person_mask(x))
+        mask = person_mask(x)
+        return SkeletonFeatures(self.encoder.pool(f, x.shape[-1], mask), f, k, mask)
 
     def _joint_weight(self, k: torch.Tensor) -> torch.Tensor:
         w = (k.detach() if self.detach else k) * k.shape[-1]
@@ -140,6 +142,9 @@ class CrossGLG(nn.Module):
         if out.logits_c is not None:
             parts["c"] = F.cross_entropy(out.logits_c.float(), y, label_smoothing=lc.label_smoothing)
             total = total + lc.w_c * parts["c"]
+        if lc.w_supcon > 0:
+            parts["supcon"] = supervised_contrastive(out.z_s, y, lc.supcon_temperature)
+            total = total + lc.w_supcon * parts["supcon"]
         for name, (weight, value) in self.head.aux_losses(out.latent, y).items():
             parts[name] = value
             total = total + weight * value

@@ -6,11 +6,13 @@ edge-importance masks, temporal kernel 9, ten blocks 64×4, 128×3, 256×3.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
 from crossglg.data.layouts import Layout
-from crossglg.models.base import LinearHead, SkeletonEncoder
+from crossglg.models.base import SkeletonEncoder, classifier_head
 from crossglg.models.config import EncoderConfig
 from crossglg.models.graph import spatial_partition
 from crossglg.models.layers import init_weights, residual, reweight
@@ -79,7 +81,8 @@ class STGCN(SkeletonEncoder):
         init_weights(self)
 
     def make_head(self, num_classes: int) -> nn.Module:
-        return LinearHead(self.embed_dim, num_classes, 0.0)  # ST-GCN's dropout lives in its blocks
+        # ST-GCN's dropout lives in its blocks, not before the classifier
+        return classifier_head(self.embed_dim, num_classes, dataclasses.replace(self.cfg, dropout=0.0))
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         return input_batchnorm(self.data_bn, x)

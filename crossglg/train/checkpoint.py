@@ -114,7 +114,12 @@ def run_config(state: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def config_from(state: dict[str, Any], path: Path):
-    """A validated :class:`TrainConfig` from a checkpoint; a foreign or crafted config is a UserError."""
+    """A validated :class:`TrainConfig` from a checkpoint; a foreign or crafted config is a UserError.
+
+    A checkpoint saved before the input-pipeline keys existed (no ``crop_min_frames``) was
+    trained with the reference pooling, which averages empty person slots in; it keeps it,
+    so re-evaluating an old run reproduces its figures (docs/MODELS.md, "Persons").
+    """
     import dataclasses
 
     from crossglg.train.config import TrainConfig
@@ -127,5 +132,8 @@ def config_from(state: dict[str, Any], path: Path):
             f"checkpoint {path}: config key {unknown[0]!r} is unknown to this version of crossglg"
         )
     cfg = TrainConfig(**config)
+    if "crop_min_frames" not in config:
+        encoder = {"mask_empty_persons": False, **cfg.model.get("encoder", {})}
+        cfg.model = {**cfg.model, "encoder": encoder}
     cfg.check_values(f"checkpoint {path}")
     return cfg

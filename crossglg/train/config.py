@@ -31,7 +31,10 @@ TRAIN_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "text_lr_mult": (0, None, True),
     "grad_clip": (0, None, False),
     "frames": (1, None, False),
-    "persons": (1, None, False),
+    "persons": (0, None, False),  # 0 = from the data
+    "crop_min_frames": (1, None, False),
+    "holdout_classes": (0, None, False),
+    "holdout_fold": (0, None, False),
     "seed": (0, 2**63 - 1, False),
     "eval_every": (1, None, False),
     "eval_batch_size": (1, None, False),
@@ -75,7 +78,24 @@ class TrainConfig:
 
     # input: CTR-GCN feeder (DATA.md §4)
     frames: int = 64
-    persons: int = 2
+    persons: int = 0  # person slots M; 0 = as many as the prepared data holds (1 on MSR, 2 on NTU)
+
+    # input pipeline and augmentation (docs/TRAINING.md, "Input pipeline and augmentation");
+    # the defaults are the CTR-GCN feeder's: crop ratio [0.5, 1] of at least 64 frames, ±0.3 rad
+    crop_ratio: list[float] = field(default_factory=lambda: [0.5, 1.0])
+    crop_min_frames: int = 64  # shortest training crop; CTR-GCN's 64 never crops a clip of <= 64 frames
+    normalize_scale: bool = False  # divide by actor 1's mean bone length, as the DTW baseline does
+    aug_rotation: float = 0.3  # largest random rotation about each axis, radians
+    aug_scale: float = 0.0  # isotropic scale factor in [1 - s, 1 + s]
+    aug_shear: float = 0.0  # shear entries in [-s, s]
+    aug_mirror: float = 0.0  # probability of a left-right mirror (the layout's left_right pairs)
+    aug_speed: float = 0.0  # time warp u -> u^g inside the crop, log g in [-s, s]
+
+    # model selection on held-out auxiliary classes (protocols without validation classes: MSR);
+    # fold f of the auxiliary class ids, sorted, cut into consecutive groups of holdout_classes
+    holdout_classes: int = 0  # 0 = off; k >= 2 auxiliary classes become pseudo-novel validation classes
+    holdout_fold: int = 0  # which group of k, 0-based
+    evaluate_novel: bool = True  # false: a recipe-search run ends without touching the novel classes
 
     # runtime
     seed: int = 1
@@ -115,9 +135,31 @@ class TrainConfig:
             raise UserError(f"{where}: amp={self.amp!r}; choose one of {', '.join(AMP_CHOICES)}")
         if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in self.lr_steps):
             raise UserError(f"{where}: lr_steps must be a list of epochs >= 1, got {self.lr_steps!r}")
+        if self.holdout_classes == 1:
+            raise UserError(f"{where}: holdout_classes must be 0 (off) or >= 2, got 1")
+        self.preprocess_config(self.persons or 1)  # range checks of the input pipeline keys
         from crossglg.models.config import ModelConfig
 
         ModelConfig.from_dict(self.model)
+
+    def preprocess_config(self, persons: int):
+        """The input pipeline this configuration asks for (``persons`` resolved from the data)."""
+        from crossglg.data.preprocess import PreprocessConfig
+
+        if not (isinstance(self.crop_ratio, list | tuple) and len(self.crop_ratio) == 2):
+            raise UserError(f"config: crop_ratio must be [low, high], got {self.crop_ratio!r}")
+        return PreprocessConfig(
+            frames=self.frames,
+            persons=persons,
+            crop_ratio=(float(self.crop_ratio[0]), float(self.crop_ratio[1])),
+            min_crop=self.crop_min_frames,
+            rotation=self.aug_rotation,
+            normalize_scale=self.normalize_scale,
+            scale=self.aug_scale,
+            shear=self.aug_shear,
+            mirror=self.aug_mirror,
+            speed=self.aug_speed,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

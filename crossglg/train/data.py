@@ -17,6 +17,7 @@ import numpy as np
 from crossglg.errors import UserError
 
 if TYPE_CHECKING:
+    from crossglg.data.preprocess import PreprocessConfig
     from crossglg.train.config import TrainConfig
 
 # keep the frames on the GPU only when they take at most this share of its free memory;
@@ -42,7 +43,6 @@ class RunData:
         import torch
 
         from crossglg.data.prepared import open_prepared
-        from crossglg.data.preprocess import PreprocessConfig
         from crossglg.data.protocols import load_protocol
 
         self.prepared = open_prepared(cfg.data)
@@ -52,7 +52,9 @@ class RunData:
         self.layout = get_layout(self.prepared.layout)
         self.dataset_name = self.prepared.dataset
         self.class_names = {i + 1: n for i, n in enumerate(self.prepared.class_names)}
-        self.preprocess_cfg = PreprocessConfig(frames=cfg.frames, persons=cfg.persons)
+        if cfg.persons == 0:  # from the data: 1 slot for single-person sets, no empty dummy
+            cfg.persons = self.prepared.num_persons
+        self.preprocess_cfg: PreprocessConfig = cfg.preprocess_config(cfg.persons)
         self.generator = torch.Generator()
 
         split = self.protocol.split(self.prepared)
@@ -60,6 +62,11 @@ class RunData:
         self._class_of = class_of
         aux = np.asarray(split.auxiliary, dtype=np.int64)
         held_out = np.asarray(split.validation if cfg.validation else [], dtype=np.int64)
+        self.holdout_class_ids: list[int] = []
+        if cfg.holdout_classes:
+            aux_ids = sorted({int(c) for c in class_of[aux]})
+            self.holdout_class_ids = holdout_fold(aux_ids, cfg.holdout_classes, cfg.holdout_fold)
+            held_out = aux[np.isin(class_of[aux], self.holdout_class_ids)]
         self.train_idx = aux[~np.isin(aux, held_out)]
         if len(self.train_idx) == 0:
             raise UserError(
@@ -159,11 +166,32 @@ class RunData:
             "train_samples": len(self.train_idx),
             "train_classes": len(self.train_class_ids),
             "validation_classes": len(self.val.class_ids) if self.val else 0,
+            "holdout_classes": list(self.holdout_class_ids),
             "validation_queries": len(self.val.query) if self.val else 0,
             "novel_classes": len(novel.class_ids),
             "exemplars": len(novel.support),
             "queries": len(novel.query),
         }
+
+
+def holdout_fold(aux_class_ids: list[int], k: int, fold: int) -> list[int]:
+    """Fold ``fold`` of the sorted auxiliary class ids cut into consecutive groups of ``k``.
+
+    These classes leave training and become pseudo-novel validation classes (their first
+    sample by name is the exemplar), so a recipe or an epoch can be chosen on one-shot
+    accuracy without the protocol's novel classes (docs/TRAINING.md, "Choosing a recipe").
+    The ids left over after the last full group are never held out.
+    """
+    ids = sorted(aux_class_ids)
+    folds = len(ids) // k
+    if folds < 1 or len(ids) - k < 2:
+        raise UserError(
+            f"holdout_classes={k}: the protocol has {len(ids)} auxiliary classes; at least {k + 2} are "
+            "needed (k held out, two or more to train on)"
+        )
+    if fold >= folds:
+        raise UserError(f"holdout_fold={fold}: with holdout_classes={k} the folds are 0..{folds - 1}")
+    return ids[fold * k : (fold + 1) * k]
 
 
 def _fits(nbytes: int, device: str) -> bool:

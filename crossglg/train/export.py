@@ -95,6 +95,7 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
         "layout": s.data.layout.name,
         "frames": cfg.frames,
         "persons": cfg.persons,
+        "preprocess": _preprocess_meta(s.data.preprocess_cfg),
         "embed_dim": int(eager_z.shape[1]),
         "text_trained": not cfg.no_text,
         "model": s.model.cfg.to_dict(),  # what build_inference_model needs to rebuild the branch
@@ -116,6 +117,12 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
         "torchscript": str(out_dir / TS_NAME),
         "parameters": meta["parameters"],
     }
+
+
+def _preprocess_meta(cfg) -> dict[str, Any]:
+    """The test-time settings of the input pipeline, so ``predict`` feeds the model as training did."""
+    return {"center": cfg.center, "normalize_view": cfg.normalize_view, "test_ratio": cfg.test_ratio,
+            "normalize_scale": cfg.normalize_scale}  # fmt: skip
 
 
 def _null():
@@ -162,7 +169,9 @@ class ExportedModel:
 
         from crossglg.data.preprocess import PreprocessConfig, preprocess
 
-        cfg = PreprocessConfig(frames=self.meta["frames"], persons=self.meta["persons"])
+        # exports written before the pipeline options had only frames and persons
+        test_time = self.meta.get("preprocess", {})
+        cfg = PreprocessConfig(frames=self.meta["frames"], persons=self.meta["persons"], **test_time)
         batch = preprocess(sequences, layout=self.meta["layout"], train=False, config=cfg, device=self.device)
         with torch.no_grad():
             z, k = self.module(batch.x)

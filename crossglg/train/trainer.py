@@ -365,10 +365,13 @@ def _run(cfg: TrainConfig, resume: bool, dist: Dist, device: str, console) -> di
         from crossglg.train.plots import training_curves
 
         training_curves(s.history, out / "curves.png")
-        best = out / (ckpt_io.BEST if (out / ckpt_io.BEST).exists() else ckpt_io.LAST)
-        summary.update(
-            evaluate_checkpoint(best, out / "eval", device=device, shots=cfg.shots, run_data=s.data)
-        )
+        if s.data.val is not None:
+            summary["best_val_cosine"] = s.best
+        if cfg.evaluate_novel:
+            best = out / (ckpt_io.BEST if (out / ckpt_io.BEST).exists() else ckpt_io.LAST)
+            summary.update(
+                evaluate_checkpoint(best, out / "eval", device=device, shots=cfg.shots, run_data=s.data)
+            )
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -404,7 +407,20 @@ def _check_resumable(cfg: TrainConfig, state: dict, path: Path) -> None:
 
 # keys added after checkpoints were first written, with the value that older runs trained with,
 # so such a run resumes with e.g. --set text_lr_mult=1
-_BEFORE_THEIR_TIME = {"text_lr_mult": 1.0}
+_BEFORE_THEIR_TIME = {
+    "text_lr_mult": 1.0,
+    "crop_ratio": [0.5, 1.0],
+    "crop_min_frames": 64,
+    "normalize_scale": False,
+    "aug_rotation": 0.3,
+    "aug_scale": 0.0,
+    "aug_shear": 0.0,
+    "aug_mirror": 0.0,
+    "aug_speed": 0.0,
+    "holdout_classes": 0,
+    "holdout_fold": 0,
+    "evaluate_novel": True,
+}
 
 
 @dataclass

@@ -78,3 +78,22 @@ def test_dtw_one_shot_on_real_msr_action3d(shared_data, tmp_path) -> None:
     assert result["queries"] == 279
     # 10-way one-shot: chance is 10 %; DTW on normalised joints measured 79.2 %
     assert 0.6 < result["accuracy"] < 0.95
+
+
+def test_bone_lengths_is_one_function_for_arrays_and_tensors() -> None:
+    """The DTW baseline and the learned pipeline share Layout.bone_lengths (one body-size measure)."""
+    import torch
+
+    from crossglg.baselines.dtw import normalise
+    from crossglg.data.layouts import MSR20
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(7, 20, 3))
+    lengths = MSR20.bone_lengths(x)
+    assert lengths.shape == (7, len(MSR20.bones))
+    child, parent = MSR20.bones[0]
+    assert np.isclose(lengths[3, 0], np.linalg.norm(x[3, child] - x[3, parent]))
+    np.testing.assert_allclose(MSR20.bone_lengths(torch.from_numpy(x)).numpy(), lengths)
+    seq = x[:, None] * 5.0  # [T, M, V, 3], a big body
+    out = normalise(seq, MSR20, frames=7).reshape(7, 20, 3)
+    assert np.isclose(MSR20.bone_lengths(out).mean(), 1.0, atol=1e-5)

@@ -162,3 +162,125 @@ def test_gpu_batch_equals_the_cpu_batch_under_the_same_seed() -> None:
     assert gpu.x.device.type == "cuda"
     torch.testing.assert_close(gpu.x.cpu(), cpu.x, atol=1e-5, rtol=1e-5)
     assert torch.equal(gpu.person_mask.cpu(), cpu.person_mask)
+
+
+# --- the input pipeline of issue 12: short-clip crop, scale normalisation, augmentations ---
+
+
+def _frame_coded(t: int, v: int = 20) -> np.ndarray:
+    """A [t, 1, V, 3] clip whose x coordinate is the frame index (y, z are 1): the output shows the source frame."""
+    s = np.ones((t, 1, v, 3), dtype=np.float32)
+    s[:, 0, :, 0] = np.arange(t, dtype=np.float32)[:, None]
+    return s
+
+
+def test_the_crop_fires_on_a_39_frame_clip_once_min_crop_is_below_its_length() -> None:
+    clip = [_frame_coded(39)] * 8
+    half = dict(center=False, rotation=0.0, crop_ratio=(0.5, 0.5), frames=32)
+    gen = torch.Generator().manual_seed(0)
+    old = preprocess(clip, layout="msr20", train=True, config=PreprocessConfig(**half), generator=gen).x
+    # CTR-GCN's min_crop = 64 keeps every frame of a 39-frame clip: no crop at all
+    old_span = old[:, 0, :, 0, 0].amax(1) - old[:, 0, :, 0, 0].amin(1)
+    assert torch.all(old_span > 37)  # the resize covers frames 0..38
+    cfg = PreprocessConfig(**half, min_crop=8)
+    new = preprocess(clip, layout="msr20", train=True, config=cfg, generator=gen).x[:, 0, :, 0, 0]
+    span = new.amax(1) - new.amin(1)
+    assert torch.all(span <= 19) and torch.all(span >= 17)  # floor(0.5 · 39) = 19 frames
+    assert len({round(float(v)) for v in new[:, 0]}) > 1  # the window's start is random
+
+
+def test_mirror_swaps_the_paired_joints_and_negates_x() -> None:
+    seq = _random_batch([(30, 1)], seed=11, v=20)[0]
+    base = dict(center=False, rotation=0.0, crop_ratio=(1.0, 1.0), frames=30)
+    plain = preprocess([seq], layout="msr20", train=True, config=PreprocessConfig(**base)).x[0]
+    flipped = preprocess([seq], layout="msr20", train=True, config=PreprocessConfig(**base, mirror=1.0)).x[0]
+    perm = list(range(20))
+    for a, b in MSR20.left_right:
+        perm[a], perm[b] = b, a
+    assert perm != list(range(20))
+    torch.testing.assert_close(flipped[0], -plain[0][:, perm])
+    torch.testing.assert_close(flipped[1:], plain[1:][:, :, perm])
+    # with probability 0.5 about half of a batch is mirrored
+    many = preprocess([seq] * 200, layout="msr20", train=True, config=PreprocessConfig(**base, mirror=0.5),
+                      generator=torch.Generator().manual_seed(1)).x  # fmt: skip
+    share = (many[:, 0, 0, 0, 0] != plain[0, 0, 0, 0]).float().mean()
+    assert 0.35 < share < 0.65
+
+
+def test_scaling_changes_every_bone_length_by_one_factor_per_sample() -> None:
+    seqs = generate(6, seed=12, classes=[1, 19]).sequences
+    base = dict(crop_ratio=(1.0, 1.0), rotation=0.0)
+    gen = torch.Generator().manual_seed(4)
+    a = preprocess(seqs, train=True, config=PreprocessConfig(**base), generator=gen).x
+    b = preprocess(seqs, train=True, config=PreprocessConfig(**base, scale=0.2), generator=gen).x
+    ratio = _bone_lengths(b[..., :1]) / _bone_lengths(a[..., :1]).clamp_min(1e-6)  # actor 1
+    valid = _bone_lengths(a[..., :1]) > 1e-3
+    factors = torch.stack([ratio[i][valid[i]].mean() for i in range(len(seqs))])
+    for i in range(len(seqs)):
+        torch.testing.assert_close(
+            ratio[i][valid[i]], factors[i].expand(int(valid[i].sum())), atol=1e-4, rtol=1e-4
+        )
+    assert torch.all((factors >= 0.8) & (factors <= 1.2))
+    assert factors.std() > 0.01  # one factor per sample, not one per batch
+
+
+def test_shear_is_a_linear_map_with_a_unit_diagonal_and_bounded_off_diagonal() -> None:
+    seq = _random_batch([(20, 1)], seed=13)[0]
+    base = dict(center=False, crop_ratio=(1.0, 1.0), rotation=0.0, frames=20)
+    a = preprocess([seq], train=True, config=PreprocessConfig(**base)).x[0].reshape(3, -1)
+    gen = torch.Generator().manual_seed(5)
+    b = preprocess([seq], train=True, config=PreprocessConfig(**base, shear=0.3), generator=gen).x[0]
+    b = b.reshape(3, -1)
+    s = torch.linalg.lstsq(a.T.double(), b.T.double()).solution.T  # b = S a
+    torch.testing.assert_close(s @ a.double(), b.double(), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(s.diagonal(), torch.ones(3, dtype=torch.float64), atol=1e-5, rtol=0)
+    off = s[~torch.eye(3, dtype=torch.bool)]
+    assert off.abs().max() <= 0.3 + 1e-6 and off.abs().max() > 0.01
+
+
+def test_speed_change_warps_time_monotonically_inside_the_crop() -> None:
+    clip = [_frame_coded(40)] * 16
+    base = dict(center=False, rotation=0.0, crop_ratio=(1.0, 1.0), frames=20)
+    plain = preprocess(clip, layout="msr20", train=True, config=PreprocessConfig(**base)).x[:, 0, :, 0, 0]
+    gen = torch.Generator().manual_seed(6)
+    cfg = PreprocessConfig(**base, speed=0.5)
+    warped = preprocess(clip, layout="msr20", train=True, config=cfg, generator=gen).x[:, 0, :, 0, 0]
+    assert torch.all(warped[:, 1:] >= warped[:, :-1]) and warped.min() >= 0 and warped.max() <= 39
+    steps = warped[:, 1:] - warped[:, :-1]
+    assert torch.allclose(plain[:, 2:] - plain[:, 1:-1], torch.full_like(plain[:, 2:], 2.0))  # uniform resize
+    assert float((steps[:, -1] - steps[:, 1]).abs().max()) > 0.5  # the pace changes along the clip
+    assert (steps[:, -1] > steps[:, 1]).any() and (steps[:, -1] < steps[:, 1]).any()  # faster and slower
+
+
+def test_scale_normalisation_gives_unit_mean_bone_length_whatever_the_body_size() -> None:
+    seq = generate(1, seed=14, classes=[5]).sequences[0]
+    cfg = PreprocessConfig(normalize_scale=True)
+    small = preprocess([seq], config=cfg).x
+    big = preprocess([seq * 3.0], config=cfg).x
+    torch.testing.assert_close(small, big, atol=1e-5, rtol=1e-5)
+    lengths = _bone_lengths(small)[0, :, :, 0]  # actor 1, [T, bones]
+    assert abs(float(lengths.mean()) - 1.0) < 1e-4
+    sizes = [float(_bone_lengths(preprocess([seq * f]).x)[0, :, :, 0].mean()) for f in (1.0, 3.0)]
+    assert abs(sizes[1] / sizes[0] - 3.0) < 1e-3  # without it, body size stays in the input
+
+
+def test_augmentations_that_are_off_draw_no_random_numbers() -> None:
+    seqs = _random_batch([(80, 1), (45, 1)], seed=15)
+    old = preprocess(seqs, train=True, generator=torch.Generator().manual_seed(9)).x
+    cfg = PreprocessConfig(scale=0.0, shear=0.0, mirror=0.0, speed=0.0, normalize_scale=False)
+    new = preprocess(seqs, train=True, config=cfg, generator=torch.Generator().manual_seed(9)).x
+    assert torch.equal(old, new)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("mirror", 1.5, "probability"),
+        ("scale", 1.0, "scale"),
+        ("speed", -0.1, "speed"),
+        ("min_crop", 0, "min_crop"),
+    ],
+)
+def test_bad_augmentation_settings_are_user_errors(field: str, value: float, match: str) -> None:
+    with pytest.raises(UserError, match=match):
+        PreprocessConfig(**{field: value})

@@ -126,6 +126,7 @@ def test_dry_run_reports_counts_and_trains_nothing(small, run_cli, train_args, t
         "train_classes": 8,
         "validation_classes": 2,
         "validation_queries": 14,
+        "holdout_classes": [],
         "novel_classes": 5,
         "exemplars": 5,
         "queries": 35,
