@@ -17,6 +17,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from crossglg.errors import UserError
+from crossglg.train.text_controls import TEXT_CONTROLS
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 
@@ -32,6 +33,7 @@ class TrainConfig:
     embedder: str = ""  # text-bank embedder; empty = the only one in the cache
     parts: str = "parts6"  # local-text granularity: parts6, joints or a part file
     text_source: str = ""  # which LLM's texts when the cache holds several
+    text_control: str = "none"  # "shuffled" / "uniform-kgt": controls for text guidance (text_controls.py)
     encoder: str = "infogcn"
     model: dict[str, Any] = field(default_factory=dict)  # passed to build_model as its cfg
     out: str = "runs/run"
@@ -79,6 +81,10 @@ class TrainConfig:
             raise UserError("config: 'protocol' is empty; pass --protocol NAME")
         if not self.no_text and not self.text_cache:
             raise UserError("config: pass --text-cache cache.db, or --no-text to train the base encoder")
+        if self.text_control not in TEXT_CONTROLS:
+            raise UserError(
+                f"config: text_control={self.text_control!r}; choose one of {', '.join(TEXT_CONTROLS)}"
+            )
         if self.amp not in AMP_CHOICES:
             raise UserError(f"config: amp={self.amp!r}; choose one of {', '.join(AMP_CHOICES)}")
         for name in ("epochs", "batch_size", "frames", "persons", "shots", "eval_every"):
