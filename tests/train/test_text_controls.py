@@ -68,3 +68,18 @@ def test_paper_config_is_the_spec_form():
     assert (model.jid.reweight, model.jid.detach, model.jid.hidden_mult) == ("scale", False, 8)
     assert model.jid.target_smoothing == 0.0 and model.l2g.form == "text-residual"
     assert model.head_input == "raw"
+
+
+@pytest.mark.slow
+def test_training_runs_the_corrected_form_with_the_shuffled_control(small, run_cli, train_args, tmp_path):
+    """The trainer hands the whole bank to the gather L2G; L_c is logged and finite."""
+    import json
+
+    out = tmp_path / "run"
+    corrected = ['model.l2g.form="gather"', 'model.jid.reweight="bounded"', 'model.head_input="l2"']
+    sets = [arg for s in [*corrected, "text_control=shuffled", "epochs=2"] for arg in ("--set", s)]
+    run_cli(train_args(out, *sets))
+    history = json.loads((out / "metrics.json").read_text())
+    assert len(history) == 2 and all(np.isfinite(row["loss_c"]) for row in history)
+    saved = load_config(out / "config.toml", {}, [])
+    assert saved.text_control == "shuffled" and saved.model["l2g"]["form"] == "gather"
