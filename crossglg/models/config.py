@@ -15,7 +15,7 @@ from typing import Any
 
 from crossglg.errors import UserError
 
-REWEIGHT_FORMS = ("scale", "residual")
+REWEIGHT_FORMS = ("scale", "residual", "bounded")
 ATTENTION_FORMS = ("pooled", "frame")
 _POSITIVE, _NON_NEGATIVE, _SHARE = (1, None, False), (0, None, False), (0, 0.999, False)
 # (low, high, low_open) of the numeric fields of each section (crossglg.fieldcheck)
@@ -25,13 +25,16 @@ SECTION_RANGES = {
         "temporal_kernel": _POSITIVE, "rel_k": _POSITIVE, "z_prior_gain": (0, None, True),
         "lambda1": _NON_NEGATIVE, "lambda2": _NON_NEGATIVE, "head_scale": (0, None, True),
     },
-    "jid": {"n_pre": _POSITIVE, "hidden_mult": _POSITIVE},
+    "jid": {"n_pre": _POSITIVE, "hidden_mult": _POSITIVE, "target_smoothing": (0, 1, False),
+            "floor": _NON_NEGATIVE, "strength": _NON_NEGATIVE},
     "l2g": {"text_dim": _POSITIVE, "dim": _POSITIVE, "heads": _POSITIVE, "layers": _POSITIVE,
             "mlp_ratio": _POSITIVE, "dropout": _SHARE},
     "loss": {"w_s": _NON_NEGATIVE, "w_cal": _NON_NEGATIVE, "w_c": _NON_NEGATIVE, "label_smoothing": _SHARE,
              "w_supcon": _NON_NEGATIVE, "supcon_temperature": (0, None, True)},
 }  # fmt: skip
 HEAD_FORMS = ("linear", "cosine")
+L2G_FORMS = ("text-residual", "gather")
+HEAD_INPUTS = ("raw", "l2", "layernorm")
 
 
 @dataclass
@@ -69,7 +72,13 @@ class JIDConfig:
         None  # block after which the JID sits; None = 5 InfoGCN, 6 ST/CTR-GCN [secondary]/[default]
     )
     hidden_mult: int = 4  # H = 4·C (512 at C = 128, +67k); METHOD.md says 8 (+133k): see docs/MODELS.md
-    reweight: str = "scale"  # "scale": w = V*k_out; "residual": w = 1 + V*k_out [default]
+    # "scale": w = V*k_out [default]; "residual": w = 1 + V*k_out; "bounded": w = max(floor,
+    # 1 + strength*(V*k_out - 1)), so no joint is scaled towards 0 (docs/MODELS.md, "Corrections")
+    reweight: str = "scale"
+    strength: float = 0.5  # "bounded" only: 1 = the scale form's deviation from 1, 0 = no re-weighting
+    floor: float = 0.5  # "bounded" only: the smallest weight any joint gets
+    # k_gt <- (1 - eps)*k_gt + eps/V in L_cal; METHOD.md §2.4 step 3 leaves eps = 0; 1 = uniform target
+    target_smoothing: float = 0.0
     # re-weight with k_out detached, so only L_cal trains the JID. METHOD.md's [default] is False,
     # but then L_s drives the softmax onto one joint within ~10 SGD steps and k_out stops
     # following the text (docs/MODELS.md, "JID gradients")
@@ -87,6 +96,10 @@ class L2GConfig:
     layers: int = 2  # M [default]
     mlp_ratio: int = 4  # GELU MLP hidden = 4 D [default]
     dropout: float = 0.1  # [default]
+    # "text-residual": METHOD.md §5 as written (U = T' + A: the label-chosen text survives into
+    # z_c); "gather": z_c holds only the skeleton tokens the text queries gathered, scored
+    # against every class's text (no label shortcut; docs/MODELS.md, "Corrections")
+    form: str = "text-residual"
 
 
 @dataclass
@@ -115,6 +128,9 @@ class ModelConfig:
     use_text: bool = True
     use_jid: bool = True
     use_l2g: bool = True
+    # what the shared classifier sees of z_s and z_c: "raw" [default], "l2" (L2-normalised, times
+    # sqrt(D)) or "layernorm" (no parameters); one-shot evaluation always uses the raw z_s
+    head_input: str = "raw"
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     jid: JIDConfig = field(default_factory=JIDConfig)
     l2g: L2GConfig = field(default_factory=L2GConfig)
@@ -144,6 +160,8 @@ class ModelConfig:
                 kwargs[key] = _section(sections[key], key, value)
             elif key in ("use_text", "use_jid", "use_l2g"):
                 kwargs[key] = bool(value)
+            elif key == "head_input":
+                kwargs[key] = str(value)
             else:
                 raise UserError(f"model config: unknown key {key!r}; known: {', '.join(_names(cls))}")
         cfg = cls(**kwargs)
@@ -158,6 +176,8 @@ class ModelConfig:
         _check_choice("jid.reweight", self.jid.reweight, REWEIGHT_FORMS)
         _check_choice("encoder.attention", self.encoder.attention, ATTENTION_FORMS)
         _check_choice("encoder.head", self.encoder.head, HEAD_FORMS)
+        _check_choice("l2g.form", self.l2g.form, L2G_FORMS)
+        _check_choice("head_input", self.head_input, HEAD_INPUTS)
         if self.l2g.dim % self.l2g.heads:
             raise UserError(
                 f"model config: l2g.dim={self.l2g.dim} is not divisible by l2g.heads={self.l2g.heads}"

@@ -60,8 +60,7 @@ class SkeletonBranch(nn.Module):
         if cfg.jid_on:
             c = encoder.channels[self.n_pre - 1]
             self.jid = JointImportance(c, cfg.jid.hidden_mult * c)
-        self.residual_form = cfg.jid.reweight == "residual"
-        self.detach = cfg.jid.detach
+        self.jid_cfg = cfg.jid
 
     def features(self, x: torch.Tensor) -> SkeletonFeatures:
         if not torch.jit.is_tracing() and (x.dim() != 5 or x.shape[3] != self.encoder.layout.num_joints):
@@ -80,8 +79,14 @@ class SkeletonBranch(nn.Module):
         return SkeletonFeatures(self.encoder.pool(f, x.shape[-1], mask), f, k, mask)
 
     def _joint_weight(self, k: torch.Tensor) -> torch.Tensor:
-        w = (k.detach() if self.detach else k) * k.shape[-1]
-        return w + 1 if self.residual_form else w
+        """Per-joint multiplier from k (rows sum to 1); V·k has mean 1 over joints."""
+        c = self.jid_cfg
+        w = (k.detach() if c.detach else k) * k.shape[-1]
+        if c.reweight == "residual":
+            return w + 1
+        if c.reweight == "bounded":
+            return (1 + c.strength * (w - 1)).clamp(min=c.floor)
+        return w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """z_s [N, D]: the text-free embedding."""
@@ -116,15 +121,49 @@ class CrossGLG(nn.Module):
     def encoder(self) -> SkeletonEncoder:
         return self.skeleton.encoder
 
-    def forward(self, x: torch.Tensor, text_local: torch.Tensor | None = None) -> ModelOutput:
+    def forward(
+        self, x: torch.Tensor, text_local: torch.Tensor | None = None, text_bank: torch.Tensor | None = None
+    ) -> ModelOutput:
+        """``text_local`` [N, P, Dt]: each sample's class text; ``text_bank`` [K, P, Dt]: every class's.
+
+        The "text-residual" L2G reads ``text_local``; the "gather" form reads ``text_bank``.
+        """
         feats = self.skeleton.features(x)
-        logits_s, latent = self.head(feats.z, sample=True)
+        logits_s, latent = self.head(self._head_input(feats.z), sample=True)
         k_out = None if feats.k_person is None else person_average(feats.k_person, feats.mask)
         logits_c = None
-        if self.l2g is not None and text_local is not None:
+        if self.l2g is not None and self.cfg.l2g.form == "gather":
+            if text_bank is not None:
+                logits_c = self._gather_logits(text_bank, feats)
+            elif text_local is not None:
+                raise UserError('l2g.form="gather" scores every class\'s text: pass text_bank [K, P, Dt]')
+        elif self.l2g is not None and text_local is not None:
             z_c = self.l2g(text_local, feats.last, feats.mask)
-            logits_c, _ = self.head(z_c, sample=False)  # μ only on the cross-modal branch
+            logits_c, _ = self.head(self._head_input(z_c), sample=False)  # μ only on the cross-modal branch
         return ModelOutput(logits_s, logits_c, k_out, feats.z, latent)
+
+    def _gather_logits(self, text_bank: torch.Tensor, feats: SkeletonFeatures) -> torch.Tensor:
+        """logits_c[n, k] = class k's logit of the skeleton vector that class k's text gathered from n.
+
+        Every class's text queries every sample, so the ground-truth label never chooses the
+        input: a z_c that ignored the skeleton would score all samples alike.
+        """
+        if text_bank.shape[0] != self.num_classes:
+            raise UserError(
+                f"text_bank has {text_bank.shape[0]} class rows; this model has {self.num_classes} classes"
+            )
+        z_c = self.l2g.gather(text_bank, feats.last, feats.mask)  # [N, K, D]
+        n, k, d = z_c.shape
+        logits, _ = self.head(self._head_input(z_c.reshape(n * k, d)), sample=False)
+        return logits.reshape(n, k, -1).diagonal(dim1=1, dim2=2)
+
+    def _head_input(self, z: torch.Tensor) -> torch.Tensor:
+        """z_s and z_c on one scale before the shared classifier (``head_input``, docs/MODELS.md)."""
+        if self.cfg.head_input == "l2":
+            return F.normalize(z, dim=-1) * z.shape[-1] ** 0.5
+        if self.cfg.head_input == "layernorm":
+            return F.layer_norm(z, z.shape[-1:])
+        return z
 
     def loss(
         self, out: ModelOutput, y: torch.Tensor, k_gt_batch: torch.Tensor | None = None
@@ -137,7 +176,9 @@ class CrossGLG(nn.Module):
         if out.k_out is not None:
             if k_gt_batch is None:
                 raise ValueError("this model has a JID: pass k_gt_batch (TextBank.k_gt rows of the labels)")
-            parts["cal"] = F.mse_loss(out.k_out, k_gt_batch.to(out.k_out))
+            eps = self.cfg.jid.target_smoothing
+            target = (1 - eps) * k_gt_batch.to(out.k_out) + eps / out.k_out.shape[-1]
+            parts["cal"] = F.mse_loss(out.k_out, target)
             total = total + lc.w_cal * parts["cal"]
         if out.logits_c is not None:
             parts["c"] = F.cross_entropy(out.logits_c.float(), y, label_smoothing=lc.label_smoothing)

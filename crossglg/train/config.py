@@ -17,6 +17,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from crossglg.errors import UserError
+from crossglg.train.text_controls import TEXT_CONTROLS
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 # (low, high, low_open) per numeric field: low/high None = unbounded; every float must be finite
@@ -59,6 +60,7 @@ class TrainConfig:
     parts: str = "parts6"  # local-text granularity: parts6, joints or a part file
     text_source: str = ""  # which LLM's texts when the cache holds several
     text_dataset: str = ""  # the texts' dataset in the cache; empty = the prepared data's name
+    text_control: str = "none"  # "shuffled" / "uniform-kgt": controls for text guidance (text_controls.py)
     encoder: str = "infogcn"
     model: dict[str, Any] = field(default_factory=dict)  # passed to build_model as its cfg
     out: str = "runs/run"
@@ -131,6 +133,10 @@ class TrainConfig:
         from crossglg.fieldcheck import check_fields
 
         check_fields(self, where, TRAIN_RANGES)
+        if self.text_control not in TEXT_CONTROLS:
+            raise UserError(
+                f"{where}: text_control={self.text_control!r}; choose one of {', '.join(TEXT_CONTROLS)}"
+            )
         if self.amp not in AMP_CHOICES:
             raise UserError(f"{where}: amp={self.amp!r}; choose one of {', '.join(AMP_CHOICES)}")
         if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in self.lr_steps):

@@ -232,6 +232,7 @@ class TextTargets:
         import torch
 
         from crossglg.embeddings.textbank import TextBank
+        from crossglg.train.text_controls import apply_text_control
 
         bank = TextBank.from_cache(
             cfg.text_cache,
@@ -246,9 +247,12 @@ class TextTargets:
         )
         row = {int(c): i for i, c in enumerate(bank.class_ids)}
         order = [row[c] for c in data.train_class_ids]
+        local, k_gt = apply_text_control(
+            np.asarray(bank.local_vectors)[order], np.asarray(bank.k_gt)[order], cfg.text_control
+        )
         return cls(
-            local=torch.as_tensor(np.asarray(bank.local_vectors)[order], dtype=torch.float32, device=device),
-            k_gt=torch.as_tensor(np.asarray(bank.k_gt)[order], dtype=torch.float32, device=device),
+            local=torch.as_tensor(local, dtype=torch.float32, device=device),
+            k_gt=torch.as_tensor(k_gt, dtype=torch.float32, device=device),
             part_names=list(bank.part_names),
             provenance=getattr(bank, "provenance", None),
         )

@@ -208,9 +208,10 @@ def train_epoch(s: Session, net, epoch: int, amp_ctx, progress=None) -> dict[str
             x = s.data.batches(s.data.train_idx[step_rows], train=True)
             y = labels[torch.as_tensor(step_rows, device=s.device)]
         text_local = s.text.local[y] if s.text is not None else None
+        text_bank = s.text.local if s.text is not None else None
         k_gt = s.text.k_gt[y] if s.text is not None else None
         with amp_ctx():
-            out = net(x, text_local)
+            out = net(x, text_local, text_bank)
             loss, parts = s.model.loss(out, y, k_gt)
         s.optimizer.zero_grad(set_to_none=True)
         s.scaler.scale(loss).backward()
@@ -420,6 +421,7 @@ _BEFORE_THEIR_TIME = {
     "holdout_classes": 0,
     "holdout_fold": 0,
     "evaluate_novel": True,
+    "text_control": "none",
 }
 
 

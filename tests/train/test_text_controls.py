@@ -1,0 +1,85 @@
+"""Controls for text guidance (crossglg/train/text_controls.py) and the shipped `paper` config."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crossglg.errors import UserError
+from crossglg.models import ModelConfig
+from crossglg.train.config import load_config
+from crossglg.train.text_controls import apply_text_control, derangement
+
+
+@pytest.mark.parametrize("n", [2, 3, 10, 100])
+def test_derangement_moves_every_class_and_is_fixed(n):
+    perm = derangement(n)
+    assert sorted(perm) == list(range(n))
+    assert (perm != np.arange(n)).all()
+    assert (perm == derangement(n)).all()  # the same pairing in every run and seed
+
+
+def _targets(small, control: str):
+    from crossglg.train.data import TextTargets, load_run_data
+
+    cfg = load_config(
+        small["recipe"],
+        {"data": str(small["data"]), "protocol": str(small["protocol"]), "text_cache": str(small["cache"])},
+        [f"text_control={control}"],
+    )
+    cfg.validate()
+    return TextTargets.load(cfg, load_run_data(cfg, "cpu"), "cpu")
+
+
+def test_shuffled_text_gives_each_class_another_class_bank_rows(small):
+    real, shuffled = _targets(small, "none"), _targets(small, "shuffled")
+    local, k_gt = real.local.numpy(), real.k_gt.numpy()
+    for c in range(len(local)):
+        source = [j for j in range(len(local)) if np.array_equal(shuffled.local[c].numpy(), local[j])]
+        assert source and c not in source  # another class's local texts...
+        assert np.array_equal(shuffled.k_gt[c].numpy(), k_gt[source[0]])  # ...and the same class's k_gt
+    assert sorted(map(tuple, shuffled.k_gt.numpy().round(6))) == sorted(map(tuple, k_gt.round(6)))
+
+
+def test_uniform_kgt_keeps_the_local_text_and_flattens_the_target(small):
+    real, flat = _targets(small, "none"), _targets(small, "uniform-kgt")
+    assert np.array_equal(flat.local.numpy(), real.local.numpy())
+    v = real.k_gt.shape[1]
+    np.testing.assert_allclose(flat.k_gt.numpy(), np.full_like(real.k_gt.numpy(), 1 / v))
+    assert not np.allclose(real.k_gt.numpy(), 1 / v)  # the real target was not uniform already
+
+
+def test_apply_text_control_none_is_the_identity():
+    local, k_gt = np.random.rand(4, 6, 8), np.random.rand(4, 20)
+    same = apply_text_control(local, k_gt, "none")
+    assert same[0] is local and same[1] is k_gt
+
+
+def test_unknown_text_control_is_a_user_error():
+    cfg = load_config(None, {"data": "d", "protocol": "p", "no_text": True}, ["text_control=reversed"])
+    with pytest.raises(UserError, match="text_control"):
+        cfg.validate()
+
+
+def test_paper_config_is_the_spec_form():
+    cfg = load_config("paper", {}, [])
+    model = ModelConfig.from_dict(cfg.model)
+    assert cfg.text_lr_mult == 1.0 and (cfg.epochs, cfg.lr, cfg.batch_size) == (110, 0.1, 128)
+    assert (model.jid.reweight, model.jid.detach, model.jid.hidden_mult) == ("scale", False, 8)
+    assert model.jid.target_smoothing == 0.0 and model.l2g.form == "text-residual"
+    assert model.head_input == "raw"
+
+
+@pytest.mark.slow
+def test_training_runs_the_corrected_form_with_the_shuffled_control(small, run_cli, train_args, tmp_path):
+    """The trainer hands the whole bank to the gather L2G; L_c is logged and finite."""
+    import json
+
+    out = tmp_path / "run"
+    corrected = ['model.l2g.form="gather"', 'model.jid.reweight="bounded"', 'model.head_input="l2"']
+    sets = [arg for s in [*corrected, "text_control=shuffled", "epochs=2"] for arg in ("--set", s)]
+    run_cli(train_args(out, *sets))
+    history = json.loads((out / "metrics.json").read_text())
+    assert len(history) == 2 and all(np.isfinite(row["loss_c"]) for row in history)
+    saved = load_config(out / "config.toml", {}, [])
+    assert saved.text_control == "shuffled" and saved.model["l2g"]["form"] == "gather"
