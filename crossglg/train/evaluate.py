@@ -74,8 +74,9 @@ def write_results(
     class_names: dict[int, str],
     out_dir: Path,
     extra: dict,
+    query_names: list[str] | None = None,
 ) -> Path:
-    """results.json plus one confusion-matrix PNG per read-out."""
+    """results.json (with every query's truth and predictions) plus one confusion PNG per read-out."""
     from crossglg.train.plots import confusion
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,6 +86,8 @@ def write_results(
             "classes": {str(c): class_names.get(c, str(c)) for c in split.class_ids},
             "n_support": len(split.support),
             "n_query": len(split.query),
+            "queries": query_names or [],
+            "truth": [int(t) for t in split.query_labels],
             "classifiers": {name: r.to_json() for name, r in results.items()},
         }
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -261,6 +261,7 @@ class Report:
     per_class: dict[int, float]
     confusion: np.ndarray
     classes: list[int]
+    predictions: list[int] = field(default_factory=list)  # per query, for paired comparisons
 
     def to_json(self) -> dict:
         return {
@@ -268,6 +269,7 @@ class Report:
             "per_class": {str(c): a for c, a in self.per_class.items()},
             "confusion": self.confusion.tolist(),
             "classes": self.classes,
+            "predictions": self.predictions,
         }
 
 
@@ -282,6 +284,7 @@ def report(truth: np.ndarray, pred: np.ndarray, classes: list[int]) -> Report:
         per_class=per_class,
         confusion=conf,
         classes=list(classes),
+        predictions=[int(p) for p in pred],
     )
 
 

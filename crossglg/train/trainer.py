@@ -486,7 +486,8 @@ def evaluate_checkpoint(
         "encoder": cfg.encoder,
         "fusion_weight": fusion_weight,
     }
-    write_results(results, split, s.data.class_names, out_dir, extra)
+    names = s.data.prepared.names
+    write_results(results, split, s.data.class_names, out_dir, extra, [names[int(i)] for i in split.query])
     if k_sup is not None:
         _joint_picture(
             s, [s.data.prepared.index_of(n) for n in picture] or list(split.support[:6]), out_dir, amp_ctx
