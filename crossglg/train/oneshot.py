@@ -119,19 +119,6 @@ def fuse(learned: np.ndarray, joints: np.ndarray, weight: float = FUSION_WEIGHT)
     return weight * standardise(learned) + (1.0 - weight) * standardise(joints)
 
 
-def dc_predict(
-    support: np.ndarray,
-    support_labels: np.ndarray,
-    queries: np.ndarray,
-    base: BaseStats,
-    cfg: DCConfig,
-    seed: int = 0,
-) -> np.ndarray:
-    """Distribution calibration: sample features around each support, fit logistic regression."""
-    classes, proba = dc_scores(support, support_labels, queries, base, cfg, seed)
-    return classes[np.argmax(proba, axis=1)]
-
-
 def dc_scores(
     support: np.ndarray,
     support_labels: np.ndarray,
@@ -140,7 +127,10 @@ def dc_scores(
     cfg: DCConfig,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(classes, class probabilities [Q, C]) of the calibrated logistic regression."""
+    """Distribution calibration: sample features around each support, fit logistic regression.
+
+    Returns (classes, class probabilities [Q, C]); the prediction is each row's argmax.
+    """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
