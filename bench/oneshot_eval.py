@@ -182,8 +182,9 @@ def paired_bootstrap(
 
 
 def mean_std(values: list[float]) -> str:
+    """Percent, mean ± sample std; a single run has no spread to show."""
     v = 100 * np.asarray(values, dtype=float)
-    return f"{v.mean():.1f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.1f}"
+    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if len(v) > 1 else f"{v.mean():.1f}"
 
 
 def summarise(results: list[dict], conditions: dict) -> dict:
