@@ -179,7 +179,18 @@ def run_demo(out: Path, quick: bool = False) -> dict:
     writing = steps.in_background(
         "descriptions of the base classes by the embedded SmolLM2",
         text,
-        ["generate", "--dataset", "synthetic", *select, "--cache", "cache.db", "--json"],
+        # a 135M model often says nothing (docs/TEXTGEN.md, "Answer quality"); the demo shows the
+        # pipeline, so it keeps such answers whole rather than stopping for want of text
+        [
+            "generate",
+            "--dataset",
+            "synthetic",
+            *select,
+            "--cache",
+            "cache.db",
+            "--accept-degenerate",
+            "--json",
+        ],
     )
     try:
         steps.run(

@@ -11,7 +11,9 @@ import typer
 def dtw(
     data: Path = typer.Option(..., "--data", help="Prepared data folder (from `crossglg data prepare`)."),
     protocol: str = typer.Option(..., "--protocol", help="One-shot protocol name or TOML file."),
-    frames: int = typer.Option(32, help="Frames each sequence is resampled to before DTW."),
+    frames: int = typer.Option(
+        32, min=2, max=10_000, help="Frames each sequence is resampled to before DTW."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """One-shot accuracy of nearest exemplar by DTW on normalised joints (learns nothing)."""

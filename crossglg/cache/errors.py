@@ -10,3 +10,19 @@ class CacheError(UserError):
 
     Raised before anything is written, so the file on disk stays byte-for-byte as it was.
     """
+
+
+class CacheWriteError(CacheError):
+    """A write the file system refused: disk full, an I/O error, a read-only file or folder.
+
+    The transaction was rolled back, so the file holds every earlier commit and nothing of
+    this one. ``may_recover`` is true when freeing space could let the same write succeed.
+    """
+
+    def __init__(self, message: str, may_recover: bool = False) -> None:
+        super().__init__(message)
+        self.may_recover = may_recover
+
+
+class CacheDamaged(CacheError):
+    """SQLite found a damaged page: the file needs ``sqlite3 cache.db .recover``, not a retry."""

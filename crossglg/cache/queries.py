@@ -11,8 +11,11 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from crossglg.cache.errors import CacheDamaged
 from crossglg.cache.keys import request_key, sha256_hex
 from crossglg.cache.records import STATUSES, GenerationRow, ImportRecord, ItemTarget, RequestRow, utc_stamp
+from crossglg.prompts.answers import answer_problems
+from crossglg.prompts.quality import answer_quality
 
 if TYPE_CHECKING:
     from crossglg.cache.store import Cache
@@ -55,6 +58,47 @@ def show(cache: Cache, dataset: str, class_id: int, source: str | None = None) -
     return list(_item_rows(cache, where, params))
 
 
+def unused_answers(cache: Cache, class_name: str) -> list[dict[str, Any]]:
+    """The answers about ``class_name`` that are not ok, each with what is wrong with it.
+
+    A degenerate answer may leave no text in the bank at all ("walk around" six times), so
+    `show` finds it through its prompt: the templates quote the action name, and the stored
+    messages are canonical JSON, where that quote is ``\\"``. The problems are worked out
+    again from the stored answer and schema (``crossglg.prompts``), as the runner did.
+    """
+    needle = json.dumps(f'"{class_name}"', ensure_ascii=False)[1:-1]
+    cur = cache.conn.execute(
+        "SELECT r.backend, r.model, p.name, g.status, r.schema_json, g.parsed_json, t.text"
+        " FROM generations g JOIN requests r USING (request_key)"
+        " LEFT JOIN prompts p ON p.prompt_id = r.prompt_id LEFT JOIN texts t ON t.text_id = g.text_id"
+        " WHERE g.status != 'ok' AND instr(r.messages_json, ?) > 0 ORDER BY g.completed_at",
+        (needle,),
+    )
+    out = []
+    for backend, model, prompt, status, schema_json, parsed_json, raw in cur:
+        schema = json.loads(schema_json) if schema_json else {}
+        props = schema.get("properties") or {}
+        # "required" keeps the slots in the prompt's order (canonical JSON sorted the properties)
+        kind, slots = (
+            ("global", ()) if "description" in props else ("part", tuple(schema.get("required", ())))
+        )
+        parsed = json.loads(parsed_json) if parsed_json else None
+        problems = []
+        if parsed is not None:
+            problems = answer_problems(kind, parsed, slots)
+            problems += answer_quality(kind, parsed, slots, class_name).problems
+        out.append(
+            {
+                "source": f"{backend}:{model}",
+                "prompt": prompt,
+                "status": status,
+                "problems": problems,
+                "raw_text": raw,
+            }
+        )
+    return out
+
+
 def export_rows(
     cache: Cache, dataset: str | None = None, source: str | None = None, kind: str | None = None
 ) -> Iterator[dict[str, Any]]:
@@ -72,8 +116,18 @@ def sources(cache: Cache, dataset: str) -> list[str]:
 
 
 def stats(cache: Cache) -> dict[str, Any]:
-    """Counts for `crossglg-text stats`: what the file holds and what failed."""
+    """Counts for `crossglg-text stats`: what the file holds and what failed.
+
+    Checks the file's pages first (``PRAGMA quick_check``), so a damaged file is reported
+    as damaged instead of counted as if whole.
+    """
     q = cache.conn.execute
+    problems = [r[0] for r in q("PRAGMA quick_check(5)")]
+    if problems != ["ok"]:
+        raise CacheDamaged(
+            f"{cache.path}: the file is damaged ({'; '.join(problems)[:300]}); recover what is readable "
+            f"with `sqlite3 {cache.path.name} .recover | sqlite3 recovered.db`"
+        )
 
     def count(table: str) -> int:
         return q(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -87,6 +141,7 @@ def stats(cache: Cache) -> dict[str, Any]:
     ]
     return {
         "path": str(cache.path),
+        "integrity": "ok",
         "schema_version": int(cache.meta()["schema_version"]),
         "size_bytes": cache.path.stat().st_size,
         "runs": count("runs"),
@@ -112,8 +167,17 @@ def stats(cache: Cache) -> dict[str, Any]:
     }
 
 
-def import_texts(cache: Cache, records: Iterable[ImportRecord], label: str, run_id: str | None = None) -> int:
+def import_texts(
+    cache: Cache,
+    records: Iterable[ImportRecord],
+    label: str,
+    run_id: str | None = None,
+    prefix: str = IMPORT_PREFIX,
+) -> int:
     """Store externally written texts under source ``import:<label>``, exactly like generations.
+
+    A curated pack passes ``prefix="pack:"`` and ``NAME@VERSION`` as its label
+    (crossglg.textgen.packs); its requests then have backend ``pack``.
 
     Each record becomes a request (backend ``import``, model = label, keyed on the text) and an
     ``ok`` generation whose items fan out as usual, so the text bank, `show` and `export` treat
@@ -123,7 +187,7 @@ def import_texts(cache: Cache, records: Iterable[ImportRecord], label: str, run_
     label = label.strip()
     if not label or any(ch.isspace() for ch in label):
         raise ValueError(f"import label must be one word, got {label!r}")
-    source = IMPORT_PREFIX + label
+    source = prefix + label
     requests, generations = [], []
     for rec in records:
         params = {
@@ -139,7 +203,7 @@ def import_texts(cache: Cache, records: Iterable[ImportRecord], label: str, run_
             slots: tuple[str, ...] = ()
         else:
             parsed, slots = {rec.slot: rec.text}, (rec.slot,)
-        requests.append(RequestRow(key, "import", label, [], params, rec.sample_index))
+        requests.append(RequestRow(key, prefix.rstrip(":"), label, [], params, rec.sample_index))
         target = ItemTarget(
             rec.dataset, rec.class_id, rec.class_name, rec.kind, rec.sample_index, source, slots
         )

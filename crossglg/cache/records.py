@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-STATUSES = ("ok", "failed", "refused", "truncated", "invalid_json", "incomplete")
-# statuses whose parsed answer feeds `items` (an incomplete answer contributes the slots it has)
-USABLE_STATUSES = ("ok", "incomplete")
+STATUSES = ("ok", "failed", "refused", "truncated", "invalid_json", "incomplete", "degenerate")
+# statuses whose parsed answer feeds `items`: an incomplete answer contributes the slots it
+# has, a degenerate one those that pass the quality checks (crossglg.prompts.quality)
+USABLE_STATUSES = ("ok", "incomplete", "degenerate")
 KINDS = ("global", "part", "joint")
 MODES = ("online", "batch", "offline", "import")
 
@@ -48,6 +49,8 @@ class ItemTarget:
 
     ``slots`` is empty for a global answer and the part/joint names for a local one. The same
     request can serve several targets (ntu60 and ntu120 share class names, hence prompts).
+    ``accept_degenerate``: a ``degenerate`` answer lands here whole, not only its good pieces
+    (`generate --accept-degenerate`, for trying the pipeline with a tiny model).
     """
 
     dataset: str
@@ -57,6 +60,7 @@ class ItemTarget:
     sample_index: int
     source: str
     slots: tuple[str, ...] = ()
+    accept_degenerate: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -116,6 +120,7 @@ class RunCounters:
     n_failed: int = 0
     tokens: int = 0
     cost_usd: float = 0.0
+    run_id: str | None = None  # set by ``Cache.run``: the run these counters belong to
 
 
 @dataclass(frozen=True)

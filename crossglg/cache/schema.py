@@ -6,6 +6,8 @@ the same new file: the first ``BEGIN IMMEDIATE`` wins, the others find the table
 
 from __future__ import annotations
 
+from crossglg.cache.records import STATUSES
+
 SCHEMA_VERSION = 1
 FORMAT_NAME = "crossglg-cache"
 PAGE_SIZE = 16384
@@ -61,11 +63,11 @@ TABLES: dict[str, str] = {
             text TEXT NOT NULL,
             n_chars INTEGER NOT NULL
         )""",
-    "generations": """
+    "generations": f"""
         CREATE TABLE IF NOT EXISTS generations (
             request_key TEXT PRIMARY KEY REFERENCES requests(request_key),
             status TEXT NOT NULL CHECK (status IN
-                ('ok', 'failed', 'refused', 'truncated', 'invalid_json', 'incomplete')),
+                ({", ".join(f"'{s}'" for s in STATUSES)})),
             text_id INTEGER REFERENCES texts(text_id),
             parsed_json TEXT,
             finish_reason TEXT,

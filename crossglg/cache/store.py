@@ -8,6 +8,7 @@ connection, and sqlite-utils' own transactions nest inside ours as savepoints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -24,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from crossglg import __version__
-from crossglg.cache.errors import CacheError
+from crossglg.cache import leases
+from crossglg.cache.errors import CacheDamaged, CacheError, CacheWriteError
 from crossglg.cache.keys import KEY_RECIPE_VERSION, TRANSPORT_FIELDS, canonical_json, sha256_hex, text_sha256
 from crossglg.cache.records import (
+    STATUSES,
     USABLE_STATUSES,
     AttemptRow,
     GenerationRow,
@@ -35,6 +38,7 @@ from crossglg.cache.records import (
     RunCounters,
     utc_stamp,
 )
+from crossglg.cache.sanitize import clean_message, mask_configured_secrets, valid_text, valid_value
 from crossglg.cache.schema import FORMAT_NAME, INDEXES, PAGE_SIZE, SCHEMA_VERSION, TABLES
 from crossglg.prompts.answers import answer_texts
 
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_MS = 30000
 LOOKUP_CHUNK = 500  # bound variables per IN (...) query, well under SQLite's limit
+_USABLE = "(" + ", ".join(f"'{s}'" for s in USABLE_STATUSES) + ")"  # SQL list of USABLE_STATUSES
 _SECRET_SUFFIXES = ("_key", "apikey", "token", "secret", "password", "authorization")
 
 
@@ -65,7 +70,7 @@ def _inspect(path: Path) -> str:
     if path.stat().st_size == 0:
         return "blank"
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = _read_only_connection(path)
         try:
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not names:
@@ -97,21 +102,86 @@ def _inspect(path: Path) -> str:
         )
     if version != SCHEMA_VERSION:
         raise CacheError(f"{path}: unknown cache schema version {version} (this tool reads {SCHEMA_VERSION})")
+    recipe = meta.get("key_recipe_version", "")
+    if recipe != str(KEY_RECIPE_VERSION):
+        # keys made by another recipe never match ours: reading on would silently re-pay for everything
+        raise CacheError(
+            f"{path}: cache keys made by key recipe {recipe or '(none)'}, this tool makes recipe "
+            f"{KEY_RECIPE_VERSION}; use the crossglg that wrote the file, or start a new cache"
+        )
     return "cache"
+
+
+def _read_only_connection(path: Path, **kwargs: Any) -> sqlite3.Connection:
+    """A connection that never writes, also in a read-only folder.
+
+    A WAL file can only be opened read-only when its ``-shm`` file exists or can be created.
+    In a read-only folder after a clean close neither exists, and then nothing is in a WAL
+    either, so the file is opened ``immutable`` (no locks, no shared memory).
+    """
+    uri = path.resolve().as_uri()
+    timeout = BUSY_TIMEOUT_MS / 1000
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout, **kwargs)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError as err:
+        conn.close()
+        if _is_lock_error(err) or os.access(path.parent, os.W_OK):
+            raise
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise CacheError(
+                f"{path}: its folder is read-only and {wal.name} holds changes not yet merged; "
+                "copy the cache with its -wal file to a writable folder to read it"
+            ) from None
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=timeout, **kwargs)
+
+
+def storage_error(err: sqlite3.Error, path: Path) -> CacheError | None:
+    """The one-line error for a SQLite failure the user has to fix, or None for our bugs."""
+    code = getattr(err, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    text = str(err).lower()
+    if primary == sqlite3.SQLITE_FULL or "disk is full" in text:
+        return CacheWriteError(
+            f"{path}: cannot write: the disk is full or the file reached a size limit ({err})",
+            may_recover=True,
+        )
+    if primary == sqlite3.SQLITE_IOERR or "disk i/o error" in text:
+        return CacheWriteError(
+            f"{path}: cannot write: {err} (a full disk, a file size limit or a failing disk)",
+            may_recover=True,
+        )
+    if primary == sqlite3.SQLITE_READONLY or "readonly database" in text:
+        return CacheWriteError(
+            f"{path}: read-only ({err}); generate, import, invalidate and embed need write access to the "
+            "file and its folder (show, export and stats work as is)"
+        )
+    if primary == sqlite3.SQLITE_CANTOPEN or "unable to open" in text:
+        return CacheError(
+            f"{path}: cannot open the file ({err}); check the path and the folder's permissions"
+        )
+    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text:
+        return CacheDamaged(
+            f"{path}: the file is damaged ({err}); recover what is readable with "
+            f"`sqlite3 {path.name} .recover | sqlite3 recovered.db` and point --cache at the copy"
+        )
+    return None
 
 
 def scrub_args(args: Mapping[str, Any], drop_names: bool = True) -> dict[str, Any]:
     """Arguments fit to store: transport settings and secret-looking names dropped.
 
-    API keys are never stored; dropping by name is backed up by replacing the live
-    OPENAI_API_KEY value wherever it turns up in a string. Request params keep their names
-    (``drop_names=False``) because they must stay exactly what was hashed.
+    API keys are never stored; dropping by name is backed up by masking every configured key
+    and ``sk-…``/bearer credential wherever it turns up in a string. Request params keep their
+    names and all but configured keys (``drop_names=False``): they must stay what was hashed.
     """
-    secret = os.environ.get("OPENAI_API_KEY") or None
+    mask = clean_message if drop_names else mask_configured_secrets
 
     def clean(value: Any) -> Any:
-        if isinstance(value, str) and secret and secret in value:
-            return value.replace(secret, "***")
+        if isinstance(value, str):
+            return mask(value)
         if isinstance(value, Mapping):
             return {k: clean(v) for k, v in value.items() if not (drop_names and _secret_name(k))}
         if isinstance(value, (list, tuple)):
@@ -145,8 +215,12 @@ class Cache:
     def __enter__(self) -> Cache:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         self.close()
+        if isinstance(exc, sqlite3.Error):
+            translated = storage_error(exc, self.path)
+            if translated is not None:
+                raise translated from None
 
     @contextmanager
     def write(self) -> Iterator[Cache]:
@@ -160,25 +234,44 @@ class Cache:
             if self.conn.in_transaction:
                 yield self
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self
-            except BaseException:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self
+                except BaseException:
+                    self._rollback()
+                    raise
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as err:
+                # a full disk or an I/O error fails the statement or the COMMIT itself; either
+                # way the transaction is gone, every earlier commit stays
+                self._rollback()
+                translated = storage_error(err, self.path)
+                if translated is None:
+                    raise
+                raise translated from None
+
+    def _rollback(self) -> None:
+        # after SQLITE_FULL SQLite may have rolled back already: then there is nothing to undo
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
 
     def meta(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
 
     # -- runs and prompts ----------------------------------------------------------------
     def start_run(self, command: str, args: Mapping[str, Any] | None = None) -> str:
-        """Record a CLI call and return its ULID (ULIDs sort by time, so runs list in order)."""
+        """Record a CLI call and return its ULID (ULIDs sort by time, so runs list in order).
+
+        Runs left "running" by a process that is gone (kill -9, power cut, a full disk) are
+        marked "interrupted" first; their ids are kept in ``self.stale_runs``.
+        """
         from ulid import ULID
 
         run_id = str(ULID())
         with self.write():
+            self.stale_runs = leases.mark_stale_runs(self)
             self.db["runs"].insert(
                 {
                     "run_id": run_id,
@@ -190,6 +283,7 @@ class Cache:
                     "host": socket.gethostname(),
                 }
             )
+            leases.register_owner(self, run_id)
         return run_id
 
     def finish_run(self, run_id: str, status: str, counters: RunCounters | None = None) -> None:
@@ -201,6 +295,26 @@ class Cache:
                 " n_failed = ?, tokens = ?, cost_usd = ? WHERE run_id = ?",
                 (utc_now(), status, c.n_requests, c.n_cache_hits, c.n_failed, c.tokens, c.cost_usd, run_id),
             )
+            leases.release_run(self, run_id)
+
+    @contextmanager
+    def run(self, command: str, args: Mapping[str, Any] | None = None) -> Iterator[RunCounters]:
+        """``start_run`` … ``finish_run`` around a block, so no failure leaves a run "running".
+
+        Yields the counters to fill (``run_id`` set). The run ends "ok" when the block returns
+        and "failed" ("interrupted" on Ctrl-C) when it raises; then the block's error is the one reported, even if the
+        row cannot be closed (the next run marks it interrupted).
+        """
+        counters = RunCounters(run_id=self.start_run(command, args))
+        assert counters.run_id is not None
+        try:
+            yield counters
+        except BaseException as err:
+            status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+            with contextlib.suppress(CacheError, sqlite3.Error):
+                self.finish_run(counters.run_id, status, counters)
+            raise
+        self.finish_run(counters.run_id, "ok", counters)
 
     def put_prompt(self, name: str, template: str, version_label: str | None = None) -> str:
         """Store a template for provenance; its id is the sha256 of its text (not part of any key)."""
@@ -286,14 +400,15 @@ class Cache:
         out["parsed"] = json.loads(out["parsed_json"]) if out["parsed_json"] else None
         return out
 
-    def writer(self, max_rows: int = 200, max_seconds: float = 1.0) -> BatchWriter:
+    def writer(self, max_rows: int = 200, max_seconds: float = 1.0, run_id: str | None = None) -> BatchWriter:
         """A batching writer; see :class:`crossglg.cache.writer.BatchWriter`."""
         from crossglg.cache.writer import BatchWriter
 
-        return BatchWriter(self, max_rows=max_rows, max_seconds=max_seconds)
+        return BatchWriter(self, max_rows=max_rows, max_seconds=max_seconds, run_id=run_id)
 
     # -- the write paths the batching writer flushes through -----------------------------
     def _text_id(self, text: str) -> int:
+        text = valid_text(text)
         digest = text_sha256(text)
         self.conn.execute(
             "INSERT OR IGNORE INTO texts (sha256, text, n_chars) VALUES (?, ?, ?)", (digest, text, len(text))
@@ -304,7 +419,7 @@ class Cache:
         """Upsert one generation; a failure never replaces a usable answer already cached."""
         text_id = self._text_id(gen.raw_text) if gen.raw_text is not None else None
         cur = self.conn.execute(
-            """INSERT INTO generations (request_key, status, text_id, parsed_json, finish_reason,
+            f"""INSERT INTO generations (request_key, status, text_id, parsed_json, finish_reason,
                    resolved_model, system_fingerprint, tokens_input, tokens_cached, tokens_output,
                    tokens_reasoning, cost_usd, mode, latency_ms, completed_at, run_id, raw_response)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -317,12 +432,12 @@ class Cache:
                    mode = excluded.mode, latency_ms = excluded.latency_ms,
                    completed_at = excluded.completed_at, run_id = excluded.run_id,
                    raw_response = excluded.raw_response
-               WHERE excluded.status IN ('ok', 'incomplete') OR generations.status NOT IN ('ok', 'incomplete')""",
+               WHERE excluded.status IN {_USABLE} OR generations.status NOT IN {_USABLE}""",
             (
                 gen.request_key,
                 gen.status,
                 text_id,
-                canonical_json(gen.parsed) if gen.parsed is not None else None,
+                canonical_json(valid_value(gen.parsed)) if gen.parsed is not None else None,
                 gen.finish_reason,
                 gen.resolved_model,
                 gen.system_fingerprint,
@@ -344,8 +459,13 @@ class Cache:
         if status not in USABLE_STATUSES or not isinstance(parsed, Mapping):
             return 0
         n = 0
+        parsed = valid_value(parsed)
         for t in targets:
-            for slot, text, parts in answer_texts(t.kind, parsed, t.slots):
+            # an ok answer passed the quality checks when it was received; the others bring
+            # only their pieces that pass them (crossglg.prompts.quality)
+            whole = status == "ok" or (status == "degenerate" and t.accept_degenerate)
+            checked = None if whole else t.class_name
+            for slot, text, parts in answer_texts(t.kind, parsed, t.slots, checked):
                 self.conn.execute(
                     "INSERT OR REPLACE INTO items (dataset, class_id, kind, slot, sample_index, source,"
                     " class_name, request_key, text_id, key_body_parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -387,7 +507,20 @@ class Cache:
                 if row and row[1]:
                     self._store_items(key, row[0], json.loads(row[1]), targets)
             if attempts:
-                self.db["attempts"].insert_all([dict(vars(a)) for a in attempts])
+                self.db["attempts"].insert_all([_attempt_record(a) for a in attempts])
+            answered = [gen.request_key for gen, _ in generations]
+            for start in range(0, len(answered), LOOKUP_CHUNK):
+                chunk = answered[start : start + LOOKUP_CHUNK]
+                self.conn.execute(
+                    f"DELETE FROM leases WHERE request_key IN ({','.join('?' * len(chunk))})", chunk
+                )
+
+    # -- liveness: stale runs, heartbeats, leases on requests (crossglg.cache.leases) ------
+    def heartbeat(self, run_id: str) -> None:
+        leases.heartbeat(self, run_id)
+
+    def claim(self, request_key: str, run_id: str, skip_answered: bool = True) -> str:
+        return leases.claim(self, request_key, run_id, skip_answered)
 
     # -- read paths: show / export / stats / sources / import / invalidate ---------------
     # the query helpers live in their own module; bound here as methods
@@ -398,18 +531,21 @@ class Cache:
         show,
         sources,
         stats,
+        unused_answers,
     )
+
+
+def _attempt_record(attempt: AttemptRow) -> dict[str, Any]:
+    """An attempt as stored: its error message valid text with every secret masked."""
+    record = dict(vars(attempt))
+    if attempt.error_message is not None:
+        record["error_message"] = clean_message(attempt.error_message)
+    return record
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     if readonly:
-        conn = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=ro",
-            uri=True,
-            timeout=BUSY_TIMEOUT_MS / 1000,
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        conn = _read_only_connection(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA query_only = ON")
     else:
         conn = sqlite3.connect(
@@ -427,7 +563,7 @@ def _initialise(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for ddl in TABLES.values():
+        for ddl in (*TABLES.values(), *leases.LIVENESS_TABLES.values()):
             conn.execute(ddl)
         for ddl in INDEXES:
             conn.execute(ddl)
@@ -483,7 +619,14 @@ def _open(path: Path, readonly: bool) -> Cache:
         return Cache(path, _connect(path, readonly=True), readonly=True)
     if state == "missing" and not path.parent.exists():
         raise CacheError(f"{path}: folder {path.parent} does not exist")
-    conn = _connect(path, readonly=False)
+    _check_writable(path, state)
+    try:
+        conn = _connect(path, readonly=False)
+    except sqlite3.Error as err:
+        translated = storage_error(err, path)
+        if translated is None or _is_lock_error(err):
+            raise
+        raise translated from None
     try:
         if state != "cache":
             _initialise(conn)
@@ -491,7 +634,92 @@ def _open(path: Path, readonly: bool) -> Cache:
             # own connection (a second handle on the file would drop our locks, see _inspect)
             if dict(conn.execute("SELECT key, value FROM meta").fetchall()).get("format") != FORMAT_NAME:
                 raise CacheError(f"{path}: a SQLite database but not a crossglg cache (meta has no format)")
-    except BaseException:
+        else:
+            _ensure_liveness_tables(conn)
+            _ensure_statuses(conn)
+    except BaseException as err:
         conn.close()
+        if state == "missing" and not (isinstance(err, sqlite3.Error) and _is_lock_error(err)):
+            _remove_new_file(path)  # e.g. the disk filled while creating it: leave no 0-byte cache behind
+        if isinstance(err, sqlite3.Error) and not _is_lock_error(err):
+            translated = storage_error(err, path)
+            if translated is not None:
+                raise translated from None
         raise
     return Cache(path, conn, readonly=False)
+
+
+def _check_writable(path: Path, state: str) -> None:
+    """Refuse, before connecting, a file or folder we could open but never write."""
+    folder = path.parent
+    if state != "missing" and not os.access(path, os.W_OK):
+        raise CacheWriteError(
+            f"{path}: read-only file; generate, import, invalidate and embed need write access "
+            "(show, export and stats work as is)"
+        )
+    if not os.access(folder, os.W_OK):
+        raise CacheWriteError(
+            f"{path}: folder {folder} is read-only; the cache needs it writable for its -wal and -shm "
+            "files (show, export and stats work as is)"
+        )
+
+
+def _ensure_liveness_tables(conn: sqlite3.Connection) -> None:
+    """Add the run-owner and lease tables to a cache made before they existed (additive only)."""
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    missing = [ddl for name, ddl in leases.LIVENESS_TABLES.items() if name not in names]
+    if not missing:
+        return
+    with _immediate(conn):
+        for ddl in missing:
+            conn.execute(ddl)
+
+
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One IMMEDIATE transaction on a connection in autocommit mode: all of it, or none of it."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _knows_every_status(conn: sqlite3.Connection) -> bool:
+    ddl = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'generations'"
+    ).fetchone()
+    return ddl is None or all(f"'{s}'" in ddl[0] for s in STATUSES)
+
+
+def _ensure_statuses(conn: sqlite3.Connection) -> None:
+    """Let a cache made before status ``degenerate`` existed store it (its CHECK lists the statuses).
+
+    SQLite cannot alter a CHECK constraint, so the table is rebuilt under the current DDL in
+    one IMMEDIATE transaction: every row is copied as it was, and a crash leaves the old table.
+    Nothing else references ``generations``, so no other table changes.
+    """
+    if _knows_every_status(conn):
+        return
+    with _immediate(conn):
+        if _knows_every_status(conn):  # another process rebuilt it meanwhile
+            return
+        columns = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(generations)"))
+        conn.execute(TABLES["generations"].replace("generations (", "generations_rebuilt (", 1))
+        conn.execute(f"INSERT INTO generations_rebuilt ({columns}) SELECT {columns} FROM generations")
+        conn.execute("DROP TABLE generations")
+        conn.execute("ALTER TABLE generations_rebuilt RENAME TO generations")
+        for index in INDEXES:
+            conn.execute(index)
+
+
+def _remove_new_file(path: Path) -> None:
+    """Delete a cache this call created but could not initialise, if nothing at all landed in it."""
+    names = (path.name, path.name + "-wal", path.name + "-journal", path.name + "-shm")
+    files = [path.with_name(name) for name in names]
+    if any(f.exists() and f.stat().st_size > 0 for f in files[:3]):
+        return  # someone else's commit is in there (a racing process): not ours to delete
+    for candidate in files:
+        candidate.unlink(missing_ok=True)

@@ -168,6 +168,11 @@ def _embedder_shape(cache: Cache, embedder_id: str) -> tuple[int, str]:
     return row[0], row[1]
 
 
+def item_datasets(cache: Cache) -> list[str]:
+    """Every dataset name that has texts, sorted."""
+    return [r[0] for r in cache.conn.execute("SELECT DISTINCT dataset FROM items ORDER BY dataset")]
+
+
 def item_sources(cache: Cache, dataset: str) -> list[tuple[str, int]]:
     """(source, number of classes) for one dataset, most classes first."""
     return cache.conn.execute(

@@ -5,15 +5,21 @@ of times; one commit per 200 rows or per second reaches ~30k rows/s and leaves t
 free for other processes most of the time (TEXTGEN.md §4). The price is bounded: a crash
 loses at most the rows added since the last flush, and those requests are simply re-sent.
 Use ``max_rows=1`` where every answer is expensive and slow (the embedded model).
+
+A full disk does not lose what was received: a flush the file system refuses keeps its rows
+in memory and is tried again, and :meth:`BatchWriter.drain` waits a while for space before
+giving up (docs/CACHE.md, "What the cache guarantees").
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from crossglg.cache.errors import CacheWriteError
+from crossglg.cache.leases import HEARTBEAT_S
 from crossglg.cache.records import AttemptRow, GenerationRow, ItemTarget
 
 if TYPE_CHECKING:
@@ -28,12 +34,20 @@ class BatchWriter:
     survive an error elsewhere in the run.
     """
 
-    def __init__(self, cache: Cache, max_rows: int = 200, max_seconds: float = 1.0) -> None:
+    def __init__(
+        self, cache: Cache, max_rows: int = 200, max_seconds: float = 1.0, run_id: str | None = None
+    ) -> None:
         if max_rows < 1:
             raise ValueError("max_rows must be >= 1")
         self.cache = cache
         self.max_rows = max_rows
         self.max_seconds = max_seconds
+        self.run_id = run_id  # renewed by autoflush's heartbeat, so other runs see this one alive
+        #: the write error that holds rows back (a full disk), None while writes succeed
+        self.blocked: CacheWriteError | None = None
+        #: called once when a flush is first refused, e.g. to stop sending requests
+        self.on_blocked: Callable[[CacheWriteError], None] | None = None
+        self._last_beat = time.monotonic()
         self._generations: list[tuple[GenerationRow, Sequence[ItemTarget]]] = []
         self._attempts: list[AttemptRow] = []
         self._links: list[tuple[str, Sequence[ItemTarget]]] = []
@@ -65,7 +79,48 @@ class BatchWriter:
         )
 
     def maybe_flush(self) -> int:
-        return self.flush() if self.due() else 0
+        return self.try_flush() if self.due() else 0
+
+    def try_flush(self) -> int:
+        """Flush now; a write the disk refuses keeps the rows for the next try instead of raising."""
+        try:
+            return self.flush()
+        except CacheWriteError as err:
+            if not err.may_recover:
+                raise
+            first = self.blocked is None
+            self.blocked = err
+            self._last_flush = time.monotonic()
+            if first and self.on_blocked is not None:
+                self.on_blocked(err)
+            return 0
+
+    def drain(self, wait_s: float = 0.0, interval: float = 1.0) -> None:
+        """Flush everything, retrying a refused write for up to ``wait_s`` (space may come back).
+
+        Raises the last :class:`CacheWriteError` when time runs out; the rows stay pending.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self.flush()
+                return
+            except CacheWriteError as err:
+                if not err.may_recover or time.monotonic() >= deadline:
+                    raise
+                self.blocked = err
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+    def beat(self) -> None:
+        """Renew the run's heartbeat and leases every ``HEARTBEAT_S`` (skipped while writes fail)."""
+        if self.run_id is None or time.monotonic() - self._last_beat < HEARTBEAT_S:
+            return
+        self._last_beat = time.monotonic()
+        try:
+            self.cache.heartbeat(self.run_id)
+        except CacheWriteError as err:
+            if not err.may_recover:
+                raise
 
     def flush(self) -> int:
         """Commit everything pending in one ``BEGIN IMMEDIATE`` transaction; returns rows written."""
@@ -75,21 +130,24 @@ class BatchWriter:
             self._generations, self._attempts, self._links = [], [], []
             self.rows_written += n
             self.flushes += 1
+            self.blocked = None
         self._last_flush = time.monotonic()
         return n
 
     async def autoflush(self, interval: float | None = None) -> None:
         """Flush every ``interval`` (default ``max_seconds``) until cancelled; run it as a task.
 
-        Without it, rows added just before a quiet spell would wait for the next add.
+        Without it, rows added just before a quiet spell would wait for the next add. It also
+        keeps the run's heartbeat (and so its leases) alive.
         """
         period = self.max_seconds if interval is None else interval
         try:
             while True:
                 await asyncio.sleep(period)
                 self.maybe_flush()
+                self.beat()
         except asyncio.CancelledError:
-            self.flush()
+            self.try_flush()
             raise
 
     def __enter__(self) -> BatchWriter:

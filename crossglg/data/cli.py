@@ -28,7 +28,9 @@ def prepare(
     source: Annotated[Path, typer.Argument(help="File or folder to convert (see docs/DATA.md per format).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_HELP)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the prepared cache into.")],
-    workers: Annotated[int, typer.Option(help="Parser processes (default: min(2, CPUs)).")] = 0,
+    workers: Annotated[
+        int, typer.Option(min=0, max=256, help="Parser processes (default: min(2, CPUs)).")
+    ] = 0,
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing prepared cache at --out.")
     ] = False,

@@ -18,13 +18,23 @@ from crossglg.data.readers.base import Problem, Sample
 
 def check_sample(sample: Sample, num_joints: int, max_bodies: int, num_classes: int) -> Problem | None:
     """The first reason to skip ``sample``, or None when it is fit for the cache."""
-    d = sample.data
-    name = sample.name
+    problem = check_data(sample.name, sample.data, num_joints, max_bodies)
+    if problem is None and not 0 <= sample.label < num_classes:
+        problem = Problem(sample.name, "bad-label", f"label {sample.label} outside 0..{num_classes - 1}")
+    return problem
+
+
+def check_data(name: str, d: np.ndarray, num_joints: int, max_bodies: int | None = None) -> Problem | None:
+    """The checks on a [T, M, V, 3] sequence itself, shared by ``prepare`` and ``predict``.
+
+    ``predict`` applies them to query and exemplar files (no bound on persons: it keeps the
+    most active ones), so a sequence ``prepare`` would skip is never scored either.
+    """
     if d.ndim != 4 or d.shape[-1] != 3:
         return Problem(name, "joints", f"array shape {d.shape}, expected [T, M, V, 3]")
     if d.shape[2] != num_joints:
         return Problem(name, "joints", f"{d.shape[2]} joints per body, the layout has {num_joints}")
-    if d.shape[1] > max_bodies:
+    if max_bodies is not None and d.shape[1] > max_bodies:
         return Problem(name, "persons", f"{d.shape[1]} persons, at most {max_bodies} allowed")
     if d.shape[0] == 0:
         return Problem(name, "empty", "no frames")
@@ -39,8 +49,6 @@ def check_sample(sample: Sample, num_joints: int, max_bodies: int, num_classes: 
         )
     if not np.any(d):
         return Problem(name, "all-zero", "every coordinate is 0")
-    if not 0 <= sample.label < num_classes:
-        return Problem(name, "bad-label", f"label {sample.label} outside 0..{num_classes - 1}")
     return None
 
 
@@ -62,7 +70,8 @@ def build_report(
     return {
         **scan_info,
         "samples": len(names),
-        "skipped": sum(by_kind[k] for k in by_kind if k not in NOTE_KINDS),
+        # samples lost, not problems: one unreadable 512-sample chunk counts 512
+        "skipped": sum(p.samples for p in problems if p.kind not in NOTE_KINDS),
         "problems_by_kind": dict(sorted(by_kind.items())),
         "problems": [p.as_dict() for p in problems],
         "missing_vs_official": missing,

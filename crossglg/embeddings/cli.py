@@ -40,7 +40,7 @@ def embed_command(
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
     batch_size: Annotated[
-        int, typer.Option(help="Texts per forward pass (does not change the embedder id).")
+        int, typer.Option(min=1, max=65536, help="Texts per forward pass (does not change the embedder id).")
     ] = 64,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda, cuda:1, …")] = "auto",
     precision: Annotated[
@@ -61,7 +61,8 @@ def embed_command(
         str, typer.Option(help="Text put before every input (e.g. 'query: ' for E5 models).")
     ] = "",
     max_tokens: Annotated[
-        int | None, typer.Option(help="Token limit below the model's own (default: the model's limit).")
+        int | None,
+        typer.Option(min=1, help="Token limit below the model's own (default: the model's limit)."),
     ] = None,
 ) -> None:
     """Embed every cached text not yet embedded by each --model; a rerun encodes nothing."""
@@ -161,6 +162,104 @@ def format_coverage(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+# the options of the commands that read one source's text bank (check, vectors)
+BankDataset = Annotated[str, typer.Option("--dataset", "-d", help="The dataset whose texts to read.")]
+BankCache = Annotated[Path, typer.Option("--cache", help="The SQLite text cache file.")]
+BankSource = Annotated[
+    str | None,
+    typer.Option(help="Which texts when there are several: openai:gpt-4o, pack:ntu120@1, import:LABEL."),
+]
+BankEmbedder = Annotated[
+    str | None, typer.Option(help="Embedder (kind:model or id prefix) when the cache holds several.")
+]
+BankLayout = Annotated[str | None, typer.Option(help="Skeleton layout for k_gt (default: the dataset's).")]
+
+
+def check_command(
+    dataset: BankDataset,
+    cache: BankCache = Path("cache.db"),
+    source: BankSource = None,
+    embedder: BankEmbedder = None,
+    layout: BankLayout = None,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            min=-1.0, max=1.0, help="Cosine at or above which two descriptions count as near duplicates."
+        ),
+    ] = 0.95,
+    shared_by: Annotated[
+        int,
+        typer.Option(min=2, help="Report a part sentence used word for word by this many classes or more."),
+    ] = 3,
+    png: Annotated[
+        Path | None, typer.Option(help="Write the class × class cosine matrix to this PNG.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+) -> None:
+    """Check one source's texts before training: near-duplicate classes, merged k_gt, shared parts."""
+    from crossglg.embeddings.check import check_texts, similarity_png
+    from crossglg.embeddings.export import writable_folder
+
+    if png is not None:
+        writable_folder(png, "PNG file")
+    report = check_texts(cache, dataset, source, embedder, layout, threshold, shared_by)
+    if png is not None:
+        similarity_png(report, png)
+    if json_out:
+        print(
+            json.dumps({**report.as_dict(), "png": str(png) if png else None}, ensure_ascii=False, indent=2)
+        )
+        return
+    print(
+        f"{dataset} · {report.source} · {report.embedder}: {report.classes} classes, "
+        f"{report.problems} problem(s)"
+    )
+    for p in report.near_duplicates:
+        print(
+            f"  near duplicates (cosine {p['cosine']}): {p['classes'][0]} {p['names'][0]!r} ~ {p['classes'][1]} {p['names'][1]!r}"
+        )
+    for p in report.identical_k_gt:
+        why = (
+            "same key body parts"
+            if p["same_parts_named"]
+            else "different key body parts, merged by the joint dictionary"
+        )
+        print(
+            f"  identical k_gt ({why}): {p['classes'][0]} {p['names'][0]!r} = {p['classes'][1]} {p['names'][1]!r}"
+        )
+    for p in report.shared_parts:
+        print(f"  {p['slot']} text shared by {len(p['classes'])} classes: {p['text']!r}")
+    if png is not None:
+        print(f"similarity matrix: {png}")
+
+
+def vectors_command(
+    out: Annotated[Path, typer.Argument(help="The .npz file to write (replaced only when complete).")],
+    dataset: BankDataset,
+    cache: BankCache = Path("cache.db"),
+    source: BankSource = None,
+    embedder: BankEmbedder = None,
+    parts: Annotated[
+        str, typer.Option(help="Local-text granularity: parts6, joints or a part file.")
+    ] = "parts6",
+    layout: BankLayout = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+) -> None:
+    """Export one source's embedded texts and k_gt as .npz (class ids, slots, vectors, provenance)."""
+    from crossglg.embeddings.export import export_vectors
+
+    summary = export_vectors(cache, out, dataset, source, embedder, parts, layout)
+    if json_out:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        print(
+            f"wrote {summary['classes']} classes × {summary['samples']} sample(s) of {summary['source']} "
+            f"({summary['embedder']}, {summary['dim']}-d) to {out}"
+        )
+
+
 def register(app: typer.Typer) -> None:
-    """Attach ``embed`` to the ``crossglg-text`` app."""
+    """Attach ``embed``, ``check`` and ``vectors`` to the ``crossglg-text`` app."""
     app.command("embed")(embed_command)
+    app.command("check")(check_command)
+    app.command("vectors")(vectors_command)

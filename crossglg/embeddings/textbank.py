@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from crossglg.cache import open_cache
-from crossglg.cache.vectors import BankRows, EmbedderRow, bank_rows, embedders, item_sources
+from crossglg.cache.vectors import BankRows, EmbedderRow, bank_rows, embedders, item_datasets, item_sources
 from crossglg.data.layouts import Layout, get_layout
 from crossglg.embeddings.joint_importance import k_gt_for
 from crossglg.embeddings.spec import canonical_spec
@@ -76,6 +76,7 @@ class TextBank:
         layout: str | Layout | None = None,
         source: str | None = None,
         class_ids: Sequence[int] | None = None,
+        generate: str | None = None,
     ) -> TextBank:
         """Load the bank for ``dataset`` from a cache file (read-only; nothing is created).
 
@@ -83,18 +84,21 @@ class TextBank:
         id (a prefix of 6+ hex digits is enough); None takes the only one in the cache.
         ``source``: which LLM's texts (``items.source``); None takes the only one.
         ``class_ids``: default every class the cache holds text for.
+        ``generate``: the `crossglg-text generate` command that fills a gap, for the errors
+        (the trainer names its prepared folder and protocol); default ``--dataset DATASET``.
         """
         import torch
 
         lay = layout if isinstance(layout, Layout) else get_layout(layout or dataset_layout(dataset))
         pset = part_set(parts, lay.name)
+        fill = _Fill(path, dataset, generate)
         with open_cache(path, readonly=True) as cache:
-            src = _pick_source(cache, dataset, source, path)
+            src = _pick_source(cache, dataset, source, fill)
             emb = _pick_embedder(embedders(cache), embedder, dataset, path)
             rows = bank_rows(cache, dataset, src, emb.embedder_id)
         wanted = tuple(sorted(set(int(c) for c in rows.class_id))) if class_ids is None else tuple(class_ids)
         plan = _plan(rows, wanted, pset.kind, pset.slots)
-        _raise_if_missing(plan, path, dataset, src, emb, parts)
+        _raise_if_missing(plan, fill, src, emb, parts)
 
         k = min(len(plan.complete[c]) for c in wanted)
         n_c, n_p, dim, v = len(wanted), len(pset.slots), emb.dim, lay.num_joints
@@ -144,21 +148,47 @@ class TextBank:
         )
 
 
-def _pick_source(cache: Any, dataset: str, source: str | None, path: str | Path) -> str:
+@dataclass(frozen=True)
+class _Fill:
+    """The commands that fill a gap in this cache, as the user would type them."""
+
+    path: str | Path
+    dataset: str
+    generate: str | None = None
+
+    @property
+    def _cache(self) -> str:
+        return "" if str(self.path) == "cache.db" else f" --cache {self.path}"
+
+    def generate_command(self, parts: str | Path = "parts6") -> str:
+        base = self.generate or f"crossglg-text generate --dataset {self.dataset}"
+        return base + ("" if str(parts) == "parts6" else f" --parts {parts}") + self._cache
+
+    def embed_command(self, model: str) -> str:
+        return f"crossglg-text embed --dataset {self.dataset} --model {model}{self._cache}"
+
+
+def _pick_source(cache: Any, dataset: str, source: str | None, fill: _Fill) -> str:
     found = item_sources(cache, dataset)
     names = [s for s, _ in found]
+    path = fill.path
     if source is not None:
         if source not in names:
             have = f"it has {', '.join(names)}" if names else "it has none"
             raise UserError(f"{path}: no texts for {dataset} from source {source!r} ({have})")
         return source
     if not names:
+        others = ", ".join(d for d in item_datasets(cache) if d != dataset)
+        hint = f" (it has texts for {others}; name one with --text-dataset)" if others else ""
         raise UserError(
-            f"{path}: no texts for dataset {dataset}; fill it with `crossglg-text generate --dataset {dataset}`"
+            f"{path}: no texts for dataset {dataset}{hint}; fill it with `{fill.generate_command()}`"
         )
     if len(names) > 1:
         listing = ", ".join(f"{s} ({n} classes)" for s, n in found)
-        raise UserError(f"{path}: {dataset} has texts from several sources; pick one with source=: {listing}")
+        raise UserError(
+            f"{path}: {dataset} has texts from several sources; pick one with --text-source "
+            f"(source= from Python): {listing}"
+        )
     return names[0]
 
 
@@ -238,21 +268,18 @@ def _plan(rows: BankRows, wanted: tuple[int, ...], kind: str, slots: tuple[str, 
     return _Plan(index, complete, no_text, not_embedded)
 
 
-def _raise_if_missing(
-    plan: _Plan, path: str | Path, dataset: str, source: str, emb: EmbedderRow, parts: str | Path
-) -> None:
+def _raise_if_missing(plan: _Plan, fill: _Fill, source: str, emb: EmbedderRow, parts: str | Path) -> None:
     gaps = []
     commands = []
     if any(plan.no_text.values()):
         gaps.append("no text for " + _group(plan.no_text))
-        parts_flag = "" if str(parts) == "parts6" else f" --parts {parts}"
-        commands.append(f"crossglg-text generate --dataset {dataset}{parts_flag}")
+        commands.append(fill.generate_command(parts))
     if any(plan.not_embedded.values()):
         gaps.append(f"not embedded by {emb.model} ({emb.embedder_id[:12]}): " + _group(plan.not_embedded))
-        commands.append(f"crossglg-text embed --dataset {dataset} --model {emb.model}")
+        commands.append(fill.embed_command(emb.model))
     if gaps:
         raise UserError(
-            f"{path}: text bank for {dataset} (source {source}) is incomplete: {'; '.join(gaps)}"
+            f"{fill.path}: text bank for {fill.dataset} (source {source}) is incomplete: {'; '.join(gaps)}"
             f" — fill it with `{'` then `'.join(commands)}`"
         )
 

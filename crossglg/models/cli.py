@@ -17,14 +17,24 @@ def model_info_command(
         "ntu25", "--layout", "-l", help="Skeleton layout: ntu25, kinect20, msr20, coco17."
     ),
     num_classes: int = typer.Option(
-        100, "--num-classes", help="Training classes (classifier size); 100 = NTU-120 one-shot auxiliary set."
+        100,
+        "--num-classes",
+        min=1,
+        help="Training classes (classifier size); 100 = NTU-120 one-shot auxiliary set.",
     ),
-    frames: int = typer.Option(64, "--frames", help="Frames per sample for the FLOP count."),
-    persons: int = typer.Option(2, "--persons", help="Person slots per sample (M)."),
-    text_dim: int = typer.Option(384, "--text-dim", help="Width of the local-text vectors (MiniLM 384)."),
+    frames: int = typer.Option(
+        64, "--frames", min=1, max=100_000, help="Frames per sample for the FLOP count."
+    ),
+    persons: int = typer.Option(2, "--persons", min=1, max=16, help="Person slots per sample (M)."),
+    text_dim: int = typer.Option(
+        384, "--text-dim", min=1, help="Width of the local-text vectors (MiniLM 384)."
+    ),
     parts: str = typer.Option("parts6", "--parts", help="Text tokens: parts6 or joints."),
     jid_hidden_mult: int = typer.Option(
-        None, "--jid-hidden-mult", help="JID hidden width as a multiple of its input channels (default 4)."
+        None,
+        "--jid-hidden-mult",
+        min=1,
+        help="JID hidden width as a multiple of its input channels (default 4).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per encoder in a list."),
 ) -> None:
@@ -39,9 +49,6 @@ def model_info_command(
     names = ENCODER_NAMES if encoder == "all" else (encoder,)
     if encoder != "all" and encoder not in ENCODER_NAMES:
         raise UserError(f"--encoder {encoder!r}: choose one of {', '.join(ENCODER_NAMES)} or all")
-    for name, value in (("--num-classes", num_classes), ("--frames", frames), ("--persons", persons)):
-        if value < 1:
-            raise UserError(f"{name} must be >= 1, got {value}")
     torch.manual_seed(0)
     jid = {} if jid_hidden_mult is None else {"hidden_mult": jid_hidden_mult}
     console = Console(stderr=True)

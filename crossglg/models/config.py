@@ -17,6 +17,19 @@ from crossglg.errors import UserError
 
 REWEIGHT_FORMS = ("scale", "residual")
 ATTENTION_FORMS = ("pooled", "frame")
+_POSITIVE, _NON_NEGATIVE, _SHARE = (1, None, False), (0, None, False), (0, 0.999, False)
+# (low, high, low_open) of the numeric fields of each section (crossglg.fieldcheck)
+SECTION_RANGES = {
+    "encoder": {
+        "in_channels": _POSITIVE, "num_person": _POSITIVE, "base_channels": _POSITIVE, "dropout": _SHARE,
+        "temporal_kernel": _POSITIVE, "rel_k": _POSITIVE, "z_prior_gain": (0, None, True),
+        "lambda1": _NON_NEGATIVE, "lambda2": _NON_NEGATIVE,
+    },
+    "jid": {"n_pre": _POSITIVE, "hidden_mult": _POSITIVE},
+    "l2g": {"text_dim": _POSITIVE, "dim": _POSITIVE, "heads": _POSITIVE, "layers": _POSITIVE,
+            "mlp_ratio": _POSITIVE, "dropout": _SHARE},
+    "loss": {"w_s": _NON_NEGATIVE, "w_cal": _NON_NEGATIVE, "w_c": _NON_NEGATIVE, "label_smoothing": _SHARE},
+}  # fmt: skip
 
 
 @dataclass
@@ -125,6 +138,10 @@ class ModelConfig:
         return cfg
 
     def validate(self) -> None:
+        from crossglg.fieldcheck import check_fields
+
+        for name, ranges in SECTION_RANGES.items():
+            check_fields(getattr(self, name), "model config", ranges, prefix=f"{name}.")
         _check_choice("jid.reweight", self.jid.reweight, REWEIGHT_FORMS)
         _check_choice("encoder.attention", self.encoder.attention, ATTENTION_FORMS)
         if self.l2g.dim % self.l2g.heads:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from crossglg.prompts.quality import answer_quality
+
 MAX_SENTENCE_CHARS = 400  # "one short sentence": generous, but stops run-on whitespace loops
 
 
@@ -68,17 +70,26 @@ def answer_problems(kind: str, answer: Any, slots: Sequence[str] = ()) -> list[s
 
 
 def answer_texts(
-    kind: str, answer: Mapping[str, Any], slots: Sequence[str] = ()
+    kind: str, answer: Mapping[str, Any], slots: Sequence[str] = (), class_name: str | None = None
 ) -> list[tuple[str, str, list[str] | None]]:
     """(slot, text, key_body_parts) for every usable piece of an answer; global slot is "".
 
     Missing or empty slots are skipped, not filled: the text bank then reports precisely
-    which (class, slot) lacks text instead of training on a placeholder.
+    which (class, slot) lacks text instead of training on a placeholder. Given the
+    ``class_name``, degenerate pieces (:mod:`crossglg.prompts.quality`) are skipped too, and
+    key body parts that name no joint are left out of the list.
     """
+    quality = answer_quality(kind, answer, slots, class_name) if class_name is not None else None
+    bad = quality.bad_slots if quality else frozenset()
     if kind == "global":
         text = _clean(answer.get("description"))
-        if text is None:
+        if text is None or "" in bad:
             return []
-        parts = [p.strip() for p in answer.get("key_body_parts") or [] if _clean(p)]
+        unmapped = set(quality.unmapped) if quality else set()
+        parts = [p.strip() for p in answer.get("key_body_parts") or [] if _clean(p) and p not in unmapped]
         return [("", text, parts)]
-    return [(slot, text, None) for slot in slots if (text := _clean(answer.get(slot))) is not None]
+    return [
+        (slot, text, None)
+        for slot in slots
+        if slot not in bad and (text := _clean(answer.get(slot))) is not None
+    ]

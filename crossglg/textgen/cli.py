@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from crossglg.cli_numbers import real
 from crossglg.cli_support import run_app
 from crossglg.errors import UserError
 
@@ -44,6 +45,14 @@ PartsOpt = Annotated[
     str,
     typer.Option("--parts", help="Slots of the local prompt: parts6, joints, or a file of part/joint names."),
 ]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="A prepared data folder (crossglg data prepare): its dataset name and class names, so the "
+        "texts are stored where `crossglg train --data` looks for them.",
+    ),
+]
 LayoutOpt = Annotated[
     str | None,
     typer.Option("--layout", help="Skeleton layout for --parts joints/FILE with a custom class list."),
@@ -65,6 +74,20 @@ class ExportFormat(str, Enum):
 
 def _emit_json(payload: Any) -> None:
     print(json.dumps(payload, ensure_ascii=False, indent=2))
+
+
+# C0/C1 controls (ESC starts terminal escape sequences) and bidirectional overrides
+_UNPRINTABLE = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A)}
+_UNPRINTABLE.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+
+
+def printable(text: Any) -> str:
+    """``text`` safe for a terminal: control characters shown as ``\\x1b``, never executed.
+
+    Answers and imported texts come from outside; an ESC sequence in one could rewrite the
+    screen or the window title when `show` prints it.
+    """
+    return str(text).translate(_UNPRINTABLE)
 
 
 def _progress_bar(description: str) -> tuple[Any, Any, Any]:
@@ -96,9 +119,12 @@ def _progress_bar(description: str) -> tuple[Any, Any, Any]:
 def generate(
     dataset: DatasetOpt = None,
     classes: ClassesOpt = None,
+    data: DataOpt = None,
     protocol: Annotated[
         str | None,
-        typer.Option(help="One-shot protocol: only its base classes get text (novel ones are refused)."),
+        typer.Option(
+            help="One-shot protocol, a name or a TOML file: only its base classes get text (novel ones are refused)."
+        ),
     ] = None,
     include_novel: Annotated[
         bool,
@@ -107,7 +133,7 @@ def generate(
         ),
     ] = False,
     class_ids: Annotated[
-        list[int] | None, typer.Option("--class", "-c", help="Only these class ids (repeatable).")
+        list[int] | None, typer.Option("--class", "-c", min=1, help="Only these class ids (repeatable).")
     ] = None,
     parts: PartsOpt = "parts6",
     layout: LayoutOpt = None,
@@ -135,31 +161,61 @@ def generate(
             "json_object_schema for llama.cpp's servers (python -m llama_cpp.server)."
         ),
     ] = JsonMode.auto,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature (part of the cache key).")] = 0.2,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling (part of the cache key).")] = 1.0,
-    max_tokens: Annotated[int, typer.Option(help="Longest answer in tokens (part of the cache key).")] = 800,
+    temperature: Annotated[
+        float,
+        typer.Option(callback=real(0.0, 2.0), help="Sampling temperature, 0–2 (part of the cache key)."),
+    ] = 0.2,
+    top_p: Annotated[
+        float,
+        typer.Option(
+            callback=real(0.0, 1.0, low_open=True),
+            help="Nucleus sampling, (0, 1] (part of the cache key).",
+        ),
+    ] = 1.0,
+    max_tokens: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Longest answer in tokens (part of the cache key).")
+    ] = 800,
     samples: Annotated[
-        int, typer.Option(help="Answers per prompt; each sample gets its own key and seed.")
+        int, typer.Option(min=1, max=1000, help="Answers per prompt; each sample gets its own key and seed.")
     ] = 1,
     concurrency: Annotated[
-        int, typer.Option(help="Requests in flight at once (the embedded model always runs one at a time).")
+        int,
+        typer.Option(
+            min=1,
+            max=10_000,
+            help="Requests in flight at once (the embedded model always runs one at a time).",
+        ),
     ] = 16,
     timeout: Annotated[
-        float, typer.Option(help="Seconds before one HTTP request is abandoned and retried.")
+        float,
+        typer.Option(
+            callback=real(0.0, 86400.0, low_open=True),
+            help="Seconds before one HTTP request is abandoned and retried.",
+        ),
     ] = 120.0,
     rpm: Annotated[
         int,
         typer.Option(
-            help="Send at most this many requests per minute (your account's RPM limit); 0 = no limit."
+            min=0,
+            help="Send at most this many requests per minute (your account's RPM limit); 0 = no limit.",
         ),
     ] = 0,
     tpm: Annotated[
         int,
         typer.Option(
+            min=0,
             help="Send at most this many tokens per minute (your account's TPM limit), counting each "
-            "request as its prompt (characters / 4) plus --max-tokens; 0 = no limit."
+            "request as its prompt (characters / 4) plus --max-tokens; 0 = no limit.",
         ),
     ] = 0,
+    disk_full_wait: Annotated[
+        float,
+        typer.Option(
+            callback=real(0.0, 86400.0),
+            help="When the disk fills: seconds to wait for space before answers received but not yet "
+            "stored are given up (no new requests are sent meanwhile).",
+        ),
+    ] = 300.0,
     cache: CacheOpt = Path("cache.db"),
     force: Annotated[
         bool, typer.Option("--force", help="Send every request again, even those cached as ok.")
@@ -174,6 +230,14 @@ def generate(
             "--dry-run", help="Show requests to send, cache hits and estimated tokens; send nothing."
         ),
     ] = False,
+    accept_degenerate: Annotated[
+        bool,
+        typer.Option(
+            "--accept-degenerate",
+            help="Keep answers that say nothing (status degenerate) whole in the text bank, without a "
+            "repair turn and without failing the run: for trying the pipeline with a tiny model only.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate the global and local descriptions of every selected class; only missing ones are sent."""
@@ -184,15 +248,20 @@ def generate(
     from crossglg.textgen.runner import RunSettings
 
     t0 = time.perf_counter()
-    if concurrency < 1:
-        raise UserError("--concurrency must be >= 1")
-    if rpm < 0 or tpm < 0:
-        raise UserError("--rpm and --tpm must be >= 0 (0 = no limit)")
-    selection = select_classes(dataset, classes, protocol, include_novel, class_ids, parts, layout)
+    selection = select_classes(dataset, classes, protocol, include_novel, class_ids, parts, layout, data)
     if selection.note and not as_json:
         print(f"note: {selection.note}", file=sys.stderr)
     chosen = make_backend(llm, backend, base_url, None if json_mode is JsonMode.auto else json_mode.value)
-    plan = build_plan(selection, chosen, GenParams(temperature, top_p, max_tokens), samples, cache_salt)
+    if chosen.endpoint_note and not as_json:
+        print(chosen.endpoint_note, file=sys.stderr)
+    plan = build_plan(
+        selection,
+        chosen,
+        GenParams(temperature, top_p, max_tokens),
+        samples,
+        cache_salt,
+        accept_degenerate=accept_degenerate,
+    )
     if dry_run:
         report = plan_dry_run(plan, cache, force)
         if as_json:
@@ -209,6 +278,7 @@ def generate(
     run_args = {
         "dataset": selection.dataset,
         "classes": classes,
+        "data": data,
         "protocol": protocol,
         "include_novel": include_novel,
         "class_ids": class_ids,
@@ -222,13 +292,16 @@ def generate(
         "samples": samples,
         "force": force,
         "cache_salt": cache_salt,
+        "accept_degenerate": accept_degenerate,
     }
     with bar:
         summary = run_generate(
             plan,
             chosen,
             cache,
-            RunSettings(concurrency=concurrency, timeout=timeout, rpm=rpm, tpm=tpm),
+            RunSettings(
+                concurrency=concurrency, timeout=timeout, rpm=rpm, tpm=tpm, disk_full_wait=disk_full_wait
+            ),
             run_args,
             force=force,
             on_start=on_start,
@@ -240,11 +313,12 @@ def generate(
     else:
         print(
             f"{chosen.source}: sent {summary.sent}, cached {summary.cached}, failed {summary.failed}"
+            + (f", answered by a concurrent run {summary.shared}" if summary.shared else "")
             + (f", not sent {summary.not_sent}" if summary.not_sent else "")
             + f", tokens {summary.tokens_input}+{summary.tokens_output}, {summary.elapsed_s:.2f} s → {cache}"
         )
         for line in summary.errors[:10]:
-            print(f"  {line}", file=sys.stderr)
+            print(f"  {printable(line)}", file=sys.stderr)
     if not summary.ok:
         raise typer.Exit(1)
 
@@ -274,7 +348,7 @@ def invalidate(
     status: Annotated[
         str | None,
         typer.Option(
-            help="Answers with this status: ok, failed, refused, truncated, invalid_json, incomplete."
+            help="Answers with this status: ok, failed, refused, truncated, invalid_json, incomplete, degenerate."
         ),
     ] = None,
     cache: CacheOpt = Path("cache.db"),
@@ -287,7 +361,7 @@ def invalidate(
 
     Filters combine with AND; at least one is needed. Requests and attempts stay as history.
     """
-    from crossglg.cache import RunCounters, open_cache
+    from crossglg.cache import open_cache
 
     filters = {"model": model, "prompt": prompt, "since": since, "status": status}
     chosen = {k: v for k, v in filters.items() if v is not None}
@@ -301,10 +375,8 @@ def invalidate(
         except ValueError as err:
             raise UserError(f"{cache}: {err}") from None
     if n and not dry_run:
-        with open_cache(cache) as store:
-            run_id = store.start_run("invalidate", chosen)
-            n = store.invalidate(**filters)
-            store.finish_run(run_id, "ok", RunCounters(n_requests=n))
+        with open_cache(cache) as store, store.run("invalidate", chosen) as counters:
+            n = counters.n_requests = store.invalidate(**filters)
     if as_json:
         _emit_json({"cache": str(cache), "dry_run": dry_run, "invalidated": n, "filters": chosen})
         return
@@ -321,7 +393,10 @@ def invalidate(
 def prompts(
     dataset: DatasetOpt = None,
     classes: ClassesOpt = None,
-    class_id: Annotated[int, typer.Option("--class", "-c", help="The class id whose prompts to print.")] = 1,
+    data: DataOpt = None,
+    class_id: Annotated[
+        int, typer.Option("--class", "-c", min=1, help="The class id whose prompts to print.")
+    ] = 1,
     parts: PartsOpt = "parts6",
     layout: LayoutOpt = None,
     as_json: JsonOpt = False,
@@ -330,7 +405,7 @@ def prompts(
     from crossglg.prompts import answer_schema, load_template
     from crossglg.textgen.plan import select_classes
 
-    selection = select_classes(dataset, classes, None, False, [class_id], parts, layout)
+    selection = select_classes(dataset, classes, None, False, [class_id], parts, layout, data)
     entry, pset = selection.classes[0], selection.parts
     out = []
     for name, kind, slots in (("global", "global", ()), ("local", pset.kind, pset.slots)):
@@ -365,7 +440,7 @@ def show(
     dataset: Annotated[
         str, typer.Option("--dataset", "-d", help="Dataset (or class-list name) the texts belong to.")
     ],
-    class_id: Annotated[int, typer.Option("--class", "-c", help="The class id to show.")],
+    class_id: Annotated[int, typer.Option("--class", "-c", min=1, help="The class id to show.")],
     cache: CacheOpt = Path("cache.db"),
     source: Annotated[
         str | None,
@@ -378,46 +453,51 @@ def show(
 
     with open_cache(cache, readonly=True) as store:
         rows = store.show(dataset, class_id, source)
+        name = rows[0]["class_name"] if rows else _builtin_class_name(dataset, class_id)
+        unused = [a for a in (store.unused_answers(name) if name else []) if source in (None, a["source"])]
     if as_json:
         _emit_json(rows)
         return
-    if not rows:
+    if not rows and not unused:
         raise UserError(
             f"{cache}: no texts for {dataset} class {class_id}; run `crossglg-text generate -d {dataset}`"
         )
-    print(f"# {dataset} class {class_id}: {rows[0]['class_name']}")
+    print(printable(f"# {dataset} class {class_id}: {name}"))
     for row in rows:
         slot = row["slot"] or "global"
         print(
-            f"\n[{row['source']} · {row['kind']}:{slot} · sample {row['sample_index']} · {row['status']} · "
-            f"prompt {row['prompt'] or '-'} · run {row['run_id'] or '-'}]"
+            printable(
+                f"\n[{row['source']} · {row['kind']}:{slot} · sample {row['sample_index']} · {row['status']} · "
+                f"prompt {row['prompt'] or '-'} · run {row['run_id'] or '-'}]"
+            )
         )
-        print(row["text"])
+        print(printable(row["text"]))
         if row["key_body_parts"]:
-            print(f"key body parts: {', '.join(row['key_body_parts'])}")
+            print(printable(f"key body parts: {', '.join(row['key_body_parts'])}"))
+    for answer in unused:  # degenerate, incomplete, failed: what was wrong, and what it said
+        print(printable(f"\n[{answer['source']} · {answer['prompt'] or '-'} answer · {answer['status']}]"))
+        for problem in answer["problems"]:
+            print(printable(f"  - {problem}"))
+        print(printable(f"  raw: {(answer['raw_text'] or '')[:300]}"))
 
 
-EXPORT_FIELDS = (
-    "dataset",
-    "class_id",
-    "class_name",
-    "kind",
-    "slot",
-    "sample_index",
-    "source",
-    "text",
-    "key_body_parts",
-    "status",
-    "model",
-    "prompt",
-    "run_id",
-    "request_key",
-)
+def _builtin_class_name(dataset: str, class_id: int) -> str | None:
+    """The name of a built-in dataset's class, to find its answers when none left a text."""
+    from crossglg.prompts import builtin_names, load_classes
+
+    if dataset not in builtin_names():
+        return None
+    try:
+        return load_classes(dataset).get(class_id).name
+    except UserError:
+        return None
 
 
 @app.command()
 def export(
-    out: Annotated[Path, typer.Argument(help="Output file; '-' writes to stdout.")] = Path("-"),
+    out: Annotated[
+        Path, typer.Argument(help="Output file (never the cache itself); '-' writes to stdout.")
+    ] = Path("-"),
     cache: CacheOpt = Path("cache.db"),
     fmt: Annotated[
         ExportFormat, typer.Option("--format", help="jsonl (re-importable) or csv.")
@@ -427,34 +507,15 @@ def export(
         str | None, typer.Option(help="Only this source (backend:model or import:label).")
     ] = None,
 ) -> None:
-    """Write every stored text with its provenance as JSONL or CSV."""
-    import contextlib
-    import csv
-
+    """Write every stored text with its provenance as JSONL or CSV (to a new file, renamed when complete)."""
     from crossglg.cache import open_cache
+    from crossglg.textgen.export import check_output
+    from crossglg.textgen.export import export as write_export
 
-    with open_cache(cache, readonly=True) as store, contextlib.ExitStack() as stack:
-        fh = (
-            sys.stdout
-            if str(out) == "-"
-            else stack.enter_context(out.open("w", encoding="utf-8", newline=""))
-        )
-        writer = (
-            csv.DictWriter(fh, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
-            if fmt is ExportFormat.csv
-            else None
-        )
-        if writer:
-            writer.writeheader()
-        n = 0
-        for row in store.export_rows(dataset=dataset, source=source):
-            record = {k: row.get(k) for k in EXPORT_FIELDS}
-            if writer:
-                record["key_body_parts"] = ";".join(record["key_body_parts"] or [])
-                writer.writerow(record)
-            else:
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-            n += 1
+    if str(out) != "-":
+        check_output(out, cache)  # before the cache is opened: `export cache.db` must not touch it
+    with open_cache(cache, readonly=True) as store:
+        n = write_export(store, out, fmt is ExportFormat.csv, dataset=dataset, source=source)
     if str(out) != "-":
         print(f"wrote {n} texts to {out}", file=sys.stderr)
 
@@ -462,29 +523,96 @@ def export(
 @app.command("import")
 def import_(
     file: Annotated[
-        Path, typer.Argument(help="JSONL: one {dataset, class_id, text, [kind, slot, ...]} per line.")
-    ],
+        Path | None,
+        typer.Argument(help="JSONL: one {dataset, class_id, text, [kind, slot, ...]} per line."),
+    ] = None,
     label: Annotated[
-        str, typer.Option(help="One word naming where the texts come from; source becomes import:LABEL.")
-    ],
+        str | None,
+        typer.Option(help="One word naming where the texts come from; source becomes import:LABEL."),
+    ] = None,
+    pack: Annotated[
+        str | None,
+        typer.Option(
+            help="A curated pack shipped with crossglg instead of a file (`crossglg-text packs` lists "
+            "them); source becomes pack:NAME@VERSION."
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="A prepared data folder: every row must be of its dataset and classes (class_name "
+            "may then be left out).",
+        ),
+    ] = None,
     cache: CacheOpt = Path("cache.db"),
     as_json: JsonOpt = False,
 ) -> None:
-    """Store descriptions written elsewhere (by hand, another tool) so they are used like generated ones."""
-    from crossglg.cache import RunCounters, open_cache, read_import_jsonl
+    """Store descriptions written elsewhere (by hand, another tool, a curated pack) to use like generated ones."""
+    from crossglg.cache import open_cache, read_import_jsonl
 
-    label = label.strip()
-    if not label or any(ch.isspace() for ch in label):
-        raise UserError(f"--label must be one word, got {label!r}")
-    records = read_import_jsonl(file)  # checks the whole file before anything is stored
-    with open_cache(cache) as store:
-        run_id = store.start_run("import", {"file": file, "label": label})
-        n = store.import_texts(records, label=label, run_id=run_id)
-        store.finish_run(run_id, "ok", RunCounters(n_requests=n))
-    if as_json:
-        _emit_json({"imported": n, "source": f"import:{label}", "cache": str(cache)})
+    if pack is not None:
+        from crossglg.textgen.packs import get_pack, import_records
+
+        if file is not None or label is not None or data is not None:
+            raise UserError("--pack imports a shipped pack: give no FILE, --label or --data with it")
+        chosen = get_pack(pack)
+        records, prefix, label, file = import_records(chosen), "pack:", chosen.source[5:], chosen.path
     else:
-        print(f"imported {n} texts from {file} as import:{label} into {cache}")
+        if file is None or label is None:
+            raise UserError(
+                "name what to import: FILE --label WORD, or --pack NAME (`crossglg-text packs` lists them)"
+            )
+        label = label.strip()
+        if not label or not label.isprintable() or any(ch.isspace() for ch in label):
+            raise UserError(f"--label must be one printable word, got {label!r}")
+        names = None
+        if data is not None:
+            from crossglg.textgen.plan import prepared_classes
+
+            class_list, _ = prepared_classes(data)
+            names = (class_list.name, {c.class_id: c.name for c in class_list.classes})
+        # the whole file is checked first
+        records, prefix = read_import_jsonl(file, *(names or ())), "import:"
+    with open_cache(cache) as store, store.run("import", {"file": file, "label": label}) as counters:
+        n = counters.n_requests = store.import_texts(
+            records, label=label, run_id=counters.run_id, prefix=prefix
+        )
+    if as_json:
+        _emit_json({"imported": n, "source": f"{prefix}{label}", "cache": str(cache)})
+    else:
+        print(printable(f"imported {n} texts from {file} as {prefix}{label} into {cache}"))
+
+
+@app.command()
+def packs(as_json: JsonOpt = False) -> None:
+    """List the curated description packs shipped with crossglg (import one with `import --pack NAME`)."""
+    from crossglg.textgen.packs import PACKS, pack_records
+
+    rows = []
+    for p in PACKS.values():
+        records = pack_records(p)
+        rows.append(
+            {
+                "name": p.name,
+                "version": p.version,
+                "source": p.source,
+                "datasets": [p.dataset, *p.also],
+                "parts": p.parts,
+                "classes": len({r.class_id for r in records}),
+                "texts": len(records),
+                "about": p.about,
+            }
+        )
+    if as_json:
+        _emit_json(rows)
+        return
+    for r in rows:
+        print(
+            f"{r['name']:<14} {r['source']:<24} {r['classes']:>4} classes {r['texts']:>5} texts  "
+            f"{r['parts']:<7} {r['about']}"
+        )
+    print("import one with: crossglg-text import --pack NAME")
 
 
 @app.command()
@@ -499,7 +627,7 @@ def stats(cache: CacheOpt = Path("cache.db"), as_json: JsonOpt = False) -> None:
     if as_json:
         _emit_json(info)
         return
-    print(f"{info['path']}: {info['size_bytes'] / 1e6:.2f} MB, schema {info['schema_version']}")
+    print(printable(f"{info['path']}: {info['size_bytes'] / 1e6:.2f} MB, schema {info['schema_version']}"))
     print(
         f"runs {info['runs']}, requests {info['requests']}, attempts {info['attempts']}, texts {info['texts']}"
     )
@@ -508,10 +636,12 @@ def stats(cache: CacheOpt = Path("cache.db"), as_json: JsonOpt = False) -> None:
     print(f"tokens: {info['tokens']['input']} input, {info['tokens']['output']} output")
     for item in info["items"]:
         print(
-            f"  {item['dataset']:<14} {item['source']:<44} {item['kind']:<6} {item['classes']:>4} classes {item['texts']:>6} texts"
+            printable(
+                f"  {item['dataset']:<14} {item['source']:<44} {item['kind']:<6} {item['classes']:>4} classes {item['texts']:>6} texts"
+            )
         )
     print(f"embedders {info['embedders']}, embeddings {info['embeddings']}")
-    print("\n".join(format_coverage(info["embedding_coverage"])))
+    print(printable("\n".join(format_coverage(info["embedding_coverage"]))))
 
 
 def _register_extensions() -> None:

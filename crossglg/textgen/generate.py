@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crossglg.cache import RunCounters, open_cache
+from crossglg.cache import BatchWriter, Cache, RunCounters, open_cache
+from crossglg.cache.errors import CacheWriteError
 from crossglg.textgen.backends import Backend
 from crossglg.textgen.plan import Plan, PlannedRequest
 from crossglg.textgen.runner import Runner, RunSettings, RunSummary
@@ -50,11 +52,15 @@ def _existing(plan: Plan, cache_path: Path) -> dict[str, str]:
 def split_todo(
     plan: Plan, found: dict[str, str], force: bool
 ) -> tuple[list[PlannedRequest], list[PlannedRequest]]:
-    """(cache hits, to send): resume sends what is missing or not ``ok``; ``--force`` sends all."""
+    """(cache hits, to send): resume sends what is missing or not ``ok``; ``--force`` sends all.
+
+    With ``--accept-degenerate`` a cached ``degenerate`` answer is done too.
+    """
     if force:
         return [], list(plan.requests)
-    hits = [p for p in plan.requests if found.get(p.row.request_key) == "ok"]
-    todo = [p for p in plan.requests if found.get(p.row.request_key) != "ok"]
+    done = ("ok", "degenerate") if plan.accept_degenerate else ("ok",)
+    hits = [p for p in plan.requests if found.get(p.row.request_key) in done]
+    todo = [p for p in plan.requests if found.get(p.row.request_key) not in done]
     return hits, todo
 
 
@@ -82,46 +88,82 @@ def generate(
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[PlannedRequest, str], None] | None = None,
 ) -> RunSummary:
-    """Send what the cache lacks and record the run; a cached rerun touches no backend at all."""
-    cache = open_cache(cache_path)
-    try:
+    """Send what the cache lacks and record the run; a cached rerun touches no backend at all.
+
+    Whatever ends the run (an error, Ctrl-C, a full disk), the answers received are stored
+    before the run row is closed; when the disk stays full for ``settings.disk_full_wait``
+    seconds the error says how many could not be (docs/CACHE.md, "What the cache guarantees").
+    """
+    with open_cache(cache_path) as cache:
         run_id = cache.start_run("generate", run_args)
-        for tpl in plan.templates:
-            cache.put_prompt(tpl.name, tpl.text, tpl.version_label)
-        cache.put_requests((p.row for p in plan.requests), run_id)
-        hits, todo = split_todo(plan, cache.lookup(plan.keys), force)
-        summary = RunSummary(planned=len(plan.requests), cached=len(hits))
-        status = "interrupted"
+        summary = RunSummary(planned=len(plan.requests))
+        status = "interrupted"  # what Ctrl-C leaves
         # the embedded model is slow per answer: commit each one; servers: batch (TEXTGEN.md §4)
-        with cache.writer(max_rows=1 if backend.max_concurrency == 1 else 200, max_seconds=1.0) as writer:
+        writer = cache.writer(
+            max_rows=1 if backend.max_concurrency == 1 else 200, max_seconds=1.0, run_id=run_id
+        )
+        try:
+            for tpl in plan.templates:
+                cache.put_prompt(tpl.name, tpl.text, tpl.version_label)
+            cache.put_requests((p.row for p in plan.requests), run_id)
+            hits, todo = split_todo(plan, cache.lookup(plan.keys), force)
+            summary.cached = len(hits)
             for p in hits:
                 writer.link(p.row.request_key, p.targets)  # e.g. ntu60 reusing ntu120's answers
-            try:
-                if backend.low_quality_notice:  # also on cached reruns: the texts are still its texts
-                    print(backend.low_quality_notice, file=sys.stderr)
-                if todo:
-                    backend.prepare()
-                    if on_start:
-                        on_start(len(todo))
-                    runner = Runner(backend, writer, settings, run_id=run_id, on_done=on_done)
-                    runner.summary = summary
-                    summary = asyncio.run(runner.run(todo))
-                status = "ok" if summary.ok else "failed"
-            except Exception:
-                status = "failed"  # e.g. a missing API key; Ctrl-C leaves "interrupted"
-                raise
-            finally:
-                writer.flush()
-                cache.finish_run(
-                    run_id,
-                    status,
-                    RunCounters(
-                        n_requests=summary.sent,
-                        n_cache_hits=summary.cached,
-                        n_failed=summary.failed + summary.not_sent,
-                        tokens=summary.tokens_input + summary.tokens_output,
-                    ),
-                )
-        return summary
-    finally:
-        cache.close()
+            if backend.low_quality_notice:  # also on cached reruns: the texts are still its texts
+                print(backend.low_quality_notice, file=sys.stderr)
+            if todo:
+                backend.prepare()
+                if on_start:
+                    on_start(len(todo))
+                runner = Runner(backend, writer, settings, run_id=run_id, on_done=on_done, force=force)
+                runner.summary = summary
+                writer.on_blocked = lambda err: _hold_answers(err, writer, runner, settings.disk_full_wait)
+                summary = asyncio.run(runner.run(todo))
+            status = "ok" if summary.ok else "failed"
+        except Exception:
+            status = "failed"  # e.g. a missing API key
+            raise
+        finally:
+            _close_run(cache, writer, run_id, status, summary, settings.disk_full_wait)
+    return summary
+
+
+def _hold_answers(err: CacheWriteError, writer: BatchWriter, runner: Runner, wait_s: float) -> None:
+    """The first refused write: stop paying for answers that cannot be stored, keep those received."""
+    runner.stop(f"{err}; no new requests sent")
+    print(
+        f"warning: {err}\n  {writer.pending} received answer rows are held in memory and stored as soon as "
+        f"space is back (waiting up to {wait_s:g} s at the end of the run; Ctrl-C gives up); no new "
+        "requests are sent",
+        file=sys.stderr,
+    )
+
+
+def _close_run(
+    cache: Cache, writer: BatchWriter, run_id: str, status: str, summary: RunSummary, wait_s: float
+) -> None:
+    """Store what was received, then close the run row; a full disk is waited for, then reported."""
+    counters = RunCounters(
+        n_requests=summary.sent,
+        n_cache_hits=summary.cached + summary.shared,
+        n_failed=summary.failed + summary.not_sent,
+        tokens=summary.tokens_input + summary.tokens_output,
+    )
+    try:
+        writer.drain(wait_s)
+    except CacheWriteError as err:
+        lost = writer.pending
+        with contextlib.suppress(CacheWriteError):
+            cache.finish_run(run_id, "failed", counters)
+        raise CacheWriteError(
+            f"{err}; {lost} received answer rows could not be stored in {wait_s:g} s and will be asked "
+            "for again by the next run"
+        ) from None
+    try:
+        cache.finish_run(run_id, "failed" if writer.blocked else status, counters)
+    except CacheWriteError as err:
+        raise CacheWriteError(
+            f"{err}; every received answer is stored, but the run could not be closed "
+            "(the next run marks it interrupted)"
+        ) from None

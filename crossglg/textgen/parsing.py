@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from crossglg.cache.sanitize import valid_value
 from crossglg.prompts.answers import answer_problems
+from crossglg.prompts.quality import answer_quality
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 _LINE = re.compile(r"^\s*[-*\d.)\s]*\**([A-Za-z][\w \-/]*?)\**\s*[:=\-–]\s*(.+?)\s*$")
@@ -21,7 +23,7 @@ _LINE = re.compile(r"^\s*[-*\d.)\s]*\**([A-Za-z][\w \-/]*?)\**\s*[:=\-–]\s*(.+
 
 @dataclass
 class Parsed:
-    """``status`` is one of ok / refused / truncated / invalid_json / incomplete."""
+    """``status`` is one of ok / refused / truncated / invalid_json / incomplete / degenerate."""
 
     status: str
     answer: dict[str, Any] | None = None
@@ -37,10 +39,10 @@ def _json_object(text: str) -> dict[str, Any] | None:
     for candidate in candidates:
         try:
             value = json.loads(candidate)
-        except (json.JSONDecodeError, ValueError):
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
             continue
         if isinstance(value, dict):
-            return value
+            return valid_value(value)  # a "\\ud800" escape decodes to a lone surrogate
     return None
 
 
@@ -69,8 +71,14 @@ def parse_answer(
     slots: tuple[str, ...] = (),
     finish_reason: str | None = None,
     refusal: str | None = None,
+    class_name: str | None = None,
 ) -> Parsed:
-    """Classify one answer. ``kind`` is ``global`` or ``local``; ``slots`` the parts/joints asked for."""
+    """Classify one answer. ``kind`` is ``global`` or ``local``; ``slots`` the parts/joints asked for.
+
+    Given the ``class_name`` the prompt was about, a complete answer that says nothing (the
+    checks of :mod:`crossglg.prompts.quality`) is ``degenerate``, not ``ok``; an incomplete
+    one lists those problems too, so one repair turn can fix both.
+    """
     if refusal:
         return Parsed("refused", problems=[f"refused: {refusal}"])
     text = text or ""
@@ -84,7 +92,10 @@ def parse_answer(
             )
         return Parsed("invalid_json", problems=["the answer is not a JSON object"])
     problems = answer_problems(kind, answer, slots)
+    quality = answer_quality(kind, answer, slots, class_name).problems if class_name is not None else []
     if problems:
         status = "truncated" if finish_reason == "length" else "incomplete"
-        return Parsed(status, answer, problems)
+        return Parsed(status, answer, problems + quality)
+    if quality:
+        return Parsed("degenerate", answer, quality)
     return Parsed("ok", answer)

@@ -16,6 +16,7 @@ from crossglg.errors import UserError
 from crossglg.prompts import (
     DATASET_LAYOUTS,
     ClassEntry,
+    ClassList,
     PartSet,
     Template,
     answer_schema,
@@ -50,11 +51,21 @@ def select_classes(
     class_ids: list[int] | None = None,
     parts: str = "parts6",
     layout: str | None = None,
+    data: Path | None = None,
 ) -> Selection:
-    """Resolve --dataset / --classes / --protocol / --class / --parts into a :class:`Selection`."""
-    from crossglg.data.protocols import get_protocol
+    """Resolve --dataset / --classes / --data / --protocol / --class / --parts into a :class:`Selection`.
 
-    proto = get_protocol(protocol) if protocol else None
+    ``data``, a prepared folder, gives the dataset name and the class list the trainer will
+    read (docs/GUIDE.md, "Your own data"), so the texts land where training looks for them.
+    """
+    from crossglg.data.protocols import load_protocol
+
+    if data is not None:
+        if dataset is not None or classes_file is not None:
+            raise UserError(f"--data {data} names the dataset and its classes; drop --dataset and --classes")
+        class_list, layout = prepared_classes(data, layout)
+        dataset = class_list.name
+    proto = load_protocol(protocol) if protocol else None  # a name or a TOML file
     if dataset is None:
         if proto is not None:
             dataset = proto.dataset
@@ -64,17 +75,18 @@ def select_classes(
             raise UserError(
                 "name the classes: --dataset NAME (built-in list), --classes FILE or --protocol NAME"
             )
-    if proto is not None and dataset != proto.dataset:
+    if proto is not None and dataset != proto.dataset and proto.dataset != "generic":
         raise UserError(f"--protocol {protocol} belongs to dataset {proto.dataset}, not {dataset}")
-    if classes_file is not None:
+    if data is None and classes_file is not None:
         class_list = load_classes(Path(classes_file))
         dataset = dataset or class_list.name
-    else:
+    elif data is None:
         assert dataset is not None
         if dataset not in builtin_names():
             raise UserError(
-                f"--dataset {dataset}: not a built-in class list ({', '.join(builtin_names())}); "
-                "pass --classes FILE for your own"
+                f"--dataset {dataset}: not a built-in class list ({', '.join(builtin_names())}); for your "
+                "own data pass its prepared folder, `--data PREPARED_FOLDER`, or a class list, "
+                f"`--classes FILE --dataset {dataset}`"
             )
         class_list = load_classes(dataset)
     if layout is None and dataset in DATASET_LAYOUTS:
@@ -100,6 +112,17 @@ def select_classes(
         )
     chosen = class_list.select(class_ids) if class_ids else class_list.classes
     return Selection(dataset=str(dataset), classes=tuple(chosen), parts=pset, note=note)
+
+
+def prepared_classes(data: Path, layout: str | None = None) -> tuple[ClassList, str]:
+    """The class list (ids = label + 1) and skeleton layout of a prepared folder."""
+    from crossglg.data.prepared import open_prepared
+
+    prepared = open_prepared(data)
+    entries = tuple(ClassEntry(i + 1, name) for i, name in enumerate(prepared.class_names))
+    if not entries:
+        raise UserError(f"{data}: the prepared dataset has no class names")
+    return ClassList(name=prepared.dataset, source=str(data), classes=entries), layout or prepared.layout
 
 
 @dataclass(frozen=True)
@@ -129,6 +152,7 @@ class Plan:
     templates: tuple[Template, ...]
     source: str
     extra: dict[str, Any] = field(default_factory=dict)
+    accept_degenerate: bool = False  # a cached degenerate answer counts as done
 
     @property
     def keys(self) -> list[str]:
@@ -147,6 +171,7 @@ def build_plan(
     samples: int = 1,
     salt: str | None = None,
     templates: tuple[Template, Template] | None = None,
+    accept_degenerate: bool = False,
 ) -> Plan:
     """Every (class × prompt × sample) request with its key; requests with equal keys merge targets."""
     if samples < 1:
@@ -169,7 +194,14 @@ def build_plan(
             for i in range(samples):
                 key = request_key(backend_model, messages, key_params, i, salt)
                 target = ItemTarget(
-                    selection.dataset, entry.class_id, entry.name, kind, i, backend.source, slots
+                    selection.dataset,
+                    entry.class_id,
+                    entry.name,
+                    kind,
+                    i,
+                    backend.source,
+                    slots,
+                    accept_degenerate,
                 )
                 if key in by_key:
                     by_key[key].targets.append(target)
@@ -204,4 +236,9 @@ def build_plan(
                     est_input_tokens=estimate_input_tokens(messages),
                     est_output_tokens=EST_GLOBAL_OUTPUT if kind == "global" else EST_SLOT_OUTPUT * len(slots),
                 )
-    return Plan(requests=list(by_key.values()), templates=(g_tpl, l_tpl), source=backend.source)
+    return Plan(
+        requests=list(by_key.values()),
+        templates=(g_tpl, l_tpl),
+        source=backend.source,
+        accept_degenerate=accept_degenerate,
+    )

@@ -4,7 +4,9 @@ Guarantees a researcher relies on: a failing request never aborts the run; a rer
 only missing or failed requests; an answer, once received, is committed within a second
 (so a crash loses at most that), and invalid answers are stored with their status and raw
 text instead of being accepted; a 429 pauses new dispatch for everyone while requests
-already in flight finish.
+already in flight finish; a request another run is answering right now is not sent again
+(it waits for that run's answer); an answer far longer than ``max_tokens`` allows is cut
+and stored ``truncated``; a backend error of any kind becomes a retry or a stored failure.
 """
 
 from __future__ import annotations
@@ -25,15 +27,26 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from crossglg.cache.records import AttemptRow, GenerationRow
+from crossglg.cache.errors import CacheWriteError
+from crossglg.cache.records import USABLE_STATUSES, AttemptRow, GenerationRow
 from crossglg.cache.store import utc_now
 from crossglg.cache.writer import BatchWriter
+from crossglg.errors import UserError
 from crossglg.textgen.backends import Backend, ChatRequest, Completion, RequestFailed, RetryableError, StopRun
 from crossglg.textgen.parsing import Parsed, parse_answer
 from crossglg.textgen.plan import PlannedRequest, estimate_input_tokens
 from crossglg.textgen.ratelimit import RateLimiter
 
-REPAIRABLE = ("truncated", "invalid_json", "incomplete")
+REPAIRABLE = ("truncated", "invalid_json", "incomplete", "degenerate")
+# No tokenizer emits tokens this long on average: an answer beyond max_tokens × this is
+# not what was asked for (one server sent 12 MB for max_tokens 800) and is cut to it.
+MAX_CHARS_PER_TOKEN = 32
+# how long a request another run holds is left alone before looking again (doubles to the cap)
+LEASE_POLL_S = (0.2, 5.0)
+
+
+def max_answer_chars(max_tokens: int) -> int:
+    return max(1, max_tokens) * MAX_CHARS_PER_TOKEN
 
 
 @dataclass
@@ -51,12 +64,14 @@ class RunSettings:
     repairs: int = 2
     rpm: int = 0  # client-side requests per minute; 0 = no limit
     tpm: int = 0  # client-side tokens per minute (prompt estimate + max_tokens); 0 = no limit
+    disk_full_wait: float = 300.0  # seconds to wait for space before received answers are given up
 
 
 @dataclass
 class RunSummary:
     planned: int = 0
     cached: int = 0
+    shared: int = 0  # answered meanwhile by another run on the same cache, so not sent here
     sent: int = 0  # requests processed this run (each may have taken several HTTP attempts)
     http_attempts: int = 0
     failed: int = 0
@@ -75,6 +90,7 @@ class RunSummary:
         return {
             "planned": self.planned,
             "cached": self.cached,
+            "shared": self.shared,
             "sent": self.sent,
             "http_attempts": self.http_attempts,
             "failed": self.failed,
@@ -96,16 +112,22 @@ class Runner:
         settings: RunSettings,
         run_id: str | None = None,
         on_done: Callable[[PlannedRequest, str], None] | None = None,
+        force: bool = False,
     ) -> None:
         self.backend = backend
         self.writer = writer
         self.settings = settings
         self.run_id = run_id
         self.on_done = on_done
+        self.force = force
         self.summary = RunSummary()
         self._resume_at = 0.0
         self._stopped: str | None = None
         self._limits = RateLimiter(settings.rpm, settings.tpm)
+
+    def stop(self, reason: str) -> None:
+        """Send nothing new (requests in flight finish and are recorded); the first reason wins."""
+        self._stopped = self._stopped or reason
 
     # -- global dispatch gate ------------------------------------------------------------
     def _pause(self, seconds: float) -> None:
@@ -145,7 +167,7 @@ class Runner:
             duration_ms=(time.perf_counter() - t0) * 1000.0,
             http_status=getattr(err, "http_status", None) if err else 200,
             error_type=type(err).__name__ if err else None,
-            error_message=str(err)[:500] if err else None,
+            error_message=str(err)[:500] if err else None,  # the cache masks secrets again
             retry_after_s=getattr(err, "retry_after", None) if err else None,
         )
 
@@ -170,7 +192,7 @@ class Runner:
                 self.summary.http_attempts += 1
                 started, t0 = utc_now(), time.perf_counter()
                 try:
-                    completion = await self.backend.complete(chat, s.timeout)
+                    completion = await self._complete(chat)
                 except (RetryableError, RequestFailed, StopRun) as err:
                     self.writer.add_attempt(self._attempt_row(planned, attempt_base + n, started, t0, err))
                     if isinstance(err, RetryableError) and err.rate_limited:
@@ -180,6 +202,15 @@ class Runner:
                 self.writer.add_attempt(self._attempt_row(planned, attempt_base + n, started, t0, None))
                 return completion, n
         raise AssertionError("unreachable: tenacity either returns or reraises")
+
+    async def _complete(self, chat: ChatRequest) -> Completion:
+        """The backend's answer; an error outside the backend contract fails this request only."""
+        try:
+            return await self.backend.complete(chat, self.settings.timeout)
+        except (RetryableError, RequestFailed, StopRun, UserError):
+            raise
+        except Exception as err:
+            raise RequestFailed(f"{self.backend.kind} backend error: {type(err).__name__}: {err}") from err
 
     # -- one planned request: call, validate, repair -----------------------------------------
     def _repair(
@@ -213,7 +244,7 @@ class Runner:
             try:
                 last, n = await self._call(planned, chat, attempts)
             except StopRun as err:
-                self._stopped = str(err)
+                self.stop(str(err))
                 error = err
                 break
             except (RetryableError, RequestFailed) as err:
@@ -222,10 +253,25 @@ class Runner:
             attempts += n
             tokens_in += last.input_tokens
             tokens_out += last.output_tokens
-            parsed = parse_answer(
-                last.text, planned.answer_kind, planned.slots, last.finish_reason, last.refusal
-            )
-            if parsed.status not in REPAIRABLE or round_no == self.settings.repairs:
+            limit = max_answer_chars(chat.max_tokens)
+            if last.text is not None and len(last.text) > limit:
+                problem = (
+                    f"the server sent {len(last.text)} characters for max_tokens {chat.max_tokens}; "
+                    f"kept the first {limit}"
+                )
+                last = replace(last, text=last.text[:limit], finish_reason="length")
+                parsed = Parsed("truncated", problems=[problem])
+            else:
+                parsed = parse_answer(
+                    last.text,
+                    planned.answer_kind,
+                    planned.slots,
+                    last.finish_reason,
+                    last.refusal,
+                    planned.targets[0].class_name,
+                )
+            accepted = parsed.status == "degenerate" and planned.targets[0].accept_degenerate
+            if parsed.status not in REPAIRABLE or round_no == self.settings.repairs or accepted:
                 break
             chat = self._repair(chat, last, parsed, round_no + 1)
         status = "failed" if error is not None else parsed.status
@@ -234,7 +280,7 @@ class Runner:
             request_key=planned.row.request_key,
             status=status,
             raw_text=c.text,
-            parsed=parsed.answer if status in ("ok", "incomplete") else None,
+            parsed=parsed.answer if status in USABLE_STATUSES else None,
             finish_reason=c.finish_reason,
             resolved_model=c.resolved_model,
             system_fingerprint=c.system_fingerprint,
@@ -250,12 +296,28 @@ class Runner:
         self.summary.tokens_input += tokens_in
         self.summary.tokens_output += tokens_out
         self.summary.statuses[status] += 1
-        if status != "ok":
+        if status == "degenerate" and planned.targets[0].accept_degenerate:
+            pass  # asked for: stored as degenerate, used whole, not a failure of the run
+        elif status != "ok":
             self.summary.failed += 1
             why = str(error) if error else "; ".join(parsed.problems)
             self.summary.errors.append(f"{planned.label}: {status}: {why}")
         if self.on_done:
             self.on_done(planned, status)
+
+    def _claim(self, planned: PlannedRequest) -> str:
+        """``mine``, ``answered``, ``busy`` (see :func:`crossglg.cache.leases.claim`) or ``stopped``."""
+        if self._stopped:
+            return "stopped"
+        if self.run_id is None:
+            return "mine"
+        try:
+            return self.writer.cache.claim(planned.row.request_key, self.run_id, skip_answered=not self.force)
+        except CacheWriteError as err:
+            if not err.may_recover:
+                raise
+            self.stop(str(err))
+            return "stopped"
 
     async def run(self, todo: Sequence[PlannedRequest]) -> RunSummary:
         t0 = time.perf_counter()
@@ -263,8 +325,24 @@ class Runner:
         sem = asyncio.Semaphore(max(1, limit))
 
         async def bounded(p: PlannedRequest) -> None:
-            async with sem:
-                await self._one(p)
+            poll = LEASE_POLL_S[0]
+            while True:
+                async with sem:
+                    state = self._claim(p)
+                    if state == "mine":
+                        await self._one(p)
+                        return
+                if state == "answered":  # by another run since this one started
+                    self.writer.link(p.row.request_key, p.targets)
+                    self.summary.shared += 1
+                    if self.on_done:
+                        self.on_done(p, "ok")
+                    return
+                if state == "stopped":
+                    self.summary.not_sent += 1
+                    return
+                await asyncio.sleep(poll)  # "busy": another live run is answering it; free the slot
+                poll = min(2 * poll, LEASE_POLL_S[1])
 
         # commit on time even when no answer arrives: a hung server must not hold answers hostage
         flusher = asyncio.create_task(self.writer.autoflush(0.25))

@@ -4,7 +4,9 @@ Real clients must be exercised against real HTTP, yet no test may reach the netw
 test may wait on a model. This server speaks just enough of ``/v1/chat/completions`` and
 ``/v1/models`` for the ``openai`` client, answers with schema-shaped JSON it builds from the
 request's ``response_format``, and lets a test script faults per request: 429 with
-Retry-After, 500, 400, answers slower than the client's timeout, truncated or malformed JSON.
+Retry-After, 500, 400, answers slower than the client's timeout, truncated or malformed JSON,
+and 200 replies that are no chat completion at all (an HTML page, bytes that are not UTF-8,
+``choices: []``, ``message: null``, content as a list), or a 401 that echoes the API key.
 
 It counts requests per *request identity* (the messages plus the seed), which is what the
 resume tests need to prove that no answered request is ever sent twice.
@@ -30,8 +32,14 @@ class Reply:
 
     ``kind``: ``ok`` (schema-shaped JSON), ``status`` (an HTTP error with ``status`` and
     ``headers``), ``text`` (``content`` sent verbatim as the assistant message, e.g. broken
-    JSON), ``truncated`` (valid answer cut in half, ``finish_reason=length``) or ``refusal``.
-    ``delay`` seconds are slept before answering.
+    JSON or a lone surrogate), ``truncated`` (valid answer cut in half, ``finish_reason=length``),
+    ``refusal``, ``raw`` (``body`` bytes sent as is with ``content_type``, status 200),
+    ``message`` (a normal completion whose ``message`` object is replaced by ``message``, e.g.
+    ``None`` or ``{"content": [...]}``), ``no_choices`` (``choices: []``) or ``echo_key``
+    (a 401 whose message quotes the request's Authorization header, as some servers do).
+    ``delay`` seconds are slept before answering; with ``hold`` set, the reply also waits
+    until that event is set (at most a minute), so a test can keep requests in flight until
+    something else has happened.
     """
 
     kind: str = "ok"
@@ -40,6 +48,10 @@ class Reply:
     content: str = ""
     error_code: str | None = None
     delay: float = 0.0
+    body: bytes = b""
+    content_type: str = "text/html; charset=utf-8"
+    message: Any = None
+    hold: threading.Event | None = None
 
 
 # A script sees the parsed request body and how many times this identity was seen before
@@ -60,6 +72,8 @@ def fill_schema(schema: dict[str, Any], hint: str = "") -> Any:
         props = schema.get("properties", {})
         return {name: fill_schema(sub, name) for name, sub in props.items()}
     if kind == "array":
+        if hint == "key_body_parts":  # words the joint dictionary knows, as a good answer has
+            return ["right arm", "right hand"]
         item = schema.get("items", {"type": "string"})
         return [fill_schema(item, hint or "item")]
     if kind in ("number", "integer"):
@@ -75,7 +89,9 @@ def _answer_for(body: dict[str, Any]) -> str:
     schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
     if schema:
         return json.dumps(fill_schema(schema))
-    return json.dumps({"description": "A person performs the action.", "key_body_parts": ["hand"]})
+    return json.dumps(
+        {"description": "The right hand rises above the head and moves steadily.", "key_body_parts": ["hand"]}
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -85,11 +101,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read counters instead
         return
 
-    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
+    def _send(
+        self,
+        status: int,
+        payload: dict[str, Any] | bytes,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
@@ -111,11 +133,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
             return
         reply = self.server.owner._record(body)
+        if reply.hold is not None:
+            reply.hold.wait(timeout=60.0)
         if reply.delay:
             time.sleep(reply.delay)
         if reply.kind == "status":
             error = {"message": f"scripted {reply.status}", "type": "scripted", "code": reply.error_code}
             self._send(reply.status, {"error": error}, reply.headers)
+            return
+        if reply.kind == "echo_key":
+            given = self.headers.get("Authorization", "")
+            message = f"Incorrect API key provided: {given}. You can find your API key at the dashboard."
+            self._send(401, {"error": {"message": message, "type": "invalid_request_error"}})
+            return
+        if reply.kind == "raw":
+            self._send(200, reply.body, content_type=reply.content_type)
             return
         content: str | None = _answer_for(body)
         finish, refusal = "stop", None
@@ -128,6 +160,12 @@ class _Handler(BaseHTTPRequestHandler):
             content, refusal = None, "I can't help with that."
         n_in = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4 + 1
         n_out = len(content or "") // 4 + 1
+        message = {"role": "assistant", "content": content, "refusal": refusal}
+        choices = [{"index": 0, "message": message, "finish_reason": finish}]
+        if reply.kind == "message":
+            choices[0]["message"] = reply.message
+        elif reply.kind == "no_choices":
+            choices = []
         self._send(
             200,
             {
@@ -136,13 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "created": int(time.time()),
                 "model": body.get("model", "scripted"),
                 "system_fingerprint": "fp_scripted",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content, "refusal": refusal},
-                        "finish_reason": finish,
-                    }
-                ],
+                "choices": choices,
                 "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out},
             },
         )

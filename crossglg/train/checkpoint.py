@@ -1,8 +1,16 @@
-"""Checkpoints written atomically, so a run killed mid-write still has its previous epoch."""
+"""Checkpoints: written atomically, read without ever running code from the file.
+
+A run killed mid-write still has its previous epoch. A checkpoint is something users pass
+around, so it is untrusted input (docs/SECURITY.md): it holds only tensors and plain data and
+is read with ``torch.load(weights_only=True)``, which refuses any other Python object. Paths
+in its configuration are stored relative to the run directory, so ``crossglg eval RUN``
+finds the run's data and text cache from any working directory.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +18,9 @@ from crossglg.errors import UserError
 
 LAST = "last.pt"
 BEST = "best.pt"
+# configuration keys that name files or folders; protocol and parts only when they name a file
+PATH_KEYS = ("data", "text_cache", "protocol", "parts")
+RUN_RELATIVE = "run_relative"  # checkpoint key: the PATH_KEYS stored relative to the run directory
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
@@ -24,16 +35,39 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load(path: Path) -> dict[str, Any]:
+def load_weights(path: Path, what: str) -> Any:
+    """``torch.load`` restricted to tensors and plain data; anything else is a one-line UserError.
+
+    With ``weights_only=True`` the unpickler resolves no arbitrary global, so a crafted file
+    cannot execute code while it is read.
+    """
+    import pickle
+
     import torch
 
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if found is None:
+            raise UserError(
+                f"{what} {path} cannot be read: not a PyTorch file of tensors and plain data"
+            ) from None
+        raise UserError(
+            f"{what} {path}: it refers to {found.group(1)}, which is neither a tensor nor plain data; refused, "
+            "since unpickling it could run code (crossglg never writes such objects: the file was made or "
+            "altered elsewhere; unpickle it yourself only if you trust its source)"
+        ) from None
+    except Exception as err:  # a truncated or foreign file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{what} {path} cannot be read: {first}") from None
+
+
+def load(path: Path) -> dict[str, Any]:
     if not Path(path).is_file():
         raise UserError(f"checkpoint {path} not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # a truncated or foreign file
-        raise UserError(f"checkpoint {path} cannot be read: {err}") from None
-    if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
+    ckpt = load_weights(path, "checkpoint")
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("config"), dict) or "model" not in ckpt:
         raise UserError(f"checkpoint {path} is not a crossglg training checkpoint")
     return ckpt
 
@@ -47,3 +81,51 @@ def resolve(path: Path) -> Path:
                 return path / name
         raise UserError(f"run directory {path} holds no {BEST} or {LAST}")
     return path
+
+
+def portable_config(config: dict[str, Any], run_dir: Path) -> tuple[dict[str, Any], list[str]]:
+    """``config`` with its relative paths rewritten relative to ``run_dir``, and the keys rewritten.
+
+    A protocol or part set given by name (``ntu60``, ``parts6``) stays as it is.
+    """
+    out, moved = dict(config), []
+    for key in PATH_KEYS:
+        value = out.get(key)
+        if not value or os.path.isabs(value):
+            continue
+        if key in ("protocol", "parts") and not Path(value).is_file():
+            continue
+        out[key] = os.path.relpath(os.path.abspath(value), os.path.abspath(run_dir))
+        moved.append(key)
+    return out, moved
+
+
+def run_config(state: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The checkpoint's configuration with run-relative paths made absolute again.
+
+    Checkpoints written before paths were stored relative to the run keep their paths as they
+    are (relative to the working directory, as those versions read them).
+    """
+    config = dict(state["config"])
+    for key in state.get(RUN_RELATIVE, ()):
+        if key in PATH_KEYS and isinstance(config.get(key), str):
+            config[key] = os.path.normpath(os.path.join(os.path.abspath(Path(path).parent), config[key]))
+    return config
+
+
+def config_from(state: dict[str, Any], path: Path):
+    """A validated :class:`TrainConfig` from a checkpoint; a foreign or crafted config is a UserError."""
+    import dataclasses
+
+    from crossglg.train.config import TrainConfig
+
+    config = run_config(state, path)
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise UserError(
+            f"checkpoint {path}: config key {unknown[0]!r} is unknown to this version of crossglg"
+        )
+    cfg = TrainConfig(**config)
+    cfg.check_values(f"checkpoint {path}")
+    return cfg

@@ -7,10 +7,12 @@ Heavy imports (torch, the model, the data layer) happen inside the commands so t
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
 
+from crossglg.cli_numbers import real
 from crossglg.errors import UserError
 from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, resolve_classifiers
 
@@ -43,6 +45,16 @@ def train(
     ),
     protocol: str = typer.Option(None, "--protocol", help="One-shot protocol name or protocol file."),
     encoder: str = typer.Option(None, "--encoder", help="Skeleton encoder: infogcn, ctrgcn or stgcn."),
+    text_dataset: str = typer.Option(
+        None,
+        "--text-dataset",
+        help="Dataset name of the texts in --text-cache (default: the prepared data's, e.g. generic).",
+    ),
+    text_source: str = typer.Option(
+        None,
+        "--text-source",
+        help="Which texts when the cache holds several: openai:gpt-4o, pack:msr-action3d@1, import:LABEL.",
+    ),
     no_text: bool = typer.Option(
         None, "--no-text/--text", help="Train the plain base encoder (no JID, no L2G, no text)."
     ),
@@ -55,12 +67,17 @@ def train(
     out: Path = typer.Option(
         None, "--out", "-o", help="Run directory (checkpoints, metrics, pictures, eval)."
     ),
-    epochs: int = typer.Option(None, "--epochs", help="Number of epochs (default 110)."),
+    epochs: int = typer.Option(None, "--epochs", min=1, help="Number of epochs (default 110)."),
     batch_size: int = typer.Option(
-        None, "--batch-size", help="Global batch size, split over DDP processes (default 128)."
+        None, "--batch-size", min=1, help="Global batch size, split over DDP processes (default 128)."
     ),
-    lr: float = typer.Option(None, "--lr", help="Base learning rate of SGD-Nesterov (default 0.1)."),
-    seed: int = typer.Option(None, "--seed", help="Random seed (default 1)."),
+    lr: float = typer.Option(
+        None,
+        "--lr",
+        callback=real(0, low_open=True),
+        help="Base learning rate of SGD-Nesterov (default 0.1).",
+    ),
+    seed: int = typer.Option(None, "--seed", min=0, max=2**63 - 1, help="Random seed (default 1)."),
     embedder: str = typer.Option(
         None, "--embedder", help="Text-bank embedder name when the cache holds several."
     ),
@@ -92,6 +109,8 @@ def train(
 
     overrides = {
         "text_cache": str(text_cache) if text_cache else None,
+        "text_dataset": text_dataset,
+        "text_source": text_source,
         "data": str(data) if data else None,
         "protocol": protocol,
         "encoder": encoder,
@@ -135,7 +154,7 @@ def evaluate(
         ..., help="A checkpoint (best.pt / last.pt) or a run directory (uses best.pt)."
     ),
     shots: int = typer.Option(
-        1, "--shots", "-k", help="Exemplars per novel class; k > 1 takes extra ones from the queries."
+        1, "--shots", "-k", min=1, help="Exemplars per novel class; k > 1 takes extra ones from the queries."
     ),
     out: Path = typer.Option(
         None, "--out", "-o", help="Where results.json and the PNGs go (default: RUN/eval[-kshot])."
@@ -160,8 +179,6 @@ def evaluate(
     path = resolve(checkpoint)
     if out is None:
         out = path.parent / ("eval" if shots == 1 else f"eval-{shots}shot")
-    if shots < 1:
-        raise UserError(f"--shots must be >= 1, got {shots}")
     summary = evaluate_checkpoint(
         path, out, device=device, shots=shots, data=str(data) if data else "", picture=picture,
         classifiers=classifiers, fusion_weight=fusion_weight,
@@ -211,7 +228,7 @@ def predict(
     _check_weight(fusion_weight)
     rows = predict_files(export_dir, pairs, queries, classifier=classifier, fusion_weight=fusion_weight)
     if json_out:
-        typer.echo(json.dumps(rows, indent=1))
+        typer.echo(_json(rows))
         return
     for row in rows:
         typer.echo(f"{row['file']}\t{row['prediction']}\t{row['score']:.3f}")
@@ -223,7 +240,9 @@ def transfer(
     protocol: str = typer.Option(
         ..., "--protocol", help="One-shot protocol on that data, e.g. utkinect-all10 (every class novel)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of distribution calibration's feature sampling."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=2**32 - 1, help="Seed of distribution calibration's feature sampling."
+    ),
     classifier: list[str] = CLASSIFIER_OPTION,
     fusion_weight: float = FUSION_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print the accuracies as JSON."),
@@ -246,9 +265,24 @@ def _check_weight(weight: float) -> None:
         raise UserError(f"--fusion-weight {weight}: must lie in [0, 1]")
 
 
+def _json(doc: object) -> str:
+    """Strict JSON: a non-finite number becomes null, never the bare NaN that JSON parsers reject."""
+
+    def clean(value: object) -> object:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(doc), indent=1, default=str, allow_nan=False)
+
+
 def _print(doc: dict, as_json: bool, title: str) -> None:
     if as_json:
-        typer.echo(json.dumps(doc, indent=1, default=str))
+        typer.echo(_json(doc))
         return
     typer.echo(f"{title}:")
     for key, value in doc.items():

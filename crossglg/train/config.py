@@ -19,6 +19,29 @@ except ModuleNotFoundError:  # Python 3.10
 from crossglg.errors import UserError
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
+# (low, high, low_open) per numeric field: low/high None = unbounded; every float must be finite
+TRAIN_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "epochs": (1, None, False),
+    "batch_size": (1, None, False),
+    "lr": (0, None, True),
+    "momentum": (0, 1, False),
+    "weight_decay": (0, None, False),
+    "warmup_epochs": (0, None, False),
+    "lr_gamma": (0, None, True),
+    "text_lr_mult": (0, None, True),
+    "grad_clip": (0, None, False),
+    "frames": (1, None, False),
+    "persons": (1, None, False),
+    "seed": (0, 2**63 - 1, False),
+    "eval_every": (1, None, False),
+    "eval_batch_size": (1, None, False),
+    "shots": (1, None, False),
+    "dc_beta": (0, None, True),
+    "dc_k": (1, None, False),
+    "dc_alpha": (0, None, False),
+    "dc_samples": (1, None, False),
+    "dc_max_iter": (1, None, False),
+}
 
 
 @dataclass
@@ -32,6 +55,7 @@ class TrainConfig:
     embedder: str = ""  # text-bank embedder; empty = the only one in the cache
     parts: str = "parts6"  # local-text granularity: parts6, joints or a part file
     text_source: str = ""  # which LLM's texts when the cache holds several
+    text_dataset: str = ""  # the texts' dataset in the cache; empty = the prepared data's name
     encoder: str = "infogcn"
     model: dict[str, Any] = field(default_factory=dict)  # passed to build_model as its cfg
     out: str = "runs/run"
@@ -73,19 +97,27 @@ class TrainConfig:
     dc_max_iter: int = 1000
 
     def validate(self) -> None:
+        """Everything checkable before any work starts: a bad value fails here, never after training."""
+        self.check_values("config")
         if not self.data:
             raise UserError("config: 'data' is empty; pass --data DIR (a prepared data directory)")
         if not self.protocol:
             raise UserError("config: 'protocol' is empty; pass --protocol NAME")
         if not self.no_text and not self.text_cache:
             raise UserError("config: pass --text-cache cache.db, or --no-text to train the base encoder")
+
+    def check_values(self, where: str) -> None:
+        """Types and ranges of every field, and the model table (a file or checkpoint can hold anything)."""
+        from crossglg.fieldcheck import check_fields
+
+        check_fields(self, where, TRAIN_RANGES)
         if self.amp not in AMP_CHOICES:
-            raise UserError(f"config: amp={self.amp!r}; choose one of {', '.join(AMP_CHOICES)}")
-        for name in ("epochs", "batch_size", "frames", "persons", "shots", "eval_every"):
-            if getattr(self, name) < 1:
-                raise UserError(f"config: {name} must be >= 1, got {getattr(self, name)}")
-        if self.warmup_epochs < 0 or self.lr <= 0 or self.text_lr_mult <= 0:
-            raise UserError("config: lr and text_lr_mult must be > 0 and warmup_epochs >= 0")
+            raise UserError(f"{where}: amp={self.amp!r}; choose one of {', '.join(AMP_CHOICES)}")
+        if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in self.lr_steps):
+            raise UserError(f"{where}: lr_steps must be a list of epochs >= 1, got {self.lr_steps!r}")
+        from crossglg.models.config import ModelConfig
+
+        ModelConfig.from_dict(self.model)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -207,12 +207,14 @@ class TextTargets:
 
         bank = TextBank.from_cache(
             cfg.text_cache,
-            dataset=data.dataset_name,
+            dataset=cfg.text_dataset or data.dataset_name,
             embedder=cfg.embedder or None,
             parts=cfg.parts,
             layout=data.layout.name,
             source=cfg.text_source or None,
             class_ids=list(data.train_class_ids),
+            # what fills a gap here: texts for exactly the classes this run trains on
+            generate=f"crossglg-text generate --data {cfg.data} --protocol {cfg.protocol}",
         )
         row = {int(c): i for i, c in enumerate(bank.class_ids)}
         order = [row[c] for c in data.train_class_ids]

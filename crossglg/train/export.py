@@ -4,10 +4,13 @@ An export directory holds ``model.pt2`` (torch.export, dynamic batch) and ``mode
 (TorchScript), both encoder + JID mapping x → (z_s, joint weights, per-frame features);
 ``state_dict.pt`` (the same weights for ``crossglg.models``); ``base_stats.npz`` (what the
 read-outs know of the auxiliary classes: per-class statistics for distribution calibration and
-the mean feature that CL2N and feature DTW centre on) and ``export.json`` (layout, input size,
-parameter counts). ``predict`` needs only the exported program, the data readers and the
-preprocessing: no text module, no model code. Exports of format 1 (two outputs, no mean)
-still load; they offer the cosine, dc and dtw read-outs only.
+``aux_mean``, the mean feature that CL2N and feature DTW centre on) and ``export.json`` (layout,
+input size, model configuration, parameter counts). The two programs are for deployment
+elsewhere; they are code (a ``.pt2`` graph can name any ``torch.*`` callable, a pickle any
+global), so ``predict`` and ``transfer`` never load them: they rebuild the skeleton branch from
+``export.json`` and read ``state_dict.pt`` with ``weights_only=True`` (docs/SECURITY.md). No text
+module is imported. An export without ``aux_mean`` (format 1, written before the read-outs
+existed) still serves the cosine, dc and dtw read-outs.
 """
 
 from __future__ import annotations
@@ -56,13 +59,12 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
     import torch
 
     from crossglg.train import checkpoint as ckpt_io
-    from crossglg.train.config import TrainConfig
     from crossglg.train.distributed import Dist
     from crossglg.train.evaluate import aux_stats, embed_features
     from crossglg.train.trainer import build_session, count_parameters
 
     state = ckpt_io.load(path)
-    cfg = TrainConfig(**state["config"])
+    cfg = ckpt_io.config_from(state, path)
     if data:
         cfg.data = data
     s = build_session(cfg, Dist(), "cpu", for_training=False)
@@ -103,6 +105,7 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
         "persons": cfg.persons,
         "embed_dim": int(eager_z.shape[1]),
         "text_trained": not cfg.no_text,
+        "model": s.model.cfg.to_dict(),  # what build_inference_model needs to rebuild the branch
         "parameters": count_parameters(inference),
         "training_parameters": count_parameters(s.model),
         "train_classes": {str(c): s.data.class_names.get(c, "") for c in s.data.train_class_ids},
@@ -130,33 +133,37 @@ def _null():
 
 
 class ExportedModel:
-    """A loaded export (torch.export program, else TorchScript) plus the metadata needed to feed it."""
+    """A loaded export: the skeleton branch rebuilt from ``export.json``, its weights read safely."""
 
     def __init__(self, export_dir: Path, device: str = "cpu") -> None:
-        import torch
+        from crossglg.models import build_inference_model
+        from crossglg.train.checkpoint import load_weights
 
         export_dir = Path(export_dir)
-        meta_path = export_dir / META_NAME
-        if not meta_path.is_file():
-            raise UserError(
-                f"{export_dir} is not an export directory (no {META_NAME}); run `crossglg export` first"
-            )
-        self.meta = json.loads(meta_path.read_text())
+        self.meta = _read_meta(export_dir)
+        self.dc = dc_settings(self.meta["dc"], export_dir)
         self.device = device
-        if (export_dir / PT2_NAME).is_file():
-            self.module = torch.export.load(export_dir / PT2_NAME).module().to(device)
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                self.module = torch.jit.load(str(export_dir / TS_NAME), map_location=device).eval()
+        weights = export_dir / "state_dict.pt"
+        if not weights.is_file():
+            raise UserError(f"{export_dir}: state_dict.pt missing; run `crossglg export` again")
+        branch = build_inference_model(self.meta["encoder"], self.meta["layout"], self.meta["model"])
+        try:
+            branch.load_state_dict(load_weights(weights, "export weights"))
+        except (RuntimeError, TypeError, AttributeError) as err:
+            first = str(err).strip().splitlines()[0]
+            raise UserError(f"{weights} does not fit the model of {META_NAME}: {first}") from None
+        self.module = _wrap(branch).to(device)
         from crossglg.train.oneshot import AuxStats, BaseStats
 
         stats = export_dir / "base_stats.npz"
         self.aux = AuxStats()
         if stats.is_file():
-            with np.load(stats) as f:
-                base = BaseStats(means=f["means"], covs=f["covs"], beta=float(f["beta"]))
-                self.aux = AuxStats(base=base, mean=f.get("aux_mean"))
+            try:
+                with np.load(stats, allow_pickle=False) as f:
+                    base = BaseStats(means=f["means"], covs=f["covs"], beta=float(f["beta"]))
+                    self.aux = AuxStats(base=base, mean=f.get("aux_mean"))
+            except (OSError, ValueError, KeyError) as err:
+                raise UserError(f"{stats}: not readable base statistics ({err})") from None
 
     def embed(self, sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """z_s and joint weights for raw [T, M, V, 3] sequences, with test-time preprocessing."""
@@ -164,7 +171,7 @@ class ExportedModel:
         return feats.z, k
 
     def embed_features(self, sequences: list[np.ndarray]):
-        """(Features, joint weights): z_s and, from format-2 exports, the per-frame features."""
+        """(Features, joint weights): z_s and the per-frame features the order-aware read-outs use."""
         import torch
 
         from crossglg.data.preprocess import PreprocessConfig, preprocess
@@ -174,8 +181,38 @@ class ExportedModel:
         batch = preprocess(sequences, layout=self.meta["layout"], train=False, config=cfg, device=self.device)
         with torch.no_grad():
             out = self.module(batch.x)
-        frames = out[2].float().cpu().numpy() if len(out) > 2 else None
-        return Features(out[0].float().cpu().numpy(), frames), out[1].float().cpu().numpy()
+        z, k, frames = (t.float().cpu().numpy() for t in out)
+        return Features(z, frames), k
+
+
+# export.json keys predict and transfer read, with their types
+_META_KEYS = {"encoder": str, "layout": str, "frames": int, "persons": int, "model": dict, "dc": dict}
+
+
+def _read_meta(export_dir: Path) -> dict[str, Any]:
+    """``export.json``, checked: an export is a folder users pass around (untrusted input)."""
+    path = export_dir / META_NAME
+    if not path.is_file():
+        raise UserError(
+            f"{export_dir} is not an export directory (no {META_NAME}); run `crossglg export` first"
+        )
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}: not readable JSON ({err})") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{path}: not an export description")
+    if "model" not in meta and "encoder" in meta:
+        raise UserError(
+            f"{export_dir} was written before exports were loaded safely (no model configuration in "
+            f"{META_NAME}); export the checkpoint again: `crossglg export RUN`"
+        )
+    for key, kind in _META_KEYS.items():
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            raise UserError(f"{path}: '{key}' missing or not a {kind.__name__}")
+    if meta["frames"] < 1 or meta["persons"] < 1:
+        raise UserError(f"{path}: 'frames' and 'persons' must be >= 1")
+    return meta
 
 
 def predict_files(
@@ -188,7 +225,7 @@ def predict_files(
     """Label each query file with the action of the best-scoring exemplar under one read-out."""
     from crossglg.baselines.dtw import normalise
     from crossglg.data.layouts import get_layout
-    from crossglg.train.oneshot import DCConfig, Readouts, resolve_classifiers
+    from crossglg.train.oneshot import Readouts, resolve_classifiers
 
     if classifier == "all":
         raise UserError("--classifier all: predict labels with one read-out; choose one of them")
@@ -204,12 +241,14 @@ def predict_files(
     seq_q = [read_sequence(p, layout) for p in queries]
     sup, _ = model.embed_features(seq_sup)
     query, _ = model.embed_features(seq_q)
+    _finite(sup.z, [p for _, p in exemplars])
+    _finite(query.z, queries)
     if classifier in ("dtw", "fused"):
         lay = get_layout(layout)
         sup.joints = np.stack([normalise(x, lay) for x in seq_sup])
         query.joints = np.stack([normalise(x, lay) for x in seq_q])
     labels = np.arange(len(names))
-    readouts = Readouts(sup, labels, query, model.aux, DCConfig(**model.meta["dc"]), fusion_weight)
+    readouts = Readouts(sup, labels, query, model.aux, model.dc, fusion_weight)
     classes, scores = readouts.scores(classifier)
     pred = classes[np.argmax(scores, axis=1)]
     return [
@@ -222,6 +261,37 @@ def predict_files(
         }
         for i, (path, p) in enumerate(zip(queries, pred, strict=True))
     ]
+
+
+def dc_settings(raw: dict[str, Any], export_dir: Path):
+    """The export's distribution-calibration settings, checked like the training config's."""
+    from crossglg.fieldcheck import check_fields
+    from crossglg.train.config import TRAIN_RANGES
+    from crossglg.train.oneshot import DCConfig
+
+    fields = {
+        "beta": "dc_beta",
+        "k": "dc_k",
+        "alpha": "dc_alpha",
+        "samples": "dc_samples",
+        "max_iter": "dc_max_iter",
+    }
+    if set(raw) != set(fields):
+        raise UserError(f"{export_dir}/{META_NAME}: 'dc' must hold exactly {', '.join(fields)}")
+    dc = DCConfig(**raw)
+    check_fields(dc, f"{export_dir}/{META_NAME} dc", {k: TRAIN_RANGES[v] for k, v in fields.items()})
+    return dc
+
+
+def _finite(z: np.ndarray, files: list[Path]) -> np.ndarray:
+    """Embeddings that can be compared: a NaN or zero vector would score ``nan`` for every action."""
+    bad = ~np.isfinite(z).all(axis=1) | (np.abs(z).sum(axis=1) == 0)
+    if bad.any():
+        raise UserError(
+            f"{files[int(np.argmax(bad))]}: the model gives no usable embedding for this sequence "
+            "(non-finite or zero); check that it is a real recording of the export's layout"
+        )
+    return z
 
 
 # single-file formats the data layer reads, by how the file name ends
@@ -249,9 +319,13 @@ def read_sequence(path: Path, layout: str) -> np.ndarray:
         raise UserError(f"{path}: unreadable as {fmt} ({err})") from None
     if not samples:
         raise UserError(f"{path}: no skeleton found in the file")
-    seq = np.asarray(samples[0].data, dtype=np.float32)
     from crossglg.data.layouts import get_layout
+    from crossglg.data.validation import check_data
 
-    if seq.shape[2] != get_layout(layout).num_joints:
+    seq = np.asarray(samples[0].data, dtype=np.float32)
+    if seq.ndim == 4 and seq.shape[2] != get_layout(layout).num_joints:
         raise UserError(f"{path}: {seq.shape[2]} joints, the exported model expects layout {layout}")
+    problem = check_data(path.name, seq, get_layout(layout).num_joints)
+    if problem is not None:  # what prepare would skip is not scored either (docs/DATA.md)
+        raise UserError(f"{path}: {problem.message} ({problem.kind}); not a usable sequence")
     return seq

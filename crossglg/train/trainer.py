@@ -130,9 +130,11 @@ def count_parameters(module) -> int:
 
 def checkpoint_state(s: Session, epoch: int) -> dict[str, Any]:
     inference = s.model.inference_model()
+    config, moved = ckpt_io.portable_config(s.cfg.to_dict(), Path(s.cfg.out))
     return {
         "format": "crossglg-train/1",
-        "config": s.cfg.to_dict(),
+        "config": config,
+        ckpt_io.RUN_RELATIVE: moved,
         "epoch": epoch,
         "model": s.model.state_dict(),
         "optimizer": s.optimizer.state_dict() if s.optimizer else None,
@@ -317,7 +319,7 @@ def _run(cfg: TrainConfig, resume: bool, dist: Dist, device: str, console) -> di
     s = build_session(cfg, dist, device)
     if resume:
         state = ckpt_io.load(last)
-        _check_resumable(cfg, state)
+        _check_resumable(cfg, state, last)
         restore(s, state)
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -387,10 +389,12 @@ def dry_run(cfg: TrainConfig) -> dict[str, Any]:
     }
 
 
-def _check_resumable(cfg: TrainConfig, state: dict) -> None:
+def _check_resumable(cfg: TrainConfig, state: dict, path: Path) -> None:
     """Only the schedule length may change on resume; anything else would not be the same run."""
-    saved = {**_BEFORE_THEIR_TIME, **state["config"]}
+    saved = {**_BEFORE_THEIR_TIME, **ckpt_io.run_config(state, path)}
     now = cfg.to_dict()
+    for key in state.get(ckpt_io.RUN_RELATIVE, ()):  # the same file, however it is spelt
+        now[key] = os.path.normpath(os.path.abspath(now[key])) if now.get(key) else now.get(key)
     for key in ("epochs", "out", "device", "eval_every", "compile"):
         saved.pop(key, None)
         now.pop(key, None)
@@ -456,8 +460,9 @@ def evaluate_checkpoint(
     from crossglg.train.evaluate import aux_stats, classify, dc_config, embed_features, write_results
     from crossglg.train.oneshot import Readouts
 
-    state = ckpt_io.load(ckpt_io.resolve(path))
-    cfg = TrainConfig(**state["config"])
+    path = ckpt_io.resolve(path)
+    state = ckpt_io.load(path)
+    cfg = ckpt_io.config_from(state, path)
     if data:
         cfg.data = data
     cfg.shots = shots

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, DCConfig, Readouts
+from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, Readouts
 
 
 def transfer_eval(
@@ -52,9 +52,7 @@ def transfer_eval(
 
     sup, query = features(split.exemplar), features(split.query)
     truth = labels[split.query]
-    readouts = Readouts(
-        sup, labels[split.exemplar], query, model.aux, DCConfig(**model.meta["dc"]), fusion_weight, seed
-    )
+    readouts = Readouts(sup, labels[split.exemplar], query, model.aux, model.dc, fusion_weight, seed)
     result = {
         "protocol": proto.name,
         "data_layout": data.layout,

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from crossglg.cache import SCHEMA_VERSION, CacheError, open_cache
+from crossglg.cache import SCHEMA_VERSION, CacheError, GenerationRow, open_cache
 from crossglg.errors import UserError
+
+from .conftest import add_request, global_target, ok_global
 
 EXPECTED_COLUMNS = {
     "meta": {"key", "value"},
@@ -145,3 +147,33 @@ def test_bad_files_are_refused_and_left_untouched(tmp_path, kind, readonly):
 def test_a_directory_is_refused(tmp_path):
     with pytest.raises(CacheError, match="is a directory"):
         open_cache(tmp_path)
+
+
+def test_a_cache_made_before_status_degenerate_learns_it_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.db"
+    with open_cache(path) as cache:
+        key = add_request(cache, "walk")
+        with cache.writer() as w:
+            w.add_generation(ok_global(key, "The legs step in turn."), [global_target("mine", 1, "walk")])
+    # rebuild `generations` as the first release made it: without 'degenerate' in its CHECK
+    conn = sqlite3.connect(path)
+    (ddl,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'generations'").fetchone()
+    old_ddl = ddl.replace(", 'degenerate'", "")
+    assert old_ddl != ddl
+    conn.executescript(
+        f"""BEGIN; {old_ddl.replace("generations (", "g_old (", 1)};
+        INSERT INTO g_old SELECT * FROM generations; DROP TABLE generations;
+        ALTER TABLE g_old RENAME TO generations; COMMIT;"""
+    )
+    with pytest.raises(sqlite3.IntegrityError):  # the old file cannot hold the status as it is
+        conn.execute("UPDATE generations SET status = 'degenerate'")
+    conn.close()
+    with open_cache(path) as cache:  # opening for writing rebuilds the table
+        other = add_request(cache, "run")
+        with cache.writer() as w:
+            w.add_generation(GenerationRow(other, "degenerate", raw_text="{}", parsed={}), [])
+        rows = cache.conn.execute("SELECT request_key, status FROM generations ORDER BY status").fetchall()
+        assert rows == [(other, "degenerate"), (key, "ok")]
+        assert cache.show("mine", 1)[0]["text"] == "The legs step in turn."
+        indexes = {r[0] for r in cache.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "generations_status" in indexes

@@ -107,15 +107,17 @@ def test_missing_coverage_is_one_error_listing_everything(tmp_path: Path) -> Non
     assert "not embedded by sbert:all-MiniLM-L6-v2" in msg
     assert "classes 5-6 (global, head, hand, arm, hip, leg, foot)" in msg
     assert msg.endswith(
-        "fill it with `crossglg-text generate --dataset msr-action3d` then "
-        "`crossglg-text embed --dataset msr-action3d --model sbert:all-MiniLM-L6-v2`"
+        f"fill it with `crossglg-text generate --dataset msr-action3d --cache {path}` then "
+        f"`crossglg-text embed --dataset msr-action3d --model sbert:all-MiniLM-L6-v2 --cache {path}`"
     )
     # the complete classes load on their own
     assert TextBank.from_cache(path, dataset=MSR, class_ids=[1, 2]).class_ids == (1, 2)
 
 
 def test_joint_part_set_needs_joint_texts(embedded: Path) -> None:
-    with pytest.raises(UserError, match=r"no text for classes 1-10 \(left shoulder, .*--parts joints`$"):
+    with pytest.raises(
+        UserError, match=r"no text for classes 1-10 \(left shoulder, .*--parts joints --cache \S+`$"
+    ):
         TextBank.from_cache(embedded, dataset=MSR, parts="joints")
 
 
@@ -150,8 +152,19 @@ def test_empty_cache_says_what_to_run(tmp_path: Path) -> None:
     ):
         TextBank.from_cache(path, dataset=MSR)
     with pytest.raises(
-        UserError, match=r"no texts for dataset ntu60; fill it with `crossglg-text generate --dataset ntu60`"
+        UserError,
+        match=r"no texts for dataset ntu60 \(it has texts for msr-action3d; name one with --text-dataset\); "
+        r"fill it with `crossglg-text generate --dataset ntu60 --cache \S+c\.db`",
     ):
         TextBank.from_cache(path, dataset="ntu60")
+    with pytest.raises(
+        UserError, match=r"fill it with `crossglg-text generate --data prepared/mine --protocol p\.toml"
+    ):
+        TextBank.from_cache(
+            path,
+            dataset="generic",
+            layout="ntu25",
+            generate="crossglg-text generate --data prepared/mine --protocol p.toml",
+        )
     with pytest.raises(UserError, match="no such cache file"):
         TextBank.from_cache(tmp_path / "missing.db", dataset=MSR)

@@ -67,13 +67,17 @@ def test_model_info_other_layout_short_options():
     [
         (["--encoder", "resnet"], "--encoder 'resnet'"),
         (["--layout", "ntu18"], "ntu18"),
-        (["--frames", "0"], "--frames"),
     ],
 )
 def test_model_info_bad_input_is_a_user_error(args, message):
     result = runner.invoke(app, ["model-info", *args])
     assert isinstance(result.exception, UserError)
     assert message in str(result.exception)
+
+
+def test_model_info_bad_numbers_are_usage_errors():
+    result = runner.invoke(app, ["model-info", "--frames", "0"])
+    assert result.exit_code == 2 and "Invalid value" in result.output and "--frames" in result.output
 
 
 def test_model_info_help_lists_every_option():

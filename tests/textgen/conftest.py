@@ -90,14 +90,20 @@ def gen_args(server: ScriptedServer, cache: Path, *extra: str) -> list[str]:
     return ["generate", "--llm", "scripted", "--base-url", server.base_url, "--cache", str(cache), *extra]
 
 
-def run_cli(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``crossglg-text ARGS`` in a subprocess: the real exit path (one-line errors, no traceback)."""
-    env = {**os.environ, "OPENAI_API_KEY": ""}
+def run_cli(
+    *args: object, cwd: Path, env: dict[str, str] | None = None, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    """Run ``crossglg-text ARGS`` in a subprocess: the real exit path (one-line errors, no traceback).
+
+    ``env`` adds to (or overrides) the environment, where OPENAI_API_KEY is empty by default;
+    ``kwargs`` go to :func:`subprocess.run` (e.g. a ``preexec_fn`` setting resource limits).
+    """
     return subprocess.run(
         [sys.executable, "-m", "crossglg.textgen.cli", *map(str, args)],
         cwd=cwd,
-        env=env,
+        env={**os.environ, "OPENAI_API_KEY": "", **(env or {})},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
+        **kwargs,  # type: ignore[arg-type]
     )

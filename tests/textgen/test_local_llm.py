@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from crossglg.cache import STATUSES, open_cache
+from crossglg.prompts.quality import answer_quality, only_class_name
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
 llama_cpp = pytest.importorskip("llama_cpp")
@@ -44,22 +45,49 @@ def one_class(tmp_path: Path) -> Path:
 
 def test_embedded_model_generates_offline_and_reruns_free(tmp_path, one_class):
     proc = _cli(tmp_path, "generate", "--classes", str(one_class), "--max-tokens", "300", "--json")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "not for research results" in proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["source"] == "llamacpp:SmolLM2-135M-Instruct.Q4_1"
-    assert summary["sent"] == 2 and summary["statuses"] == {"ok": 2}
+    # the grammar makes every answer parse; whether it says anything is the model's business
+    assert summary["sent"] == 2 and set(summary["statuses"]) <= {"ok", "degenerate"}
     assert summary["tokens"]["output"] > 0
+    n_ok = summary["statuses"].get("ok", 0)
+    assert proc.returncode == (0 if n_ok == 2 else 1)
     with open_cache(tmp_path / "cache.db", readonly=True) as cache:
         rows = cache.show("mine", 1)
-    assert [r["slot"] for r in rows] == ["", "head", "hand", "arm", "hip", "leg", "foot"]
+    assert {r["slot"] for r in rows} <= {"", "head", "hand", "arm", "hip", "leg", "foot"}
     assert all(r["text"].strip() and r["mode"] == "offline" for r in rows)
-    assert rows[0]["key_body_parts"]
 
     again = _cli(tmp_path, "generate", "--classes", str(one_class), "--max-tokens", "300", "--json")
-    assert again.returncode == 0
-    assert json.loads(again.stdout)["sent"] == 0 and json.loads(again.stdout)["cached"] == 2
+    rerun = json.loads(again.stdout)
+    assert rerun["cached"] == n_ok and rerun["sent"] == 2 - n_ok  # only what is not ok is asked again
     assert "not for research results" in again.stderr  # said on every run that uses it
+
+
+def test_embedded_model_never_stores_a_degenerate_answer_as_ok(tmp_path):
+    """Issue 13: SmolLM2 answered every part of "walk around" with "walk around", stored as ok."""
+    classes = tmp_path / "mine.txt"
+    classes.write_text("walk around\nhammer\n")
+    proc = _cli(tmp_path, "generate", "--classes", str(classes), "--max-tokens", "300", "--json", timeout=900)
+    summary = json.loads(proc.stdout)
+    assert summary["sent"] == 4
+    assert proc.returncode == (0 if summary["statuses"] == {"ok": 4} else 1)
+    with open_cache(tmp_path / "cache.db", readonly=True) as cache:
+        stored = cache.conn.execute(
+            "SELECT g.status, g.parsed_json, r.schema_json, r.messages_json FROM generations g"
+            " JOIN requests r USING (request_key)"
+        ).fetchall()
+        texts = {(c, r["slot"]): r["text"] for c in (1, 2) for r in cache.show("mine", c)}
+    assert len(stored) == 4
+    for status, parsed_json, schema_json, messages_json in stored:
+        name = "walk around" if "walk around" in messages_json else "hammer"
+        required = json.loads(schema_json)["required"]
+        kind, slots = ("global", ()) if "description" in required else ("part", tuple(required))
+        quality = answer_quality(kind, json.loads(parsed_json) if parsed_json else {}, slots, name)
+        assert quality.ok == (status == "ok"), (status, quality.problems)
+    # no piece in the text bank only repeats its class name
+    for (class_id, _), text in texts.items():
+        assert not only_class_name(text, "walk around" if class_id == 1 else "hammer"), text
 
 
 def _free_port() -> int:

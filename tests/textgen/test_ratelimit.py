@@ -176,8 +176,12 @@ def test_generate_with_rpm_and_tpm_sends_everything(server, tmp_path):
     assert code == 0 and summary["sent"] == 4 and summary["failed"] == 0 and server.total == 4
 
 
-def test_negative_rpm_is_a_user_error(tmp_path):
-    from crossglg.errors import UserError
+def test_negative_rpm_is_refused_when_parsed(tmp_path):
+    from typer.testing import CliRunner
 
-    with pytest.raises(UserError, match="--rpm and --tpm must be >= 0"):
-        invoke("generate", "--llm", "gpt-4o", "-d", "utkinect", "--rpm", "-1", "--dry-run")
+    from crossglg.textgen.cli import app
+
+    result = CliRunner().invoke(
+        app, ["generate", "--llm", "gpt-4o", "-d", "utkinect", "--rpm", "-1", "--dry-run"]
+    )
+    assert result.exit_code == 2 and "Invalid value for '--rpm'" in result.output

@@ -146,22 +146,25 @@ def test_malformed_json_and_line_fallback(run_gen, query):
         if body["response_format"]["json_schema"]["name"] == "local_answer":
             return Reply(
                 "text",
-                content="Here you go:\nhead: tilts back\nhands: lift the cup\narm: bends\n"
-                "hip: still\nleg: still\nfoot: still",
+                content="Here you go:\nhead: tilts back\nhands: lift the cup\narm: bends at the elbow\n"
+                "hip: stays still\nleg: stays still\nfoot: stays still",
             )
         return Reply(
-            "text", content='Sure! ```json\n{"description": "drinks", "key_body_parts": ["hand"]}\n```'
+            "text",
+            content='Sure! ```json\n{"description": "The hand lifts a cup to the mouth.", '
+            '"key_body_parts": ["hand"]}\n```',
         )
 
     with ScriptedServer(script) as srv:
         summary = run_gen(srv.base_url, classes=(1,))
     assert summary.ok and srv.total == 2
     texts = dict(query("SELECT i.slot, t.text FROM items i JOIN texts t USING (text_id)"))
-    assert texts[""] == "drinks" and texts["hand"] == "lift the cup" and texts["foot"] == "still"
+    assert texts[""] == "The hand lifts a cup to the mouth." and texts["hand"] == "lift the cup"
+    assert texts["foot"] == "stays still"
 
 
 def test_incomplete_answer_is_repaired_then_marked(run_gen, query):
-    with ScriptedServer(lambda body, seen: Reply("text", content='{"head": "nods"}')) as srv:
+    with ScriptedServer(lambda body, seen: Reply("text", content='{"head": "The head nods twice."}')) as srv:
         summary = run_gen(srv.base_url, classes=(1,))
     assert summary.statuses["incomplete"] == 2 and not summary.ok
     assert srv.total == 2 * 3  # first try + 2 repairs each

@@ -57,7 +57,8 @@ def test_export_runs_without_text_modules_and_gives_the_same_embeddings(small, r
     for i in range(6):
         files.append(tmp_path / f"{data.names[i]}.npy")
         np.save(files[-1], data.sequence(i))
-    # the torch.export program, then the TorchScript fallback of a copy without it
+    # predict never loads the compiled programs (they are code: docs/SECURITY.md), so a copy
+    # without model.pt2 embeds the same
     ts_only = tmp_path / "ts-only"
     shutil.copytree(export, ts_only)
     (ts_only / "model.pt2").unlink()
@@ -68,7 +69,7 @@ def test_export_runs_without_text_modules_and_gives_the_same_embeddings(small, r
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         loaded = json.loads(proc.stdout.strip().splitlines()[-1])
-        for banned in ("crossglg.embeddings", "crossglg.textgen", "crossglg.cache", "crossglg.models"):
+        for banned in ("crossglg.embeddings", "crossglg.textgen", "crossglg.cache"):
             assert not any(m == banned or m.startswith(banned + ".") for m in loaded), banned
         assert not any(m.startswith(("sentence_transformers", "transformers")) for m in loaded)
 

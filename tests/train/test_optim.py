@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -76,9 +78,9 @@ def test_resume_from_state_dicts_keeps_both_groups_lrs():
 
 def test_runs_saved_before_the_option_resume_only_with_a_multiplier_of_one():
     old = {"config": {k: v for k, v in TrainConfig().to_dict().items() if k != "text_lr_mult"}}
-    _check_resumable(TrainConfig(text_lr_mult=1.0), old)
+    _check_resumable(TrainConfig(text_lr_mult=1.0), old, Path("run/last.pt"))
     with pytest.raises(UserError, match=r"text_lr_mult \(checkpoint 1.0, now 0.1\)"):
-        _check_resumable(TrainConfig(text_lr_mult=0.1), old)
+        _check_resumable(TrainConfig(text_lr_mult=0.1), old, Path("run/last.pt"))
 
 
 def test_a_non_positive_multiplier_is_a_user_error():

@@ -232,7 +232,8 @@ def test_missing_text_or_bad_input_is_a_one_line_error(small, train_args, tmp_pa
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert (
-        "no text for class 2" in proc.stderr and "crossglg-text generate --dataset synthetic" in proc.stderr
+        "no text for class 2" in proc.stderr
+        and f"crossglg-text generate --data {small['data']} --protocol {protocol}" in proc.stderr
     )
     proc = subprocess.run([exe, "train", "--data", str(small["data"]), "--protocol", "msr-action3d", "--no-text"],
                           capture_output=True, text=True, env=env)  # fmt: skip

@@ -9,6 +9,7 @@ into training (METHOD.md §2.1).
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
     from crossglg.data.prepared import PreparedDataset
 
 EXEMPLAR_RULES = ("names", "earliest")
+# exemplar_pattern: literal text (no braces, or {{ }}) and {class_id} fields with at most a
+# zero-padded width of 1..9 digits, e.g. "S001C003P008R001A{class_id:03d}" (docs/DATA.md)
+_PATTERN_FIELD = re.compile(r"\{class_id(?::0?[1-9]d)?\}")
+_PATTERN_TEXT = re.compile(r"(?:[^{}]|\{\{|\}\})*")
+MAX_CLASSES = 100_000
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,9 @@ class Split:
 
 
 def _ids(raw: Any, where: str, key: str) -> tuple[int, ...]:
-    if not isinstance(raw, list) or not all(isinstance(c, int) and c >= 1 for c in raw):
+    if not isinstance(raw, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= MAX_CLASSES for c in raw
+    ):
         raise UserError(f"{where}: '{key}' must be a list of 1-based class ids")
     if len(set(raw)) != len(raw):
         raise UserError(f"{where}: '{key}' lists a class twice")
@@ -101,11 +109,23 @@ def protocol_from_dict(raw: dict[str, Any], where: str) -> Protocol:
     for key in ("name", "novel_classes"):
         if key not in raw:
             raise UserError(f"{where}: required field '{key}' missing")
+    for key in ("name", "dataset", "description", "exemplar_group", "exemplar_pattern", "exemplar_rule"):
+        if key in raw and not isinstance(raw[key], str):
+            raise UserError(f"{where}: '{key}' must be a string")
+    if not raw["name"].strip():
+        raise UserError(f"{where}: 'name' is empty")
     novel = _ids(raw["novel_classes"], where, "novel_classes")
+    if not novel:
+        raise UserError(f"{where}: 'novel_classes' is empty; a one-shot protocol needs novel classes")
     if "base_classes" in raw:
         base = _ids(raw["base_classes"], where, "base_classes")
-    elif isinstance(raw.get("num_classes"), int):
-        base = tuple(c for c in range(1, raw["num_classes"] + 1) if c not in novel)
+    elif "num_classes" in raw:
+        n = raw["num_classes"]
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CLASSES:
+            raise UserError(f"{where}: 'num_classes' must be an integer in 1..{MAX_CLASSES}, got {n!r}")
+        if max(novel) > n:
+            raise UserError(f"{where}: novel class {max(novel)} is beyond num_classes = {n}")
+        base = tuple(c for c in range(1, n + 1) if c not in novel)
     else:
         raise UserError(f"{where}: give 'base_classes' or 'num_classes'")
     if set(base) & set(novel):
@@ -114,12 +134,12 @@ def protocol_from_dict(raw: dict[str, Any], where: str) -> Protocol:
     if rule not in EXEMPLAR_RULES:
         raise UserError(f"{where}: 'exemplar_rule' must be one of {', '.join(EXEMPLAR_RULES)}")
     if "exemplar_pattern" in raw:
-        try:
-            exemplars = tuple(raw["exemplar_pattern"].format(class_id=c) for c in novel)
-        except (KeyError, IndexError, ValueError) as err:
-            raise UserError(f"{where}: 'exemplar_pattern' must use only {{class_id}} ({err})") from None
+        exemplars = tuple(_pattern(raw["exemplar_pattern"], where).format(class_id=c) for c in novel)
     else:
-        exemplars = tuple(str(e) for e in raw.get("exemplars", ()))
+        listed = raw.get("exemplars", [])
+        if not isinstance(listed, list) or not all(isinstance(e, str) for e in listed):
+            raise UserError(f"{where}: 'exemplars' must be a list of sample names")
+        exemplars = tuple(listed)
     if rule == "names" and len(exemplars) != len(novel):
         raise UserError(
             f"{where}: {len(exemplars)} exemplars for {len(novel)} novel classes (one each, same order)"
@@ -129,9 +149,16 @@ def protocol_from_dict(raw: dict[str, Any], where: str) -> Protocol:
         raise UserError(
             f"{where}: validation classes {sorted(set(validation) - set(base))} are not base classes"
         )
-    subsets = tuple(raw.get("auxiliary_subsets", ()))
-    if any(not isinstance(k, int) or not 0 < k <= len(base) for k in subsets):
+    subsets = raw.get("auxiliary_subsets", [])
+    if not isinstance(subsets, list) or any(
+        isinstance(k, bool) or not isinstance(k, int) or not 0 < k <= len(base) for k in subsets
+    ):
         raise UserError(f"{where}: 'auxiliary_subsets' must be class counts in 1..{len(base)}")
+    for key, kind in (("exclude_samples", list), ("expected", dict)):
+        if key in raw and not isinstance(raw[key], kind):
+            raise UserError(f"{where}: '{key}' must be a {'list' if kind is list else 'table'}")
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in raw.get("expected", {}).values()):
+        raise UserError(f"{where}: the values of [expected] must be counts >= 0")
     return Protocol(
         name=str(raw["name"]),
         dataset=str(raw.get("dataset", "generic")),
@@ -142,10 +169,21 @@ def protocol_from_dict(raw: dict[str, Any], where: str) -> Protocol:
         exemplar_group=str(raw.get("exemplar_group", "")),
         validation_class_ids=validation,
         exclude_samples=tuple(str(s) for s in raw.get("exclude_samples", ())),
-        auxiliary_subsets=subsets,
+        auxiliary_subsets=tuple(subsets),
         expected={str(k): int(v) for k, v in raw.get("expected", {}).items()},
         description=str(raw.get("description", "")),
     )
+
+
+def _pattern(pattern: str, where: str) -> str:
+    """``pattern`` when it holds only text and bounded ``{class_id}`` fields (no attributes, no indexing)."""
+    text = _PATTERN_FIELD.sub("", pattern)
+    if not _PATTERN_FIELD.search(pattern) or not _PATTERN_TEXT.fullmatch(text):
+        raise UserError(
+            f"{where}: 'exemplar_pattern' must hold {{class_id}} or {{class_id:0Nd}} (N = 1..9) and plain text, "
+            f"got {pattern[:80]!r}"
+        )
+    return pattern
 
 
 def read_protocol_file(path: Path) -> Protocol:

@@ -2,6 +2,8 @@
 
 A reader module has ``scan(source, **options) -> Scan`` and either ``read_unit(unit)``
 (parsed in worker processes) or ``read_stream(unit)`` (one big file streamed in-process).
+A module whose units hold several samples also has ``unit_samples(unit) -> int``, so a unit
+that fails as a whole is counted as the samples it held, not as one.
 """
 
 from __future__ import annotations
@@ -47,13 +49,17 @@ def _unit_label(unit: object) -> str:
 
 def read_checked(fmt: str, unit: object, num_joints: int, max_bodies: int, num_classes: int) -> UnitResult:
     """Read one unit and validate its samples; never raises for a bad file (worker entry point)."""
+    module = reader(fmt)
     try:
-        result = reader(fmt).read_unit(unit)
+        result = module.read_unit(unit)
     except ReadError as err:
-        return UnitResult(problems=[Problem(_unit_label(unit), err.kind, str(err))])
+        kind, message = err.kind, str(err)
     except (OSError, ValueError, IndexError, UnicodeDecodeError) as err:
-        return UnitResult(problems=[Problem(_unit_label(unit), "unreadable", f"{type(err).__name__}: {err}")])
-    return _validated(result, num_joints, max_bodies, num_classes)
+        kind, message = "unreadable", f"{type(err).__name__}: {err}"
+    else:
+        return _validated(result, num_joints, max_bodies, num_classes)
+    lost = module.unit_samples(unit) if hasattr(module, "unit_samples") else 1
+    return UnitResult(problems=[Problem(_unit_label(unit), kind, message, samples=lost)])
 
 
 def stream_checked(

@@ -8,6 +8,7 @@ stops a run of a hundred thousand.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,9 @@ class Sample:
 
     def __post_init__(self) -> None:
         if self.bodies == 0 and self.data.ndim == 4:
-            present = (
-                np.abs(self.data).reshape(self.data.shape[0], self.data.shape[1], -1).sum(axis=(0, 2)) > 0
-            )
-            self.bodies = int(present.sum())
+            # summed per person slot without a reshape, so a zero-frame sample (skipped later by
+            # validation.check_data) cannot fail here and take its neighbours down with it
+            self.bodies = int((np.abs(self.data).sum(axis=(0, 2, 3)) > 0).sum())
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,20 @@ class Problem:
     """A reason a file or sample was skipped (or a note about the source); one line each."""
 
     where: str  # file or sample name
-    # unreadable | truncated | joints | nan | empty | one-frame | all-zero | persons | bad-label | duplicate
+    # unreadable | truncated | joints | length | nan | empty | one-frame | all-zero | persons | bad-label
+    # | duplicate | outside (a link out of the source folder)
     # | label | missing | official-missing (the last three are notes: validation.NOTE_KINDS)
     kind: str
     message: str
+    # samples this problem cost: a unit that fails as a whole (an .npz chunk, a UTKinect
+    # recording) loses all it holds, and the report's "skipped" count says so (docs/DATA.md)
+    samples: int = 1
 
-    def as_dict(self) -> dict[str, str]:
-        return {"where": self.where, "kind": self.kind, "message": self.message}
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"where": self.where, "kind": self.kind, "message": self.message}
+        if self.samples != 1:
+            out["samples"] = self.samples
+        return out
 
 
 @dataclass
@@ -84,12 +91,49 @@ class ReadError(Exception):
 
 
 def read_floats(path: Path) -> np.ndarray:
-    """All whitespace-separated numbers of a text file (any line endings), as float64."""
-    text = Path(path).read_bytes()
+    """All whitespace-separated numbers of a text file (any line endings), as float64.
+
+    The error gives the position of the first bad token, never the token itself: a file
+    that is not skeleton data (a stray symlink to a private file) must not be echoed into
+    the report.
+    """
+    tokens = Path(path).read_bytes().split()
     try:
-        return np.array(text.split(), dtype=np.float64)
-    except ValueError as err:
-        raise ReadError("unreadable", f"not a table of numbers ({err})") from None
+        return np.array(tokens, dtype=np.float64)
+    except ValueError:
+        first = next(i for i, t in enumerate(tokens) if not _is_float(t))
+        raise ReadError("unreadable", f"not a table of numbers (token {first + 1} is not a number)") from None
+
+
+def _is_float(token: bytes) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def add_sample(result: UnitResult, name: str, build: Callable[[], Sample]) -> None:
+    """Append ``build()`` to ``result``, or a problem naming ``name`` when building it fails.
+
+    Readers of multi-sample units (an .npz chunk, a pickle, a recording cut into segments)
+    build each sample through this, so one malformed sample costs exactly one sample.
+    """
+    try:
+        result.samples.append(build())
+    except ReadError as err:
+        result.problems.append(Problem(name, err.kind, str(err)))
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError) as err:
+        result.problems.append(Problem(name, "unreadable", f"{type(err).__name__}: {err}"))
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether ``path``, symlinks followed, stays inside ``root``: data names never escape the source."""
+    try:
+        Path(path).resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        return False
+    return True
 
 
 def trim_padding(data: np.ndarray) -> np.ndarray:

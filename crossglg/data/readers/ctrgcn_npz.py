@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossglg.data.readers.base import Sample, Scan, UnitResult, trim_padding
+from crossglg.data.readers.base import Sample, Scan, UnitResult, add_sample, trim_padding
 from crossglg.data.readers.class_lists import packaged_class_names
 from crossglg.data.readers.npz_rows import member_shape, read_rows
 from crossglg.data.readers.ntu_skeleton import parse_name
@@ -89,9 +89,16 @@ def to_sample(row: np.ndarray, onehot: np.ndarray, name: str) -> Sample:
     return Sample(name, int(np.argmax(onehot)), data, subject=subject, view=view, bodies=1 if single else 2)
 
 
+def unit_samples(unit: tuple) -> int:
+    return unit[3] - unit[2]
+
+
 def read_unit(unit: tuple) -> UnitResult:
     path, part, start, stop, names = unit
     x = read_rows(path, f"x_{part}", start, stop)
     y = read_rows(path, f"y_{part}", start, stop)
     names = names or [f"{part}_{i:06d}" for i in range(start, stop)]
-    return UnitResult([to_sample(x[i], y[i], names[i]) for i in range(len(x))])
+    result = UnitResult()
+    for i in range(len(x)):
+        add_sample(result, names[i], lambda i=i: to_sample(x[i], y[i], names[i]))
+    return result

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from crossglg.data.layouts import get_layout
-from crossglg.data.readers.base import ReadError, Sample, Scan, UnitResult, trim_padding
+from crossglg.data.readers.base import ReadError, Sample, Scan, UnitResult, add_sample, inside, trim_padding
 from crossglg.data.readers.class_lists import class_names
 from crossglg.data.readers.npz_rows import member_shape, read_rows
 from crossglg.errors import UserError
@@ -87,6 +87,11 @@ def _scan_folder(folder: Path, layout: str | None, class_file: Path | None) -> S
         if not row.get("name") or row.get("label") in (None, ""):
             raise UserError(f"{table}:{n}: columns 'name' and 'label' are required")
         label = _label(row["label"].strip(), names, f"{table}:{n}")
+        if not _plain_name(folder, row["name"]):
+            raise UserError(
+                f"{table}:{n}: name {row['name']!r} is not a plain file name inside {folder} "
+                "(no '/', '..' or links out of the folder)"
+            )
         path = next(
             (
                 folder / f"{row['name']}{ext}"
@@ -101,6 +106,13 @@ def _scan_folder(folder: Path, layout: str | None, class_file: Path | None) -> S
         subject, view = (_int_field(row, key, f"{table}:{n}") for key in ("subject", "view"))
         units.append((str(path), row["name"], label, subject, view))
     return Scan(FORMAT, "generic", _layout_name(layout, stored), names, max_bodies, units)
+
+
+def _plain_name(folder: Path, name: str) -> bool:
+    """A sample name is a file stem in ``folder`` itself: a path (``../x``) or a link out is refused."""
+    if name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        return False
+    return all(inside(folder, folder / f"{name}{ext}") for ext in (".npy", ".json"))
 
 
 def _persons(path: Path) -> int:
@@ -140,6 +152,11 @@ def _label(value: str, names: list[str], where: str) -> int:
     return label
 
 
+def unit_samples(unit: tuple) -> int:
+    """Samples a unit holds: a row range of an .npz, else one array file."""
+    return unit[2] - unit[1] if len(unit) == 3 else 1
+
+
 def read_unit(unit: tuple) -> UnitResult:
     if len(unit) == 3:
         return _read_npz_chunk(*unit)
@@ -159,9 +176,20 @@ def _read_npz_chunk(path: str, start: int, stop: int) -> UnitResult:
         extra = {k: z[k][start:stop] for k in ("lengths", "subjects", "views") if k in z.files}
     result = UnitResult()
     for i in range(len(x)):
-        arr = _as_tmv3(x[i], str(names[i]))
-        arr = arr[: int(extra["lengths"][i])] if "lengths" in extra else trim_padding(arr)
-        subject = int(extra["subjects"][i]) if "subjects" in extra else -1
-        view = int(extra["views"][i]) if "views" in extra else -1
-        result.samples.append(Sample(str(names[i]), int(labels[i]), arr, subject=subject, view=view))
+        add_sample(result, str(names[i]), lambda i=i: _npz_sample(x[i], labels[i], names[i], extra, i))
     return result
+
+
+def _npz_sample(row: np.ndarray, label: np.generic, name: np.generic, extra: dict, i: int) -> Sample:
+    """One row of an .npz chunk; raises for this row alone (``add_sample`` reports it)."""
+    arr = _as_tmv3(row, str(name))
+    if "lengths" in extra:
+        length = int(extra["lengths"][i])
+        if not 0 <= length <= len(arr):
+            raise ReadError("length", f"length {length} is outside 0..{len(arr)} frames")
+        arr = arr[:length]
+    else:
+        arr = trim_padding(arr)
+    subject = int(extra["subjects"][i]) if "subjects" in extra else -1
+    view = int(extra["views"][i]) if "views" in extra else -1
+    return Sample(str(name), int(label), arr, subject=subject, view=view)

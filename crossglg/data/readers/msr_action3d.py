@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from crossglg.data.readers.base import ReadError, Sample, Scan, UnitResult, read_floats
+from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult, inside, read_floats
 from crossglg.data.readers.class_lists import class_names
 from crossglg.errors import UserError
 
@@ -28,11 +28,15 @@ def scan(source: Path, class_file: Path | None = None, **_: object) -> Scan:
         raise UserError(f"{folder}: no aXX_sYY_eZZ_skeleton3D.txt files (is this MSR Action3D?)")
     classes = class_file or source / "classes.tsv"
     names = class_names(classes if Path(classes).is_file() else "msr-action3d")
+    outside = [f for f in files if not inside(folder, f)]
+    files = [f for f in files if f not in outside]
+    problems = [Problem(str(f), "outside", "a link out of the source folder: not read") for f in outside]
     expected = None
     official = folder / _OFFICIAL_LIST
     if official.is_file():
         expected = official.read_text().split()
-    return Scan(FORMAT, "msr-action3d", "msr20", names, 1, [str(f) for f in files], expected=expected)
+    units = [str(f) for f in files]
+    return Scan(FORMAT, "msr-action3d", "msr20", names, 1, units, expected=expected, problems=problems)
 
 
 def read_unit(unit: str) -> UnitResult:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult
+from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult, inside
 from crossglg.data.readers.class_lists import packaged_class_names
 from crossglg.data.readers.ntu_denoise import Track, select_actors
 from crossglg.errors import UserError
@@ -46,6 +46,11 @@ def scan(source: Path, dataset: str | None = None, class_file: Path | None = Non
     missing = official_missing()
     units, problems, max_action, min_setup = [], [], 0, 10**9
     for f in files:
+        if source.is_dir() and not inside(
+            source, f
+        ):  # a symlink out of the folder: never parsed, never quoted
+            problems.append(Problem(str(f), "outside", "a link out of the source folder: not read"))
+            continue
         fields = parse_name(f.stem)
         if fields is None:
             problems.append(Problem(str(f), "unreadable", "name is not SsssCcccPpppRrrrAaaa.skeleton"))
@@ -108,8 +113,8 @@ def parse_tracks(raw: bytes) -> tuple[list[Track], int]:
         raise ReadError(
             "truncated", f"file ends early (after {n_tok} tokens, in frame {valid + 1})"
         ) from None
-    except ValueError as err:
-        raise ReadError("unreadable", f"token {pos + 1}: {err}") from None
+    except ValueError:  # the token itself is not quoted: the file may not be skeleton data at all
+        raise ReadError("unreadable", f"token {pos + 1} is not an integer") from None
     if not blocks:
         return [], valid
     # gather only the x y z tokens (a quarter of the joint fields) before converting
@@ -119,8 +124,8 @@ def parse_tracks(raw: bytes) -> tuple[list[Track], int]:
         idx = (np.asarray(starts)[:, None] + offsets).ravel().tolist()
         try:
             xyz = np.array(itemgetter(*idx)(tok), dtype=np.float64)
-        except ValueError as err:
-            raise ReadError("unreadable", f"a joint coordinate is not a number ({err})") from None
+        except ValueError:
+            raise ReadError("unreadable", "a joint coordinate is not a number") from None
         tracks.append(Track(np.asarray(frames[b]), xyz.reshape(-1, JOINTS, 3)))
     return tracks, valid
 

@@ -72,9 +72,12 @@ def parse_split_file(path: Path) -> dict[str, str]:
     return groups
 
 
-def parse_label_file(path: Path) -> list[tuple[int, int, int]]:
-    """(label 1-based, start, end) per line ``label,start,end,confidence``; start/end swapped if reversed."""
-    out = []
+def parse_label_file(path: Path) -> tuple[list[tuple[int, int, int]], list[Problem]]:
+    """(label 1-based, start, end) per line ``label,start,end,confidence``; start/end swapped if reversed.
+
+    A malformed line is a problem for that clip alone, never for the whole sequence.
+    """
+    out, problems = [], []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -82,11 +85,23 @@ def parse_label_file(path: Path) -> list[tuple[int, int, int]]:
         try:
             label, start, end = int(parts[0]), int(parts[1]), int(parts[2])
         except (ValueError, IndexError):
-            raise ReadError(
-                "label", f"{path.name}:{n}: expected 'label,start,end,confidence', got {line!r}"
-            ) from None
+            problems.append(
+                Problem(f"{path.stem}:{n}", "unreadable", "expected 'label,start,end,confidence' (integers)")
+            )
+            continue
+        if min(start, end) < 0:
+            problems.append(Problem(f"{path.stem}:{n}", "unreadable", f"negative frame in {start}..{end}"))
+            continue
         out.append((label, min(start, end), max(start, end)))
-    return out
+    return out, problems
+
+
+def unit_samples(unit: tuple[str, str, str]) -> int:
+    """A sequence holds one clip per non-empty line of its label file."""
+    try:
+        return max(1, sum(1 for line in Path(unit[1]).read_text().splitlines() if line.strip()))
+    except (OSError, UnicodeDecodeError):
+        return 1
 
 
 def read_unit(unit: tuple[str, str, str]) -> UnitResult:
@@ -97,12 +112,13 @@ def read_unit(unit: tuple[str, str, str]) -> UnitResult:
     frames = values.reshape(-1, 2, JOINTS, 3).astype("float32")
     seq = skel.stem
     view = VIEWS.get(seq.rsplit("-", 1)[-1], -1)
-    result = UnitResult()
-    for label, start, end in parse_label_file(label_path):
+    clips, problems = parse_label_file(label_path)
+    result = UnitResult(problems=problems)
+    for label, start, end in clips:
         name = f"{seq}_{start:06d}"
-        if start >= len(frames):
+        if start >= len(frames):  # the clip is lost: counted as skipped, not as a note
             result.problems.append(
-                Problem(name, "label", f"starts at frame {start}, sequence has {len(frames)}")
+                Problem(name, "empty", f"starts at frame {start}, sequence has {len(frames)}")
             )
             continue
         if end >= len(frames):

@@ -10,7 +10,16 @@ import math
 import re
 from pathlib import Path
 
-from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult, read_floats
+from crossglg.data.readers.base import (
+    Problem,
+    ReadError,
+    Sample,
+    Scan,
+    UnitResult,
+    add_sample,
+    inside,
+    read_floats,
+)
 from crossglg.errors import UserError
 
 FORMAT = "utkinect"
@@ -41,9 +50,13 @@ def parse_labels(path: Path) -> dict[str, list[tuple[str, float, float]]]:
             continue
         action, _, rng = line.partition(":")
         parts = rng.split()
-        if current is None or len(parts) != 2:
+        try:
+            bounds = (float(parts[0]), float(parts[1]))
+        except (ValueError, IndexError):
+            bounds = ()
+        if current is None or len(parts) != 2 or len(bounds) != 2:
             raise UserError(f"{path}:{n}: expected 'sYY_eZZ' or 'action: start end', got {line!r}")
-        current.append((action.strip(), float(parts[0]), float(parts[1])))
+        current.append((action.strip(), *bounds))
     return out
 
 
@@ -69,6 +82,9 @@ def scan(source: Path, label_file: str = "modified", **_: object) -> Scan:
                 continue
             wanted.append((name, label_of[action], int(start), int(end)))
         path = joints / f"joints_{rec}.txt"
+        if path.is_file() and not inside(source, path):
+            problems.append(Problem(str(path), "outside", "a link out of the source folder: not read"))
+            continue
         if not path.is_file():
             problems.append(
                 Problem(str(path), "missing", f"recording {rec} is labelled but has no joints file")
@@ -76,6 +92,11 @@ def scan(source: Path, label_file: str = "modified", **_: object) -> Scan:
             continue
         units.append((str(path), int(rec[1:3]), wanted))
     return Scan(FORMAT, "utkinect", "kinect20", class_names, 1, units, expected=expected, problems=problems)
+
+
+def unit_samples(unit: tuple[str, int, list[tuple[str, int, int, int]]]) -> int:
+    """A recording holds one sample per labelled segment."""
+    return len(unit[2])
 
 
 def read_unit(unit: tuple[str, int, list[tuple[str, int, int, int]]]) -> UnitResult:
@@ -93,5 +114,11 @@ def read_unit(unit: tuple[str, int, list[tuple[str, int, int, int]]]) -> UnitRes
         if not rows.any():
             result.problems.append(Problem(name, "empty", f"no frame id in {start}..{end}"))
             continue
-        result.samples.append(Sample(name, label, xyz[rows][:, None], subject=subject, bodies=1))
+        add_sample(
+            result,
+            name,
+            lambda rows=rows, name=name, label=label: Sample(
+                name, label, xyz[rows][:, None], subject=subject, bodies=1
+            ),
+        )
     return result

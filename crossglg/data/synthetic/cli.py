@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from crossglg.cli_numbers import real
 from crossglg.errors import UserError
 
 
@@ -27,11 +28,13 @@ def synth(
             "--out", "-o", help="Folder to write (a prepared cache, or .skeleton files with --raw)."
         ),
     ],
-    per_class: Annotated[int, typer.Option("--per-class", "-n", help="Samples per class.")] = 20,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same samples.")] = 0,
+    per_class: Annotated[int, typer.Option("--per-class", "-n", min=1, help="Samples per class.")] = 20,
+    seed: Annotated[
+        int, typer.Option(min=0, max=2**32 - 1, help="Random seed; the same seed gives the same samples.")
+    ] = 0,
     classes: Annotated[str | None, typer.Option(help="Comma-separated class ids (default: all 40).")] = None,
     second_person: Annotated[
-        float, typer.Option(help="Chance that a bystander stands beside the actor.")
+        float, typer.Option(callback=real(0, 1), help="Chance that a bystander stands beside the actor.")
     ] = 0.2,
     noise: Annotated[bool, typer.Option(help="Add sensor jitter to the joints.")] = True,
     raw: Annotated[

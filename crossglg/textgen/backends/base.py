@@ -7,8 +7,11 @@ runner knows whether to wait and retry, give up on this request, or stop dispatc
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
+
+from crossglg.cache.sanitize import clean_message, valid_text
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,12 @@ class ChatRequest:
 
 @dataclass
 class Completion:
-    """One answer, with what provenance needs (resolved model, fingerprint, token counts)."""
+    """One answer, with what provenance needs (resolved model, fingerprint, token counts).
+
+    The boundary where answers enter: every string is made valid Unicode here (a lone
+    surrogate becomes U+FFFD), whichever backend built it, so no answer can fail the batch
+    it is committed with.
+    """
 
     text: str | None
     finish_reason: str | None
@@ -37,18 +45,25 @@ class Completion:
     output_tokens: int = 0
     cached_tokens: int = 0
 
+    def __post_init__(self) -> None:
+        for name in ("text", "finish_reason", "refusal", "resolved_model", "system_fingerprint"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, valid_text(value))
+
 
 class RetryableError(Exception):
-    """Timeouts, connection errors, 408/409/429/5xx: waiting may help.
+    """Timeouts, connection errors, 408/409/429/5xx, malformed bodies: waiting may help.
 
     ``retry_after`` is the server's own hint in seconds (None when it gave none);
-    ``rate_limited`` tells the runner to pause *new* dispatch for everyone.
+    ``rate_limited`` tells the runner to pause *new* dispatch for everyone. Like the other
+    two errors, the message is cleaned of secrets a server may echo (an API key).
     """
 
     def __init__(
         self, message: str, http_status: int | None = None, retry_after: float | None = None
     ) -> None:
-        super().__init__(message)
+        super().__init__(clean_message(message))
         self.http_status = http_status
         self.retry_after = retry_after
 
@@ -61,7 +76,7 @@ class RequestFailed(Exception):
     """400/401/403/404/422 and the like: this request can never succeed as sent; no retry."""
 
     def __init__(self, message: str, http_status: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(clean_message(message))
         self.http_status = http_status
 
 
@@ -69,7 +84,7 @@ class StopRun(Exception):
     """Waiting cannot help anyone (e.g. 429 ``insufficient_quota``): stop dispatching new requests."""
 
     def __init__(self, message: str, http_status: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(clean_message(message))
         self.http_status = http_status
 
 
@@ -100,6 +115,11 @@ class Backend:
         """A line to print once per run when this backend's text is not fit for research."""
         return None
 
+    @property
+    def endpoint_note(self) -> str | None:
+        """A line to print when where requests go was decided by the environment, not a flag."""
+        return None
+
     def prepare(self) -> None:
         """Fail fast with a UserError (missing key, missing package) before anything is sent."""
         return None
@@ -109,3 +129,86 @@ class Backend:
 
     async def aclose(self) -> None:
         return None
+
+
+class MalformedResponse(RetryableError):
+    """A 200 reply that is not a chat completion (an HTML page, bytes, no choices): retried,
+    then stored as a failure like any other error."""
+
+
+def _snippet(data: str | bytes) -> str:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    text = " ".join(text.split())
+    return repr(text[:80] + ("…" if len(text) > 80 else ""))
+
+
+def decode_body(data: bytes) -> Any:
+    """The JSON value of a response body; anything else is a :class:`MalformedResponse`."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise MalformedResponse(f"response body is not UTF-8 (byte {err.start}): {_snippet(data)}") from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise MalformedResponse(f"response body is not JSON: {_snippet(text)}") from None
+
+
+def _count(value: Any) -> int:
+    """A token count as reported, or 0 when it is not a plausible one (SQLite stores 64 bits)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53
+    return value if ok else 0
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _content_text(content: Any) -> str | None:
+    """``message.content``: a string, null, or a list of content parts whose texts are joined."""
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            text = part if isinstance(part, str) else part.get("text") if isinstance(part, dict) else None
+            if not isinstance(text, str):
+                raise MalformedResponse(f"message content part is not text: {_snippet(json.dumps(part))}")
+            texts.append(text)
+        return "".join(texts)
+    raise MalformedResponse(f"message content is a {type(content).__name__}, not text")
+
+
+def completion_from_body(body: Any, model: str | None = None) -> Completion:
+    """A :class:`Completion` from a decoded chat-completion body, checking every field it reads.
+
+    Total: any body yields a Completion or a :class:`MalformedResponse`, never a
+    ``KeyError``/``IndexError``/``AttributeError`` that would end the run.
+    """
+    if not isinstance(body, dict):
+        raise MalformedResponse(f"response is a JSON {type(body).__name__}, not an object")
+    error = body.get("error")
+    if error:
+        message = error.get("message") if isinstance(error, dict) else error
+        raise MalformedResponse(f"status 200 with an error: {_snippet(str(message))}")
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise MalformedResponse("response has no choices")
+    choice = choices[0]
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        raise MalformedResponse("response choice has no message")
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    details = (
+        usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
+    )
+    return Completion(
+        text=_content_text(message.get("content")),
+        finish_reason=_optional_str(choice.get("finish_reason")),
+        refusal=_optional_str(message.get("refusal")),
+        resolved_model=_optional_str(body.get("model")) or model,
+        system_fingerprint=_optional_str(body.get("system_fingerprint")),
+        input_tokens=_count(usage.get("prompt_tokens")),
+        output_tokens=_count(usage.get("completion_tokens")),
+        cached_tokens=_count(details.get("cached_tokens")),
+    )

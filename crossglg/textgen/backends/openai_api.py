@@ -2,7 +2,12 @@
 
 One code path for both (OFFLINE.md §10): only the base URL and the key differ. The client is
 built with ``max_retries=0`` because the runner's tenacity policy owns retries; otherwise
-attempts multiply (TEXTGEN.md §5).
+attempts multiply (TEXTGEN.md §5). The body of a 200 reply is parsed here, not by the
+client, so that an HTML page or a body without choices is a retry, never a crash.
+
+Provenance follows the endpoint actually used: the ``openai`` client also reads
+``OPENAI_BASE_URL``, so with it set a plain ``--llm gpt-4o`` talks to that server and its
+answers are recorded as ``server:gpt-4o``, never under the hosted API's keys (docs/TEXTGEN.md).
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ from crossglg.textgen.backends.base import (
     RequestFailed,
     RetryableError,
     StopRun,
+    completion_from_body,
+    decode_body,
 )
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+HOSTED_URL = "https://api.openai.com/v1"
 
 # Hosted models that accept strict json_schema; older ones get JSON mode or a plain prompt.
 _SCHEMA_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4")
@@ -66,15 +74,33 @@ class OpenAIBackend(Backend):
     """``kind`` is ``openai`` for the hosted API and ``server`` for a ``--base-url`` server.
 
     The base URL is deliberately not part of the identity: moving a server to another port
-    must not invalidate its cache.
+    must not invalidate its cache. Whether it is the hosted API is: without ``--base-url``
+    the client's own ``OPENAI_BASE_URL`` decides where requests go, so it decides ``kind`` too.
     """
 
     def __init__(self, model: str, base_url: str | None = None, json_mode: str | None = None) -> None:
+        if base_url is None:
+            base_url = os.environ.get("OPENAI_BASE_URL") or None
+            self.env_base_url = base_url
+        else:
+            self.env_base_url = None
+        if base_url is not None and base_url.rstrip("/") == HOSTED_URL:
+            base_url = None  # the hosted API spelled out: still the hosted API
         self.kind = "server" if base_url else "openai"
         self.model = model
         self.base_url = base_url
         self.json_mode = json_mode or default_json_mode(model, hosted=base_url is None)
         self._client: Any = None
+
+    @property
+    def endpoint_note(self) -> str | None:
+        """Said once per run when OPENAI_BASE_URL, not --base-url, chose the server."""
+        if self.env_base_url and self.kind == "server":
+            return (
+                f"note: OPENAI_BASE_URL={self.env_base_url} is set: requests go there and answers are "
+                f"recorded as {self.source}, not as hosted openai:{self.model}"
+            )
+        return None
 
     def _get_client(self) -> Any:
         if self._client is None:
@@ -87,7 +113,8 @@ class OpenAIBackend(Backend):
                         "OPENAI_API_KEY is not set: export it, or pass --base-url for a local server"
                     )
                 key = "not-needed"  # local servers want *some* string and do not check it
-            self._client = AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0)
+            base_url = self.base_url or HOSTED_URL  # never the environment's: see the class doc
+            self._client = AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0)
         return self._client
 
     def prepare(self) -> None:
@@ -123,7 +150,8 @@ class OpenAIBackend(Backend):
         if fmt is not None:
             kwargs["response_format"] = fmt
         try:
-            resp = await client.chat.completions.create(**kwargs)
+            raw = await client.chat.completions.with_raw_response.create(**kwargs)
+            data = raw.content
         except openai.APITimeoutError as err:
             raise RetryableError(f"timed out after {timeout:g} s") from err
         except openai.APIConnectionError as err:
@@ -136,19 +164,7 @@ class OpenAIBackend(Backend):
             if status in RETRYABLE_STATUS or status >= 500:
                 raise RetryableError(message, status, parse_retry_after(err.response.headers)) from err
             raise RequestFailed(message, status) from err
-        choice = resp.choices[0]
-        usage = resp.usage
-        details = getattr(usage, "prompt_tokens_details", None) if usage else None
-        return Completion(
-            text=choice.message.content,
-            finish_reason=choice.finish_reason,
-            refusal=getattr(choice.message, "refusal", None),
-            resolved_model=resp.model,
-            system_fingerprint=resp.system_fingerprint,
-            input_tokens=usage.prompt_tokens if usage else 0,
-            output_tokens=usage.completion_tokens if usage else 0,
-            cached_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
-        )
+        return completion_from_body(decode_body(data), self.model)
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -1,0 +1,73 @@
+"""`crossglg-text vectors`: one source's text bank as an ``.npz`` for other codebases.
+
+The arrays are what training reads (docs/EMBEDDINGS.md, "Vectors out"), so another
+implementation can use the same texts, embedder and ``k_gt`` without this package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from crossglg.embeddings.textbank import TextBank
+from crossglg.errors import UserError
+
+
+def writable_folder(path: Path, what: str) -> None:
+    """Refuse an output whose folder is missing or read-only, before any input is read."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise UserError(f"{path}: folder {folder} does not exist; create it or name another {what}")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"{path}: folder {folder} is read-only; name another {what}")
+
+
+def export_vectors(
+    cache: str | Path,
+    out: Path,
+    dataset: str,
+    source: str | None = None,
+    embedder: str | None = None,
+    parts: str = "parts6",
+    layout: str | None = None,
+) -> dict[str, object]:
+    """Write the bank to ``out`` (a new file, renamed into place when complete); return its summary."""
+    if out.suffix != ".npz":
+        raise UserError(f"{out}: the output must end in .npz")
+    if out.resolve() == Path(cache).resolve():
+        raise UserError(f"{out}: that is the cache itself; name a new .npz file")
+    writable_folder(out, ".npz file")
+    bank = TextBank.from_cache(
+        cache, dataset=dataset, embedder=embedder, parts=parts, layout=layout, source=source
+    )
+    provenance = {**bank.provenance, "layout": bank.layout, "parts": list(bank.part_names)}
+    arrays = {
+        "class_ids": np.asarray(bank.class_ids, dtype=np.int64),
+        "class_names": np.asarray(bank.class_names),
+        "slots": np.asarray(bank.part_names),
+        "global_vectors": np.asarray(bank.global_vectors_k, dtype=np.float32),  # [C, K, D]
+        "local_vectors": np.asarray(bank.local_vectors_k, dtype=np.float32),  # [C, K, P, D]
+        "k_gt": np.asarray(bank.k_gt_k, dtype=np.float32),  # [C, K, V]
+        "provenance": np.asarray(json.dumps(provenance, sort_keys=True, default=str)),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npz", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return {
+        "out": str(out),
+        "dataset": dataset,
+        "source": provenance["source"],
+        "embedder": provenance["embedder_model"],
+        "classes": len(bank.class_ids),
+        "samples": bank.samples,
+        "dim": bank.dim,
+    }

@@ -1,0 +1,72 @@
+"""A read-only cache or folder: read commands work (also where SQLite cannot create its -shm
+file), write commands refuse in one line; nothing is changed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests.robustness._text_cache_helpers import filled_cache, one_line_error, run_cli
+
+
+@pytest.fixture
+def readonly_folder(tmp_path):
+    """A folder holding a cache, made read-only: a read-only bind mount as root (root ignores
+    permission bits), permission bits otherwise."""
+    src = tmp_path / "src"
+    src.mkdir()
+    filled_cache(src)
+    for leftover in src.glob("texts.jsonl"):
+        shutil.copy(leftover, tmp_path / leftover.name)
+    if os.geteuid() != 0:
+        (src / "cache.db").chmod(0o444)
+        src.chmod(0o555)
+        yield src
+        src.chmod(0o755)
+        return
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    mount = subprocess.run(["mount", "--bind", str(src), str(ro)], capture_output=True)
+    if mount.returncode != 0:
+        pytest.skip(f"cannot bind-mount as root here: {mount.stderr!r}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], check=True, capture_output=True)
+        yield ro
+    finally:
+        subprocess.run(["umount", str(ro)], check=True)
+
+
+def _digest(folder) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("stats",), ("stats", "--json"), ("show", "-d", "ntu120", "-c", "2"), ("export", "-")],
+)
+def test_read_commands_work_in_a_read_only_folder(readonly_folder, tmp_path, args):
+    before = _digest(readonly_folder)
+    proc = run_cli(*args, "--cache", readonly_folder / "cache.db", cwd=tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "ntu120" in proc.stdout
+    assert _digest(readonly_folder) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("import", "texts.jsonl", "--label", "more"),
+        ("invalidate", "--status", "ok"),
+        ("generate", "--llm", "scripted", "--base-url", "http://127.0.0.1:9/v1", "-d", "utkinect", "-c", "1"),
+        ("embed",),
+    ],
+)
+def test_write_commands_refuse_a_read_only_cache_in_one_line(readonly_folder, tmp_path, args):
+    before = _digest(readonly_folder)
+    proc = run_cli(*args, "--cache", readonly_folder / "cache.db", cwd=tmp_path)
+    assert "read-only" in one_line_error(proc)
+    assert _digest(readonly_folder) == before

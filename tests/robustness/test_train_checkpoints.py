@@ -1,0 +1,208 @@
+"""Hostile checkpoints, exports and queries (issue #11 items 5 and 8, and eval's relative paths).
+
+One small real run (1 epoch, with text) is trained from relative paths; copies of it are then
+crafted: a pickle whose unpickling would create a file, a foreign global, an export from before
+safe loading, and NaN / all-zero / one-frame / empty query files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from crossglg.cli import app
+from crossglg.errors import UserError
+from tests.train.conftest import BASE, PROTOCOL, RECIPE, _run_text_cli, synthetic_texts
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("robust-train")]
+
+
+class Payload:
+    """Unpickling this runs ``touch MARKER``: the crafted part of a checkpoint or export."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def invoke(args: list[str]):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def ok(args: list[str]) -> str:
+    result = invoke(args)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+def user_error(args: list[str]) -> str:
+    """The one-line message of the UserError ``args`` must end in."""
+    result = invoke(args)
+    assert isinstance(result.exception, UserError), result.output + repr(result.exception)
+    message = str(result.exception)
+    assert "\n" not in message
+    return message
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project folder: data, protocol, recipe, text cache, a run trained from relative paths, an export."""
+    root = tmp_path_factory.mktemp("robust-train")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        classes = ",".join(str(c) for c in sorted([*BASE, 2, 10, 20, 34, 38]))
+        ok(["data", "synth", "--out", "data", "--per-class", "6", "--classes", classes, "--seed", "3"])
+        Path("protocol.toml").write_text(PROTOCOL)
+        Path("recipe.toml").write_text(RECIPE)
+        Path("texts.jsonl").write_text("\n".join(json.dumps(r) for r in synthetic_texts(sorted(BASE))) + "\n")
+        _run_text_cli(["import", "texts.jsonl", "--label", "handwritten", "--cache", "cache.db"])
+        _run_text_cli(["embed", "--cache", "cache.db"])
+        ok(train_args("runs/a", "--epochs", "1"))
+        ok(["export", "runs/a", "--out", "export"])
+    return root
+
+
+def train_args(out: str, *extra: str) -> list[str]:
+    return ["train", "--data", "data", "--protocol", "protocol.toml", "--config", "recipe.toml",
+            "--text-cache", "cache.db", "--out", out, "--device", "cpu", "--set", "dc_samples=20", *extra]  # fmt: skip
+
+
+def test_eval_from_inside_the_run_finds_its_relative_data_and_text_cache(root, monkeypatch):
+    monkeypatch.chdir(root / "runs" / "a")
+    summary = json.loads(ok(["eval", ".", "--json", "--out", str(root / "eval-here")]))
+    assert 0.0 <= summary["cosine"] <= 1.0 and summary["n_query"] > 0
+
+
+def test_resume_from_the_same_relative_arguments_is_the_same_run(root, monkeypatch):
+    monkeypatch.chdir(root)
+    shutil.copytree("runs/a", "runs/resumed")
+    ok(train_args("runs/resumed", "--epochs", "2", "--resume"))
+    state = torch.load(root / "runs" / "resumed" / "last.pt", weights_only=True)
+    assert state["epoch"] == 1
+
+
+def _crafted_run(root: Path, name: str, content: dict) -> Path:
+    run = root / "runs" / name
+    shutil.copytree(root / "runs" / "a", run)
+    for ckpt in ("best.pt", "last.pt"):
+        torch.save(content, run / ckpt)
+    return run
+
+
+def test_a_crafted_checkpoint_runs_no_code_in_eval_export_or_resume(root, monkeypatch):
+    marker = root / "pwned"
+    state = torch.load(root / "runs" / "a" / "last.pt", weights_only=True)
+    state["history"] = Payload(marker)
+    run = _crafted_run(root, "crafted", state)
+    monkeypatch.chdir(root)
+    for args in (["eval", run], ["export", run], train_args("runs/crafted", "--epochs", "2", "--resume")):
+        message = user_error(args)
+        assert "refers to posix.system" in message and "refused" in message
+        assert not marker.exists()
+
+
+def test_a_foreign_checkpoint_is_one_clear_line(root):
+    run = _crafted_run(root, "foreign", {"config": {}, "model": argparse.Namespace(a=1)})
+    message = user_error(["eval", run])
+    assert message.startswith(f"checkpoint {run / 'best.pt'}: it refers to argparse.Namespace")
+    (run / "best.pt").write_bytes(b"not a checkpoint at all")
+    assert "cannot be read" in user_error(["eval", run / "best.pt"])
+
+
+def test_a_checkpoint_config_with_bad_values_is_refused(root):
+    state = torch.load(root / "runs" / "a" / "last.pt", weights_only=True)
+    state["config"]["eval_batch_size"] = 0
+    run = _crafted_run(root, "badconfig", state)
+    assert "eval_batch_size must be >= 1" in user_error(["eval", run])
+    state["config"]["surprise"] = 1
+    torch.save(state, run / "best.pt")
+    assert "config key 'surprise' is unknown" in user_error(["eval", run])
+
+
+def _query(root: Path, name: str, seq: np.ndarray) -> Path:
+    path = root / "queries" / name
+    path.parent.mkdir(exist_ok=True)
+    np.save(path, seq.astype(np.float32))
+    return path
+
+
+def _strict_json(text: str) -> object:
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"bare {constant} in JSON output")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture(scope="module")
+def exemplars(root: Path) -> list[str]:
+    from crossglg.data.prepared import open_prepared
+
+    data = open_prepared(root / "data")
+    args = []
+    for k, i in enumerate((0, 6, 12)):
+        path = _query(root, f"ex{k}.npy", data.sequence(i).transpose(1, 0, 2, 3))
+        args += ["--exemplar", f"action{k}={path}"]
+    return args
+
+
+@pytest.mark.parametrize("classifier", ["cosine", "dc"])
+def test_predict_refuses_what_prepare_would_skip_and_writes_strict_json(root, exemplars, classifier):
+    good = _query(root, "good.npy", np.random.default_rng(0).normal(size=(20, 25, 3)))
+    rows = _strict_json(
+        ok(["predict", root / "export", *exemplars, good, "--json", "--classifier", classifier])
+    )
+    assert rows[0]["prediction"].startswith("action") and np.isfinite(rows[0]["score"])
+    nan = np.random.default_rng(1).normal(size=(20, 25, 3))
+    nan[4, 3, 1] = np.nan
+    bad = {
+        "nan.npy": (nan, "1 of 20 frames hold NaN or inf (first: frame 5) (nan)"),
+        "zero.npy": (np.zeros((20, 25, 3)), "every coordinate is 0 (all-zero)"),
+        "one.npy": (np.ones((1, 25, 3)), "a single frame carries no motion (one-frame)"),
+        "none.npy": (np.ones((0, 25, 3)), "no frames (empty)"),
+    }
+    for name, (seq, message) in bad.items():
+        path = _query(root, name, seq)
+        got = user_error(
+            ["predict", root / "export", *exemplars, good, path, "--json", "--classifier", classifier]
+        )
+        assert got.startswith(f"{path}: ") and message in got
+        ex = [a if not a.startswith("action0=") else f"action0={path}" for a in exemplars]
+        assert message in user_error(["predict", root / "export", *ex, good, "--classifier", classifier])
+
+
+def test_a_crafted_export_runs_no_code(root, exemplars):
+    marker = root / "pwned-export"
+    export = root / "export-crafted"
+    shutil.copytree(root / "export", export)
+    good = _query(root, "good.npy", np.random.default_rng(0).normal(size=(20, 25, 3)))
+    # the compiled programs are never loaded by predict: garbage there changes nothing
+    (export / "model.pt2").write_bytes(b"garbage")
+    (export / "model.ts").write_bytes(b"garbage")
+    ok(["predict", export, *exemplars, good])
+    torch.save({"weight": Payload(marker)}, export / "state_dict.pt")
+    assert "refers to posix.system" in user_error(["predict", export, *exemplars, good])
+    assert not marker.exists()
+
+
+def test_an_export_from_before_safe_loading_says_how_to_convert(root, exemplars):
+    export = root / "export-old"
+    shutil.copytree(root / "export", export)
+    meta = json.loads((export / "export.json").read_text())
+    del meta["model"]
+    (export / "export.json").write_text(json.dumps(meta))
+    good = _query(root, "good.npy", np.random.default_rng(0).normal(size=(20, 25, 3)))
+    message = user_error(["predict", export, *exemplars, good])
+    assert "export the checkpoint again: `crossglg export RUN`" in message
+    meta["model"], meta["dc"] = {}, {"beta": "x"}
+    (export / "export.json").write_text(json.dumps(meta))
+    assert "'dc' must hold exactly" in user_error(["predict", export, *exemplars, good])
