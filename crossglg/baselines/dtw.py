@@ -10,8 +10,10 @@ import numpy as np
 
 from crossglg.data.layouts import Layout
 
+DTW_FRAMES = 32  # every sequence is resampled to this length before DTW
 
-def normalise(seq: np.ndarray, layout: Layout, frames: int = 32) -> np.ndarray:
+
+def normalise(seq: np.ndarray, layout: Layout, frames: int = DTW_FRAMES) -> np.ndarray:
     """[T, M, V, 3] → [frames, V·3] for the first person: centred per frame, unit body scale.
 
     Centring on the layout's centre joint removes where the person stands; dividing by the
@@ -38,9 +40,11 @@ def dtw_distances(queries: np.ndarray, exemplars: np.ndarray) -> np.ndarray:
     """
     q, e = len(queries), len(exemplars)
     t1, t2 = queries.shape[1], exemplars.shape[1]
-    cost = np.sqrt(
-        ((queries[:, None, :, None, :] - exemplars[None, :, None, :, :]) ** 2).sum(-1)
-    )  # [Q, E, T1, T2]
+    a = np.asarray(queries, dtype=np.float64)
+    b = np.asarray(exemplars, dtype=np.float64)
+    # |a−b|² = |a|² + |b|² − 2a·b: memory [Q, E, T1, T2], not [Q, E, T1, T2, F]
+    sq = (a**2).sum(-1)[:, None, :, None] + (b**2).sum(-1)[None, :, None, :]
+    cost = np.sqrt(np.maximum(sq - 2 * np.einsum("qif,ejf->qeij", a, b), 0.0))
     acc = np.full((q, e, t1 + 1, t2 + 1), np.inf, dtype=np.float64)
     acc[:, :, 0, 0] = 0.0
     for i in range(1, t1 + 1):

@@ -43,6 +43,14 @@ class SkeletonFeatures:
     k_person: torch.Tensor | None  # [N·M, V]
     mask: torch.Tensor  # [N, M] present persons
 
+    def frames(self) -> torch.Tensor:
+        """[N, T', C] last-block features per frame, averaged over joints and present persons.
+
+        The input of order-aware read-outs (DTW over learned features, docs/TRAINING.md): the
+        same features the encoder's pooling averages over time, before that average.
+        """
+        return person_average(self.last.mean(3), self.mask).transpose(1, 2)
+
 
 class SkeletonBranch(nn.Module):
     """Encoder blocks with the JID after block ``n_pre`` re-weighting every later block."""

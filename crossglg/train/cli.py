@@ -14,6 +14,18 @@ import typer
 
 from crossglg.cli_numbers import real
 from crossglg.errors import UserError
+from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, resolve_classifiers
+
+CLASSIFIER_OPTION = typer.Option(
+    ["all"],
+    "--classifier",
+    help=f"Read-out to report (repeatable): {', '.join(CLASSIFIERS)}, or all (docs/TRAINING.md).",
+)
+FUSION_OPTION = typer.Option(
+    FUSION_WEIGHT,
+    "--fusion-weight",
+    help="Weight of the learned (cl2n) score in the fused read-out; the rest goes to joint DTW.",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -154,18 +166,23 @@ def evaluate(
         "--picture",
         help="Sample name for the joint-importance picture (repeatable; default: the first novel exemplars).",
     ),
+    classifier: list[str] = CLASSIFIER_OPTION,
+    fusion_weight: float = FUSION_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print the accuracies as JSON."),
 ) -> None:
-    """Re-evaluate a checkpoint one-shot on the novel classes (cosine and distribution calibration)."""
+    """Re-evaluate a checkpoint one-shot on the novel classes, every read-out side by side."""
     from crossglg.train.checkpoint import resolve
     from crossglg.train.trainer import evaluate_checkpoint
 
+    classifiers = resolve_classifiers(classifier)
+    _check_weight(fusion_weight)
     path = resolve(checkpoint)
     if out is None:
         out = path.parent / ("eval" if shots == 1 else f"eval-{shots}shot")
     summary = evaluate_checkpoint(
-        path, out, device=device, shots=shots, data=str(data) if data else "", picture=picture
-    )
+        path, out, device=device, shots=shots, data=str(data) if data else "", picture=picture,
+        classifiers=classifiers, fusion_weight=fusion_weight,
+    )  # fmt: skip
     _print(summary, json_out, title=f"{shots}-shot accuracy on the novel classes")
 
 
@@ -194,8 +211,9 @@ def predict(
         ..., "--exemplar", "-e", help="NAME=FILE: one example sequence of a new action; repeat per action."
     ),
     classifier: str = typer.Option(
-        "cosine", "--classifier", help="cosine (nearest exemplar) or dc (distribution calibration)."
+        "cosine", "--classifier", help=f"The read-out: one of {', '.join(CLASSIFIERS)} (docs/TRAINING.md)."
     ),
+    fusion_weight: float = FUSION_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print predictions as JSON."),
 ) -> None:
     """Classify new sequences among new actions, each given by one exemplar: one-shot recognition."""
@@ -207,9 +225,8 @@ def predict(
         if not sep or not name or not file:
             raise UserError(f"--exemplar {item!r}: expected NAME=FILE")
         pairs.append((name, Path(file)))
-    if classifier not in ("cosine", "dc"):
-        raise UserError(f"--classifier {classifier!r}: choose cosine or dc")
-    rows = predict_files(export_dir, pairs, queries, classifier=classifier)
+    _check_weight(fusion_weight)
+    rows = predict_files(export_dir, pairs, queries, classifier=classifier, fusion_weight=fusion_weight)
     if json_out:
         typer.echo(_json(rows))
         return
@@ -226,15 +243,26 @@ def transfer(
     seed: int = typer.Option(
         0, "--seed", min=0, max=2**32 - 1, help="Seed of distribution calibration's feature sampling."
     ),
+    classifier: list[str] = CLASSIFIER_OPTION,
+    fusion_weight: float = FUSION_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print the accuracies as JSON."),
 ) -> None:
     """One-shot accuracy of an exported model on another dataset, its joints mapped between layouts."""
     from crossglg.train.transfer import transfer_eval
 
-    result = transfer_eval(export_dir, data, protocol, seed=seed)
+    classifiers = resolve_classifiers(classifier)
+    _check_weight(fusion_weight)
+    result = transfer_eval(
+        export_dir, data, protocol, seed=seed, classifiers=classifiers, fusion_weight=fusion_weight
+    )
     if not json_out:
         result.pop("mapping")
     _print(result, json_out, title="cross-dataset one-shot")
+
+
+def _check_weight(weight: float) -> None:
+    if not 0.0 <= weight <= 1.0:
+        raise UserError(f"--fusion-weight {weight}: must lie in [0, 1]")
 
 
 def _json(doc: object) -> str:

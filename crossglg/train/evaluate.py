@@ -1,7 +1,7 @@
-"""One-shot evaluation of a skeleton encoder: embed, classify with both classifiers, report.
+"""One-shot evaluation of a skeleton encoder: embed, classify with every read-out, report.
 
 Used for model selection on the validation classes during training (cosine only, cheap)
-and for the final report on the novel classes (cosine and distribution calibration).
+and for the final report on the novel classes (every read-out of docs/TRAINING.md).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crossglg.train.oneshot import BaseStats, DCConfig, Report, cosine_predict, dc_predict, report
+from crossglg.train.oneshot import AuxStats, BaseStats, DCConfig, Features, Readouts, Report, report
 
 if TYPE_CHECKING:
     from crossglg.train.config import TrainConfig
@@ -26,19 +26,35 @@ def embed(
 
     ``batches(idx, train=False)`` yields test-mode input [N, 3, T, V, M] on the model's device.
     """
+    feats, k = embed_features(model, batches, indices, batch_size, amp_ctx)
+    return feats.z, k
+
+
+def embed_features(
+    model, batches, indices: np.ndarray, batch_size: int, amp_ctx
+) -> tuple[Features, np.ndarray | None]:
+    """z_s and the per-frame last-block features (the read-outs' inputs), and the JID weights."""
     import torch
 
+    from crossglg.models.jid import person_average
+
     model.eval()
-    zs, ks = [], []
+    zs, frames, ks = [], [], []
     with torch.no_grad(), amp_ctx():
         for start in range(0, len(indices), batch_size):
-            x = batches(indices[start : start + batch_size], train=False)
-            out = model(x)
-            zs.append(out.z_s.float().cpu().numpy())
-            if out.k_out is not None:
-                ks.append(out.k_out.float().cpu().numpy())
-    z = np.concatenate(zs) if zs else np.zeros((0, 0), np.float32)
-    return z, (np.concatenate(ks) if ks else None)
+            feats = model.skeleton.features(batches(indices[start : start + batch_size], train=False))
+            zs.append(feats.z.float().cpu().numpy())
+            frames.append(feats.frames().float().cpu().numpy())
+            if feats.k_person is not None:
+                ks.append(person_average(feats.k_person, feats.mask).cpu().numpy())
+    if not zs:
+        return Features(np.zeros((0, 0), np.float32), np.zeros((0, 0, 0), np.float32)), None
+    return Features(np.concatenate(zs), np.concatenate(frames)), (np.concatenate(ks) if ks else None)
+
+
+def aux_stats(z: Features, labels: np.ndarray, beta: float) -> AuxStats:
+    """DC's per-class statistics of z_s and CL2N's mean, from the auxiliary training samples."""
+    return AuxStats(base=BaseStats.from_embeddings(z.z, labels, beta), mean=z.pooled.mean(0))
 
 
 def dc_config(cfg: TrainConfig) -> DCConfig:
@@ -47,24 +63,9 @@ def dc_config(cfg: TrainConfig) -> DCConfig:
     )
 
 
-def classify(
-    split: OneShotSplit,
-    z_support: np.ndarray,
-    z_query: np.ndarray,
-    base: BaseStats | None,
-    dc: DCConfig,
-    seed: int,
-) -> dict[str, Report]:
-    """Both classifiers on one split; DC only when base statistics are given."""
-    out = {
-        "cosine": report(
-            split.query_labels, cosine_predict(z_support, split.support_labels, z_query), split.class_ids
-        )
-    }
-    if base is not None:
-        pred = dc_predict(z_support, split.support_labels, z_query, base, dc, seed=seed)
-        out["dc"] = report(split.query_labels, pred, split.class_ids)
-    return out
+def classify(readouts: Readouts, split: OneShotSplit, classifiers: tuple[str, ...]) -> dict[str, Report]:
+    """The accuracy report of each requested read-out on one split."""
+    return {n: report(split.query_labels, readouts.predict(n), split.class_ids) for n in classifiers}
 
 
 def write_results(
@@ -73,8 +74,9 @@ def write_results(
     class_names: dict[int, str],
     out_dir: Path,
     extra: dict,
+    query_names: list[str] | None = None,
 ) -> Path:
-    """results.json plus one confusion-matrix PNG per classifier."""
+    """results.json (with every query's truth and predictions) plus one confusion PNG per read-out."""
     from crossglg.train.plots import confusion
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -84,6 +86,8 @@ def write_results(
             "classes": {str(c): class_names.get(c, str(c)) for c in split.class_ids},
             "n_support": len(split.support),
             "n_query": len(split.query),
+            "queries": query_names or [],
+            "truth": [int(t) for t in split.query_labels],
             "classifiers": {name: r.to_json() for name, r in results.items()},
         }
     )

@@ -1,13 +1,16 @@
 """Text-free deployment: export the skeleton branch, then classify new actions from exemplars.
 
 An export directory holds ``model.pt2`` (torch.export, dynamic batch) and ``model.ts``
-(TorchScript), both encoder + JID mapping x → (z_s, joint weights); ``state_dict.pt`` (the
-same weights for ``crossglg.models``); ``base_stats.npz`` (auxiliary-class statistics for
-distribution calibration) and ``export.json`` (layout, input size, model configuration, parameter
-counts). The two programs are for deployment elsewhere; they are code (a ``.pt2`` graph can name any
-``torch.*`` callable, a pickle any global), so ``predict`` and ``transfer`` never load them: they
-rebuild the skeleton branch from ``export.json`` and read ``state_dict.pt`` with
-``weights_only=True`` (docs/SECURITY.md). No text module is imported.
+(TorchScript), both encoder + JID mapping x → (z_s, joint weights, per-frame features);
+``state_dict.pt`` (the same weights for ``crossglg.models``); ``base_stats.npz`` (what the
+read-outs know of the auxiliary classes: per-class statistics for distribution calibration and
+``aux_mean``, the mean feature that CL2N and feature DTW centre on) and ``export.json`` (layout,
+input size, model configuration, parameter counts). The two programs are for deployment
+elsewhere; they are code (a ``.pt2`` graph can name any ``torch.*`` callable, a pickle any
+global), so ``predict`` and ``transfer`` never load them: they rebuild the skeleton branch from
+``export.json`` and read ``state_dict.pt`` with ``weights_only=True`` (docs/SECURITY.md). No text
+module is imported. An export without ``aux_mean`` (format 1, written before the read-outs
+existed) still serves the cosine, dc and dtw read-outs.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from crossglg.errors import UserError
+from crossglg.train.oneshot import FUSION_WEIGHT
 
 TS_NAME = "model.ts"
 PT2_NAME = "model.pt2"
@@ -27,7 +31,7 @@ META_NAME = "export.json"
 
 
 def _wrap(branch):
-    """The skeleton branch as x → (z_s [N, D], k_out [N, V]), a plain tuple TorchScript can trace."""
+    """The skeleton branch as x → (z_s [N, D], k_out [N, V], frames [N, T', C]), a plain tuple."""
     import torch
     from torch import nn
 
@@ -38,12 +42,14 @@ def _wrap(branch):
             super().__init__()
             self.inner = inner
 
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             feats = self.inner.features(x)
             if feats.k_person is None:  # no JID (a --no-text run): uniform weights keep one signature
                 v = x.shape[3]
-                return feats.z, torch.full((x.shape[0], v), 1.0 / v, dtype=feats.z.dtype, device=x.device)
-            return feats.z, person_average(feats.k_person, feats.mask)
+                k = torch.full((x.shape[0], v), 1.0 / v, dtype=feats.z.dtype, device=x.device)
+            else:
+                k = person_average(feats.k_person, feats.mask)
+            return feats.z, k, feats.frames()
 
     return Exported(branch).eval()
 
@@ -54,8 +60,7 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
 
     from crossglg.train import checkpoint as ckpt_io
     from crossglg.train.distributed import Dist
-    from crossglg.train.evaluate import embed
-    from crossglg.train.oneshot import BaseStats
+    from crossglg.train.evaluate import aux_stats, embed_features
     from crossglg.train.trainer import build_session, count_parameters
 
     state = ckpt_io.load(path)
@@ -72,7 +77,7 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
     with torch.no_grad(), warnings.catch_warnings():
         # TorchScript is deprecated upstream but still loads in the most places (C++, mobile)
         warnings.simplefilter("ignore", DeprecationWarning)
-        eager_z, _ = wrapped(example)
+        eager_z = wrapped(example)[0]
         traced = torch.jit.trace(wrapped, example, check_trace=False)
         program = torch.export.export(
             wrapped, (example,), dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}}
@@ -84,11 +89,14 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
     torch.export.save(program, out_dir / PT2_NAME)
     torch.save(inference.state_dict(), out_dir / "state_dict.pt")
 
-    z_base, _ = embed(s.model, s.data.batches, s.data.train_idx, cfg.eval_batch_size, _null)
-    base = BaseStats.from_embeddings(z_base, s.data.train_labels, cfg.dc_beta)
-    np.savez_compressed(out_dir / "base_stats.npz", means=base.means, covs=base.covs, beta=base.beta)
+    z_base, _ = embed_features(s.model, s.data.batches, s.data.train_idx, cfg.eval_batch_size, _null)
+    aux = aux_stats(z_base, s.data.train_labels, cfg.dc_beta)
+    base = aux.base
+    np.savez_compressed(
+        out_dir / "base_stats.npz", means=base.means, covs=base.covs, beta=base.beta, aux_mean=aux.mean
+    )
     meta = {
-        "format": "crossglg-export/1",
+        "format": "crossglg-export/2",
         "checkpoint": str(path),
         "epoch": int(state["epoch"]) + 1,
         "encoder": cfg.encoder,
@@ -152,30 +160,38 @@ class ExportedModel:
             first = str(err).strip().splitlines()[0]
             raise UserError(f"{weights} does not fit the model of {META_NAME}: {first}") from None
         self.module = _wrap(branch).to(device)
-        stats = export_dir / "base_stats.npz"
-        self.base_stats = None
-        if stats.is_file():
-            from crossglg.train.oneshot import BaseStats
+        from crossglg.train.oneshot import AuxStats, BaseStats
 
+        stats = export_dir / "base_stats.npz"
+        self.aux = AuxStats()
+        if stats.is_file():
             try:
                 with np.load(stats, allow_pickle=False) as f:
-                    self.base_stats = BaseStats(means=f["means"], covs=f["covs"], beta=float(f["beta"]))
+                    base = BaseStats(means=f["means"], covs=f["covs"], beta=float(f["beta"]))
+                    self.aux = AuxStats(base=base, mean=f.get("aux_mean"))
             except (OSError, ValueError, KeyError) as err:
                 raise UserError(f"{stats}: not readable base statistics ({err})") from None
 
     def embed(self, sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """z_s and joint weights for raw [T, M, V, 3] sequences, with test-time preprocessing."""
+        feats, k = self.embed_features(sequences)
+        return feats.z, k
+
+    def embed_features(self, sequences: list[np.ndarray]):
+        """(Features, joint weights): z_s and the per-frame features the order-aware read-outs use."""
         import torch
 
         from crossglg.data.preprocess import PreprocessConfig, preprocess
+        from crossglg.train.oneshot import Features
 
         # exports written before the pipeline options had only frames and persons
         test_time = self.meta.get("preprocess", {})
         cfg = PreprocessConfig(frames=self.meta["frames"], persons=self.meta["persons"], **test_time)
         batch = preprocess(sequences, layout=self.meta["layout"], train=False, config=cfg, device=self.device)
         with torch.no_grad():
-            z, k = self.module(batch.x)
-        return z.float().cpu().numpy(), k.float().cpu().numpy()
+            out = self.module(batch.x)
+        z, k, frames = (t.float().cpu().numpy() for t in out)
+        return Features(z, frames), k
 
 
 # export.json keys predict and transfer read, with their types
@@ -213,10 +229,16 @@ def predict_files(
     exemplars: list[tuple[str, Path]],
     queries: list[Path],
     classifier: str = "cosine",
+    fusion_weight: float = FUSION_WEIGHT,
 ) -> list[dict[str, Any]]:
-    """Label each query file with the name of the nearest exemplar action."""
-    from crossglg.train.oneshot import cosine_predict, dc_predict, unit
+    """Label each query file with the action of the best-scoring exemplar under one read-out."""
+    from crossglg.baselines.dtw import normalise
+    from crossglg.data.layouts import get_layout
+    from crossglg.train.oneshot import Readouts, resolve_classifiers
 
+    if classifier == "all":
+        raise UserError("--classifier all: predict labels with one read-out; choose one of them")
+    (classifier,) = resolve_classifiers([classifier])
     model = ExportedModel(export_dir)
     names = [n for n, _ in exemplars]
     if len(set(names)) != len(names):
@@ -224,24 +246,27 @@ def predict_files(
     if len(names) < 2:
         raise UserError("--exemplar: give at least two actions to choose between")
     layout = model.meta["layout"]
-    z_sup = _finite(
-        model.embed([read_sequence(p, layout) for _, p in exemplars])[0], [p for _, p in exemplars]
-    )
-    z_q = _finite(model.embed([read_sequence(p, layout) for p in queries])[0], queries)
+    seq_sup = [read_sequence(p, layout) for _, p in exemplars]
+    seq_q = [read_sequence(p, layout) for p in queries]
+    sup, _ = model.embed_features(seq_sup)
+    query, _ = model.embed_features(seq_q)
+    _finite(sup.z, [p for _, p in exemplars])
+    _finite(query.z, queries)
+    if classifier in ("dtw", "fused"):
+        lay = get_layout(layout)
+        sup.joints = np.stack([normalise(x, lay) for x in seq_sup])
+        query.joints = np.stack([normalise(x, lay) for x in seq_q])
     labels = np.arange(len(names))
-    if classifier == "dc":
-        if model.base_stats is None:
-            raise UserError(f"{export_dir}: no base_stats.npz, distribution calibration is not available")
-        pred = dc_predict(z_sup, labels, z_q, model.base_stats, model.dc)
-    else:
-        pred = cosine_predict(z_sup, labels, z_q)
-    sims = unit(z_q) @ unit(z_sup).T
+    readouts = Readouts(sup, labels, query, model.aux, model.dc, fusion_weight)
+    classes, scores = readouts.scores(classifier)
+    pred = classes[np.argmax(scores, axis=1)]
     return [
         {
             "file": str(path),
             "prediction": names[int(p)],
-            "score": float(sims[i, int(p)]),
-            "similarities": {n: float(sims[i, j]) for j, n in enumerate(names)},
+            "classifier": classifier,
+            "score": float(scores[i, int(np.argmax(scores[i]))]),
+            "similarities": {names[int(c)]: float(scores[i, j]) for j, c in enumerate(classes)},
         }
         for i, (path, p) in enumerate(zip(queries, pred, strict=True))
     ]

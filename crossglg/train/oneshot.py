@@ -1,16 +1,31 @@
-"""One-shot classifiers on skeleton embeddings (METHOD.md §9) and the accuracy report.
+"""One-shot classifiers ("read-outs") on skeleton embeddings and the accuracy report.
 
-Both classifiers see only embeddings: the exemplar(s) of each novel class, the queries and,
-for distribution calibration, statistics of the auxiliary (training) classes. Keeping them
-free of any model code lets ``crossglg eval``, ``crossglg predict`` and the tests share them.
+Every classifier sees only features: the exemplar(s) of each novel class, the queries and
+statistics of the auxiliary (training) classes. Keeping them free of any model code lets
+``crossglg eval``, ``predict``, ``transfer`` and the tests share them. docs/TRAINING.md
+("Read-outs") says what each one is for:
+
+- ``cosine``: nearest exemplar by cosine of z_s (METHOD.md §9.1);
+- ``dc``: distribution calibration on z_s (METHOD.md §9.2);
+- ``cl2n``: cosine of the pooled last-block features after centring on the auxiliary mean;
+- ``fdtw``: DTW over the per-frame last-block features (centred, unit length), before pooling;
+- ``dtw``: DTW over normalised joints (the baseline of ``crossglg baseline dtw``, no model);
+- ``fused``: ``cl2n`` and ``dtw`` scores, each standardised per query, mixed by a fixed weight.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from crossglg.errors import UserError
+
+CLASSIFIERS = ("cosine", "dc", "cl2n", "fdtw", "dtw", "fused")
+# the weight of the learned (cl2n) score in ``fused``; fixed by rule, never fitted on novel queries
+FUSION_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -57,23 +72,65 @@ def tukey(z: np.ndarray, beta: float) -> np.ndarray:
     return np.power(np.clip(z, 0.0, None), beta)
 
 
-def cosine_predict(support: np.ndarray, support_labels: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Nearest exemplar by cosine similarity; with k shots a class is the mean of its unit vectors."""
+def cosine_scores(
+    support: np.ndarray, support_labels: np.ndarray, queries: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(classes, cosine [Q, C]); with k shots a class is the mean of its unit vectors."""
     classes = np.unique(support_labels)
     s = unit(support)
     protos = unit(np.stack([s[support_labels == c].mean(0) for c in classes]))
-    return classes[np.argmax(unit(queries) @ protos.T, axis=1)]
+    return classes, unit(queries) @ protos.T
 
 
-def dc_predict(
+def cosine_predict(support: np.ndarray, support_labels: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Nearest exemplar by cosine similarity."""
+    classes, scores = cosine_scores(support, support_labels, queries)
+    return classes[np.argmax(scores, axis=1)]
+
+
+def cl2n(z: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Centre on the auxiliary mean, then L2-normalise (SimpleShot's CL2N), on the last axis.
+
+    A direction every embedding shares (what all training classes have in common) dominates
+    the cosine of raw features; removing it leaves the directions that tell classes apart.
+    """
+    return unit(np.asarray(z, dtype=np.float64) - np.asarray(mean, dtype=np.float64))
+
+
+def sequence_scores(
+    support: np.ndarray, support_labels: np.ndarray, queries: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(classes, −DTW distance [Q, C]) of [N, T, F] sequences; a class scores its nearest exemplar."""
+    from crossglg.baselines.dtw import dtw_distances
+
+    classes = np.unique(support_labels)
+    d = dtw_distances(queries, support)  # [Q, S]
+    return classes, -np.stack([d[:, support_labels == c].min(1) for c in classes], axis=1)
+
+
+def standardise(scores: np.ndarray) -> np.ndarray:
+    """Each query's scores to zero mean and unit spread over the classes, so unlike scores can mix."""
+    s = np.asarray(scores, dtype=np.float64)
+    return (s - s.mean(1, keepdims=True)) / np.maximum(s.std(1, keepdims=True), 1e-12)
+
+
+def fuse(learned: np.ndarray, joints: np.ndarray, weight: float = FUSION_WEIGHT) -> np.ndarray:
+    """weight · standardised learned score + (1 − weight) · standardised joint-DTW score."""
+    return weight * standardise(learned) + (1.0 - weight) * standardise(joints)
+
+
+def dc_scores(
     support: np.ndarray,
     support_labels: np.ndarray,
     queries: np.ndarray,
     base: BaseStats,
     cfg: DCConfig,
     seed: int = 0,
-) -> np.ndarray:
-    """Distribution calibration: sample features around each support, fit logistic regression."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distribution calibration: sample features around each support, fit logistic regression.
+
+    Returns (classes, class probabilities [Q, C]); the prediction is each row's argmax.
+    """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
@@ -93,7 +150,97 @@ def dc_predict(
         # max_iter is the reference setting; not converging there is expected and not actionable
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(np.concatenate(feats), np.concatenate(labels))
-    return clf.predict(tukey(queries, cfg.beta))
+    return clf.classes_, clf.predict_proba(tukey(queries, cfg.beta))
+
+
+@dataclass
+class Features:
+    """What the read-outs see of a set of sequences; a read-out whose input is None is unavailable."""
+
+    z: np.ndarray  # [N, D] z_s, the embedding the model was trained to classify
+    frames: np.ndarray | None = None  # [N, T', C] last-block features per frame (joints, persons averaged)
+    joints: np.ndarray | None = None  # [N, T, V·3] normalised joints (crossglg.baselines.dtw.normalise)
+
+    @property
+    def pooled(self) -> np.ndarray | None:
+        """[N, C] the last-block features pooled over time: the input of InfoGCN's fc, pre-classifier."""
+        return None if self.frames is None else self.frames.mean(1)
+
+
+@dataclass
+class AuxStats:
+    """What the read-outs know of the auxiliary (training) classes, stored with every export."""
+
+    base: BaseStats | None = None  # for dc
+    mean: np.ndarray | None = None  # [C] mean pooled last-block feature over the auxiliary samples
+
+
+def resolve_classifiers(names: Sequence[str]) -> tuple[str, ...]:
+    """``all`` expands to every read-out; unknown names are a user error; order kept, no repeats."""
+    out: list[str] = []
+    for name in names or ("all",):
+        for n in CLASSIFIERS if name == "all" else (name,):
+            if n not in CLASSIFIERS:
+                raise UserError(f"--classifier {n!r}: choose from {', '.join(CLASSIFIERS)} or all")
+            if n not in out:
+                out.append(n)
+    return tuple(out)
+
+
+class Readouts:
+    """Class scores [Q, C] of every read-out on one support set and query set (computed once each)."""
+
+    def __init__(
+        self,
+        support: Features,
+        support_labels: np.ndarray,
+        queries: Features,
+        aux: AuxStats,
+        dc: DCConfig,
+        fusion_weight: float = FUSION_WEIGHT,
+        seed: int = 0,
+    ) -> None:
+        self.support, self.labels, self.queries = support, np.asarray(support_labels), queries
+        self.aux, self.dc, self.fusion_weight, self.seed = aux, dc, fusion_weight, seed
+        self._done: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def scores(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(classes, scores [Q, C]) of read-out ``name``; the prediction is the row's argmax."""
+        if name not in self._done:
+            self._done[name] = self._compute(name)
+        return self._done[name]
+
+    def predict(self, name: str) -> np.ndarray:
+        classes, scores = self.scores(name)
+        return classes[np.argmax(scores, axis=1)]
+
+    def _compute(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        sup, q, labels = self.support, self.queries, self.labels
+        if name == "cosine":
+            return cosine_scores(sup.z, labels, q.z)
+        if name == "dc":
+            base = self._need(self.aux.base, name, "auxiliary statistics (base_stats.npz)")
+            return dc_scores(sup.z, labels, q.z, base, self.dc, seed=self.seed)
+        if name == "dtw":
+            return sequence_scores(self._need(sup.joints, name, "joints"), labels, q.joints)
+        mean = self._need(self.aux.mean, name, "the auxiliary mean of the last-block features")
+        if name == "cl2n":
+            pooled = self._need(sup.pooled, name, "per-frame features")
+            return cosine_scores(cl2n(pooled, mean), labels, cl2n(q.pooled, mean))
+        if name == "fdtw":
+            frames = self._need(sup.frames, name, "per-frame features")
+            return sequence_scores(cl2n(frames, mean), labels, cl2n(q.frames, mean))
+        if name == "fused":
+            classes, learned = self.scores("cl2n")
+            _, joints = self.scores("dtw")
+            return classes, fuse(learned, joints, self.fusion_weight)
+        raise UserError(f"--classifier {name!r}: choose from {', '.join(CLASSIFIERS)} or all")
+
+    @staticmethod
+    def _need(value, name: str, what: str):
+        if value is None:
+            raise UserError(f"--classifier {name}: needs {what}, which this model or export does not provide")
+        return value
 
 
 @dataclass
@@ -104,6 +251,7 @@ class Report:
     per_class: dict[int, float]
     confusion: np.ndarray
     classes: list[int]
+    predictions: list[int] = field(default_factory=list)  # per query, for paired comparisons
 
     def to_json(self) -> dict:
         return {
@@ -111,6 +259,7 @@ class Report:
             "per_class": {str(c): a for c, a in self.per_class.items()},
             "confusion": self.confusion.tolist(),
             "classes": self.classes,
+            "predictions": self.predictions,
         }
 
 
@@ -125,6 +274,7 @@ def report(truth: np.ndarray, pred: np.ndarray, classes: list[int]) -> Report:
         per_class=per_class,
         confusion=conf,
         classes=list(classes),
+        predictions=[int(p) for p in pred],
     )
 
 

@@ -24,6 +24,7 @@ from crossglg.errors import UserError
 from crossglg.train import checkpoint as ckpt_io
 from crossglg.train.config import TrainConfig
 from crossglg.train.distributed import Dist, all_mean, barrier
+from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT
 
 
 def seed_all(seed: int) -> None:
@@ -280,14 +281,15 @@ class _DataClock:
 
 def validate(s: Session, amp_ctx) -> float | None:
     """Cosine one-shot accuracy on the held-out validation classes (model selection)."""
-    from crossglg.train.evaluate import classify, dc_config, embed
+    from crossglg.train.evaluate import embed
+    from crossglg.train.oneshot import cosine_predict
 
     split = s.data.val
     if split is None:
         return None
     z_sup, _ = embed(s.model, s.data.batches, split.support, s.cfg.eval_batch_size, amp_ctx)
     z_q, _ = embed(s.model, s.data.batches, split.query, s.cfg.eval_batch_size, amp_ctx)
-    return classify(split, z_sup, z_q, None, dc_config(s.cfg), s.cfg.seed)["cosine"].accuracy
+    return float((cosine_predict(z_sup, split.support_labels, z_q) == split.query_labels).mean())
 
 
 def run_training(cfg: TrainConfig, resume: bool, console=None) -> dict[str, Any]:
@@ -463,16 +465,18 @@ def evaluate_checkpoint(
     data: str = "",
     run_data: Any = None,
     picture: list[str] = (),
+    classifiers: tuple[str, ...] = CLASSIFIERS,
+    fusion_weight: float = FUSION_WEIGHT,
 ) -> dict[str, Any]:
-    """Re-evaluate a checkpoint on the novel classes with both classifiers; write the report.
+    """Re-evaluate a checkpoint on the novel classes with the chosen read-outs; write the report.
 
     ``run_data`` reuses the training run's loaded data instead of reading it a second time;
     ``picture`` names the samples of the joint-importance picture (default: novel exemplars).
     """
     import torch
 
-    from crossglg.train.evaluate import classify, dc_config, embed, write_results
-    from crossglg.train.oneshot import BaseStats
+    from crossglg.train.evaluate import aux_stats, classify, dc_config, embed_features, write_results
+    from crossglg.train.oneshot import Readouts
 
     path = ckpt_io.resolve(path)
     state = ckpt_io.load(path)
@@ -486,11 +490,16 @@ def evaluate_checkpoint(
     amp_ctx = autocast_factory(device, amp_dtype(cfg, device))
     split = s.data.novel_split(shots)
     bs = cfg.eval_batch_size
-    z_base, _ = embed(s.model, s.data.batches, s.data.train_idx, bs, amp_ctx)
-    base = BaseStats.from_embeddings(z_base, s.data.train_labels, cfg.dc_beta)
-    z_sup, k_sup = embed(s.model, s.data.batches, split.support, bs, amp_ctx)
-    z_q, _ = embed(s.model, s.data.batches, split.query, bs, amp_ctx)
-    results = classify(split, z_sup, z_q, base, dc_config(cfg), cfg.seed)
+    aux, _ = embed_features(s.model, s.data.batches, s.data.train_idx, bs, amp_ctx)
+    sup, k_sup = embed_features(s.model, s.data.batches, split.support, bs, amp_ctx)
+    query, _ = embed_features(s.model, s.data.batches, split.query, bs, amp_ctx)
+    if {"dtw", "fused"} & set(classifiers):
+        sup.joints, query.joints = _joints(s, split.support), _joints(s, split.query)
+    readouts = Readouts(
+        sup, split.support_labels, query, aux_stats(aux, s.data.train_labels, cfg.dc_beta),
+        dc_config(cfg), fusion_weight=fusion_weight, seed=cfg.seed,
+    )  # fmt: skip
+    results = classify(readouts, split, classifiers)
     extra = {
         "checkpoint": str(path),
         "epoch": int(state["epoch"]) + 1,
@@ -498,19 +507,25 @@ def evaluate_checkpoint(
         "shots": shots,
         "text": not cfg.no_text,
         "encoder": cfg.encoder,
+        "fusion_weight": fusion_weight,
     }
-    write_results(results, split, s.data.class_names, out_dir, extra)
+    names = s.data.prepared.names
+    write_results(results, split, s.data.class_names, out_dir, extra, [names[int(i)] for i in split.query])
     if k_sup is not None:
         _joint_picture(
             s, [s.data.prepared.index_of(n) for n in picture] or list(split.support[:6]), out_dir, amp_ctx
         )
-    return {
-        "results": str(out_dir / "results.json"),
-        "cosine": results["cosine"].accuracy,
-        "dc": results["dc"].accuracy,
-        "n_query": len(split.query),
-        "shots": shots,
-    }
+    summary: dict[str, Any] = {"results": str(out_dir / "results.json")}
+    summary.update({name: r.accuracy for name, r in results.items()})
+    summary.update({"n_query": len(split.query), "shots": shots})
+    return summary
+
+
+def _joints(s: Session, indices: np.ndarray) -> np.ndarray:
+    """Normalised joints [N, T, V·3] of prepared samples, the input of the joint-space DTW read-out."""
+    from crossglg.baselines.dtw import DTW_FRAMES, normalise
+
+    return np.stack([normalise(s.data.prepared.sequence(int(i)), s.data.layout, DTW_FRAMES) for i in indices])
 
 
 def _joint_picture(s: Session, indices: list[int], out_dir: Path, amp_ctx) -> None:

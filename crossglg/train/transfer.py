@@ -2,8 +2,9 @@
 
 A model trained on one sensor (say MSR Action3D's 20 joints) meets data from another
 (UTKinect's Kinect-v1 order): the joints are re-indexed through the layouts' shared NTU
-correspondences (``Layout.mapping_to``), so no retraining or code is needed. Distribution
-calibration uses the auxiliary statistics saved with the export, i.e. of the training data.
+correspondences (``Layout.mapping_to``), so no retraining or code is needed. The read-outs
+that use auxiliary statistics (dc, cl2n, fdtw, fused) take them from the export, i.e. from
+the training data; joint-space DTW works on the new dataset's own layout.
 """
 
 from __future__ import annotations
@@ -12,37 +13,59 @@ from pathlib import Path
 
 import numpy as np
 
-from crossglg.train.oneshot import cosine_predict, dc_predict
+from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, Readouts
 
 
-def transfer_eval(export_dir: Path, data_dir: Path, protocol: str, seed: int = 0) -> dict:
-    """Cosine and DC one-shot accuracy of ``export_dir`` on ``data_dir`` under ``protocol``."""
+def transfer_eval(
+    export_dir: Path,
+    data_dir: Path,
+    protocol: str,
+    seed: int = 0,
+    classifiers: tuple[str, ...] = CLASSIFIERS,
+    fusion_weight: float = FUSION_WEIGHT,
+) -> dict:
+    """One-shot accuracy of ``export_dir`` on ``data_dir`` under ``protocol``, per read-out.
+
+    A read-out the export cannot serve (dc without statistics, cl2n from a format-1 export)
+    is left out of the result rather than failing the others.
+    """
+    from crossglg.baselines.dtw import normalise
     from crossglg.data.layouts import get_layout
     from crossglg.data.prepared import open_prepared
     from crossglg.data.protocols import load_protocol
+    from crossglg.errors import UserError
     from crossglg.train.export import ExportedModel
 
     model = ExportedModel(export_dir)
     data = open_prepared(data_dir)
     proto = load_protocol(protocol, data)
-    to_model = get_layout(data.layout).mapping_to(get_layout(model.meta["layout"]))
+    layout = get_layout(data.layout)
+    to_model = layout.mapping_to(get_layout(model.meta["layout"]))
     split = proto.split(data)
     labels = np.asarray(data.labels)
 
-    def embed(indices: np.ndarray) -> np.ndarray:
-        return model.embed([data.sequence(int(i))[:, :, to_model] for i in indices])[0]
+    def features(indices: np.ndarray):
+        feats, _ = model.embed_features([data.sequence(int(i))[:, :, to_model] for i in indices])
+        if {"dtw", "fused"} & set(classifiers):
+            feats.joints = np.stack([normalise(data.sequence(int(i)), layout) for i in indices])
+        return feats
 
-    z_sup, z_q = embed(split.exemplar), embed(split.query)
-    sup_labels, truth = labels[split.exemplar], labels[split.query]
+    sup, query = features(split.exemplar), features(split.query)
+    truth = labels[split.query]
+    readouts = Readouts(sup, labels[split.exemplar], query, model.aux, model.dc, fusion_weight, seed)
     result = {
         "protocol": proto.name,
         "data_layout": data.layout,
         "model_layout": model.meta["layout"],
         "queries": len(truth),
-        "cosine": float((cosine_predict(z_sup, sup_labels, z_q) == truth).mean()),
+        "fusion_weight": fusion_weight,
         "mapping": to_model.tolist(),
     }
-    if model.base_stats is not None:
-        dc = dc_predict(z_sup, sup_labels, z_q, model.base_stats, model.dc, seed=seed)
-        result["dc"] = float((dc == truth).mean())
+    for name in classifiers:
+        try:
+            result[name] = float((readouts.predict(name) == truth).mean())
+        except UserError:
+            if len(classifiers) == 1:
+                raise
+            result.setdefault("unavailable", []).append(name)
     return result

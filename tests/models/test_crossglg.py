@@ -239,3 +239,19 @@ def test_ablation_switches_drop_one_half(use_jid, use_l2g, x_ntu):
     assert (out.logits_c is not None) == use_l2g
     _, parts = model.loss(out, Y, make_k_gt(2, 25) if use_jid else None)
     assert set(parts) == {"s", "mmd", "l2_z_mean"} | ({"cal"} if use_jid else {"c"})
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_per_frame_features_average_to_what_the_encoder_pools(encoder, x_ntu):
+    """frames() is the last block before temporal pooling: its time mean is the pooled vector."""
+    model = build(encoder).eval()
+    x = x_ntu[:1]  # both persons present, so the masked and plain person means agree
+    with torch.no_grad():
+        feats = model.skeleton.features(x)
+        frames = feats.frames()
+    assert frames.shape == (1, feats.last.shape[2], feats.last.shape[1])
+    pooled = frames.mean(1)
+    if encoder == "infogcn":  # InfoGCN pools, then applies fc + ReLU: z_s comes after that layer
+        pooled = torch.relu(model.encoder.fc(pooled))
+    torch.testing.assert_close(pooled, feats.z, rtol=1e-4, atol=1e-5)
+    assert frames.std(1).abs().sum() > 0  # the frames differ: there is an order to align

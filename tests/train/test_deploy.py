@@ -88,6 +88,7 @@ def test_export_runs_without_text_modules_and_gives_the_same_embeddings(small, r
 
 def test_predict_classifies_files_among_exemplar_actions(small, run_cli, train_args, tmp_path):
     from crossglg.data.prepared import open_prepared
+    from crossglg.errors import UserError
 
     run = tmp_path / "run"
     run_cli(train_args(run, "--epochs", "1", "--set", "dc_samples=20", text=False))
@@ -112,6 +113,16 @@ def test_predict_classifies_files_among_exemplar_actions(small, run_cli, train_a
     assert set(rows[0]["similarities"]) == set(actions)
     rows = json.loads(run_cli([*args, "--classifier", "dc", str(files["shake head"])]))
     assert rows[0]["prediction"] in actions
+    # every other read-out also finds an exemplar given as a query (DTW distance 0, cosine 1)
+    for readout in ("cl2n", "fdtw", "dtw", "fused"):
+        rows = json.loads(run_cli([*args, "--classifier", readout, *map(str, files.values())]))
+        assert [r["prediction"] for r in rows] == list(actions), readout
+        assert all(r["classifier"] == readout for r in rows)
+    meta = json.loads((export / "export.json").read_text())
+    with np.load(export / "base_stats.npz") as f:
+        assert meta["format"] == "crossglg-export/2" and f["aux_mean"].shape == (meta["embed_dim"],)
+    with pytest.raises(UserError, match="one read-out"):
+        run_cli([*args, "--classifier", "all", str(files["shake head"])])
 
 
 def test_predict_reads_real_msr_files(shared_data, tmp_path, run_cli):

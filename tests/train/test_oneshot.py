@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crossglg.train.oneshot import BaseStats, DCConfig, cosine_predict, dc_predict, report, tukey
+from crossglg.train.oneshot import BaseStats, DCConfig, cosine_predict, dc_scores, report, tukey
 
 
 def test_cosine_nearest_exemplar_matches_hand_computation():
@@ -54,8 +54,107 @@ def test_distribution_calibration_separates_well_separated_classes():
     support = centres[2:]
     queries = np.abs(np.concatenate([c + 0.3 * rng.standard_normal((20, 4)) for c in centres[2:]]))
     truth = np.repeat([7, 8], 20)
-    pred = dc_predict(support, np.array([7, 8]), queries, base, DCConfig(samples=200), seed=0)
+    classes, proba = dc_scores(support, np.array([7, 8]), queries, base, DCConfig(samples=200), seed=0)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    pred = classes[np.argmax(proba, axis=1)]
     assert (pred == truth).mean() >= 0.95
     # the same seed gives the same classifier
-    again = dc_predict(support, np.array([7, 8]), queries, base, DCConfig(samples=200), seed=0)
-    assert (pred == again).all()
+    again = dc_scores(support, np.array([7, 8]), queries, base, DCConfig(samples=200), seed=0)[1]
+    np.testing.assert_array_equal(proba, again)
+
+
+def _readouts(support, labels, queries, mean=None, **kw):
+    from crossglg.train.oneshot import AuxStats, Readouts
+
+    return Readouts(support, np.asarray(labels), queries, AuxStats(mean=mean), DCConfig(), **kw)
+
+
+def test_cl2n_removes_an_offset_shared_by_every_feature():
+    from crossglg.train.oneshot import Features
+
+    offset = np.array([10.0, 0.0, 0.0])
+    # the exemplar of class 2 lies nearer the shared offset, so raw cosine pulls the query there
+    support = np.array([[0.0, 3.0, 0.0], [0.0, 0.0, 0.5]]) + offset
+    query = np.array([[0.0, 0.5, 0.0]]) + offset
+    one_frame = lambda z: Features(z=z, frames=z[:, None, :])  # noqa: E731
+    r = _readouts(one_frame(support), [1, 2], one_frame(query), mean=offset)
+    assert r.predict("cosine").tolist() == [2]
+    assert r.predict("cl2n").tolist() == [1]
+    # any further shared shift, known to the auxiliary mean, leaves CL2N's scores unchanged
+    shift = np.array([-4.0, 7.0, 2.0])
+    moved = _readouts(one_frame(support + shift), [1, 2], one_frame(query + shift), mean=offset + shift)
+    np.testing.assert_allclose(moved.scores("cl2n")[1], r.scores("cl2n")[1], atol=1e-12)
+
+
+def test_feature_dtw_is_invariant_to_a_time_warp_of_the_query():
+    from crossglg.train.oneshot import Features
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(8, 5))
+    b = a[::-1].copy()  # the same frames backwards: equal pooled features, opposite order
+    support = Features(z=np.abs(np.stack([a.mean(0), b.mean(0)])), frames=np.stack([a, b]))
+    warp = np.array([0, 0, 0, 1, 2, 3, 3, 4, 5, 6, 7, 7])  # 8 frames played in 12: slow start and end
+    q = np.stack([a[warp], b[warp]])
+    queries = Features(z=np.abs(q.mean(1)), frames=q)
+    r = _readouts(support, [1, 2], queries, mean=np.zeros(5))
+    assert r.predict("fdtw").tolist() == [1, 2]
+    _, scores = r.scores("fdtw")
+    # the warped query aligns with its own exemplar at zero cost
+    np.testing.assert_allclose(scores[0, 0], 0.0, atol=1e-7)
+    np.testing.assert_allclose(scores[1, 1], 0.0, atol=1e-7)
+    # pooling over time cannot tell the two apart: both exemplars score the same
+    _, cos = r.scores("cl2n")
+    np.testing.assert_allclose(cos[:, 0], cos[:, 1], atol=1e-12)
+
+
+def test_fused_score_is_the_fixed_weight_mix_of_standardised_cl2n_and_joint_dtw():
+    from crossglg.train.oneshot import Features, standardise
+
+    rng = np.random.default_rng(4)
+    frames = rng.normal(size=(5, 4, 6))
+    joints = rng.normal(size=(5, 10, 9))
+    support = Features(z=np.abs(frames[:3].mean(1)), frames=frames[:3], joints=joints[:3])
+    queries = Features(z=np.abs(frames[3:].mean(1)), frames=frames[3:], joints=joints[3:])
+    labels = [4, 5, 6]
+    for w in (0.0, 0.3, 1.0):
+        r = _readouts(support, labels, queries, mean=frames.mean((0, 1)), fusion_weight=w)
+        want = w * standardise(r.scores("cl2n")[1]) + (1 - w) * standardise(r.scores("dtw")[1])
+        np.testing.assert_allclose(r.scores("fused")[1], want)
+    assert r.predict("fused").tolist() == r.predict("cl2n").tolist()  # weight 1: the learned score alone
+    s = standardise(np.array([[1.0, 2.0, 6.0]]))
+    np.testing.assert_allclose([s.mean(), s.std()], [0.0, 1.0], atol=1e-12)
+
+
+def test_joint_dtw_readout_equals_the_baseline():
+    from crossglg.baselines.dtw import nearest_exemplar
+    from crossglg.train.oneshot import Features
+
+    rng = np.random.default_rng(5)
+    joints = rng.normal(size=(9, 12, 6))
+    labels = np.array([3, 1, 2])
+    r = _readouts(
+        Features(z=np.ones((3, 2)), joints=joints[:3]), labels, Features(z=np.ones((6, 2)), joints=joints[3:])
+    )
+    assert r.predict("dtw").tolist() == labels[nearest_exemplar(joints[3:], joints[:3])].tolist()
+
+
+def test_classifier_names_and_missing_inputs_are_clear_user_errors():
+    import pytest
+
+    from crossglg.errors import UserError
+    from crossglg.train.oneshot import CLASSIFIERS, Features, resolve_classifiers
+
+    assert resolve_classifiers(["all"]) == CLASSIFIERS
+    assert resolve_classifiers(["dtw", "cosine", "dtw"]) == ("dtw", "cosine")
+    with pytest.raises(UserError, match="'knn'"):
+        resolve_classifiers(["knn"])
+    r = _readouts(Features(z=np.eye(2)), [1, 2], Features(z=np.eye(2)))
+    assert r.predict("cosine").tolist() == [1, 2]
+    for name, what in (
+        ("cl2n", "auxiliary mean"),
+        ("dc", "base_stats"),
+        ("dtw", "joints"),
+        ("fused", "mean"),
+    ):
+        with pytest.raises(UserError, match=f"--classifier {name}: needs .*{what}"):
+            r.predict(name)

@@ -176,6 +176,25 @@ def test_eval_agrees_with_a_direct_computation(small, text_run, run_cli):
     assert results["classifiers"]["cosine"]["confusion"] == confusion.tolist()
     # the same checkpoint evaluated twice gives the same DC accuracy (seeded sampling)
     assert summary["dc"] == _summary(text_run)["dc"]
+    # every read-out side by side; joint-space DTW is exactly the baseline command
+    from crossglg.train.oneshot import CLASSIFIERS
+
+    assert all(0.0 <= summary[name] <= 1.0 for name in CLASSIFIERS)
+    assert set(results["classifiers"]) == set(CLASSIFIERS)
+    assert len(results["classifiers"]["fdtw"]["predictions"]) == len(results["truth"]) == 35
+    dtw = json.loads(
+        run_cli(
+            ["baseline", "dtw", "--data", str(small["data"]), "--protocol", str(small["protocol"]), "--json"]
+        )
+    )
+    assert summary["dtw"] == pytest.approx(dtw["accuracy"])
+    two = json.loads(run_cli(["eval", str(text_run), "--classifier", "fdtw", "--classifier", "cl2n", "--json",
+                              "--out", str(text_run / "eval-two")]))  # fmt: skip
+    assert (two["fdtw"], two["cl2n"]) == (summary["fdtw"], summary["cl2n"]) and "cosine" not in two
+    with pytest.raises(UserError, match="'knn'"):
+        run_cli(["eval", str(text_run), "--classifier", "knn"])
+    with pytest.raises(UserError, match="fusion-weight 2"):
+        run_cli(["eval", str(text_run), "--fusion-weight", "2"])
 
 
 def test_k_shot_eval_moves_queries_into_the_support(text_run, run_cli):

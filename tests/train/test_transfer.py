@@ -57,6 +57,9 @@ def test_transfer_maps_kinect_v1_joints_into_the_models_layout(
         11,
     ]
     assert 0.0 <= doc["cosine"] <= 1.0 and 0.0 <= doc["dc"] <= 1.0
+    # every read-out; joint DTW on UTKinect's own joints is the baseline's 69.3 %
+    assert all(0.0 <= doc[r] <= 1.0 for r in ("cl2n", "fdtw", "fused")) and "unavailable" not in doc
+    assert doc["dtw"] == pytest.approx(0.693, abs=0.001)
     # the same command twice gives the same accuracies (DC's sampling is seeded)
     again = json.loads(
         run_cli(["transfer", str(export), "--data", str(utk), "--protocol", "utkinect-all10", "--json"])

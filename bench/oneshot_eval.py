@@ -1,0 +1,396 @@
+"""Honest one-shot evaluation on MSR Action3D: paired seeds, random class splits, every read-out.
+
+::
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/oneshot_eval.py --out runs/oneshot --seeds 8 --jobs 2
+    OMP_NUM_THREADS=1 .venv/bin/python bench/oneshot_eval.py --out runs/oneshot --random-splits 5 --seeds 2
+    OMP_NUM_THREADS=1 .venv/bin/python bench/oneshot_eval.py --out runs/oneshot --report-only --docs docs/RESULTS.md
+
+Every step is a real command in its own process (``crossglg data prepare``, ``crossglg-text
+import`` / ``embed``, ``crossglg train``, ``crossglg eval --classifier all``, ``crossglg
+export``, ``crossglg transfer``), so the tables are what a user gets from the same commands.
+
+- **Splits**: ``jeanie`` is the published split (``--protocol msr-action3d``: a01–a10
+  auxiliary, a11–a20 novel). ``--random-splits N`` adds N random 10/10 cuts of MSR's 20
+  classes, each written as a protocol file ``OUT/protocols/randI.toml`` (exemplar: each novel
+  class's ``s01_e01`` sample), so that leg and whole-body actions also appear among the
+  auxiliary classes.
+- **Conditions** are named flag sets (``CONDITIONS`` below: adding one is one line), or given
+  on the command line with ``--add-condition 'NAME=FLAGS'``. Every condition runs under the
+  same recipe (``RECIPE``) and the same seeds, so runs pair up by (split, seed).
+- **Resumable**: each finished run leaves ``OUT/results/SPLIT/CONDITION-sSEED.json`` (every
+  read-out's accuracy, per-class accuracy and per-query predictions); a run with a result file
+  is never redone, a killed training resumes from its last epoch, and ``--report-only``
+  rebuilds the report from whatever has finished.
+- **Report** (``OUT/report.md``, ``report.json``, ``report.png``): accuracy per condition and
+  read-out (mean ± sample std over runs), the paired difference of each condition against
+  ``base`` with a 95 % bootstrap interval over runs × queries, per-class accuracy, and the
+  MSR → UTKinect transfer of the jeanie runs. ``--docs docs/RESULTS.md`` pastes the markdown
+  between that file's ``oneshot_eval`` markers.
+
+Nothing here chooses anything on the novel queries: the recipe, the read-outs and the fusion
+weight are fixed before a run starts (docs/TRAINING.md, "Read-outs").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+READOUTS = ("cosine", "dc", "cl2n", "fdtw", "dtw", "fused")
+RECIPE = ("--encoder", "infogcn", "--config", "cpu-small", "--device", "cpu")
+JEANIE = "jeanie"
+MSR_CLASSES = 20
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One row of the tables: a training variant and the ``crossglg train`` flags that make it."""
+
+    label: str
+    flags: tuple[str, ...]
+
+
+# one line per condition; the text cache holds only the hand-written MSR text (examples/)
+CONDITIONS = {
+    "base": Condition("base encoder (`--no-text`)", ("--no-text",)),
+    "crossglg": Condition("+CrossGLG, hand-written text", ("--text-cache", "cache.db")),
+}
+
+
+def command(*args: str, cwd: Path, script: str = "crossglg.cli") -> str:
+    """Run one real command in a fresh process; its stdout (JSON where asked) is returned."""
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    proc = subprocess.run(
+        [sys.executable, "-m", script, *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{script} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def prepare(out: Path, data_root: Path, transfer: bool) -> None:
+    """Prepared MSR (and UTKinect) data and the embedded hand-written text, each made once."""
+    sets = [("msr", "msr-action3d", "msr_action3d")] + ([("utk", "utkinect", "utkinect_action3d")] * transfer)
+    for name, fmt, folder in sets:
+        if not (out / "prepared" / name / "index.json").is_file():
+            command("data", "prepare", str(data_root / folder), "--format", fmt,
+                    "--out", f"prepared/{name}", "--force", cwd=out)  # fmt: skip
+    if not (out / "text.json").is_file():
+        hand = REPO / "examples" / "msr_action3d_handwritten.jsonl"
+        text = "crossglg.textgen.cli"
+        command("import", str(hand), "--label", "handwritten", "--cache", "cache.db", cwd=out, script=text)
+        emb = command("embed", "--cache", "cache.db", "--json", cwd=out, script=text)
+        (out / "text.json").write_text(emb)
+
+
+def random_split(index: int, split_seed: int) -> list[int]:
+    """The novel classes of random split ``index``: 10 of MSR's 20, reproducible from the seeds."""
+    rng = np.random.default_rng([split_seed, index])
+    return sorted(int(c) for c in rng.choice(np.arange(1, MSR_CLASSES + 1), MSR_CLASSES // 2, replace=False))
+
+
+def protocol_of(out: Path, split: str, split_seed: int) -> str:
+    """``msr-action3d`` for the JEANIE split; otherwise a protocol file written on first use."""
+    if split == JEANIE:
+        return "msr-action3d"
+    path = out / "protocols" / f"{split}.toml"
+    if not path.is_file():
+        novel = random_split(int(split.removeprefix("rand")), split_seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            f'name = "msr-{split}"\ndataset = "msr-action3d"\n'
+            f'description = "MSR Action3D, random 10/10 class split {split} (bench/oneshot_eval.py)"\n'
+            f"num_classes = {MSR_CLASSES}\nnovel_classes = {novel}\n"
+            'exemplar_pattern = "a{class_id:02d}_s01_e01"\nexclude_samples = ["a13_s09_e02"]  # all zeros\n'
+        )
+    return str(path.relative_to(out))
+
+
+def run_one(out: Path, split: str, cond: str, seed: int, args: argparse.Namespace, conditions: dict) -> Path:
+    """Train (unless done), evaluate every read-out, transfer; write the run's result file."""
+    result = out / "results" / split / f"{cond}-s{seed}.json"
+    if result.is_file():
+        return result
+    rel = f"runs/{split}/{cond}-s{seed}"
+    run_dir = out / rel
+    if not (run_dir / "summary.json").is_file():
+        resume = ["--resume"] if (run_dir / "last.pt").is_file() else []
+        command("train", "--data", "prepared/msr", "--protocol", protocol_of(out, split, args.split_seed),
+                *RECIPE, *conditions[cond].flags, "--seed", str(seed), "--out", rel, "--json", *resume,
+                cwd=out)  # fmt: skip
+    readouts = run_dir / "readouts" / "results.json"
+    if not readouts.is_file():
+        command("eval", rel, "--classifier", "all", "--out", f"{rel}/readouts", "--device", "cpu", cwd=out)
+    doc = {"split": split, "condition": cond, "seed": seed, "flags": list(conditions[cond].flags)}
+    doc["eval"] = json.loads(readouts.read_text())
+    if args.transfer and split == JEANIE:
+        if not (run_dir / "export" / "export.json").is_file():
+            command("export", rel, "--json", cwd=out)
+        utk = ("--data", "prepared/utk", "--protocol", "utkinect-all10", "--classifier", "all")
+        doc["transfer_utk"] = json.loads(
+            command("transfer", f"{rel}/export", *utk, "--seed", str(seed), "--json", cwd=out)
+        )
+    result.parent.mkdir(parents=True, exist_ok=True)
+    tmp = result.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    tmp.replace(result)
+    return result
+
+
+# ---------------------------------------------------------------- report
+
+
+def load_results(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((out / "results").glob("*/*.json"))]
+
+
+def correct(doc: dict, readout: str) -> np.ndarray:
+    """Per-query 0/1 of one read-out in one run, in the order of ``doc['eval']['queries']``."""
+    ev = doc["eval"]
+    return (np.asarray(ev["classifiers"][readout]["predictions"]) == np.asarray(ev["truth"])).astype(float)
+
+
+def paired_bootstrap(
+    diffs: list[np.ndarray], n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean paired difference and its 95 % percentile interval, resampling runs, then queries.
+
+    ``diffs`` holds one array per (split, seed) pair: condition minus base, query by query.
+    Resampling both levels lets seed-to-seed spread and query sampling both widen the interval.
+    """
+    rng = np.random.default_rng(seed)
+    point = float(np.mean([d.mean() for d in diffs]))
+    means = np.empty(n_boot)
+    for b in range(n_boot):
+        runs = rng.integers(0, len(diffs), len(diffs))
+        means[b] = np.mean([diffs[r][rng.integers(0, len(diffs[r]), len(diffs[r]))].mean() for r in runs])
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return point, float(lo), float(hi)
+
+
+def mean_std(values: list[float]) -> str:
+    """Percent, mean ± sample std; a single run has no spread to show."""
+    v = 100 * np.asarray(values, dtype=float)
+    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if len(v) > 1 else f"{v.mean():.1f}"
+
+
+def summarise(results: list[dict], conditions: dict) -> dict:
+    """Every number the report shows, as plain data (also written as report.json)."""
+    by: dict[str, dict[tuple[str, int], dict]] = {}
+    for doc in results:
+        by.setdefault(doc["condition"], {})[(doc["split"], doc["seed"])] = doc
+    names = [c for c in conditions if c in by] + sorted(set(by) - set(conditions))
+    summary: dict = {"conditions": {}, "paired": {}, "per_class": {}, "transfer_utk": {}, "class_names": {}}
+    for cond in names:
+        runs = by[cond]
+        summary["conditions"][cond] = {
+            "label": conditions[cond].label if cond in conditions else cond,
+            "runs": sorted(f"{s}-s{seed}" for s, seed in runs),
+            "accuracy": {r: [runs[k]["eval"]["classifiers"][r]["accuracy"] for k in sorted(runs)] for r in READOUTS},
+        }  # fmt: skip
+        per_class: dict[str, dict[str, list[float]]] = {}
+        for k in sorted(runs):
+            ev = runs[k]["eval"]
+            summary["class_names"].update(ev["classes"])
+            for r in READOUTS:
+                for c, acc in ev["classifiers"][r]["per_class"].items():
+                    per_class.setdefault(r, {}).setdefault(c, []).append(acc)
+        summary["per_class"][cond] = {
+            r: {c: float(np.mean(v)) for c, v in sorted(pc.items(), key=lambda kv: int(kv[0]))}
+            for r, pc in per_class.items()
+        }
+        utk = [runs[k]["transfer_utk"] for k in sorted(runs) if "transfer_utk" in runs[k]]
+        if utk:
+            summary["transfer_utk"][cond] = {r: [t[r] for t in utk if r in t] for r in READOUTS}
+        if cond != "base" and "base" in by:
+            pairs = sorted(set(runs) & set(by["base"]))
+            if not pairs:
+                continue
+            summary["paired"][cond] = {"pairs": [f"{s}-s{seed}" for s, seed in pairs]}
+            for r in READOUTS:
+                diffs = [correct(runs[k], r) - correct(by["base"][k], r) for k in pairs]
+                point, lo, hi = paired_bootstrap(diffs)
+                wins = int(sum(d.mean() > 0 for d in diffs))
+                losses = int(sum(d.mean() < 0 for d in diffs))
+                summary["paired"][cond][r] = {
+                    "mean": point,
+                    "lo": lo,
+                    "hi": hi,
+                    "wins": wins,
+                    "losses": losses,
+                }
+    return summary
+
+
+def markdown(summary: dict, splits: list[str], recipe: list[str]) -> str:
+    conds = summary["conditions"]
+    head = "| condition | runs | " + " | ".join(READOUTS) + " |"
+    rule = "|---|---|" + "---|" * len(READOUTS)
+    lines = [
+        f"Recipe: `crossglg train {' '.join(recipe)}` plus each condition's flags; splits: {', '.join(splits)}.",
+        "Accuracy (%) on the novel queries, mean ± sample std over runs (a run = one split × one seed).",
+        "`dtw` needs no model: it is the same in every row of a split.",
+        "",
+        head,
+        rule,
+    ]
+    for d in conds.values():
+        cells = [mean_std(d["accuracy"][r]) for r in READOUTS]
+        lines.append(f"| {d['label']} | {len(d['runs'])} | " + " | ".join(cells) + " |")
+    if summary["paired"]:
+        lines += ["", "Paired difference against the base encoder, points (95 % bootstrap interval over "
+                  "runs × queries; wins / losses = runs where the condition is above / below its base run):",
+                  "", "| condition − base | pairs | " + " | ".join(READOUTS) + " |", rule]  # fmt: skip
+        for c, p in summary["paired"].items():
+            cells = [
+                f"{100 * p[r]['mean']:+.1f} [{100 * p[r]['lo']:+.1f}, {100 * p[r]['hi']:+.1f}] "
+                f"({p[r]['wins']}/{p[r]['losses']})"
+                for r in READOUTS
+            ]
+            lines.append(f"| {conds[c]['label']} | {len(p['pairs'])} | " + " | ".join(cells) + " |")
+    if summary["transfer_utk"]:
+        lines += ["", "MSR → UTKinect-Action3D (`utkinect-all10`, 189 queries), the jeanie runs' exports:",
+                  "", head, rule]  # fmt: skip
+        for c, t in summary["transfer_utk"].items():
+            cells = [mean_std(t[r]) if t.get(r) else "—" for r in READOUTS]
+            lines.append(
+                f"| {conds[c]['label']} | {len(next(iter(t.values())))} | " + " | ".join(cells) + " |"
+            )
+    shown = ("cosine", "cl2n", "fdtw", "fused")
+    cols = [(c, r) for c in conds for r in shown]
+    lines += ["", "Per-class accuracy (%), averaged over the runs in which the class is novel; "
+              "`dtw` is the model-free baseline:", "",
+              "| class | dtw | " + " | ".join(f"{c} {r}" for c, r in cols) + " |",
+              "|---|---|" + "---|" * len(cols)]  # fmt: skip
+    first = next(iter(summary["per_class"].values()))
+    for cls in first["dtw"]:
+        name = summary["class_names"].get(cls, cls)
+        cells = [f"{100 * summary['per_class'][c][r].get(cls, np.nan):.0f}" for c, r in cols]
+        lines.append(f"| {cls} {name} | {100 * first['dtw'][cls]:.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def picture(summary: dict, path: Path) -> None:
+    """Accuracy per read-out and condition (left), paired difference with its interval (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    conds = summary["conditions"]
+    fig, (ax_a, ax_d) = plt.subplots(1, 2, figsize=(12, 4))
+    x = np.arange(len(READOUTS))
+    width = 0.8 / max(1, len(conds))
+    for i, d in enumerate(conds.values()):
+        acc = 100 * np.array([np.mean(d["accuracy"][r]) for r in READOUTS])
+        sd = 100 * np.array([np.std(d["accuracy"][r], ddof=1) if len(d["runs"]) > 1 else 0 for r in READOUTS])
+        ax_a.bar(x + i * width, acc, width, yerr=sd, label=f"{d['label']} (n={len(d['runs'])})")
+    ax_a.set_xticks(x + width * (len(conds) - 1) / 2, READOUTS)
+    ax_a.set_ylabel("one-shot accuracy (%)")
+    ax_a.legend(fontsize=7)
+    for i, (c, p) in enumerate(summary["paired"].items()):
+        mid = 100 * np.array([p[r]["mean"] for r in READOUTS])
+        err = 100 * np.array([[p[r]["mean"] - p[r]["lo"], p[r]["hi"] - p[r]["mean"]] for r in READOUTS]).T
+        ax_d.errorbar(x + 0.1 * i, mid, yerr=err, fmt="o", capsize=3, label=conds[c]["label"])
+    ax_d.axhline(0, color="grey", lw=0.8)
+    ax_d.set_xticks(x, READOUTS)
+    ax_d.set_ylabel("paired difference vs base (points, 95 % CI)")
+    if summary["paired"]:
+        ax_d.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+BEGIN, END = "<!-- bench/oneshot_eval.py: begin -->", "<!-- bench/oneshot_eval.py: end -->"
+
+
+def paste(docs: Path, text: str) -> None:
+    """Replace the generated block of ``docs`` (between the markers) with ``text``."""
+    doc = docs.read_text()
+    if BEGIN not in doc or END not in doc:
+        raise SystemExit(f"{docs}: no '{BEGIN}' … '{END}' block to replace")
+    head, rest = doc.split(BEGIN, 1)
+    docs.write_text(head + BEGIN + "\n" + text + rest[rest.index(END) :])
+
+
+def report(out: Path, splits: list[str], conditions: dict, docs: Path | None) -> str:
+    summary = summarise(load_results(out), conditions)
+    if not summary["conditions"]:
+        return "no finished runs yet"
+    recipe = list(RECIPE)
+    text = markdown(summary, splits, recipe)
+    (out / "report.md").write_text(text)
+    (out / "report.json").write_text(json.dumps({**summary, "recipe": recipe, "splits": splits}, indent=1))
+    picture(summary, out / "report.png")
+    if docs is not None:
+        paste(docs, text)
+    return text
+
+
+def parse_conditions(extra: list[str]) -> dict[str, Condition]:
+    conditions = dict(CONDITIONS)
+    for item in extra or []:
+        name, sep, flags = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--add-condition {item!r}: expected NAME=FLAGS")
+        conditions[name] = Condition(name, tuple(shlex.split(flags)))
+    return conditions
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("runs/oneshot"), help="working folder (resumable)")
+    p.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--seeds", type=int, default=8, help="seeds FIRST..N of every condition and split")
+    p.add_argument("--first-seed", type=int, default=1)
+    p.add_argument("--random-splits", type=int, default=0, help="add N random 10/10 class splits")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the random class splits")
+    p.add_argument("--no-jeanie", action="store_true", help="leave out the published JEANIE split")
+    p.add_argument("--condition", action="append", help="run only these conditions (repeatable)")
+    p.add_argument("--add-condition", action="append", help="NAME=FLAGS: one more condition (repeatable)")
+    p.add_argument("--no-transfer", dest="transfer", action="store_false", help="skip MSR → UTKinect")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time (each uses one thread)")
+    p.add_argument("--report-only", action="store_true", help="only rebuild the report from finished runs")
+    p.add_argument("--docs", type=Path, help="paste the markdown into this file's generated block")
+    args = p.parse_args(argv)
+    conditions = parse_conditions(args.add_condition)
+    chosen = args.condition or list(conditions)
+    unknown = sorted(set(chosen) - set(conditions))
+    if unknown:
+        raise SystemExit(f"--condition {', '.join(unknown)}: choose from {', '.join(conditions)}")
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    splits = ([] if args.no_jeanie else [JEANIE]) + [f"rand{i}" for i in range(1, args.random_splits + 1)]
+    if not args.report_only:
+        prepare(out, args.data_root.resolve(), args.transfer)
+        # seed-major, so every finished seed is a complete paired row set
+        plan = [(sp, c, s) for s in range(args.first_seed, args.seeds + 1) for sp in splits for c in chosen]
+
+        def one(job: tuple[str, str, int]) -> None:
+            sp, c, s = job
+            try:
+                print(sp, c, s, run_one(out, sp, c, s, args, conditions), flush=True)
+            except RuntimeError as err:  # one failed run must not stop the others
+                print(f"{sp} {c} s{s} FAILED: {err}", file=sys.stderr, flush=True)
+
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            list(pool.map(one, plan))
+    print(report(out, splits, conditions, args.docs))
+
+
+if __name__ == "__main__":
+    main()

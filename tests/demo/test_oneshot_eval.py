@@ -1,0 +1,97 @@
+"""bench/oneshot_eval.py: splits, paired bootstrap and the report, from hand-made result files."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+RUNNER = Path(__file__).resolve().parents[2] / "bench" / "oneshot_eval.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("oneshot_eval", RUNNER)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["oneshot_eval"] = mod  # its dataclasses look their module up
+    spec.loader.exec_module(mod)
+    yield mod
+    del sys.modules["oneshot_eval"]
+
+
+def fake_result(out: Path, split: str, cond: str, seed: int, right: dict[str, int], n: int = 10) -> None:
+    """A result file whose read-out ``r`` gets the first ``right[r]`` of ``n`` queries right."""
+    truth = [11 + i % 2 for i in range(n)]
+    classifiers = {}
+    for r in ("cosine", "dc", "cl2n", "fdtw", "dtw", "fused"):
+        k = right.get(r, 5)
+        pred = truth[:k] + [23 - t for t in truth[k:]]  # 11 <-> 12 swapped after the first k
+        per = {
+            str(c): float(np.mean([p == t for p, t in zip(pred, truth, strict=True) if t == c]))
+            for c in (11, 12)
+        }
+        classifiers[r] = {"accuracy": k / n, "per_class": per, "predictions": pred}
+    doc = {
+        "split": split,
+        "condition": cond,
+        "seed": seed,
+        "eval": {"truth": truth, "classes": {"11": "golf", "12": "kick"}, "classifiers": classifiers},
+    }
+    path = out / "results" / split / f"{cond}-s{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+
+
+def test_random_splits_are_ten_of_twenty_reproducible_and_written_as_protocols(bench, tmp_path):
+    a, b = bench.random_split(1, 0), bench.random_split(2, 0)
+    assert len(a) == 10 and len(set(a)) == 10 and set(a) <= set(range(1, 21))
+    assert a == bench.random_split(1, 0) and a != b
+    rel = bench.protocol_of(tmp_path, "rand1", 0)
+    text = (tmp_path / rel).read_text()
+    assert f"novel_classes = {a}" in text and 'exemplar_pattern = "a{class_id:02d}_s01_e01"' in text
+    assert bench.protocol_of(tmp_path, "jeanie", 0) == "msr-action3d"
+
+
+def test_paired_bootstrap_interval_brackets_the_mean_and_excludes_zero_for_a_clear_gain(bench):
+    rng = np.random.default_rng(0)
+    gain = [(rng.random(279) < 0.7).astype(float) - (rng.random(279) < 0.5).astype(float) for _ in range(5)]
+    point, lo, hi = bench.paired_bootstrap(gain, n_boot=500)
+    assert lo < point < hi and lo > 0
+    none = [np.zeros(279) for _ in range(5)]
+    assert bench.paired_bootstrap(none, n_boot=50) == (0.0, 0.0, 0.0)
+
+
+def test_report_pairs_runs_by_split_and_seed_and_pastes_into_the_docs(bench, tmp_path):
+    for seed in (1, 2):
+        fake_result(tmp_path, "jeanie", "base", seed, {"cosine": 5, "fused": 8})
+        fake_result(tmp_path, "jeanie", "crossglg", seed, {"cosine": 7, "fused": 8})
+    fake_result(tmp_path, "jeanie", "base", 3, {"cosine": 6})  # no partner: not in the paired rows
+    docs = tmp_path / "RESULTS.md"
+    docs.write_text(f"intro\n{bench.BEGIN}\nold table\n{bench.END}\noutro\n")
+    text = bench.report(tmp_path, ["jeanie"], bench.CONDITIONS, docs)
+    summary = json.loads((tmp_path / "report.json").read_text())
+    assert summary["conditions"]["base"]["runs"] == ["jeanie-s1", "jeanie-s2", "jeanie-s3"]
+    assert summary["paired"]["crossglg"]["pairs"] == ["jeanie-s1", "jeanie-s2"]
+    cos = summary["paired"]["crossglg"]["cosine"]
+    assert cos["mean"] == pytest.approx(0.2) and (cos["wins"], cos["losses"]) == (2, 0)
+    assert summary["paired"]["crossglg"]["fused"]["mean"] == 0.0
+    assert "| base encoder (`--no-text`) | 3 | 53.3 ± 5.8 |" in text
+    assert "+20.0 [" in text and (tmp_path / "report.png").is_file()
+    assert "| 11 golf |" in text
+    pasted = docs.read_text()
+    assert (
+        pasted.startswith("intro\n")
+        and pasted.endswith(f"{bench.END}\noutro\n")
+        and "old table" not in pasted
+    )
+
+
+def test_extra_conditions_come_from_the_command_line(bench):
+    conds = bench.parse_conditions(["shuffled=--text-cache cache.db --set 'x=\"y\"'"])
+    assert conds["shuffled"].flags == ("--text-cache", "cache.db", "--set", 'x="y"')
+    with pytest.raises(SystemExit):
+        bench.parse_conditions(["no-equals-sign"])
