@@ -5,6 +5,9 @@
     OMP_NUM_THREADS=1 .venv/bin/python bench/oneshot_eval.py --out runs/oneshot --seeds 8 --jobs 2
     OMP_NUM_THREADS=1 .venv/bin/python bench/oneshot_eval.py --out runs/oneshot --random-splits 5 --seeds 2
     OMP_NUM_THREADS=1 .venv/bin/python bench/oneshot_eval.py --out runs/oneshot --report-only --docs docs/RESULTS.md
+    OMP_NUM_THREADS=1 .venv/bin/python bench/oneshot_eval.py --out runs/msr --holdout --condition corrected --seeds 3
+    .venv/bin/python bench/oneshot_eval.py --out runs/msr --report-only --against crossglg
+    .venv/bin/python bench/oneshot_eval.py --curves runs/search/A-f0 runs/search/B-f0
 
 Every step is a real command in its own process (``crossglg data prepare``, ``crossglg-text
 import`` / ``embed``, ``crossglg train``, ``crossglg eval --classifier all``, ``crossglg
@@ -26,7 +29,16 @@ export``, ``crossglg transfer``), so the tables are what a user gets from the sa
   read-out (mean ± sample std over runs), the paired difference of each condition against
   ``base`` with a 95 % bootstrap interval over runs × queries, per-class accuracy, and the
   MSR → UTKinect transfer of the jeanie runs. ``--docs docs/RESULTS.md`` pastes the markdown
-  between that file's ``oneshot_eval`` markers.
+  between that file's ``oneshot_eval`` markers. ``--against NAME`` pairs every condition
+  with ``NAME`` instead of ``base`` (e.g. ``corrected`` against the uncorrected ``crossglg``,
+  or the ``cpu-msr`` recipe against ``legacy``).
+- **Choosing on held-out auxiliary classes**: MSR has no validation classes and the novel
+  queries must not pick a recipe or a form, so ``--holdout`` runs the conditions on the split
+  ``holdout`` instead (seven auxiliary classes trained, :data:`HOLDOUT_OUT` evaluated one-shot;
+  the novel classes a11–a20 are not in its protocol at all), and its report holds only those
+  runs. ``--curves RUN...`` summarises the validation curves (``metrics.json`` only, never
+  ``eval/``) of runs trained with ``holdout_classes`` and ``evaluate_novel = false``
+  (docs/TRAINING.md, "Choosing a recipe").
 
 Nothing here chooses anything on the novel queries: the recipe, the read-outs and the fusion
 weight are fixed before a run starts (docs/TRAINING.md, "Read-outs").
@@ -50,6 +62,8 @@ REPO = Path(__file__).resolve().parent.parent
 READOUTS = ("cosine", "dc", "cl2n", "fdtw", "dtw", "fused")
 RECIPE = ("--encoder", "infogcn", "--config", "cpu-small", "--device", "cpu")
 JEANIE = "jeanie"
+HOLDOUT = "holdout"
+HOLDOUT_OUT = (2, 6, 10)  # horizontal arm wave, high throw, hand clap: one-shot on these
 MSR_CLASSES = 20
 
 
@@ -61,11 +75,24 @@ class Condition:
     flags: tuple[str, ...]
 
 
-# one line per condition; the text cache holds only the hand-written MSR text (examples/)
+# the CrossGLG corrections of docs/MODELS.md ("Corrections"), all on at once
+CORRECTED = ("--text-cache", "cache.db", "--set", 'model.jid.reweight="bounded"',
+             "--set", "model.jid.target_smoothing=0.5", "--set", 'model.l2g.form="gather"',
+             "--set", 'model.head_input="l2"')  # fmt: skip
+# one line per condition; the text cache holds only the hand-written MSR text (examples/);
+# a later --config replaces RECIPE's
 CONDITIONS = {
     "base": Condition("base encoder (`--no-text`)", ("--no-text",)),
     "crossglg": Condition("+CrossGLG, hand-written text", ("--text-cache", "cache.db")),
-}
+    "base-l2": Condition("base encoder, L2 head input", ("--no-text", "--set", 'model.head_input="l2"')),
+    "corrected": Condition("+CrossGLG corrected", CORRECTED),
+    "corrected-l2g": Condition("+CrossGLG corrected, L2G only", (*CORRECTED, "--set", "model.use_jid=false")),
+    "shuffled": Condition("corrected, shuffled text (control)", (*CORRECTED, "--set", "text_control=shuffled")),
+    "uniform-kgt": Condition("corrected, uniform k_gt (control)", (*CORRECTED, "--set", "text_control=uniform-kgt")),
+    "cpu-msr": Condition("base encoder, `--config cpu-msr`", ("--no-text", "--config", "cpu-msr")),
+    "legacy": Condition("base encoder, `--config cpu-small-legacy`", ("--no-text", "--config", "cpu-small-legacy")),
+}  # fmt: skip
+DEFAULT = ("base", "crossglg")  # what runs without --condition: the tables of docs/RESULTS.md
 
 
 def command(*args: str, cwd: Path, script: str = "crossglg.cli") -> str:
@@ -107,6 +134,15 @@ def protocol_of(out: Path, split: str, split_seed: int) -> str:
     if split == JEANIE:
         return "msr-action3d"
     path = out / "protocols" / f"{split}.toml"
+    if split == HOLDOUT and not path.is_file():
+        base = [c for c in range(1, MSR_CLASSES // 2 + 1) if c not in HOLDOUT_OUT]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            f'name = "msr-{split}"\ndataset = "msr-action3d"\n'
+            'description = "MSR Action3D auxiliary classes only: 7 trained, 3 held out one-shot"\n'
+            f"base_classes = {base}\nnovel_classes = {list(HOLDOUT_OUT)}\n"
+            'exemplar_pattern = "a{class_id:02d}_s01_e01"\n'
+        )
     if not path.is_file():
         novel = random_split(int(split.removeprefix("rand")), split_seed)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,8 +189,29 @@ def run_one(out: Path, split: str, cond: str, seed: int, args: argparse.Namespac
 # ---------------------------------------------------------------- report
 
 
-def load_results(out: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((out / "results").glob("*/*.json"))]
+def load_results(out: Path, holdout: bool = False) -> list[dict]:
+    """The finished runs: those of the held-out split, or all the others; never both in one report."""
+    docs = [json.loads(p.read_text()) for p in sorted((out / "results").glob("*/*.json"))]
+    return [d for d in docs if (d["split"] == HOLDOUT) == holdout]
+
+
+def curves(runs: list[Path]) -> list[dict]:
+    """Per held-out-fold run: final-epoch, last-three-epoch mean and best validation accuracy.
+
+    Reads ``metrics.json`` only, never ``eval/``, so a recipe search cannot see the novel classes.
+    """
+    rows = []
+    for run in runs:
+        path = run / "metrics.json"
+        if not path.is_file():
+            raise SystemExit(f"{path}: no such file (a run trained with holdout_classes)")
+        val = [row["val_cosine"] for row in json.loads(path.read_text()) if "val_cosine" in row]
+        if not val:
+            raise SystemExit(f"{path}: no val_cosine (was holdout_classes set?)")
+        best = int(np.argmax(val))
+        rows.append({"run": str(run), "epochs": len(val), "final": val[-1], "last3": float(np.mean(val[-3:])),
+                     "best": val[best], "best_epoch": best + 1})  # fmt: skip
+    return rows
 
 
 def correct(doc: dict, readout: str) -> np.ndarray:
@@ -168,7 +225,7 @@ def paired_bootstrap(
 ) -> tuple[float, float, float]:
     """Mean paired difference and its 95 % percentile interval, resampling runs, then queries.
 
-    ``diffs`` holds one array per (split, seed) pair: condition minus base, query by query.
+    ``diffs`` holds one array per (split, seed) pair: condition minus reference, query by query.
     Resampling both levels lets seed-to-seed spread and query sampling both widen the interval.
     """
     rng = np.random.default_rng(seed)
@@ -187,13 +244,17 @@ def mean_std(values: list[float]) -> str:
     return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if len(v) > 1 else f"{v.mean():.1f}"
 
 
-def summarise(results: list[dict], conditions: dict) -> dict:
-    """Every number the report shows, as plain data (also written as report.json)."""
+def summarise(results: list[dict], conditions: dict, against: str = "base") -> dict:
+    """Every number the report shows, as plain data (also written as report.json).
+
+    Each condition is paired with ``against`` (the reference) run by run.
+    """
     by: dict[str, dict[tuple[str, int], dict]] = {}
     for doc in results:
         by.setdefault(doc["condition"], {})[(doc["split"], doc["seed"])] = doc
     names = [c for c in conditions if c in by] + sorted(set(by) - set(conditions))
-    summary: dict = {"conditions": {}, "paired": {}, "per_class": {}, "transfer_utk": {}, "class_names": {}}
+    summary: dict = {"against": against, "conditions": {}, "paired": {}, "per_class": {}, "transfer_utk": {},
+                     "class_names": {}}  # fmt: skip
     for cond in names:
         runs = by[cond]
         summary["conditions"][cond] = {
@@ -215,13 +276,13 @@ def summarise(results: list[dict], conditions: dict) -> dict:
         utk = [runs[k]["transfer_utk"] for k in sorted(runs) if "transfer_utk" in runs[k]]
         if utk:
             summary["transfer_utk"][cond] = {r: [t[r] for t in utk if r in t] for r in READOUTS}
-        if cond != "base" and "base" in by:
-            pairs = sorted(set(runs) & set(by["base"]))
+        if cond != against and against in by:
+            pairs = sorted(set(runs) & set(by[against]))
             if not pairs:
                 continue
             summary["paired"][cond] = {"pairs": [f"{s}-s{seed}" for s, seed in pairs]}
             for r in READOUTS:
-                diffs = [correct(runs[k], r) - correct(by["base"][k], r) for k in pairs]
+                diffs = [correct(runs[k], r) - correct(by[against][k], r) for k in pairs]
                 point, lo, hi = paired_bootstrap(diffs)
                 wins = int(sum(d.mean() > 0 for d in diffs))
                 losses = int(sum(d.mean() < 0 for d in diffs))
@@ -251,9 +312,10 @@ def markdown(summary: dict, splits: list[str], recipe: list[str]) -> str:
         cells = [mean_std(d["accuracy"][r]) for r in READOUTS]
         lines.append(f"| {d['label']} | {len(d['runs'])} | " + " | ".join(cells) + " |")
     if summary["paired"]:
-        lines += ["", "Paired difference against the base encoder, points (95 % bootstrap interval over "
-                  "runs × queries; wins / losses = runs where the condition is above / below its base run):",
-                  "", "| condition − base | pairs | " + " | ".join(READOUTS) + " |", rule]  # fmt: skip
+        ref = summary["against"]
+        lines += ["", f"Paired difference against `{ref}`, points (95 % bootstrap interval over runs × "
+                  f"queries; wins / losses = runs where the condition is above / below its `{ref}` run):",
+                  "", f"| condition − {ref} | pairs | " + " | ".join(READOUTS) + " |", rule]  # fmt: skip
         for c, p in summary["paired"].items():
             cells = [
                 f"{100 * p[r]['mean']:+.1f} [{100 * p[r]['lo']:+.1f}, {100 * p[r]['hi']:+.1f}] "
@@ -307,7 +369,7 @@ def picture(summary: dict, path: Path) -> None:
         ax_d.errorbar(x + 0.1 * i, mid, yerr=err, fmt="o", capsize=3, label=conds[c]["label"])
     ax_d.axhline(0, color="grey", lw=0.8)
     ax_d.set_xticks(x, READOUTS)
-    ax_d.set_ylabel("paired difference vs base (points, 95 % CI)")
+    ax_d.set_ylabel(f"paired difference vs {summary['against']} (points, 95 % CI)")
     if summary["paired"]:
         ax_d.legend(fontsize=7)
     fig.tight_layout()
@@ -327,8 +389,8 @@ def paste(docs: Path, text: str) -> None:
     docs.write_text(head + BEGIN + "\n" + text + rest[rest.index(END) :])
 
 
-def report(out: Path, splits: list[str], conditions: dict, docs: Path | None) -> str:
-    summary = summarise(load_results(out), conditions)
+def report(out: Path, splits: list[str], conditions: dict, docs: Path | None, against: str = "base") -> str:
+    summary = summarise(load_results(out, holdout=splits == [HOLDOUT]), conditions, against)
     if not summary["conditions"]:
         return "no finished runs yet"
     recipe = list(RECIPE)
@@ -360,21 +422,37 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--random-splits", type=int, default=0, help="add N random 10/10 class splits")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the random class splits")
     p.add_argument("--no-jeanie", action="store_true", help="leave out the published JEANIE split")
-    p.add_argument("--condition", action="append", help="run only these conditions (repeatable)")
+    p.add_argument(
+        "--condition", action="append", help="run these conditions (repeatable; default: base, crossglg)"
+    )
     p.add_argument("--add-condition", action="append", help="NAME=FLAGS: one more condition (repeatable)")
     p.add_argument("--no-transfer", dest="transfer", action="store_false", help="skip MSR → UTKinect")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (each uses one thread)")
     p.add_argument("--report-only", action="store_true", help="only rebuild the report from finished runs")
     p.add_argument("--docs", type=Path, help="paste the markdown into this file's generated block")
+    p.add_argument("--against", default="base", help="the condition every other one is paired with")
+    p.add_argument(
+        "--holdout",
+        action="store_true",
+        help="only the auxiliary-class split (7 trained, 3 held out one-shot)",
+    )
+    p.add_argument("--curves", nargs="+", type=Path, metavar="RUN",
+                   help="print the validation-curve summary (JSON) of held-out-fold runs and exit")  # fmt: skip
     args = p.parse_args(argv)
+    if args.curves:
+        print(json.dumps(curves(args.curves), indent=1))
+        return
     conditions = parse_conditions(args.add_condition)
-    chosen = args.condition or list(conditions)
-    unknown = sorted(set(chosen) - set(conditions))
-    if unknown:
-        raise SystemExit(f"--condition {', '.join(unknown)}: choose from {', '.join(conditions)}")
+    chosen = args.condition or list(DEFAULT)
+    for option, names in (("--condition", chosen), ("--against", [args.against])):
+        unknown = sorted(set(names) - set(conditions))
+        if unknown:
+            raise SystemExit(f"{option} {', '.join(unknown)}: choose from {', '.join(conditions)}")
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     splits = ([] if args.no_jeanie else [JEANIE]) + [f"rand{i}" for i in range(1, args.random_splits + 1)]
+    if args.holdout:
+        splits = [HOLDOUT]
     if not args.report_only:
         prepare(out, args.data_root.resolve(), args.transfer)
         # seed-major, so every finished seed is a complete paired row set
@@ -389,7 +467,7 @@ def main(argv: list[str] | None = None) -> None:
 
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             list(pool.map(one, plan))
-    print(report(out, splits, conditions, args.docs))
+    print(report(out, splits, conditions, args.docs, args.against))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""bench/oneshot_eval.py: splits, paired bootstrap and the report, from hand-made result files."""
+"""bench/oneshot_eval.py: splits, conditions, paired bootstrap, the report and the held-out-fold curves.
+
+Everything is built from hand-made result files and metrics.json files; nothing is trained.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from crossglg.data.protocols import read_protocol_file
 
 RUNNER = Path(__file__).resolve().parents[2] / "bench" / "oneshot_eval.py"
 
@@ -95,3 +100,77 @@ def test_extra_conditions_come_from_the_command_line(bench):
     assert conds["shuffled"].flags == ("--text-cache", "cache.db", "--set", 'x="y"')
     with pytest.raises(SystemExit):
         bench.parse_conditions(["no-equals-sign"])
+
+
+def test_holdout_split_trains_seven_auxiliary_classes_and_never_names_a_novel_one(bench, tmp_path):
+    rel = bench.protocol_of(tmp_path, "holdout", 0)
+    proto = read_protocol_file(tmp_path / rel)  # the trainer's own reader accepts it
+    assert proto.base_class_ids == (1, 3, 4, 5, 7, 8, 9)
+    assert proto.novel_class_ids == (2, 6, 10)
+    assert all(c <= 10 for c in proto.base_class_ids + proto.novel_class_ids)
+
+
+def test_holdout_runs_and_novel_runs_never_share_a_report(bench, tmp_path):
+    fake_result(tmp_path, "jeanie", "base", 1, {"cosine": 5})
+    fake_result(tmp_path, "holdout", "base", 1, {"cosine": 9})
+    assert [d["split"] for d in bench.load_results(tmp_path)] == ["jeanie"]
+    assert [d["split"] for d in bench.load_results(tmp_path, holdout=True)] == ["holdout"]
+    text = bench.report(tmp_path, ["holdout"], bench.CONDITIONS, None)
+    assert "| base encoder (`--no-text`) | 1 | 90.0 |" in text
+
+
+def test_against_pairs_every_condition_with_the_chosen_reference(bench, tmp_path):
+    for seed in (1, 2):
+        fake_result(tmp_path, "jeanie", "base", seed, {"cosine": 9})
+        fake_result(tmp_path, "jeanie", "crossglg", seed, {"cosine": 4})
+        fake_result(tmp_path, "jeanie", "corrected", seed, {"cosine": 6})
+    text = bench.report(tmp_path, ["jeanie"], bench.CONDITIONS, None, against="crossglg")
+    paired = json.loads((tmp_path / "report.json").read_text())["paired"]
+    assert set(paired) == {"base", "corrected"}
+    assert paired["corrected"]["cosine"]["mean"] == pytest.approx(0.2)
+    assert paired["base"]["cosine"]["mean"] == pytest.approx(0.5)
+    assert "| condition − crossglg | pairs |" in text
+
+
+def test_correction_conditions_and_controls_differ_only_in_their_own_flags(bench):
+    c = bench.CONDITIONS
+    corrected = c["corrected"].flags
+    assert corrected == (
+        "--text-cache", "cache.db", "--set", 'model.jid.reweight="bounded"', "--set", "model.jid.target_smoothing=0.5",
+        "--set", 'model.l2g.form="gather"', "--set", 'model.head_input="l2"',
+    )  # fmt: skip
+    assert c["shuffled"].flags == (*corrected, "--set", "text_control=shuffled")
+    assert c["uniform-kgt"].flags == (*corrected, "--set", "text_control=uniform-kgt")
+    assert c["corrected-l2g"].flags == (*corrected, "--set", "model.use_jid=false")
+    assert c["cpu-msr"].flags == ("--no-text", "--config", "cpu-msr")
+    assert "--no-text" in c["base-l2"].flags and "--no-text" not in corrected
+
+
+def test_unknown_reference_or_condition_is_a_one_line_error(bench, tmp_path):
+    with pytest.raises(SystemExit, match="--against nope: choose from base"):
+        bench.main(["--out", str(tmp_path), "--report-only", "--against", "nope"])
+    with pytest.raises(SystemExit, match="--condition nope: choose from base"):
+        bench.main(["--out", str(tmp_path), "--report-only", "--condition", "nope"])
+
+
+def _run(root: Path, name: str, val: list[float] | None) -> Path:
+    run = root / name
+    run.mkdir()
+    rows = [
+        {"epoch": i + 1, "train_acc": 0.5, **({"val_cosine": v} if val else {})}
+        for i, v in enumerate(val or [0])
+    ]
+    (run / "metrics.json").write_text(json.dumps(rows))
+    return run
+
+
+def test_curves_summarise_the_validation_curve_only(bench, tmp_path, capsys):
+    run = _run(tmp_path, "a", [0.2, 0.6, 0.4, 0.5, 0.3])
+    bench.main(["--curves", str(run)])  # no eval/ directory needed: the novel classes are never read
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["final"] == 0.3 and row["best"] == 0.6 and row["best_epoch"] == 2
+    assert row["last3"] == pytest.approx(0.4)
+    with pytest.raises(SystemExit, match="holdout_classes"):
+        bench.curves([_run(tmp_path, "b", None)])
+    with pytest.raises(SystemExit, match=r"missing/metrics\.json: no such file"):
+        bench.curves([tmp_path / "missing"])
