@@ -76,14 +76,19 @@ class Condition:
 
 
 # the CrossGLG corrections of docs/MODELS.md ("Corrections"), all on at once
-CORRECTED = ("--text-cache", "cache.db", "--set", 'model.jid.reweight="bounded"',
+HANDWRITTEN = ("--text-cache", "cache.db", "--set", "text_source=import:handwritten")
+CORRECTED = (*HANDWRITTEN, "--set", 'model.jid.reweight="bounded"',
              "--set", "model.jid.target_smoothing=0.5", "--set", 'model.l2g.form="gather"',
              "--set", 'model.head_input="l2"')  # fmt: skip
-# one line per condition; the text cache holds only the hand-written MSR text (examples/);
+# one line per condition; the text cache holds the hand-written MSR text (examples/, auxiliary
+# classes only) and the curated pack (every class), so a text condition names its source;
 # a later --config replaces RECIPE's
 CONDITIONS = {
     "base": Condition("base encoder (`--no-text`)", ("--no-text",)),
-    "crossglg": Condition("+CrossGLG, hand-written text", ("--text-cache", "cache.db")),
+    "crossglg": Condition("+CrossGLG, hand-written text", HANDWRITTEN),
+    "pack": Condition(
+        "+CrossGLG, curated pack text", ("--text-cache", "cache.db", "--set", "text_source=pack:msr-action3d@1")
+    ),
     "base-l2": Condition("base encoder, L2 head input", ("--no-text", "--set", 'model.head_input="l2"')),
     "corrected": Condition("+CrossGLG corrected", CORRECTED),
     "corrected-l2g": Condition("+CrossGLG corrected, L2G only", (*CORRECTED, "--set", "model.use_jid=false")),
@@ -109,7 +114,7 @@ def command(*args: str, cwd: Path, script: str = "crossglg.cli") -> str:
 
 
 def prepare(out: Path, data_root: Path, transfer: bool) -> None:
-    """Prepared MSR (and UTKinect) data and the embedded hand-written text, each made once."""
+    """Prepared MSR (and UTKinect) data and the embedded texts (hand-written file, curated pack), made once."""
     sets = [("msr", "msr-action3d", "msr_action3d")] + ([("utk", "utkinect", "utkinect_action3d")] * transfer)
     for name, fmt, folder in sets:
         if not (out / "prepared" / name / "index.json").is_file():
@@ -119,6 +124,7 @@ def prepare(out: Path, data_root: Path, transfer: bool) -> None:
         hand = REPO / "examples" / "msr_action3d_handwritten.jsonl"
         text = "crossglg.textgen.cli"
         command("import", str(hand), "--label", "handwritten", "--cache", "cache.db", cwd=out, script=text)
+        command("import", "--pack", "msr-action3d", "--cache", "cache.db", cwd=out, script=text)
         emb = command("embed", "--cache", "cache.db", "--json", cwd=out, script=text)
         (out / "text.json").write_text(emb)
 

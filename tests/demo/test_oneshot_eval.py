@@ -136,7 +136,8 @@ def test_correction_conditions_and_controls_differ_only_in_their_own_flags(bench
     c = bench.CONDITIONS
     corrected = c["corrected"].flags
     assert corrected == (
-        "--text-cache", "cache.db", "--set", 'model.jid.reweight="bounded"', "--set", "model.jid.target_smoothing=0.5",
+        "--text-cache", "cache.db", "--set", "text_source=import:handwritten",
+        "--set", 'model.jid.reweight="bounded"', "--set", "model.jid.target_smoothing=0.5",
         "--set", 'model.l2g.form="gather"', "--set", 'model.head_input="l2"',
     )  # fmt: skip
     assert c["shuffled"].flags == (*corrected, "--set", "text_control=shuffled")
@@ -144,6 +145,9 @@ def test_correction_conditions_and_controls_differ_only_in_their_own_flags(bench
     assert c["corrected-l2g"].flags == (*corrected, "--set", "model.use_jid=false")
     assert c["cpu-msr"].flags == ("--no-text", "--config", "cpu-msr")
     assert "--no-text" in c["base-l2"].flags and "--no-text" not in corrected
+    # the cache holds two sources, so every text condition names its own
+    assert c["crossglg"].flags[-1] == "text_source=import:handwritten"
+    assert c["pack"].flags[-1] == "text_source=pack:msr-action3d@1"
 
 
 def test_unknown_reference_or_condition_is_a_one_line_error(bench, tmp_path):
