@@ -62,15 +62,21 @@ def check_texts(
     layout: str | None = None,
     threshold: float = 0.95,
     shared_by: int = 3,
+    parts: str | None = None,
 ) -> CheckReport:
     """Pairs of classes whose global descriptions have cosine >= ``threshold``, pairs with equal
-    ``k_gt``, and part sentences used word for word by ``shared_by`` classes or more."""
+    ``k_gt``, and part (or joint) sentences used word for word by ``shared_by`` classes or more.
+
+    ``parts`` None reads the granularity the source holds, so a per-joint pack is checked as is.
+    """
     with open_cache(cache, readonly=True) as store:
         known = item_datasets(store)
     if dataset not in known:
         have = ", ".join(known) or "none"
         raise UserError(f"{cache}: no texts for dataset {dataset} (it has texts for {have})")
-    bank = TextBank.from_cache(cache, dataset=dataset, embedder=embedder, layout=layout, source=source)
+    bank = TextBank.from_cache(
+        cache, dataset=dataset, embedder=embedder, parts=parts, layout=layout, source=source
+    )
     src = bank.provenance["source"]
     ids, names = bank.class_ids, bank.class_names
     g = np.asarray(bank.global_vectors, dtype=np.float64)

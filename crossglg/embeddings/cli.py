@@ -173,6 +173,13 @@ BankEmbedder = Annotated[
     str | None, typer.Option(help="Embedder (kind:model or id prefix) when the cache holds several.")
 ]
 BankLayout = Annotated[str | None, typer.Option(help="Skeleton layout for k_gt (default: the dataset's).")]
+BankParts = Annotated[
+    str | None,
+    typer.Option(
+        help="Local-text granularity: parts6, joints or a part file (default: what the source holds, "
+        "joints for a per-joint source such as the ntu120-joints pack, else parts6)."
+    ),
+]
 
 
 def check_command(
@@ -180,6 +187,7 @@ def check_command(
     cache: BankCache = Path("cache.db"),
     source: BankSource = None,
     embedder: BankEmbedder = None,
+    parts: BankParts = None,
     layout: BankLayout = None,
     threshold: Annotated[
         float,
@@ -202,7 +210,7 @@ def check_command(
 
     if png is not None:
         writable_folder(png, "PNG file")
-    report = check_texts(cache, dataset, source, embedder, layout, threshold, shared_by)
+    report = check_texts(cache, dataset, source, embedder, layout, threshold, shared_by, parts)
     if png is not None:
         similarity_png(report, png)
     if json_out:
@@ -239,9 +247,7 @@ def vectors_command(
     cache: BankCache = Path("cache.db"),
     source: BankSource = None,
     embedder: BankEmbedder = None,
-    parts: Annotated[
-        str, typer.Option(help="Local-text granularity: parts6, joints or a part file.")
-    ] = "parts6",
+    parts: BankParts = None,
     layout: BankLayout = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:

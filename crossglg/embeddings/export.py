@@ -32,7 +32,7 @@ def export_vectors(
     dataset: str,
     source: str | None = None,
     embedder: str | None = None,
-    parts: str = "parts6",
+    parts: str | None = None,
     layout: str | None = None,
 ) -> dict[str, object]:
     """Write the bank to ``out`` (a new file, renamed into place when complete); return its summary."""

@@ -72,7 +72,7 @@ class TextBank:
         path: str | Path,
         dataset: str,
         embedder: str | None = None,
-        parts: str | Path = "parts6",
+        parts: str | Path | None = "parts6",
         layout: str | Layout | None = None,
         source: str | None = None,
         class_ids: Sequence[int] | None = None,
@@ -86,16 +86,19 @@ class TextBank:
         ``class_ids``: default every class the cache holds text for.
         ``generate``: the `crossglg-text generate` command that fills a gap, for the errors
         (the trainer names its prepared folder and protocol); default ``--dataset DATASET``.
+        ``parts``: the local-text granularity; None reads what the source holds (``joints``
+        when it has per-joint texts and no part texts, like the ``ntu120-joints`` pack).
         """
         import torch
 
         lay = layout if isinstance(layout, Layout) else get_layout(layout or dataset_layout(dataset))
-        pset = part_set(parts, lay.name)
         fill = _Fill(path, dataset, generate)
         with open_cache(path, readonly=True) as cache:
             src = _pick_source(cache, dataset, source, fill)
             emb = _pick_embedder(embedders(cache), embedder, dataset, path)
             rows = bank_rows(cache, dataset, src, emb.embedder_id)
+        parts = _granularity(rows, parts, src, fill)
+        pset = part_set(parts, lay.name)
         wanted = tuple(sorted(set(int(c) for c in rows.class_id))) if class_ids is None else tuple(class_ids)
         plan = _plan(rows, wanted, pset.kind, pset.slots)
         _raise_if_missing(plan, fill, src, emb, parts)
@@ -222,6 +225,31 @@ def _describe(rows: list[EmbedderRow]) -> str:
         return f"{c.get('dtype')}, {c.get('precision')}, normalize={c.get('normalize')}, long_text={c.get('long_text')}"
 
     return "; ".join(f"{r.embedder_id[:12]} = {r.model} [{settings(r)}]" for r in rows)
+
+
+def _granularity(rows: BankRows, parts: str | Path | None, source: str, fill: _Fill) -> str | Path:
+    """The part set to read: ``parts``, or for None the one the source holds.
+
+    A source of per-joint texts read as ``parts6`` (or the reverse) is most likely a wrong
+    option, not a gap: the error names the option that reads what is there before the command
+    that generates what was asked for.
+    """
+    kinds = set(rows.kind)
+    if parts is None:
+        return "joints" if "joint" in kinds and "part" not in kinds else "parts6"
+    wanted = _KIND_OF.get(str(parts))  # a part file is checked slot by slot in _plan
+    other = next((k for k in _KIND_OF.values() if k != wanted), None)
+    if wanted is not None and wanted not in kinds and other in kinds:
+        option = next(name for name, kind in _KIND_OF.items() if kind == other)
+        raise UserError(
+            f"{fill.path}: source {source} holds per-{other} texts for {fill.dataset} and no {parts} texts; "
+            f"read them with --parts {option} (parts={option!r} from Python), or fill {parts} with "
+            f"`{fill.generate_command(parts)}`"
+        )
+    return parts
+
+
+_KIND_OF = {"parts6": "part", "joints": "joint"}  # the built-in part sets and the kind they read
 
 
 @dataclass

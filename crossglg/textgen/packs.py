@@ -54,6 +54,14 @@ PACKS = {
         Pack("utkinect", "1", "utkinect", "parts6", "UTKinect-Action3D, 10 classes, parts6"),
         Pack("pku-mmd", "1", "pku-mmd", "parts6", "PKU-MMD, 51 classes, parts6"),
         Pack("ntu120", "1", "ntu120", "parts6", "NTU RGB+D 120 and 60, 120 classes, parts6", ("ntu60",)),
+        Pack(
+            "ntu120-joints",
+            "1",
+            "ntu120",
+            "joints",
+            "NTU RGB+D 120 and 60, 120 classes, per joint (ntu25)",
+            ("ntu60",),
+        ),
     )
 }
 

@@ -110,3 +110,44 @@ def test_check_and_vectors_refuse_bad_outputs_and_unknown_datasets(tmp_path: Pat
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert message in proc.stderr and proc.stderr.count("\n") == 1
     assert not [p for p in tmp_path.iterdir() if not p.name.startswith("cache.db")]  # nothing written
+
+
+def _joints_pack_subset(path: Path, class_ids: set[int]) -> Path:
+    """The ntu120-joints pack's lines for a few classes: embedding the whole pack takes minutes on CPU."""
+    from crossglg.textgen.packs import PACKS
+
+    lines = PACKS["ntu120-joints"].path.read_text(encoding="utf-8").splitlines()
+    path.write_text("".join(line + "\n" for line in lines if json.loads(line)["class_id"] in class_ids))
+    return path
+
+
+def test_check_and_vectors_read_a_per_joint_source_as_joints(tmp_path: Path) -> None:
+    import numpy as np
+
+    from crossglg.data.layouts import get_layout
+
+    cache = tmp_path / "cache.db"
+    subset = _joints_pack_subset(tmp_path / "joints.jsonl", {10, 34, 35, 36})
+    assert run("import", subset, "--label", "joints", "--cache", cache)[0] == 0
+    assert run("embed", "--cache", cache, "-d", "ntu120")[0] == 0
+    code, out = run("check", "-d", "ntu120", "--cache", cache, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["classes"] == 4 and report["problems"] == 0
+    # clapping / rubbing hands and nodding / shaking the head name the same parts: reported, no problem
+    assert [(p["classes"], p["same_parts_named"]) for p in report["identical_k_gt"]] == [
+        ([10, 34], True),
+        ([35, 36], True),
+    ]
+    assert report["shared_parts"] == [] and report["near_duplicates"] == []
+    code, out = run("vectors", tmp_path / "j.npz", "-d", "ntu120", "--cache", cache, "--json")
+    assert code == 0
+    with np.load(tmp_path / "j.npz") as z:
+        assert z["slots"].tolist() == list(get_layout("ntu25").joints)
+        assert z["local_vectors"].shape == (4, 1, 25, 384) and z["k_gt"].shape == (4, 1, 25)
+    # asked for parts6, it names the option that reads what the source holds
+    result = CliRunner().invoke(app, ["check", "-d", "ntu120", "--cache", str(cache), "--parts", "parts6"])
+    assert result.exit_code != 0
+    assert str(result.exception) == (
+        f"{cache}: source import:joints holds per-joint texts for ntu120, not parts6; "
+        "read them with --parts joints (parts='joints' from Python)"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -114,11 +115,23 @@ def test_missing_coverage_is_one_error_listing_everything(tmp_path: Path) -> Non
     assert TextBank.from_cache(path, dataset=MSR, class_ids=[1, 2]).class_ids == (1, 2)
 
 
-def test_joint_part_set_needs_joint_texts(embedded: Path) -> None:
+def test_joint_part_set_needs_joint_texts(embedded: Path, copy_of: Path) -> None:
     with pytest.raises(
-        UserError, match=r"no text for classes 1-10 \(left shoulder, .*--parts joints --cache \S+`$"
+        UserError,
+        match=r"holds per-part texts for msr-action3d and no joints texts; read them with --parts parts6 "
+        r"\(parts='parts6' from Python\), or fill joints with `crossglg-text generate --dataset "
+        r"msr-action3d --parts joints --cache \S+`$",
     ):
         TextBank.from_cache(embedded, dataset=MSR, parts="joints")
+    # joint texts for some classes only: the gap is listed as before
+    joint_texts = msr_records([1], parts=get_layout("msr20").joints)
+    fill_cache(copy_of, [replace(r, kind="joint") for r in joint_texts if r.slot], label="handwritten")
+    with pytest.raises(
+        UserError,
+        match=r"no text for classes 2-10 \(left shoulder, .*`crossglg-text generate --dataset msr-action3d "
+        r"--parts joints --cache \S+` then `crossglg-text embed",
+    ):
+        TextBank.from_cache(copy_of, dataset=MSR, parts="joints")
 
 
 def test_choosing_embedder_and_source(copy_of: Path) -> None:

@@ -8,12 +8,14 @@ import json
 import pytest
 
 from crossglg.cache import open_cache
-from crossglg.prompts import load_classes
+from crossglg.data.layouts import get_layout
+from crossglg.prompts import dataset_layout, load_classes, part_set
 from crossglg.textgen.packs import PACKS, get_pack, pack_problems, pack_records
 
 from ..textgen.conftest import invoke, run_cli
 
 SLOTS = ("head", "hand", "arm", "hip", "leg", "foot")
+NTU25 = get_layout("ntu25").joints
 
 
 @pytest.mark.parametrize("name", sorted(PACKS))
@@ -21,10 +23,29 @@ def test_pack_covers_every_class_and_slot_and_passes_every_check(name):
     pack = PACKS[name]
     records = pack_records(pack)
     classes = load_classes(pack.dataset)
-    assert {(r.class_id, r.slot) for r in records} == {(c, s) for c in classes.ids for s in ("", *SLOTS)}
-    assert len(records) == 7 * len(classes.classes)
+    slots = part_set(pack.parts, dataset_layout(pack.dataset)).slots
+    kind = "part" if pack.parts == "parts6" else "joint"
+    missing = sorted(set(classes.ids) - {r.class_id for r in records})
+    assert not missing, f"{name}: no texts at all for {len(missing)} classes, {missing[0]}-{missing[-1]}"
+    assert {(r.class_id, r.slot) for r in records} == {(c, s) for c in classes.ids for s in ("", *slots)}
+    assert len(records) == (1 + len(slots)) * len(classes.classes)
+    assert {r.kind for r in records if r.slot} == {kind}
     assert all(r.class_name == classes.get(r.class_id).name for r in records)
     assert pack_problems(pack) == []
+
+
+def test_the_joints_pack_shares_the_global_texts_of_the_parts6_pack_and_names_every_joint():
+    """One global description per class in both NTU packs, so `k_gt` does not depend on the pack."""
+    joints, parts6 = pack_records(PACKS["ntu120-joints"]), pack_records(PACKS["ntu120"])
+    globals6 = {r.class_id: r for r in parts6 if r.kind == "global"}
+    written = [r for r in joints if r.kind == "global"]
+    assert len(written) >= 40
+    assert all(r == globals6[r.class_id] for r in written)
+    for r in written:  # 25 sentences per class in the layout's joint order, right after the global line
+        at = joints.index(r)
+        assert [j.slot for j in joints[at + 1 : at + 26]] == list(NTU25)
+        assert all(j.class_id == r.class_id and j.kind == "joint" for j in joints[at + 1 : at + 26])
+    assert PACKS["ntu120-joints"].also == ("ntu60",) and PACKS["ntu120-joints"].parts == "joints"
 
 
 def _tampered(name: str, class_id: int, slot: str, **change) -> list:
@@ -142,3 +163,31 @@ def test_the_ntu120_pack_also_fills_ntu60(tmp_path):
     assert sixty[0]["source"] == "pack:ntu120@1"
     code, out = invoke("packs", "--json")
     assert {p["name"]: p["datasets"] for p in json.loads(out)}["ntu120"] == ["ntu120", "ntu60"]
+
+
+def test_the_ntu120_joints_pack_stores_joint_texts_for_ntu120_and_ntu60(tmp_path):
+    cache = tmp_path / "cache.db"
+    records = pack_records(PACKS["ntu120-joints"])
+    classes = {r.class_id for r in records}
+    sixty = {c for c in classes if c <= 60}
+    code, out = invoke("import", "--pack", "ntu120-joints", "--cache", cache, "--json")
+    assert code == 0 and json.loads(out) == {
+        "imported": 26 * (len(classes) + len(sixty)),
+        "source": "pack:ntu120-joints@1",
+        "cache": str(cache),
+    }
+    with open_cache(cache, readonly=True) as store:
+        items = {(i["dataset"], i["kind"]): (i["classes"], i["texts"]) for i in store.stats()["items"]}
+        rows = store.show("ntu60", 1)
+    assert items == {
+        ("ntu120", "global"): (len(classes), len(classes)),
+        ("ntu120", "joint"): (len(classes), 25 * len(classes)),
+        ("ntu60", "global"): (len(sixty), len(sixty)),
+        ("ntu60", "joint"): (len(sixty), 25 * len(sixty)),
+    }
+    slots = [r["slot"] for r in rows if r["kind"] == "joint"]
+    assert sorted(slots) == sorted(NTU25) and {r["source"] for r in rows} == {"pack:ntu120-joints@1"}
+    code, out = invoke("packs", "--json")
+    listed = {p["name"]: p for p in json.loads(out)}["ntu120-joints"]
+    assert listed["parts"] == "joints" and listed["datasets"] == ["ntu120", "ntu60"]
+    assert listed["texts"] == len(records) and listed["classes"] == len(classes)
