@@ -90,8 +90,12 @@ def token_pooling(layout: Layout, names: tuple[str, ...]) -> np.ndarray:
     """[P, V] row-normalised matrix mean-pooling joints into text tokens.
 
     Each name is a body part of the layout (its joints are averaged) or a joint name (that
-    joint alone), matching how the text bank names its local slots.
+    joint alone), matching how the text bank names its local slots. The layout's whole joint
+    list in order is the ``joints`` part set: there every token is its joint alone, also
+    ``head``, which is a part name too (neck and head) in the Kinect layouts.
     """
+    if tuple(names) == layout.joints:
+        return np.eye(layout.num_joints, dtype=np.float32)
     m = np.zeros((len(names), layout.num_joints), dtype=np.float32)
     for p, name in enumerate(names):
         if layout.parts.get(name):

@@ -2,7 +2,8 @@
 
 A pack is a JSONL file in the import format (docs/TEXTGEN.md, "Importing descriptions")
 beside :mod:`crossglg.prompts`, installed with the package: for every class of its dataset a
-global description with key body parts and one sentence per part of ``parts6``. `crossglg-text
+global description with key body parts and one sentence per slot of its part set, the six parts
+of ``parts6`` or, for ``ntu120-joints``, the 25 joints of ``ntu25`` (``joints``). `crossglg-text
 import --pack NAME` stores it under the source ``pack:NAME@VERSION``, so a changed pack is a
 new source and never silently replaces the texts a model was trained on. :func:`pack_problems`
 holds every pack to the checks of :mod:`crossglg.prompts.quality` and more (docs/TEXTGEN.md,

@@ -62,3 +62,10 @@ def test_token_pooling_mixes_parts_and_joints():
     assert m[1, 24] == 1.0 and m.sum() == pytest.approx(2.0)
     with pytest.raises(UserError, match="tail"):
         token_pooling(lay, ("tail",))
+
+
+@pytest.mark.parametrize("name", ["ntu25", "kinect20", "msr20", "coco17"])
+def test_the_joints_part_set_pools_each_joint_alone(name):
+    """`--parts joints`: the head token is the head joint, not the head part (neck and head)."""
+    lay = get_layout(name)
+    np.testing.assert_array_equal(token_pooling(lay, lay.joints), np.eye(lay.num_joints))

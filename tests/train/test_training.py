@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from crossglg.errors import UserError
+from crossglg.textgen.cli import app as text_app
 from crossglg.train.config import TrainConfig
 
 pytestmark = pytest.mark.slow
@@ -265,3 +267,39 @@ def test_a_killed_run_resumes_from_its_last_complete_epoch(small, train_args, ru
     history = json.loads((out / "metrics.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
     assert (out / "eval" / "results.json").is_file()
+
+
+def test_training_reads_the_per_joint_pack_as_25_text_tokens(small, run_cli, tmp_path):
+    """`--parts joints`: each class's 25 joint sentences become the L2G module's 25 text tokens.
+
+    The synthetic data is on NTU's ntu25 skeleton and its training classes all lie in 1-40, so
+    the ntu120-joints pack's texts for those ids stand in (read with --text-dataset ntu120).
+    This checks the path from pack to model, not what the words mean for synthetic actions.
+    """
+    from crossglg.data.layouts import get_layout
+    from crossglg.textgen.packs import PACKS
+
+    train_ids = {1, 4, 9, 19, 25, 33, 37, 40}
+    lines = PACKS["ntu120-joints"].path.read_text(encoding="utf-8").splitlines()
+    subset = tmp_path / "joints.jsonl"  # the training classes only: all 120 take minutes to embed
+    subset.write_text("".join(x + "\n" for x in lines if json.loads(x)["class_id"] in train_ids))
+    cache = tmp_path / "cache.db"
+    for args in (["import", str(subset), "--label", "ntu-joints"], ["embed", "-d", "ntu120"]):
+        result = CliRunner().invoke(text_app, [*args, "--cache", str(cache)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    out = tmp_path / "run"
+    args = ["train", "--data", str(small["data"]), "--protocol", str(small["protocol"])]
+    args += ["--config", str(small["recipe"]), "--out", str(out), "--device", "cpu"]
+    args += ["--text-cache", str(cache), "--text-dataset", "ntu120", "--set", "dc_samples=20"]
+    with pytest.raises(
+        UserError, match="holds per-joint texts for ntu120 and no parts6 texts; read them with --parts joints"
+    ):
+        run_cli(args)
+    joints = list(get_layout("ntu25").joints)
+    report = json.loads(run_cli([*args, "--parts", "joints", "--dry-run", "--json"]))
+    assert report["text"] == {"parts": joints, "dim": 384}
+    run_cli([*args, "--parts", "joints", "--epochs", "1"])
+    state = torch.load(out / "last.pt", weights_only=False)
+    np.testing.assert_array_equal(state["model"]["l2g.pooling"].numpy(), np.eye(25))  # joints → identity
+    assert state["config"]["parts"] == "joints"
+    assert np.isfinite(json.loads((out / "metrics.json").read_text())[0]["loss"])
