@@ -1,4 +1,4 @@
-"""Curated description packs: texts this project wrote by hand for the built-in class lists.
+"""Curated description packs: texts the project's developers wrote for the built-in class lists.
 
 A pack is a JSONL file in the import format (docs/TEXTGEN.md, "Importing descriptions")
 beside :mod:`crossglg.prompts`, installed with the package: for every class of its dataset a
