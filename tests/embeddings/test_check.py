@@ -148,6 +148,7 @@ def test_check_and_vectors_read_a_per_joint_source_as_joints(tmp_path: Path) -> 
     result = CliRunner().invoke(app, ["check", "-d", "ntu120", "--cache", str(cache), "--parts", "parts6"])
     assert result.exit_code != 0
     assert str(result.exception) == (
-        f"{cache}: source import:joints holds per-joint texts for ntu120, not parts6; "
-        "read them with --parts joints (parts='joints' from Python)"
+        f"{cache}: source import:joints holds per-joint texts for ntu120 and no parts6 texts; "
+        "read them with --parts joints (parts='joints' from Python), or fill parts6 with "
+        f"`crossglg-text generate --dataset ntu120 --cache {cache}`"
     )
