@@ -91,12 +91,11 @@ class PromptContext:
             if not given and users:
                 raise UserError(f"{users[0].source}: uses ${name}, which has no value ({CONTEXT_HELP[name]})")
         for tpl in templates:
-            if "examples" in tpl.placeholders and self.examples is not None:
-                if not any(tpl.name in ex.answers for ex in self.examples):
-                    raise UserError(
-                        f"{tpl.source}: uses $examples, but {self.examples_file} has no {tpl.name!r} "
-                        "example answers"
-                    )
+            has_examples = self.examples is not None and any(tpl.name in ex.answers for ex in self.examples)
+            if "examples" in tpl.placeholders and self.examples is not None and not has_examples:
+                raise UserError(
+                    f"{tpl.source}: uses $examples, but {self.examples_file} has no {tpl.name!r} example answers"
+                )
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import typer
 
 from crossglg.cli_numbers import real
 from crossglg.cli_support import run_app
-from crossglg.textgen import cli_options as opts
 from crossglg.errors import UserError
+from crossglg.textgen import cli_options as opts
 
 app = typer.Typer(
     name="crossglg-text",

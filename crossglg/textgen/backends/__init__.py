@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from crossglg.errors import UserError
-from crossglg.textgen.backends.vllm_engine import EngineOptions
 from crossglg.textgen.backends.base import (
     Backend,
     ChatRequest,
@@ -14,6 +13,7 @@ from crossglg.textgen.backends.base import (
     RetryableError,
     StopRun,
 )
+from crossglg.textgen.backends.vllm_engine import EngineOptions
 
 BACKENDS = ("auto", "local", "openai", "server", "vllm")
 
