@@ -262,10 +262,10 @@ def generate(
     from crossglg.textgen.runner import RunSettings
 
     t0 = time.perf_counter()
+    own = load_prompts(template, templates, examples, dataset_description, dataset_description_file)
     selection = select_classes(dataset, classes, protocol, include_novel, class_ids, parts, layout, data)
     if selection.note and not as_json:
         print(f"note: {selection.note}", file=sys.stderr)
-    own = load_prompts(template, templates, examples, dataset_description, dataset_description_file)
     engine = EngineOptions(
         tensor_parallel_size, max_model_len, gpu_memory_utilization, revision, allow_download
     )
