@@ -88,7 +88,7 @@ def test_bad_template_options(specs, message):
 def test_bad_template_folders(tmp_path):
     with pytest.raises(UserError, match="not a folder"):
         load_templates(None, tmp_path / "nope")
-    with pytest.raises(UserError, match="neither global.txt nor local.txt"):
+    with pytest.raises(UserError, match=r"neither global\.txt nor local\.txt"):
         load_templates(None, tmp_path)
 
 

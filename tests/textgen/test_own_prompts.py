@@ -53,7 +53,7 @@ def test_same_templates_hit_the_cache_and_a_change_is_new_keys(server, tmp_path,
 def test_prompts_shows_the_templates_in_use_and_their_rendering():
     code, out = invoke("prompts", "-d", "msr-action3d", "-c", "2", *DESCRIBED)
     assert code == 0
-    assert f"## global (global@" in out and f"template {EXAMPLES / 'global.txt'})" in out
+    assert "## global (global@" in out and f"template {EXAMPLES / 'global.txt'})" in out
     assert 'the action "horizontal arm wave"' in out and 'Action "high arm wave":' in out
     code, out = invoke("prompts", "-d", "msr-action3d", "-c", "2", *DESCRIBED, "--json")
     shown = json.loads(out)["prompts"]
