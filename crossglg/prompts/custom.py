@@ -21,7 +21,7 @@ from typing import Any
 
 from crossglg.errors import UserError
 from crossglg.prompts.answers import answer_problems
-from crossglg.prompts.templates import CONTEXT_HELP, Template, load_templates
+from crossglg.prompts.templates import CONTEXT_HELP, Template, load_templates, read_prompt_file
 
 EXAMPLE_FIELDS = ("action", "global", "local")
 MAX_CONTEXT_CHARS = 100_000  # a description or examples file beyond this is a wrong file, not a prompt
@@ -115,14 +115,7 @@ class Prompts:
 
 
 def _read_text(path: Path, what: str) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: {what} not found") from None
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path}: {what} is not UTF-8 text (byte {err.start})") from None
-    except OSError as err:
-        raise UserError(f"{path}: cannot read the {what} ({err.strerror or err})") from None
+    text = read_prompt_file(path, what)
     if len(text) > MAX_CONTEXT_CHARS:
         raise UserError(
             f"{path}: the {what} has {len(text)} characters; more than {MAX_CONTEXT_CHARS} is no prompt"

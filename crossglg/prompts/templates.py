@@ -121,15 +121,19 @@ def load_template(name: str, path: str | Path | None = None) -> Template:
     if name not in TEMPLATE_NAMES:
         raise UserError(f"unknown prompt template {name!r}; known: {', '.join(TEMPLATE_NAMES)}")
     file = Path(path) if path is not None else TEMPLATE_DIR / f"{name}.txt"
+    return _parse(name, read_prompt_file(file, "prompt template"), str(file))
+
+
+def read_prompt_file(path: Path, what: str) -> str:
+    """A user's prompt file as text; missing, unreadable or not UTF-8 is one line naming it."""
     try:
-        text = file.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UserError(f"{file}: prompt template not found") from None
+        raise UserError(f"{path}: {what} not found") from None
     except UnicodeDecodeError as err:
-        raise UserError(f"{file}: prompt template is not UTF-8 text (byte {err.start})") from None
+        raise UserError(f"{path}: {what} is not UTF-8 text (byte {err.start})") from None
     except OSError as err:  # a folder, no permission
-        raise UserError(f"{file}: cannot read the prompt template ({err.strerror or err})") from None
-    return _parse(name, text, str(file))
+        raise UserError(f"{path}: cannot read the {what} ({err.strerror or err})") from None
 
 
 def load_templates(specs: list[str] | None = None, folder: Path | None = None) -> tuple[Template, Template]:
