@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,75 @@ def test_concurrency_does_not_cap_an_in_process_batch(tmp_path):
     summary = generate(plan, backend, tmp_path / "c.db", FAST, {"test": True})  # FAST: --concurrency 4
     assert FAST.concurrency == 4 and backend.most == 40
     assert summary.sent == 40 and summary.failed == 0, summary.errors[:3]
+
+
+def _stand_in_vllm(monkeypatch) -> list:
+    """A stand-in for the ``vllm`` package, which is a CUDA build and cannot be installed here.
+
+    It records what crossglg hands to ``vllm.LLM(...)``, ``LLM.chat`` and ``SamplingParams``
+    and answers with schema-shaped JSON, so the backend's own code (engine construction,
+    batching, seeds, structured output, storing) runs for real up to vLLM's boundary.
+    """
+    import importlib.machinery
+    import types
+
+    engines: list = []
+
+    class LLM:
+        def __init__(self, **kwargs) -> None:
+            self.kwargs, self.batches = kwargs, []
+            engines.append(self)
+
+        def chat(self, messages, sampling_params, use_tqdm):
+            self.batches.append(sampling_params)
+            outputs = []
+            for params in sampling_params:
+                required = params.structured_outputs.json["required"]
+                answer = (
+                    {"description": "The right arm rises and waves overhead.", "key_body_parts": ["arm"]}
+                    if required == ["description", "key_body_parts"]
+                    else {s: f"The {s} moves in its own way {i}." for i, s in enumerate(required)}
+                )
+                out = types.SimpleNamespace(text=json.dumps(answer), finish_reason="stop", token_ids=[0] * 7)
+                outputs.append(types.SimpleNamespace(prompt_token_ids=[0] * 30, outputs=[out]))
+            return outputs
+
+    class SamplingParams:
+        def __init__(self, **kwargs) -> None:
+            self.__dict__.update(kwargs)
+
+    class StructuredOutputsParams:
+        def __init__(self, json) -> None:
+            self.json = json
+
+    vllm = types.ModuleType("vllm")
+    vllm.__spec__ = importlib.machinery.ModuleSpec("vllm", None)
+    sampling = types.ModuleType("vllm.sampling_params")
+    vllm.LLM, vllm.SamplingParams, sampling.StructuredOutputsParams = (
+        LLM,
+        SamplingParams,
+        StructuredOutputsParams,
+    )
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    monkeypatch.setitem(sys.modules, "vllm.sampling_params", sampling)
+    return engines
+
+
+def test_a_run_hands_the_engine_its_options_and_batches(hub, tmp_path, monkeypatch, query):
+    import crossglg.textgen.backends.vllm_offline as vllm_offline
+
+    engines = _stand_in_vllm(monkeypatch)
+    monkeypatch.setattr(vllm_offline, "MAX_BATCH", 16)
+    cache = tmp_path / "cache.db"
+    args = ["generate", "--backend", "vllm", "--llm", MODEL, "-d", "msr-action3d", "--cache", cache, "--json"]
+    code, out = invoke(*args, "--tensor-parallel-size", "2", "--revision", "main")
+    assert code == 0 and json.loads(out)["sent"] == 40 and json.loads(out)["failed"] == 0, out
+    (engine,) = engines  # built once, with the options and the resolved commit
+    assert engine.kwargs == {"model": MODEL, "revision": COMMIT, "tensor_parallel_size": 2}
+    assert [len(b) for b in engine.batches] == [16, 16, 8]  # the whole plan, in batches of MAX_BATCH
+    seeds = [p.seed for batch in engine.batches for p in batch]
+    assert len(set(seeds)) == 40 and all(p.temperature == 0.2 for b in engine.batches for p in b)
+    conn_rows = query("SELECT DISTINCT model_revision FROM requests")
+    assert conn_rows == [(COMMIT,)]
+    code, out = invoke(*args, "--revision", COMMIT)  # the same weights: every answer is a cache hit
+    assert code == 0 and json.loads(out)["sent"] == 0 and len(engines) == 1
