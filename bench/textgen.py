@@ -5,7 +5,8 @@
 1. throughput at zero latency: requests/s through the real ``openai`` client, the runner and
    the cache (planning, retries, parsing, batched SQLite writes included), and the client's
    CPU time per request at concurrency 64 after a warm-up run (imports excluded), for the
-   request path crossglg uses (the client's low-level ``client.post``) and, side by side in
+   request path crossglg uses (:class:`crossglg.textgen.backends.chat_post.ChatPoster`: the
+   client's own HTTP client, without its per-request machinery) and, side by side in
    the same run, for the SDK's ``chat.completions.with_raw_response.create`` that it replaced;
    the two alternate, twice each, and each keeps its lower figure. The server runs in its
    own process so its CPU is not counted.
@@ -60,8 +61,7 @@ class ServerProcess:
 class SDKPathBackend(OpenAIBackend):
     """The request path before the low-level one: the SDK's typed ``create``, for comparison only."""
 
-    @staticmethod
-    async def _send(client: Any, body: dict[str, Any], timeout: float) -> bytes:
+    async def _send(self, client: Any, body: dict[str, Any], timeout: float) -> bytes:
         raw = await client.chat.completions.with_raw_response.create(**body, timeout=timeout)
         return raw.content
 
