@@ -38,7 +38,13 @@ from crossglg.cache.records import (
     RunCounters,
     utc_stamp,
 )
-from crossglg.cache.sanitize import clean_message, mask_configured_secrets, valid_text, valid_value
+from crossglg.cache.sanitize import (
+    clean_message,
+    configured_secrets,
+    mask_configured_secrets,
+    valid_text,
+    valid_value,
+)
 from crossglg.cache.schema import FORMAT_NAME, INDEXES, PAGE_SIZE, SCHEMA_VERSION, TABLES
 from crossglg.prompts.answers import answer_texts
 
@@ -170,14 +176,20 @@ def storage_error(err: sqlite3.Error, path: Path) -> CacheError | None:
     return None
 
 
-def scrub_args(args: Mapping[str, Any], drop_names: bool = True) -> dict[str, Any]:
+def scrub_args(
+    args: Mapping[str, Any], drop_names: bool = True, secrets: list[str] | None = None
+) -> dict[str, Any]:
     """Arguments fit to store: transport settings and secret-looking names dropped.
 
     API keys are never stored; dropping by name is backed up by masking every configured key
     and ``sk-…``/bearer credential wherever it turns up in a string. Request params keep their
     names and all but configured keys (``drop_names=False``): they must stay what was hashed.
     """
-    mask = clean_message if drop_names else mask_configured_secrets
+    if secrets is None:
+        secrets = configured_secrets()  # once, not once a string
+
+    def mask(text: str) -> str:
+        return clean_message(text, secrets) if drop_names else mask_configured_secrets(text, secrets)
 
     def clean(value: Any) -> Any:
         if isinstance(value, str):
@@ -336,7 +348,7 @@ class Cache:
         rows = list(rows)
         if not rows:
             return 0
-        now = utc_now()
+        now, secrets = utc_now(), configured_secrets()
         with self.write():
             present = self._present("requests", [r.request_key for r in rows])
             fresh = [r for r in rows if r.request_key not in present]
@@ -352,7 +364,7 @@ class Cache:
                         r.model,
                         r.model_revision,
                         canonical_json(r.messages),
-                        canonical_json(scrub_args(r.params, drop_names=False)),
+                        canonical_json(scrub_args(r.params, drop_names=False, secrets=secrets)),
                         canonical_json(r.schema) if r.schema is not None else None,
                         r.sample_index,
                         r.seed,

@@ -17,6 +17,7 @@ is never trained on, and the curated packs are held to them in the tests.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ _STILL_WORDS = """stay stays staying remain remains remaining still stationary m
 STILL = frozenset(_STILL_WORDS.split())
 
 
+@functools.lru_cache(maxsize=16384)  # a few thousand distinct words; checked for every answer
 def _stem(word: str) -> str:
     """Crude suffix stripping, enough to see "waving", "waves" and "wave" as one word."""
     for suffix in ("ing", "es", "ed", "s"):
@@ -57,10 +59,15 @@ def _content(text: str, also: frozenset[str] = frozenset()) -> set[str]:
     return {_stem(w) for w in words(text) if w not in FILLER and w not in also}
 
 
+@functools.lru_cache(maxsize=4096)
+def _name_content(class_name: str) -> frozenset[str]:
+    return frozenset(_content(class_name))
+
+
 def only_class_name(text: str, class_name: str) -> bool:
     """True when ``text`` says nothing beyond the action's own name (and filler words)."""
     content = _content(text)
-    return bool(content) and content <= _content(class_name)
+    return bool(content) and content <= _name_content(class_name)
 
 
 def says_still(text: str, slot: str = "") -> bool:

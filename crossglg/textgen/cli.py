@@ -18,6 +18,7 @@ import typer
 from crossglg.cli_numbers import real
 from crossglg.cli_support import run_app
 from crossglg.errors import UserError
+from crossglg.textgen import cli_options as opts
 
 app = typer.Typer(
     name="crossglg-text",
@@ -238,20 +239,39 @@ def generate(
             "repair turn and without failing the run: for trying the pipeline with a tiny model only.",
         ),
     ] = False,
+    template: opts.TemplateOpt = None,
+    templates: opts.TemplatesDirOpt = None,
+    examples: opts.ExamplesOpt = None,
+    dataset_description: opts.DescriptionOpt = None,
+    dataset_description_file: opts.DescriptionFileOpt = None,
+    tensor_parallel_size: opts.TensorParallelOpt = None,
+    max_model_len: opts.MaxModelLenOpt = None,
+    gpu_memory_utilization: opts.GpuMemoryOpt = None,
+    revision: opts.RevisionOpt = None,
+    allow_download: opts.AllowDownloadOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate the global and local descriptions of every selected class; only missing ones are sent."""
-    from crossglg.textgen.backends import make_backend
+    from dataclasses import asdict
+
+    from crossglg.prompts.custom import load_prompts
+    from crossglg.textgen.backends import EngineOptions, make_backend
     from crossglg.textgen.generate import dry_run as plan_dry_run
     from crossglg.textgen.generate import generate as run_generate
     from crossglg.textgen.plan import GenParams, build_plan, select_classes
     from crossglg.textgen.runner import RunSettings
 
     t0 = time.perf_counter()
+    own = load_prompts(template, templates, examples, dataset_description, dataset_description_file)
     selection = select_classes(dataset, classes, protocol, include_novel, class_ids, parts, layout, data)
     if selection.note and not as_json:
         print(f"note: {selection.note}", file=sys.stderr)
-    chosen = make_backend(llm, backend, base_url, None if json_mode is JsonMode.auto else json_mode.value)
+    engine = EngineOptions(
+        tensor_parallel_size, max_model_len, gpu_memory_utilization, revision, allow_download
+    )
+    chosen = make_backend(
+        llm, backend, base_url, None if json_mode is JsonMode.auto else json_mode.value, engine
+    )
     if chosen.endpoint_note and not as_json:
         print(chosen.endpoint_note, file=sys.stderr)
     plan = build_plan(
@@ -260,7 +280,9 @@ def generate(
         GenParams(temperature, top_p, max_tokens),
         samples,
         cache_salt,
+        own.templates,
         accept_degenerate=accept_degenerate,
+        context=own.context,
     )
     if dry_run:
         report = plan_dry_run(plan, cache, force)
@@ -293,6 +315,8 @@ def generate(
         "force": force,
         "cache_salt": cache_salt,
         "accept_degenerate": accept_degenerate,
+        "prompts": own.describe(),
+        "engine": asdict(engine) if chosen.kind == "vllm" else None,
     }
     with bar:
         summary = run_generate(
@@ -399,22 +423,30 @@ def prompts(
     ] = 1,
     parts: PartsOpt = "parts6",
     layout: LayoutOpt = None,
+    template: opts.TemplateOpt = None,
+    templates: opts.TemplatesDirOpt = None,
+    examples: opts.ExamplesOpt = None,
+    dataset_description: opts.DescriptionOpt = None,
+    dataset_description_file: opts.DescriptionFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print the rendered messages (global and local) that would be sent for one class."""
-    from crossglg.prompts import answer_schema, load_template
+    """Print the templates in use and the messages (global and local) they render for one class."""
+    from crossglg.prompts import answer_schema
+    from crossglg.prompts.custom import load_prompts
     from crossglg.textgen.plan import select_classes
 
+    own = load_prompts(template, templates, examples, dataset_description, dataset_description_file)
     selection = select_classes(dataset, classes, None, False, [class_id], parts, layout, data)
     entry, pset = selection.classes[0], selection.parts
     out = []
-    for name, kind, slots in (("global", "global", ()), ("local", pset.kind, pset.slots)):
-        tpl = load_template(name)
+    for tpl, kind, slots in zip(own.templates, ("global", pset.kind), ((), pset.slots), strict=True):
         out.append(
             {
-                "prompt": name,
+                "prompt": tpl.name,
                 "version": tpl.version_label,
-                "messages": tpl.render(entry.name, slots),
+                "template_file": tpl.source,
+                "template": tpl.text,
+                "messages": own.context.render(tpl, entry.name, slots),
                 "schema": answer_schema(kind, slots),
             }
         )
@@ -430,7 +462,7 @@ def prompts(
         return
     print(f"# {selection.dataset} class {entry.class_id}: {entry.name}")
     for prompt in out:
-        print(f"\n## {prompt['prompt']} ({prompt['version']})")
+        print(f"\n## {prompt['prompt']} ({prompt['version']}, template {prompt['template_file']})")
         for message in prompt["messages"]:
             print(f"[{message['role']}]\n{message['content']}")
 

@@ -26,6 +26,7 @@ from crossglg.prompts import (
     load_template,
     part_set,
 )
+from crossglg.prompts.custom import PromptContext
 from crossglg.textgen.backends import Backend, ChatRequest
 
 # rough output sizes for --dry-run, in tokens: a global answer, and one sentence per slot
@@ -172,17 +173,23 @@ def build_plan(
     salt: str | None = None,
     templates: tuple[Template, Template] | None = None,
     accept_degenerate: bool = False,
+    context: PromptContext | None = None,
 ) -> Plan:
-    """Every (class × prompt × sample) request with its key; requests with equal keys merge targets."""
+    """Every (class × prompt × sample) request with its key; requests with equal keys merge targets.
+
+    ``context`` fills the own templates' ``$examples`` and ``$dataset_description``
+    (:mod:`crossglg.prompts.custom`); the key is computed from the messages as rendered.
+    """
     if samples < 1:
         raise UserError("--samples must be >= 1")
     g_tpl, l_tpl = templates or (load_template("global"), load_template("local"))
+    context = context or PromptContext()
     backend_model = f"{backend.source}@{backend.revision}" if backend.revision else backend.source
     pset = selection.parts
     by_key: dict[str, PlannedRequest] = {}
     for entry in selection.classes:
         for tpl, kind, slots in ((g_tpl, "global", ()), (l_tpl, pset.kind, pset.slots)):
-            messages = tpl.render(entry.name, slots)
+            messages = context.render(tpl, entry.name, slots)
             schema = answer_schema(kind, slots)
             key_params = {
                 "temperature": params.temperature,
@@ -218,7 +225,7 @@ def build_plan(
                         seed=seed,
                         schema=schema,
                         prompt_id=tpl.prompt_id,
-                        model_revision=backend.revision or None,
+                        model_revision=backend.recorded_revision or None,
                     ),
                     chat=ChatRequest(
                         messages=messages,

@@ -322,6 +322,8 @@ class Runner:
     async def run(self, todo: Sequence[PlannedRequest]) -> RunSummary:
         t0 = time.perf_counter()
         limit = min(self.settings.concurrency, self.backend.max_concurrency or self.settings.concurrency)
+        if self.backend.in_process_batches:  # it batches them itself (docs/TEXTGEN.md, "vLLM in-process")
+            limit = len(todo)
         sem = asyncio.Semaphore(max(1, limit))
 
         async def bounded(p: PlannedRequest) -> None:

@@ -39,6 +39,10 @@ RUN = [
     "crossglg-text export texts.csv --format csv --dataset msr-action3d",
     "crossglg-text invalidate --prompt local --dry-run",
     "crossglg-text generate --llm gpt-4 --protocol ntu120-aux40 --dry-run",
+    OWN_PROMPTS := "crossglg-text prompts --dataset msr-action3d --class 2 --templates examples/prompts "
+    "--examples examples/prompts/examples.jsonl --dataset-description-file examples/prompts/dataset.txt",
+    OWN_DRY_RUN := "crossglg-text generate --llm gpt-4o --protocol msr-action3d --templates examples/prompts "
+    "--examples examples/prompts/examples.jsonl --dataset-description-file examples/prompts/dataset.txt --dry-run",
     "crossglg model-info --encoder all --layout ntu25",
 ]
 # run end to end by tests/demo/test_demo.py (the --quick size) and tests/demo/test_bench_main.py
@@ -171,6 +175,13 @@ def test_cheap_guide_commands_run_as_written(tmp_path):
     assert "high arm wave" in outputs[RUN[6]]
     assert "no answers match prompt=local" in outputs["crossglg-text invalidate --prompt local --dry-run"]
     assert "infogcn" in outputs[RUN[-1]] and "ctrgcn" in outputs[RUN[-1]]
+    # own prompts: the templates in use, the description and another class's example answer
+    assert "template examples/prompts/local.txt" in outputs[OWN_PROMPTS]
+    assert (
+        "MSR Action3D: one subject" in outputs[OWN_PROMPTS]
+        and 'Action "high arm wave":' in outputs[OWN_PROMPTS]
+    )
+    assert planned[OWN_DRY_RUN][1] == "20"  # the protocol's 10 base classes × 2
 
 
 def other_doc_commands(name: str) -> list[str]:

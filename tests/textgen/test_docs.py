@@ -49,10 +49,12 @@ def _embedded(args: list[str]) -> bool:
 def test_doc_commands_run_in_order(tmp_path, monkeypatch):
     """Run the guide top to bottom. Hosted and server models answer from the scripted server
     (OPENAI_BASE_URL); full-protocol runs are cut to one base class. The embedded model's
-    commands run as --dry-run here: its real runs are test_local_llm's (slow) job."""
+    commands run as --dry-run here: its real runs are test_local_llm's (slow) job; in-process
+    vLLM's, which need a GPU, must refuse in one line (their dry runs run)."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "handwritten.jsonl").write_text(_blocks("jsonl")[0])
+    (tmp_path / "handwritten.jsonl").write_text(next(b for b in _blocks("jsonl") if '"class_id"' in b))
     (tmp_path / "my_actions.txt").write_text(_blocks("text")[0])
+    (tmp_path / "examples").symlink_to(DOC.parents[1] / "examples")  # "Your own prompts"
     cli = CliRunner()
     with ScriptedServer() as srv:
         monkeypatch.setenv("OPENAI_API_KEY", "test-key")
@@ -64,7 +66,8 @@ def test_doc_commands_run_in_order(tmp_path, monkeypatch):
             elif args[0] == "generate" and "--protocol" in args and "--dry-run" not in args:
                 args += ["--class", "2"]
             result = cli.invoke(app, args)
-            if "--backend" in args and "vllm" in args:  # GPU only: a clear one-line refusal here
+            vllm_run = "--backend" in args and "vllm" in args and "--dry-run" not in args
+            if vllm_run:  # GPU only: a clear one-line refusal here (a dry run needs no vllm)
                 assert isinstance(result.exception, UserError) and "vllm is not installed" in str(
                     result.exception
                 )
@@ -77,3 +80,13 @@ def test_doc_commands_run_in_order(tmp_path, monkeypatch):
     with (tmp_path / "texts.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["source"] for r in rows} == {"import:handwritten"} and len(rows) == 2
+
+
+def test_doc_example_answers_are_a_valid_examples_file(tmp_path):
+    """The examples line shown under "Your own prompts" is what --examples accepts."""
+    from crossglg.prompts.custom import read_examples
+
+    block = next(b for b in _blocks("jsonl") if '"action"' in b)
+    (tmp_path / "examples.jsonl").write_text(block)
+    (example,) = read_examples(tmp_path / "examples.jsonl")
+    assert example.action == "high arm wave" and set(example.answers) == {"global", "local"}

@@ -86,8 +86,10 @@ def test_make_backend_routes():
         make_backend("local", base_url="http://127.0.0.1:1/v1")
     with pytest.raises(UserError, match="no such GGUF"):
         make_backend("/nowhere/model.gguf")
+    vllm = make_backend("some/model", backend="vllm")  # planning needs no vllm; sending does
+    assert vllm.source == "vllm:some/model"
     with pytest.raises(UserError, match="vllm is not installed"):
-        make_backend("some/model", backend="vllm")
+        vllm.prepare()
 
 
 def test_plan_keys_exclude_transport_and_depend_on_params():

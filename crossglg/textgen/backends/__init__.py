@@ -13,6 +13,7 @@ from crossglg.textgen.backends.base import (
     RetryableError,
     StopRun,
 )
+from crossglg.textgen.backends.vllm_engine import EngineOptions
 
 BACKENDS = ("auto", "local", "openai", "server", "vllm")
 
@@ -21,6 +22,7 @@ __all__ = [
     "Backend",
     "ChatRequest",
     "Completion",
+    "EngineOptions",
     "RequestFailed",
     "RetryableError",
     "StopRun",
@@ -29,13 +31,20 @@ __all__ = [
 
 
 def make_backend(
-    llm: str = "local", backend: str = "auto", base_url: str | None = None, json_mode: str | None = None
+    llm: str = "local",
+    backend: str = "auto",
+    base_url: str | None = None,
+    json_mode: str | None = None,
+    engine: EngineOptions | None = None,
 ) -> Backend:
     """``auto``: ``--base-url`` → that server; ``local`` or a ``.gguf`` path → llama.cpp; else hosted OpenAI.
 
-    Building a backend never touches the network or loads weights, so ``--dry-run`` and
-    fully cached reruns stay instant.
+    Building a backend never touches the network, loads weights or imports vllm, so
+    ``--dry-run`` and fully cached reruns stay instant and run anywhere. ``engine`` holds the
+    in-process vLLM options, refused for any other backend.
     """
+    if engine is not None and engine.given() and backend != "vllm":
+        raise UserError(f"{', '.join(engine.given())}: only for the in-process engine, --backend vllm")
     if backend == "auto":
         if base_url:
             backend = "server"
@@ -60,5 +69,5 @@ def make_backend(
 
         if llm == "local":
             raise UserError("--backend vllm needs --llm MODEL (a Hugging Face id or a local directory)")
-        return VLLMBackend(llm)
+        return VLLMBackend(llm, engine)
     raise UserError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")

@@ -103,12 +103,21 @@ class Backend:
     json_mode: str = "json_schema"
     #: most requests this backend can usefully take at once (None: the user's --concurrency)
     max_concurrency: int | None = None
+    #: the backend batches requests itself (in-process vLLM): the runner hands it every request
+    #: of the run at once, whatever --concurrency says
+    in_process_batches: bool = False
     model: str = ""
     revision: str = ""
 
     @property
     def source(self) -> str:
         return f"{self.kind}:{self.model}"
+
+    @property
+    def recorded_revision(self) -> str:
+        """The weights' revision as stored with each request: ``revision``, or one that is known
+        but kept out of the key so that runs made before it was read keep their keys."""
+        return self.revision
 
     @property
     def low_quality_notice(self) -> str | None:

@@ -1,10 +1,12 @@
 """In-process vLLM batch generation on a GPU (``--backend vllm --llm <HF id or local dir>``).
 
 vLLM gains its speed from continuous batching, so sending one prompt at a time wastes it
-(vllm-project/vllm#1636). The runner still calls :meth:`complete` once per request; this
-backend gathers the calls that arrive together and hands them to ``LLM.chat`` as one batch.
-``vllm`` is imported only when this backend is chosen: it is a CUDA build, never a CI
-dependency (OFFLINE.md §8). Not exercised by the test suite, which has no GPU.
+(vllm-project/vllm#1636). The runner hands this backend every request of the run at once
+(``in_process_batches``: ``--concurrency`` does not apply), and the calls that arrive together
+go to ``LLM.chat`` in batches of up to :data:`MAX_BATCH`, so answers are committed batch by
+batch and a crash loses at most one batch. ``vllm`` is imported only to run: planning, a dry
+run and a cached rerun need none (OFFLINE.md §8), and what the engine is given is decided by
+:mod:`crossglg.textgen.backends.vllm_engine`, which the test suite covers without a GPU.
 """
 
 from __future__ import annotations
@@ -15,40 +17,55 @@ from typing import Any
 
 from crossglg.errors import UserError
 from crossglg.textgen.backends.base import Backend, ChatRequest, Completion, StopRun
+from crossglg.textgen.backends.vllm_engine import (
+    EngineOptions,
+    allow_downloads,
+    check_weights,
+    downloads_allowed,
+    key_revision,
+    llm_kwargs,
+    sampling_kwargs,
+    snapshot_commit,
+)
 
-BATCH_WINDOW_S = 0.05
+BATCH_WINDOW_S = 0.05  # requests arriving within this join the batch (the runner's repairs trickle in)
+MAX_BATCH = 1024  # requests per LLM.chat call: large enough to fill the GPU, small enough to commit often
 
 
 class VLLMBackend(Backend):
     kind = "vllm"
     json_mode = "json_schema"
-    max_concurrency = None  # the runner's --concurrency is the batch size; set it high (e.g. 256)
+    in_process_batches = True
 
-    def __init__(self, model: str, **engine_args: Any) -> None:
-        if importlib.util.find_spec("vllm") is None:
-            raise UserError("vllm is not installed: pip install 'crossglg[vllm]' on a GPU machine")
+    def __init__(self, model: str, options: EngineOptions | None = None) -> None:
         self.model = model
-        self.revision = ""  # the model id names the weights; the engine version is not part of the key
-        self._engine_args = engine_args
+        self.options = options or EngineOptions()
+        self.revision = key_revision(model, self.options.revision)
+        self._snapshot = snapshot_commit(model, self.options.revision) or ""
         self._llm: Any = None
         self._pending: list[tuple[ChatRequest, asyncio.Future[Completion]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._engine_lock = asyncio.Lock()
+
+    @property
+    def recorded_revision(self) -> str:
+        return self.revision or self._snapshot
+
+    def prepare(self) -> None:
+        """The package and the weights, checked before anything is sent (a dry run needs neither)."""
+        if importlib.util.find_spec("vllm") is None:
+            raise UserError("vllm is not installed: pip install 'crossglg[vllm]' on a GPU machine")
+        check_weights(self.model, self.options)
+        if downloads_allowed(self.options):
+            allow_downloads()
 
     def _generate(self, batch: list[ChatRequest]) -> list[Completion]:
         from vllm import LLM, SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
         if self._llm is None:
-            self._llm = LLM(model=self.model, **self._engine_args)
+            self._llm = LLM(**llm_kwargs(self.model, self.options, self.revision))
         params = [
-            SamplingParams(
-                temperature=r.temperature,
-                top_p=r.top_p,
-                max_tokens=r.max_tokens,
-                seed=r.seed,  # V1 defaults to seed 0: without this, samples would be identical
-                structured_outputs=StructuredOutputsParams(json=r.schema),
-            )
+            SamplingParams(**sampling_kwargs(r), structured_outputs=StructuredOutputsParams(json=r.schema))
             for r in batch
         ]
         outputs = self._llm.chat([r.messages for r in batch], sampling_params=params, use_tqdm=False)
@@ -63,22 +80,27 @@ class VLLMBackend(Backend):
             for o in outputs
         ]
 
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(BATCH_WINDOW_S)
-        batch, self._pending, self._flusher = self._pending, [], None
+    async def _drain(self) -> None:
+        """Run batches until no request waits; one at a time, since the engine is not thread-safe."""
         try:
-            async with self._engine_lock:  # one batch at a time: the engine is not thread-safe
-                results = await asyncio.to_thread(self._generate, [r for r, _ in batch])
-        except Exception as err:  # an engine failure (e.g. out of GPU memory) ends the run cleanly
-            for _, fut in batch:
-                fut.set_exception(StopRun(f"vLLM engine error: {err}"))
-            return
-        for (_, fut), result in zip(batch, results, strict=True):
-            fut.set_result(result)
+            while self._pending:
+                await asyncio.sleep(BATCH_WINDOW_S)
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                try:
+                    results = await asyncio.to_thread(self._generate, [r for r, _ in batch])
+                except Exception as err:  # an engine failure (e.g. out of GPU memory) ends the run cleanly
+                    batch, self._pending = batch + self._pending, []
+                    for _, fut in batch:
+                        fut.set_exception(StopRun(f"vLLM engine error: {err}"))
+                    continue
+                for (_, fut), result in zip(batch, results, strict=True):
+                    fut.set_result(result)
+        finally:
+            self._flusher = None
 
     async def complete(self, request: ChatRequest, timeout: float) -> Completion:
         future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
         self._pending.append((request, future))
         if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush_later())
+            self._flusher = asyncio.create_task(self._drain())
         return await future
