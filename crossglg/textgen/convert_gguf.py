@@ -105,6 +105,7 @@ def convert(src: Path, out: Path, dtype: Dtype = Dtype.float32) -> Converted:
         )
     model.tie_weights()
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
+    tmp.chmod(0o755)  # mkdtemp's 0700 would hide the model from a server run as another user
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -129,7 +130,7 @@ def convert(src: Path, out: Path, dtype: Dtype = Dtype.float32) -> Converted:
 
 
 def convert_command(
-    out: Annotated[Path, typer.Argument(help="A new folder for the Hugging Face model (must not exist).")],
+    out: Annotated[Path, typer.Argument(help="A new (or empty) folder for the Hugging Face model.")],
     llm: Annotated[
         str, typer.Option(help="'local' (the embedded SmolLM2 GGUF, the default) or a .gguf path.")
     ] = "local",
