@@ -1,8 +1,9 @@
 """Every local engine answers the MSR protocol, then answers it again from the cache (``make check-engines``).
 
 Runs ``crossglg-text generate --protocol msr-action3d`` with its defaults from an empty cache
-through four engines, then reruns each with its server already stopped, so a rerun that sent
-anything would fail:
+through four engines, then reruns each: the rerun must take every ``ok`` answer from the cache
+and send only the others again (truncated, degenerate, failed: the cache's resume rule,
+docs/TEXTGEN.md), so with every answer ok it sends nothing:
 
 - ``embedded``: the SmolLM2 GGUF in-process (llama.cpp), the default backend;
 - ``llama.cpp server``: ``python -m llama_cpp.server`` on that GGUF (``--base-url``);
@@ -177,14 +178,16 @@ class Row:
 
     @property
     def passed(self) -> bool:
-        return bool(
-            self.first
-            and self.rerun
-            and self.first.summary
-            and self.rerun.summary
-            and self.first.failed == 0
-            and self.rerun.summary.get("sent") == 0
+        """Every request answered, and the rerun re-asked exactly the answers that were not ok."""
+        if not (self.first and self.rerun and self.first.summary and self.rerun.summary):
+            return False
+        ok, planned = self.first.count("ok"), self.first.summary.get("planned", 0)
+        again = self.rerun.summary
+        return (
+            self.first.failed == 0
             and self.rerun.failed == 0
+            and again.get("cached") == ok
+            and again.get("sent") == planned - ok
         )
 
 
@@ -225,7 +228,7 @@ def convert_once(hf_dir: Path, env: dict[str, str], log: Path) -> None:
 def check_engine(
     engine: str, children: Children, work: Path, gguf: Path, hf_dir: Path, env: dict[str, str], start_s: float
 ) -> Row:
-    """Run one engine from an empty cache, stop its server, rerun from the cache."""
+    """Run one engine from an empty cache, then again on that cache, then stop its server."""
     slug = engine.replace(" ", "-").replace(".", "")
     cache, log = work / f"{slug}.db", work / f"{slug}.log"
     for stale in work.glob(f"{slug}.db*"):
@@ -249,15 +252,12 @@ def check_engine(
     row.command = ["crossglg-text", "generate", "--protocol", "msr-action3d", *args]
     print(f"== {engine}: {' '.join(row.command)}", flush=True)
     try:
-        if server is None:
+        with contextlib.ExitStack() as stack:
+            if server is not None:
+                ready, server_log = f"{base_url}/models", work / f"{slug}-server.log"
+                row.startup_s = stack.enter_context(served(children, server, ready, server_log, env, start_s))
             row.first = generate(children, args, cache, env, log)
-        else:
-            with served(
-                children, server, f"{base_url}/models", work / f"{slug}-server.log", env, start_s
-            ) as up:
-                row.startup_s = up
-                row.first = generate(children, args, cache, env, log)
-        row.rerun = generate(children, args, cache, env, log)  # the server is gone now
+            row.rerun = generate(children, args, cache, env, log)
     except RuntimeError as err:
         row.error = str(err)
     print(format_table([row]).splitlines()[-1], flush=True)
@@ -271,7 +271,7 @@ def _n(value: float | None, fmt: str = ".0f") -> str:
 def format_table(rows: list[Row]) -> str:
     head = (
         "| engine | ok | truncated | invalid | failed | seconds | output tokens/s | server start s "
-        "| rerun: sent | rerun seconds |"
+        "| rerun: cached | rerun: sent | rerun seconds |"
     )
     lines = [head, "|" + " --- |" * head.count(" | ") + " --- |"]
     for r in rows:
@@ -280,13 +280,14 @@ def format_table(rows: list[Row]) -> str:
             reason = r.error or (first.error if first else "not run")
             lines.append(f"| {r.engine} | failed: {reason} |" + " |" * (head.count(" | ") - 1))
             continue
-        rerun_sent = "-" if not (rerun and rerun.summary) else str(rerun.summary.get("sent"))
+        again = (rerun.summary if rerun else None) or {}
+        rerun_sent = str(again.get("sent", "-"))
         if rerun and rerun.error:
             rerun_sent += f" ({rerun.error})"
         lines.append(
             f"| {r.engine} | {first.count('ok')} | {first.count('truncated')} | {first.invalid} | "
             f"{first.failed} | {first.seconds:.0f} | {_n(first.tokens_per_s, '.1f')} | {_n(r.startup_s)} | "
-            f"{rerun_sent} | {_n(rerun.seconds if rerun else None, '.1f')} |"
+            f"{again.get('cached', '-')} | {rerun_sent} | {_n(rerun.seconds if rerun else None, '.1f')} |"
         )
     return "\n".join(lines)
 

@@ -87,24 +87,33 @@ def test_a_server_that_dies_while_starting_is_reported_with_its_last_words(tmp_p
     assert children.procs == []
 
 
-def test_the_table_counts_answers_and_shows_that_a_rerun_sent_nothing():
-    first = Run(
-        84.2,
-        {
-            "sent": 20,
-            "not_sent": 0,
-            "statuses": {"ok": 15, "truncated": 3, "invalid_json": 1, "failed": 1},
-            "tokens": {"output": 4000},
-            "elapsed_s": 80.0,
-        },
-    )
-    rerun = Run(1.3, {"sent": 0, "not_sent": 0, "statuses": {}, "tokens": {"output": 0}, "elapsed_s": 1.0})
+def _run(seconds: float, planned: int, sent: int, cached: int, statuses: dict, tokens: int) -> Run:
+    summary = {"planned": planned, "sent": sent, "cached": cached, "not_sent": 0, "statuses": statuses}
+    return Run(seconds, {**summary, "tokens": {"output": tokens}, "elapsed_s": seconds - 4.2})
+
+
+def test_the_table_counts_answers_and_what_a_rerun_took_from_the_cache():
+    first = _run(84.2, 20, 20, 0, {"ok": 15, "truncated": 3, "invalid_json": 1, "degenerate": 1}, 4000)
+    rerun = _run(9.2, 20, 5, 15, {"truncated": 3, "invalid_json": 1, "degenerate": 1}, 900)
     broken = Row("llama.cpp server", error="server exited with 1 before it was ready: boom")
     table = format_table([Row("vLLM server", 12.0, first, rerun), broken]).splitlines()
     assert table[0].startswith("| engine | ok | truncated | invalid | failed | seconds | output tokens/s |")
-    assert table[2] == "| vLLM server | 15 | 3 | 1 | 1 | 84 | 50.0 | 12 | 0 | 1.3 |"
+    assert table[2] == "| vLLM server | 15 | 3 | 2 | 0 | 84 | 50.0 | 12 | 15 | 5 | 9.2 |"
     assert table[3].startswith(
         "| llama.cpp server | failed: server exited with 1 before it was ready: boom |"
     )
     assert all(line.count("|") == table[0].count("|") for line in table)
-    assert not Row("vLLM server", 12.0, first, rerun).passed  # one request failed
+    assert Row("vLLM server", 12.0, first, rerun).passed
+    assert not broken.passed
+
+
+@pytest.mark.parametrize(
+    ("cached", "sent", "statuses"),
+    [
+        (14, 6, {"ok": 14, "truncated": 3}),  # an ok answer was sent again
+        (15, 5, {"ok": 14, "failed": 1}),  # the rerun lost a request
+    ],
+)
+def test_a_rerun_that_resends_an_ok_answer_or_fails_does_not_pass(cached, sent, statuses):
+    first = _run(84.2, 20, 20, 0, {"ok": 15, "truncated": 5}, 4000)
+    assert not Row("vLLM server", 12.0, first, _run(9.2, 20, sent, cached, statuses, 0)).passed
