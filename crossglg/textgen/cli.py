@@ -677,7 +677,10 @@ def stats(cache: CacheOpt = Path("cache.db"), as_json: JsonOpt = False) -> None:
 
 
 def _register_extensions() -> None:
-    """Commands other subpackages add to this app (``crossglg-text embed`` from embeddings)."""
+    """Commands kept in their own modules (``convert-gguf``) and other subpackages (``embed``)."""
+    from crossglg.textgen.convert_gguf import register as register_convert
+
+    register_convert(app)
     try:
         from crossglg.embeddings.cli import register
     except ModuleNotFoundError as err:

