@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from crossglg import __version__
-from crossglg.cache import leases
+from crossglg.cache import batches, leases
 from crossglg.cache.errors import CacheDamaged, CacheError, CacheWriteError
 from crossglg.cache.keys import KEY_RECIPE_VERSION, TRANSPORT_FIELDS, canonical_json, sha256_hex, text_sha256
 from crossglg.cache.migrations import SCHEMA_VERSION, apply_pending, file_version, make_backup
@@ -517,6 +517,7 @@ class Cache:
                 self.conn.execute(
                     f"DELETE FROM leases WHERE request_key IN ({','.join('?' * len(chunk))})", chunk
                 )
+            batches.mark_done(self, answered)  # an open batch no longer owes these
 
     # -- liveness: stale runs, heartbeats, leases on requests (crossglg.cache.leases) ------
     def heartbeat(self, run_id: str) -> None:

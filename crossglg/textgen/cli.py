@@ -53,6 +53,14 @@ DataOpt = Annotated[
         "texts are stored where `crossglg train --data` looks for them.",
     ),
 ]
+PricesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--prices",
+        help="A TOML price file (dollars per million tokens) overriding the shipped table and "
+        "~/.config/crossglg/prices.toml; layout in docs/TEXTGEN.md, Cost.",
+    ),
+]
 LayoutOpt = Annotated[
     str | None,
     typer.Option("--layout", help="Skeleton layout for --parts joints/FILE with a custom class list."),
@@ -238,6 +246,22 @@ def generate(
             "repair turn and without failing the run: for trying the pipeline with a tiny model only.",
         ),
     ] = False,
+    prices: PricesOpt = None,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch",
+            help="Hosted OpenAI only: submit the requests as one Batch API job (half price, done within 24 h) "
+            "instead of sending them; `crossglg-text batch collect` stores the answers.",
+        ),
+    ] = False,
+    batch_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the requests as a JSONL file for `vllm run-batch -i FILE` and send nothing; "
+            "`crossglg-text batch import OUTPUT` stores its answers.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate the global and local descriptions of every selected class; only missing ones are sent."""
@@ -262,16 +286,28 @@ def generate(
         cache_salt,
         accept_degenerate=accept_degenerate,
     )
+    from crossglg.textgen.prices import load_prices
+
+    price = load_prices(prices).lookup(chosen.source)
+    if batch and batch_file is not None:
+        raise UserError("--batch submits to OpenAI, --batch-file writes a file for vllm run-batch: pick one")
     if dry_run:
-        report = plan_dry_run(plan, cache, force)
+        report = plan_dry_run(plan, cache, force, price, batch=batch)
         if as_json:
             _emit_json(report.as_dict())
         else:
+            dollars = "" if report.est_cost_usd is None else f", ~${report.est_cost_usd:.4f}"
             print(
                 f"{report.source}: {report.planned} requests planned, {report.cached} cached, "
                 f"{report.to_send} to send (~{report.est_input_tokens} input + ~{report.est_output_tokens} "
-                "output tokens); nothing sent (--dry-run)"
+                f"output tokens{dollars}); nothing sent (--dry-run)"
             )
+            print(printable(f"  {report.price_note}"))
+        return
+    if batch or batch_file is not None:
+        from crossglg.textgen.batch_cli import submit_from_generate
+
+        submit_from_generate(plan, chosen, cache, force, batch_file, price, as_json)
         return
 
     bar, on_start, on_done = _progress_bar(f"generating with {chosen.source}")
@@ -300,7 +336,12 @@ def generate(
             chosen,
             cache,
             RunSettings(
-                concurrency=concurrency, timeout=timeout, rpm=rpm, tpm=tpm, disk_full_wait=disk_full_wait
+                concurrency=concurrency,
+                timeout=timeout,
+                rpm=rpm,
+                tpm=tpm,
+                disk_full_wait=disk_full_wait,
+                price=price,
             ),
             run_args,
             force=force,
@@ -315,7 +356,10 @@ def generate(
             f"{chosen.source}: sent {summary.sent}, cached {summary.cached}, failed {summary.failed}"
             + (f", answered by a concurrent run {summary.shared}" if summary.shared else "")
             + (f", not sent {summary.not_sent}" if summary.not_sent else "")
-            + f", tokens {summary.tokens_input}+{summary.tokens_output}, {summary.elapsed_s:.2f} s → {cache}"
+            + (f", in a submitted batch {summary.in_batch}" if summary.in_batch else "")
+            + f", tokens {summary.tokens_input}+{summary.tokens_output}"
+            + ("" if summary.cost_usd is None else f", ${summary.cost_usd:.4f}")
+            + f", {summary.elapsed_s:.2f} s → {cache}"
         )
         for line in summary.errors[:10]:
             print(f"  {printable(line)}", file=sys.stderr)
@@ -634,6 +678,8 @@ def stats(cache: CacheOpt = Path("cache.db"), as_json: JsonOpt = False) -> None:
     statuses = ", ".join(f"{k} {v}" for k, v in info["generations"].items()) or "none"
     print(f"generations: {statuses}")
     print(f"tokens: {info['tokens']['input']} input, {info['tokens']['output']} output")
+    for line in format_cost(info["cost"]):
+        print(printable(line))
     for item in info["items"]:
         print(
             printable(
@@ -644,8 +690,35 @@ def stats(cache: CacheOpt = Path("cache.db"), as_json: JsonOpt = False) -> None:
     print(printable("\n".join(format_coverage(info["embedding_coverage"]))))
 
 
+def format_cost(cost: dict[str, Any]) -> list[str]:
+    """The cost lines of `stats`: total, then per model and per run; unpriced answers said plainly."""
+
+    def dollars(total: float, answers: int, priced: int) -> str:
+        if answers and not priced:
+            return "price unknown"
+        missing = answers - priced
+        return f"${total:.4f}" + (f" (+{missing} answers with no known price)" if missing else "")
+
+    by_model, by_run = cost["by_model"], cost["by_run"]
+    answers = sum(m["answers"] for m in by_model)
+    lines = [f"cost: {dollars(cost['total_usd'], answers, answers - cost['unpriced_answers'])}"]
+    for m in by_model:
+        lines.append(
+            f"  {m['source']:<44} {m['answers']:>6} answers  {dollars(m['cost_usd'], m['answers'], m['priced'])}"
+        )
+    for r in by_run:
+        lines.append(
+            f"  run {r['run_id']} {r['command']:<13} {r['answers']:>6} answers  "
+            f"{dollars(r['cost_usd'], r['answers'], r['priced'])}"
+        )
+    return lines
+
+
 def _register_extensions() -> None:
     """Commands other subpackages add to this app (``crossglg-text embed`` from embeddings)."""
+    from crossglg.textgen.batch_cli import batch_app
+
+    app.add_typer(batch_app, name="batch")
     try:
         from crossglg.embeddings.cli import register
     except ModuleNotFoundError as err:

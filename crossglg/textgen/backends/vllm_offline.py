@@ -25,8 +25,6 @@ class VLLMBackend(Backend):
     max_concurrency = None  # the runner's --concurrency is the batch size; set it high (e.g. 256)
 
     def __init__(self, model: str, **engine_args: Any) -> None:
-        if importlib.util.find_spec("vllm") is None:
-            raise UserError("vllm is not installed: pip install 'crossglg[vllm]' on a GPU machine")
         self.model = model
         self.revision = ""  # the model id names the weights; the engine version is not part of the key
         self._engine_args = engine_args
@@ -34,6 +32,26 @@ class VLLMBackend(Backend):
         self._pending: list[tuple[ChatRequest, asyncio.Future[Completion]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._engine_lock = asyncio.Lock()
+
+    def prepare(self) -> None:
+        """Checked before anything is sent, not when built: a dry run or a run-batch file needs no vllm."""
+        if importlib.util.find_spec("vllm") is None:
+            raise UserError("vllm is not installed: pip install 'crossglg[vllm]' on a GPU machine")
+
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The OpenAI-style body `vllm run-batch` reads: the same sampling and schema as in-process."""
+        return {
+            "model": self.model,
+            "messages": request.messages,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "seed": request.seed,
+            "max_tokens": request.max_tokens,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": request.schema_name, "schema": request.schema, "strict": True},
+            },
+        }
 
     def _generate(self, batch: list[ChatRequest]) -> list[Completion]:
         from vllm import LLM, SamplingParams
