@@ -70,11 +70,13 @@ def open_batch(
     run_id: str | None,
     entries: Sequence[tuple[str, str]],
     input_path: str | None = None,
+    local_id: str | None = None,
 ) -> tuple[str | None, list[str]]:
     """Record the intent to batch ``entries`` (key, planned JSON); keys an open OpenAI batch owes are left out.
 
     One transaction, so two processes never put one key into two open batches. Returns the
-    new batch's id (None when nothing was left to batch) and the keys it holds.
+    new batch's id (``local_id``, or a new one; None when nothing was left to batch) and the
+    keys it holds.
     """
     from ulid import ULID
 
@@ -83,7 +85,7 @@ def open_batch(
         fresh = [(key, planned) for key, planned in entries if key not in taken]
         if not fresh:
             return None, []
-        local_id = f"cgb_{ULID()}"
+        local_id = local_id or f"cgb_{ULID()}"
         now = _now()
         first = "exported" if target == "file" else "prepared"
         cache.conn.execute(

@@ -149,20 +149,17 @@ def _open(
     entries: list[tuple[str, str]],
     batch_file: Path | None,
 ) -> tuple[str | None, list[str]]:
+    from ulid import ULID
+
     from crossglg.cache import batches as ledger
     from crossglg.textgen import batch as jobs
 
     if target == "file":
         return ledger.open_batch(cache, target, backend.kind, backend.model, run_id, entries, str(batch_file))
-    # the input file's name is the local id, which only exists once the intent is recorded
-    local_id, keys = ledger.open_batch(cache, target, backend.kind, backend.model, run_id, entries)
-    if local_id is not None:
-        with cache.write():
-            cache.conn.execute(
-                "UPDATE batches SET input_path = ? WHERE batch_local_id = ?",
-                (str(jobs.input_path(cache.path, local_id)), local_id),
-            )
-    return local_id, keys
+    # the input file is named after the batch, so a rerun finds an upload a kill left unrecorded
+    local_id = f"cgb_{ULID()}"
+    path = str(jobs.input_path(cache.path, local_id))
+    return ledger.open_batch(cache, target, backend.kind, backend.model, run_id, entries, path, local_id)
 
 
 def _openai_backend(row: dict[str, Any], base_url: str | None) -> Any:
