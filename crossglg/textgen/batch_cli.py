@@ -6,7 +6,6 @@ How batches work and what survives a kill: docs/TEXTGEN.md, "OpenAI Batch API".
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -16,6 +15,8 @@ import typer
 
 from crossglg.cli_numbers import real
 from crossglg.errors import UserError
+from crossglg.textgen.cli_options import CacheOpt, JsonOpt, PricesOpt, new_app
+from crossglg.textgen.cli_options import emit_json as _emit
 
 if TYPE_CHECKING:
     from crossglg.cache import Cache
@@ -23,26 +24,16 @@ if TYPE_CHECKING:
     from crossglg.textgen.plan import Plan
     from crossglg.textgen.prices import ModelPrice
 
-batch_app = typer.Typer(
-    name="batch",
-    help="Follow OpenAI Batch API jobs (`generate --batch`) and import `vllm run-batch` output files.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+batch_app = new_app(
+    "batch", "Follow OpenAI Batch API jobs (`generate --batch`) and import `vllm run-batch` output files."
 )
 
-CacheOpt = Annotated[Path, typer.Option("--cache", help="The SQLite text cache file.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 BaseUrlOpt = Annotated[
     str | None,
     typer.Option(
         help="The OpenAI-compatible server the batches were submitted to (not needed for the hosted API)."
     ),
 ]
-
-
-def _emit(payload: Any) -> None:
-    print(json.dumps(payload, ensure_ascii=False, indent=2))
 
 
 def submit_from_generate(
@@ -222,9 +213,7 @@ def collect(
     poll: Annotated[
         float, typer.Option(callback=real(1.0, 3600.0), help="Seconds between polls while --wait lasts.")
     ] = 60.0,
-    prices: Annotated[
-        Path | None, typer.Option("--prices", help="A TOML price file (docs/TEXTGEN.md, Cost).")
-    ] = None,
+    prices: PricesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Store the answers of every ended OpenAI batch, validated and repaired like live ones."""

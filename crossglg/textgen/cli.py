@@ -6,7 +6,6 @@ backends, the cache and asyncio machinery load inside the commands that need the
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from enum import Enum
@@ -18,17 +17,14 @@ import typer
 from crossglg.cli_numbers import real
 from crossglg.cli_support import run_app
 from crossglg.errors import UserError
+from crossglg.textgen.cli_options import CacheOpt, JsonOpt, PricesOpt, new_app
+from crossglg.textgen.cli_options import emit_json as _emit_json
 
-app = typer.Typer(
-    name="crossglg-text",
-    help="Generate, cache and inspect LLM descriptions of action classes (one cache.db, paid for once).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+app = new_app(
+    "crossglg-text",
+    "Generate, cache and inspect LLM descriptions of action classes (one cache.db, paid for once).",
 )
 
-CacheOpt = Annotated[Path, typer.Option("--cache", help="The SQLite text cache file.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 DatasetOpt = Annotated[
     str | None,
     typer.Option(
@@ -53,14 +49,6 @@ DataOpt = Annotated[
         "texts are stored where `crossglg train --data` looks for them.",
     ),
 ]
-PricesOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--prices",
-        help="A TOML price file (dollars per million tokens) overriding the shipped table and "
-        "~/.config/crossglg/prices.toml; layout in docs/TEXTGEN.md, Cost.",
-    ),
-]
 LayoutOpt = Annotated[
     str | None,
     typer.Option("--layout", help="Skeleton layout for --parts joints/FILE with a custom class list."),
@@ -78,10 +66,6 @@ class JsonMode(str, Enum):
 class ExportFormat(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
-
-
-def _emit_json(payload: Any) -> None:
-    print(json.dumps(payload, ensure_ascii=False, indent=2))
 
 
 # C0/C1 controls (ESC starts terminal escape sequences) and bidirectional overrides
