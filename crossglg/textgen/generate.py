@@ -33,6 +33,7 @@ class DryRun:
     cached_by_status: dict[str, int]
     source: str
     est_cost_usd: float | None = None  # None: the model has no known price
+    in_batch: int = 0  # owed by a submitted OpenAI batch: not sent again
     price_note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -46,14 +47,16 @@ class DryRun:
             "estimated_cost_usd": None if self.est_cost_usd is None else round(self.est_cost_usd, 6),
             "price": self.price_note,
             "cached_by_status": self.cached_by_status,
+            "in_batch": self.in_batch,
         }
 
 
-def _existing(plan: Plan, cache_path: Path) -> dict[str, str]:
+def _existing(plan: Plan, cache_path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(key → status of cached answers, key → the submitted batch that owes it)."""
     if not cache_path.exists():
-        return {}
+        return {}, {}
     with open_cache(cache_path, readonly=True) as cache:
-        return cache.lookup(plan.keys)
+        return cache.lookup(plan.keys), batches.pending_keys(cache, plan.keys)
 
 
 def split_todo(
@@ -80,8 +83,9 @@ def dry_run(
     """
     from crossglg.textgen.prices import describe_price
 
-    found = _existing(plan, cache_path)
+    found, owed = _existing(plan, cache_path)
     hits, todo = split_todo(plan, found, force)
+    todo = [p for p in todo if p.row.request_key not in owed]  # paid for already, in a batch
     est_in = sum(p.est_input_tokens for p in todo)
     est_out = sum(p.est_output_tokens for p in todo)
     return DryRun(
@@ -92,6 +96,7 @@ def dry_run(
         est_output_tokens=est_out,
         cached_by_status=dict(Counter(found.values())),
         source=plan.source,
+        in_batch=len(owed),
         est_cost_usd=None if price is None else price.cost(est_in, 0, est_out, batch),
         price_note=describe_price(plan.source, price) + (" (Batch API prices)" if batch and price else ""),
     )

@@ -140,3 +140,15 @@ def test_a_cache_from_a_newer_crossglg_is_refused_in_one_line(v1, tmp_path):
     assert "Traceback" not in proc.stderr
     assert hashlib.sha256(v1.read_bytes()).hexdigest() == before
     assert not list(tmp_path.glob("*.bak-*"))
+
+
+def test_a_version_1_file_from_before_the_liveness_tables_gets_them(v1):
+    """The first releases made version-1 files without run_owners and leases (later added on open)."""
+    conn = sqlite3.connect(v1)
+    conn.executescript("DROP TABLE run_owners; DROP TABLE leases;")
+    conn.close()
+    with open_cache(v1) as cache:
+        assert {"run_owners", "leases", "batches"} <= _tables(v1)
+        run = cache.start_run("generate", {})  # registers its owner row: the table works
+        assert cache.conn.execute("SELECT count(*) FROM run_owners WHERE run_id = ?", (run,)).fetchone()[0] == 1
+        assert cache.show("ntu120", 1)[0]["text"] == V1_TEXT

@@ -137,6 +137,9 @@ def test_a_live_run_leaves_requests_owed_by_a_submitted_batch_alone(tmp_path, mo
     with ScriptedServer() as srv:
         srv.batches_ready = False
         assert invoke(*_generate(srv, cache, "--batch"))[0] == 0
+        code, out = invoke(*_generate(srv, cache, "--dry-run", "--json"))
+        report = json.loads(out)
+        assert (report["to_send"], report["in_batch"]) == (0, 4)
         code, out = invoke(*_generate(srv, cache))
         assert code == 0 and "sent 0" in out and "in a submitted batch 4" in out
         code, out = invoke(*_generate(srv, cache, "--batch"))
