@@ -38,6 +38,7 @@ from crossglg.textgen.runner import Runner, RunSettings
 ENDPOINT = "/v1/chat/completions"
 METADATA_KEY = "crossglg_batch"
 TERMINAL = ("completed", "expired", "cancelled", "failed")
+MAX_REQUESTS = 50_000  # lines per batch input file the Batch API accepts
 # Test hook: the process dies (as by SIGKILL) right after the named step, so the tests can
 # prove that a rerun reconciles every step (tests/textgen/test_batch.py).
 DIE_AT_ENV = "CROSSGLG_TEST_DIE_AT"

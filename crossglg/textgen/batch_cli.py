@@ -83,12 +83,19 @@ def submit_from_generate(
                 ):
                     resumed.append(jobs.advance(cache, backend, row["batch_local_id"])["batch_local_id"])
         entries = [(p.row.request_key, jobs.planned_json(p)) for p in todo]
-        local_id, keys = None, []
-        if entries:
-            local_id, keys = _open(cache, target, backend, counters.run_id, entries, batch_file)
+        # OpenAI takes at most MAX_REQUESTS lines per batch: a larger run becomes several batches
+        size = len(entries) if target == "file" else jobs.MAX_REQUESTS
+        opened: list[tuple[str, list[str]]] = []
+        for start in range(0, len(entries), max(size, 1)):
+            local_id, chunk_keys = _open(
+                cache, target, backend, counters.run_id, entries[start : start + size], batch_file
+            )
+            if local_id is not None:
+                opened.append((local_id, chunk_keys))
+        keys = [k for _, chunk in opened for k in chunk]
         counters.n_requests = len(keys)
         counters.n_cache_hits = len(hits)
-        report = {
+        report: dict[str, Any] = {
             "source": plan.source,
             "cache": str(cache_path),
             "planned": len(plan.requests),
@@ -96,20 +103,23 @@ def submit_from_generate(
             "batched": len(keys),
             "already_in_a_batch": len(todo) - len(keys),
             "resumed": resumed,
-            "batch": local_id,
+            "batches": [local_id for local_id, _ in opened],
+            "batch_ids": [],
         }
-        if local_id is not None:
+        if opened:
             jobs._step("intent")
+        for local_id, chunk_keys in opened:
             if target == "file":
                 assert batch_file is not None
                 chosen = dict(entries)
-                jobs.write_lines(batch_file, jobs.batch_lines(backend, [(k, chosen[k]) for k in keys]))
+                jobs.write_lines(batch_file, jobs.batch_lines(backend, [(k, chosen[k]) for k in chunk_keys]))
                 report["file"] = str(batch_file)
             else:
-                row = jobs.advance(cache, backend, local_id)
-                report["batch_id"] = row["batch_id"]
+                report["batch_ids"].append(jobs.advance(cache, backend, local_id)["batch_id"])
         if price is not None and keys:
-            est = sum(p.est_input_tokens for p in todo), sum(p.est_output_tokens for p in todo)
+            chosen_keys = set(keys)
+            batched = [p for p in todo if p.row.request_key in chosen_keys]
+            est = sum(p.est_input_tokens for p in batched), sum(p.est_output_tokens for p in batched)
             report["estimated_cost_usd"] = round(price.cost(est[0], 0, est[1], batch=target == "openai"), 6)
     if as_json:
         _emit(report)
@@ -127,7 +137,7 @@ def submit_from_generate(
         )
     elif keys:
         print(
-            f"submitted batch {report['batch_id']} ({local_id}); `crossglg-text batch collect --cache {cache_path}` "
+            f"submitted batch {', '.join(report['batch_ids'])}; `crossglg-text batch collect --cache {cache_path}` "
             "stores the answers once it has run (within 24 h)"
         )
 

@@ -150,5 +150,7 @@ def test_a_version_1_file_from_before_the_liveness_tables_gets_them(v1):
     with open_cache(v1) as cache:
         assert {"run_owners", "leases", "batches"} <= _tables(v1)
         run = cache.start_run("generate", {})  # registers its owner row: the table works
-        assert cache.conn.execute("SELECT count(*) FROM run_owners WHERE run_id = ?", (run,)).fetchone()[0] == 1
+        assert (
+            cache.conn.execute("SELECT count(*) FROM run_owners WHERE run_id = ?", (run,)).fetchone()[0] == 1
+        )
         assert cache.show("ntu120", 1)[0]["text"] == V1_TEXT

@@ -182,3 +182,19 @@ def test_batch_refuses_local_backends_and_missing_keys(tmp_path, monkeypatch):
     assert not cache.exists()
     proc = run_cli("generate", "-d", "msr-action3d", "-c", "1", "--batch", "--cache", cache, cwd=tmp_path)
     assert proc.returncode == 2 and "--batch sends to the OpenAI Batch API" in proc.stderr
+
+
+def test_a_run_larger_than_one_batch_allows_becomes_several_batches(tmp_path, monkeypatch):
+    from crossglg.textgen import batch
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setattr(batch, "MAX_REQUESTS", 3)  # OpenAI's 50,000, scaled down
+    cache = tmp_path / "cache.db"
+    with ScriptedServer() as srv:
+        code, out = invoke(*_generate(srv, cache, "--batch", "--json"))
+        report = json.loads(out)
+        assert code == 0 and report["batched"] == 4 and len(report["batch_ids"]) == 2
+        assert srv.batch_creates == 2 and srv.uploads == 2
+        code, out = invoke(*_collect(srv, cache))
+        assert code == 0 and "stored ok 3" in out and "stored ok 1" in out
+        assert set(srv.counts.values()) == {1} and len(srv.counts) == 4
