@@ -3,7 +3,7 @@
 `generate --batch` must survive being killed between any two remote calls without losing
 an answer or paying twice (docs/TEXTGEN.md, "OpenAI Batch API"). So every step is written
 here *before* it is made: a batch row in state ``prepared`` with its requests, then
-``uploading``, ``uploaded`` (file id), ``creating``, ``submitted`` (batch id), ``closed``. A
+``uploading``, ``creating`` (with the file id), ``submitted`` (batch id), ``closed``. A
 rerun finds the unfinished row and reconciles it with the server instead of starting over.
 A request stays ``pending`` in its batch until its answer is stored (in the same transaction,
 :meth:`crossglg.cache.store.Cache.record`); while its batch is open no other batch or live
@@ -22,7 +22,7 @@ from crossglg.cache.records import utc_stamp
 if TYPE_CHECKING:
     from crossglg.cache.store import Cache
 
-STATES = ("prepared", "uploading", "uploaded", "creating", "submitted", "exported", "closed")
+STATES = ("prepared", "uploading", "creating", "submitted", "exported", "closed")
 _CHUNK = 500
 
 

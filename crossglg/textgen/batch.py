@@ -229,7 +229,7 @@ def advance(cache: Cache, backend: Any, local_id: str) -> dict[str, Any]:
     """Take one OpenAI batch from wherever it stopped to ``submitted``; each step recorded first.
 
     ``prepared`` → write the file → ``uploading`` → upload (unless a file of this name is
-    already there) → ``uploaded`` → ``creating`` → create (unless a batch with this id in its
+    already there) → ``creating`` with the file id → create (unless a batch with this id in its
     metadata is already there) → ``submitted``.
     """
     row = _row(cache, local_id)
@@ -239,7 +239,7 @@ def advance(cache: Cache, backend: Any, local_id: str) -> dict[str, Any]:
         _step("written")
         ledger.update_batch(cache, local_id, state="uploading")
         row["state"] = "uploading"
-    if row["state"] in ("uploading", "uploaded", "creating"):
+    if row["state"] in ("uploading", "creating"):
         client = backend.sync_client()
     if row["state"] == "uploading":
         _step("uploading")
