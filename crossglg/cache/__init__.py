@@ -37,6 +37,7 @@ from crossglg.cache.keys import (
     sample_seed,
     text_sha256,
 )
+from crossglg.cache.migrations import SCHEMA_VERSION
 from crossglg.cache.records import (
     KINDS,
     STATUSES,
@@ -48,7 +49,6 @@ from crossglg.cache.records import (
     RequestRow,
     RunCounters,
 )
-from crossglg.cache.schema import SCHEMA_VERSION
 from crossglg.cache.store import Cache, open_cache, utc_now
 from crossglg.cache.writer import BatchWriter
 

@@ -30,22 +30,6 @@ LEASE_S = 120.0  # a lease lapses this long after its run's last heartbeat
 HEARTBEAT_S = 10.0  # how often a working run renews its heartbeat and leases
 STALE_AFTER_S = 600.0  # a run on another host with no heartbeat for this long is gone
 
-LIVENESS_TABLES: dict[str, str] = {
-    "run_owners": """
-        CREATE TABLE IF NOT EXISTS run_owners (
-            run_id TEXT PRIMARY KEY REFERENCES runs(run_id),
-            pid INTEGER NOT NULL,
-            host TEXT NOT NULL,
-            heartbeat_at TEXT NOT NULL
-        )""",
-    "leases": """
-        CREATE TABLE IF NOT EXISTS leases (
-            request_key TEXT PRIMARY KEY,
-            run_id TEXT NOT NULL,
-            expires_at TEXT NOT NULL
-        )""",
-}
-
 
 def _stamp(offset_s: float = 0.0) -> str:
     return utc_stamp(datetime.now(timezone.utc) + timedelta(seconds=offset_s))

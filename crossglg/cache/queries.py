@@ -164,8 +164,43 @@ def stats(cache: Cache) -> dict[str, Any]:
             )
         ),
         "cost_usd": q("SELECT coalesce(sum(cost_usd), 0) FROM generations").fetchone()[0],
+        "cost": _cost(cache),
         "embedders": count("embedders"),
         "embeddings": count("embeddings"),
+    }
+
+
+def _cost(cache: Cache) -> dict[str, Any]:
+    """Dollars per model and per run; answers without a price (unknown model) are counted apart.
+
+    ``priced`` < ``answers`` means the sum is a lower bound: those answers cost something
+    nobody could price (docs/TEXTGEN.md, "Cost").
+    """
+    q = cache.conn.execute
+    by_model = [
+        dict(
+            zip(("source", "answers", "priced", "tokens_input", "tokens_output", "cost_usd"), r, strict=True)
+        )
+        for r in q(
+            "SELECT r.backend || ':' || r.model, count(*), count(g.cost_usd), coalesce(sum(g.tokens_input), 0),"
+            " coalesce(sum(g.tokens_output), 0), coalesce(sum(g.cost_usd), 0) FROM generations g"
+            " JOIN requests r USING (request_key) WHERE r.backend NOT IN ('import', 'pack')"
+            " GROUP BY r.backend, r.model ORDER BY 1"
+        )
+    ]
+    by_run = [
+        dict(zip(("run_id", "command", "started_at", "answers", "priced", "cost_usd"), r, strict=True))
+        for r in q(
+            "SELECT g.run_id, ru.command, ru.started_at, count(*), count(g.cost_usd), coalesce(sum(g.cost_usd), 0)"
+            " FROM generations g JOIN runs ru USING (run_id) JOIN requests r USING (request_key)"
+            " WHERE r.backend NOT IN ('import', 'pack') GROUP BY g.run_id ORDER BY g.run_id"
+        )
+    ]
+    return {
+        "total_usd": sum(m["cost_usd"] for m in by_model),
+        "unpriced_answers": sum(m["answers"] - m["priced"] for m in by_model),
+        "by_model": by_model,
+        "by_run": by_run,
     }
 
 

@@ -1,14 +1,15 @@
-"""The cache file's schema (TEXTGEN.md §3) and the checks that keep us off foreign files.
+"""The tables of schema version 1 (docs/CACHE.md); later versions are migrations on top of it.
 
-Every statement is idempotent (``IF NOT EXISTS``) so several processes may race to create
-the same new file: the first ``BEGIN IMMEDIATE`` wins, the others find the tables there.
+These statements are migration 1 of :mod:`crossglg.cache.migrations` and stay as they are:
+a change to the layout is a new migration, never an edit here. Every statement is
+idempotent (``IF NOT EXISTS``) so several processes may race to create the same new file:
+the first ``BEGIN IMMEDIATE`` wins, the others find the tables there.
 """
 
 from __future__ import annotations
 
 from crossglg.cache.records import STATUSES
 
-SCHEMA_VERSION = 1
 FORMAT_NAME = "crossglg-cache"
 PAGE_SIZE = 16384
 

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from crossglg import __version__
-from crossglg.cache import leases
+from crossglg.cache import batches, leases
 from crossglg.cache.errors import CacheDamaged, CacheError, CacheWriteError
 from crossglg.cache.keys import KEY_RECIPE_VERSION, TRANSPORT_FIELDS, canonical_json, sha256_hex, text_sha256
+from crossglg.cache.migrations import SCHEMA_VERSION, apply_pending, file_version, make_backup
 from crossglg.cache.records import (
-    STATUSES,
     USABLE_STATUSES,
     AttemptRow,
     GenerationRow,
@@ -45,7 +45,7 @@ from crossglg.cache.sanitize import (
     valid_text,
     valid_value,
 )
-from crossglg.cache.schema import FORMAT_NAME, INDEXES, PAGE_SIZE, SCHEMA_VERSION, TABLES
+from crossglg.cache.schema import FORMAT_NAME, PAGE_SIZE, TABLES
 from crossglg.prompts.answers import answer_texts
 
 if TYPE_CHECKING:
@@ -104,10 +104,13 @@ def _inspect(path: Path) -> str:
         raise CacheError(f"{path}: crossglg cache with an unreadable schema_version") from None
     if version > SCHEMA_VERSION:
         raise CacheError(
-            f"{path}: written by a newer crossglg (cache schema {version}, this tool reads {SCHEMA_VERSION}); upgrade crossglg"
+            f"{path}: written by a newer crossglg (cache schema {version}, this tool reads up to "
+            f"{SCHEMA_VERSION}); upgrade crossglg (pip install -U crossglg) to use it"
         )
-    if version != SCHEMA_VERSION:
-        raise CacheError(f"{path}: unknown cache schema version {version} (this tool reads {SCHEMA_VERSION})")
+    if version < 1:
+        raise CacheError(
+            f"{path}: unknown cache schema version {version} (this tool reads 1 to {SCHEMA_VERSION})"
+        )
     recipe = meta.get("key_recipe_version", "")
     if recipe != str(KEY_RECIPE_VERSION):
         # keys made by another recipe never match ours: reading on would silently re-pay for everything
@@ -526,6 +529,7 @@ class Cache:
                 self.conn.execute(
                     f"DELETE FROM leases WHERE request_key IN ({','.join('?' * len(chunk))})", chunk
                 )
+            batches.mark_done(self, answered)  # an open batch no longer owes these
 
     # -- liveness: stale runs, heartbeats, leases on requests (crossglg.cache.leases) ------
     def heartbeat(self, run_id: str) -> None:
@@ -570,27 +574,33 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
 
 
 def _initialise(conn: sqlite3.Connection) -> None:
-    """Page size before the first table, then WAL, then every table in one IMMEDIATE transaction."""
+    """Page size before the first table, then WAL, then every migration in one IMMEDIATE transaction."""
     conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for ddl in (*TABLES.values(), *leases.LIVENESS_TABLES.values()):
-            conn.execute(ddl)
-        for ddl in INDEXES:
-            conn.execute(ddl)
+    with _immediate(conn):
+        conn.execute(TABLES["meta"])
+        apply_pending(conn, file_version(conn))
         meta = {
             "format": FORMAT_NAME,
-            "schema_version": str(SCHEMA_VERSION),
             "key_recipe_version": str(KEY_RECIPE_VERSION),
             "created_by": f"crossglg {__version__}",
             "created_at": utc_now(),
         }
         conn.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", meta.items())
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring an older cache up to :data:`SCHEMA_VERSION`: a backup first, then the missing migrations.
+
+    The version is read again under the write lock, so two processes opening one old file
+    migrate it once (crossglg.cache.migrations).
+    """
+    version = file_version(conn)
+    if version >= SCHEMA_VERSION:
+        return
+    make_backup(conn, path, version)
+    with _immediate(conn):
+        apply_pending(conn, file_version(conn))
 
 
 def open_cache(path: str | os.PathLike[str], readonly: bool = False) -> Cache:
@@ -647,8 +657,7 @@ def _open(path: Path, readonly: bool) -> Cache:
             if dict(conn.execute("SELECT key, value FROM meta").fetchall()).get("format") != FORMAT_NAME:
                 raise CacheError(f"{path}: a SQLite database but not a crossglg cache (meta has no format)")
         else:
-            _ensure_liveness_tables(conn)
-            _ensure_statuses(conn)
+            _migrate(conn, path)
     except BaseException as err:
         conn.close()
         if state == "missing" and not (isinstance(err, sqlite3.Error) and _is_lock_error(err)):
@@ -676,17 +685,6 @@ def _check_writable(path: Path, state: str) -> None:
         )
 
 
-def _ensure_liveness_tables(conn: sqlite3.Connection) -> None:
-    """Add the run-owner and lease tables to a cache made before they existed (additive only)."""
-    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    missing = [ddl for name, ddl in leases.LIVENESS_TABLES.items() if name not in names]
-    if not missing:
-        return
-    with _immediate(conn):
-        for ddl in missing:
-            conn.execute(ddl)
-
-
 @contextlib.contextmanager
 def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
     """One IMMEDIATE transaction on a connection in autocommit mode: all of it, or none of it."""
@@ -697,34 +695,6 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-def _knows_every_status(conn: sqlite3.Connection) -> bool:
-    ddl = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'generations'"
-    ).fetchone()
-    return ddl is None or all(f"'{s}'" in ddl[0] for s in STATUSES)
-
-
-def _ensure_statuses(conn: sqlite3.Connection) -> None:
-    """Let a cache made before status ``degenerate`` existed store it (its CHECK lists the statuses).
-
-    SQLite cannot alter a CHECK constraint, so the table is rebuilt under the current DDL in
-    one IMMEDIATE transaction: every row is copied as it was, and a crash leaves the old table.
-    Nothing else references ``generations``, so no other table changes.
-    """
-    if _knows_every_status(conn):
-        return
-    with _immediate(conn):
-        if _knows_every_status(conn):  # another process rebuilt it meanwhile
-            return
-        columns = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(generations)"))
-        conn.execute(TABLES["generations"].replace("generations (", "generations_rebuilt (", 1))
-        conn.execute(f"INSERT INTO generations_rebuilt ({columns}) SELECT {columns} FROM generations")
-        conn.execute("DROP TABLE generations")
-        conn.execute("ALTER TABLE generations_rebuilt RENAME TO generations")
-        for index in INDEXES:
-            conn.execute(index)
 
 
 def _remove_new_file(path: Path) -> None:

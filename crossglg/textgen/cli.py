@@ -6,7 +6,6 @@ backends, the cache and asyncio machinery load inside the commands that need the
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from enum import Enum
@@ -19,17 +18,14 @@ from crossglg.cli_numbers import real
 from crossglg.cli_support import run_app
 from crossglg.errors import UserError
 from crossglg.textgen import cli_options as opts
+from crossglg.textgen.cli_options import CacheOpt, JsonOpt, PricesOpt, new_app
+from crossglg.textgen.cli_options import emit_json as _emit_json
 
-app = typer.Typer(
-    name="crossglg-text",
-    help="Generate, cache and inspect LLM descriptions of action classes (one cache.db, paid for once).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+app = new_app(
+    "crossglg-text",
+    "Generate, cache and inspect LLM descriptions of action classes (one cache.db, paid for once).",
 )
 
-CacheOpt = Annotated[Path, typer.Option("--cache", help="The SQLite text cache file.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 DatasetOpt = Annotated[
     str | None,
     typer.Option(
@@ -71,10 +67,6 @@ class JsonMode(str, Enum):
 class ExportFormat(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
-
-
-def _emit_json(payload: Any) -> None:
-    print(json.dumps(payload, ensure_ascii=False, indent=2))
 
 
 # C0/C1 controls (ESC starts terminal escape sequences) and bidirectional overrides
@@ -249,6 +241,22 @@ def generate(
     gpu_memory_utilization: opts.GpuMemoryOpt = None,
     revision: opts.RevisionOpt = None,
     allow_download: opts.AllowDownloadOpt = False,
+    prices: PricesOpt = None,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch",
+            help="Hosted OpenAI only: submit the requests as one Batch API job (half price, done within 24 h) "
+            "instead of sending them; `crossglg-text batch collect` stores the answers.",
+        ),
+    ] = False,
+    batch_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the requests as a JSONL file for `vllm run-batch -i FILE` and send nothing; "
+            "`crossglg-text batch import OUTPUT` stores its answers.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate the global and local descriptions of every selected class; only missing ones are sent."""
@@ -259,6 +267,7 @@ def generate(
     from crossglg.textgen.generate import dry_run as plan_dry_run
     from crossglg.textgen.generate import generate as run_generate
     from crossglg.textgen.plan import GenParams, build_plan, select_classes
+    from crossglg.textgen.prices import load_prices
     from crossglg.textgen.runner import RunSettings
 
     t0 = time.perf_counter()
@@ -284,16 +293,26 @@ def generate(
         accept_degenerate=accept_degenerate,
         context=own.context,
     )
+    price = load_prices(prices).lookup(chosen.source)
+    if batch and batch_file is not None:
+        raise UserError("--batch submits to OpenAI, --batch-file writes a file for vllm run-batch: pick one")
     if dry_run:
-        report = plan_dry_run(plan, cache, force)
+        report = plan_dry_run(plan, cache, force, price, batch=batch)
         if as_json:
             _emit_json(report.as_dict())
         else:
+            dollars = "" if report.est_cost_usd is None else f", ~${report.est_cost_usd:.4f}"
             print(
                 f"{report.source}: {report.planned} requests planned, {report.cached} cached, "
                 f"{report.to_send} to send (~{report.est_input_tokens} input + ~{report.est_output_tokens} "
-                "output tokens); nothing sent (--dry-run)"
+                f"output tokens{dollars}); nothing sent (--dry-run)"
             )
+            print(printable(f"  {report.price_note}"))
+        return
+    if batch or batch_file is not None:
+        from crossglg.textgen.batch_cli import submit_from_generate
+
+        submit_from_generate(plan, chosen, cache, force, batch_file, price, as_json)
         return
 
     bar, on_start, on_done = _progress_bar(f"generating with {chosen.source}")
@@ -324,7 +343,12 @@ def generate(
             chosen,
             cache,
             RunSettings(
-                concurrency=concurrency, timeout=timeout, rpm=rpm, tpm=tpm, disk_full_wait=disk_full_wait
+                concurrency=concurrency,
+                timeout=timeout,
+                rpm=rpm,
+                tpm=tpm,
+                disk_full_wait=disk_full_wait,
+                price=price,
             ),
             run_args,
             force=force,
@@ -339,7 +363,10 @@ def generate(
             f"{chosen.source}: sent {summary.sent}, cached {summary.cached}, failed {summary.failed}"
             + (f", answered by a concurrent run {summary.shared}" if summary.shared else "")
             + (f", not sent {summary.not_sent}" if summary.not_sent else "")
-            + f", tokens {summary.tokens_input}+{summary.tokens_output}, {summary.elapsed_s:.2f} s → {cache}"
+            + (f", in a submitted batch {summary.in_batch}" if summary.in_batch else "")
+            + f", tokens {summary.tokens_input}+{summary.tokens_output}"
+            + ("" if summary.cost_usd is None else f", ${summary.cost_usd:.4f}")
+            + f", {summary.elapsed_s:.2f} s → {cache}"
         )
         for line in summary.errors[:10]:
             print(f"  {printable(line)}", file=sys.stderr)
@@ -666,6 +693,8 @@ def stats(cache: CacheOpt = Path("cache.db"), as_json: JsonOpt = False) -> None:
     statuses = ", ".join(f"{k} {v}" for k, v in info["generations"].items()) or "none"
     print(f"generations: {statuses}")
     print(f"tokens: {info['tokens']['input']} input, {info['tokens']['output']} output")
+    for line in format_cost(info["cost"]):
+        print(printable(line))
     for item in info["items"]:
         print(
             printable(
@@ -676,11 +705,37 @@ def stats(cache: CacheOpt = Path("cache.db"), as_json: JsonOpt = False) -> None:
     print(printable("\n".join(format_coverage(info["embedding_coverage"]))))
 
 
+def format_cost(cost: dict[str, Any]) -> list[str]:
+    """The cost lines of `stats`: total, then per model and per run; unpriced answers said plainly."""
+
+    def dollars(total: float, answers: int, priced: int) -> str:
+        if answers and not priced:
+            return "price unknown"
+        missing = answers - priced
+        return f"${total:.4f}" + (f" (+{missing} answers with no known price)" if missing else "")
+
+    by_model, by_run = cost["by_model"], cost["by_run"]
+    answers = sum(m["answers"] for m in by_model)
+    lines = [f"cost: {dollars(cost['total_usd'], answers, answers - cost['unpriced_answers'])}"]
+    for m in by_model:
+        lines.append(
+            f"  {m['source']:<44} {m['answers']:>6} answers  {dollars(m['cost_usd'], m['answers'], m['priced'])}"
+        )
+    for r in by_run:
+        lines.append(
+            f"  run {r['run_id']} {r['command']:<13} {r['answers']:>6} answers  "
+            f"{dollars(r['cost_usd'], r['answers'], r['priced'])}"
+        )
+    return lines
+
+
 def _register_extensions() -> None:
-    """Commands kept in their own modules (``convert-gguf``) and other subpackages (``embed``)."""
+    """Commands kept in their own modules (``convert-gguf``, ``batch``) and other subpackages (``embed``)."""
+    from crossglg.textgen.batch_cli import batch_app
     from crossglg.textgen.convert_gguf import register as register_convert
 
     register_convert(app)
+    app.add_typer(batch_app, name="batch")
     try:
         from crossglg.embeddings.cli import register
     except ModuleNotFoundError as err:

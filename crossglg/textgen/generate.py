@@ -9,13 +9,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crossglg.cache import BatchWriter, Cache, RunCounters, open_cache
+from crossglg.cache import BatchWriter, Cache, RunCounters, batches, open_cache
 from crossglg.cache.errors import CacheWriteError
 from crossglg.textgen.backends import Backend
 from crossglg.textgen.plan import Plan, PlannedRequest
 from crossglg.textgen.runner import Runner, RunSettings, RunSummary
+
+if TYPE_CHECKING:
+    from crossglg.textgen.prices import ModelPrice
 
 
 @dataclass
@@ -29,6 +32,9 @@ class DryRun:
     est_output_tokens: int
     cached_by_status: dict[str, int]
     source: str
+    est_cost_usd: float | None = None  # None: the model has no known price
+    in_batch: int = 0  # owed by a submitted OpenAI batch: not sent again
+    price_note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -38,15 +44,19 @@ class DryRun:
             "cached": self.cached,
             "to_send": self.to_send,
             "estimated_tokens": {"input": self.est_input_tokens, "output": self.est_output_tokens},
+            "estimated_cost_usd": None if self.est_cost_usd is None else round(self.est_cost_usd, 6),
+            "price": self.price_note,
             "cached_by_status": self.cached_by_status,
+            "in_batch": self.in_batch,
         }
 
 
-def _existing(plan: Plan, cache_path: Path) -> dict[str, str]:
+def _existing(plan: Plan, cache_path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(key → status of cached answers, key → the submitted batch that owes it)."""
     if not cache_path.exists():
-        return {}
+        return {}, {}
     with open_cache(cache_path, readonly=True) as cache:
-        return cache.lookup(plan.keys)
+        return cache.lookup(plan.keys), batches.pending_keys(cache, plan.keys)
 
 
 def split_todo(
@@ -64,17 +74,31 @@ def split_todo(
     return hits, todo
 
 
-def dry_run(plan: Plan, cache_path: Path, force: bool = False) -> DryRun:
-    found = _existing(plan, cache_path)
+def dry_run(
+    plan: Plan, cache_path: Path, force: bool = False, price: ModelPrice | None = None, batch: bool = False
+) -> DryRun:
+    """What would be sent and, with a known ``price``, what it would cost (batch prices with ``batch``).
+
+    The estimate prices every input token as uncached: the provider decides what it caches.
+    """
+    from crossglg.textgen.prices import describe_price
+
+    found, owed = _existing(plan, cache_path)
     hits, todo = split_todo(plan, found, force)
+    todo = [p for p in todo if p.row.request_key not in owed]  # paid for already, in a batch
+    est_in = sum(p.est_input_tokens for p in todo)
+    est_out = sum(p.est_output_tokens for p in todo)
     return DryRun(
         planned=len(plan.requests),
         cached=len(hits),
         to_send=len(todo),
-        est_input_tokens=sum(p.est_input_tokens for p in todo),
-        est_output_tokens=sum(p.est_output_tokens for p in todo),
+        est_input_tokens=est_in,
+        est_output_tokens=est_out,
         cached_by_status=dict(Counter(found.values())),
         source=plan.source,
+        in_batch=len(owed),
+        est_cost_usd=None if price is None else price.cost(est_in, 0, est_out, batch),
+        price_note=describe_price(plan.source, price) + (" (Batch API prices)" if batch and price else ""),
     )
 
 
@@ -108,6 +132,10 @@ def generate(
             cache.put_requests((p.row for p in plan.requests), run_id)
             hits, todo = split_todo(plan, cache.lookup(plan.keys), force)
             summary.cached = len(hits)
+            owed = batches.pending_keys(cache, [p.row.request_key for p in todo])
+            if owed:  # paid for in a submitted batch: `crossglg-text batch collect` stores them
+                todo = [p for p in todo if p.row.request_key not in owed]
+                summary.in_batch = len(owed)
             for p in hits:
                 writer.link(p.row.request_key, p.targets)  # e.g. ntu60 reusing ntu120's answers
             if backend.low_quality_notice:  # also on cached reruns: the texts are still its texts
@@ -149,6 +177,7 @@ def _close_run(
         n_cache_hits=summary.cached + summary.shared,
         n_failed=summary.failed + summary.not_sent,
         tokens=summary.tokens_input + summary.tokens_output,
+        cost_usd=summary.cost_usd or 0.0,
     )
     try:
         writer.drain(wait_s)

@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from tenacity import (
     AsyncRetrying,
@@ -37,12 +38,21 @@ from crossglg.textgen.parsing import Parsed, parse_answer
 from crossglg.textgen.plan import PlannedRequest, estimate_input_tokens
 from crossglg.textgen.ratelimit import RateLimiter
 
+if TYPE_CHECKING:
+    from crossglg.textgen.prices import ModelPrice
+
 REPAIRABLE = ("truncated", "invalid_json", "incomplete", "degenerate")
 # No tokenizer emits tokens this long on average: an answer beyond max_tokens × this is
 # not what was asked for (one server sent 12 MB for max_tokens 800) and is cut to it.
 MAX_CHARS_PER_TOKEN = 32
 # how long a request another run holds is left alone before looking again (doubles to the cap)
 LEASE_POLL_S = (0.2, 5.0)
+
+
+def _mode(backend_kind: str, from_batch: bool) -> str:
+    if from_batch:
+        return "batch"
+    return "offline" if backend_kind in ("llamacpp", "vllm") else "online"
 
 
 def max_answer_chars(max_tokens: int) -> int:
@@ -65,6 +75,7 @@ class RunSettings:
     rpm: int = 0  # client-side requests per minute; 0 = no limit
     tpm: int = 0  # client-side tokens per minute (prompt estimate + max_tokens); 0 = no limit
     disk_full_wait: float = 300.0  # seconds to wait for space before received answers are given up
+    price: ModelPrice | None = None  # dollars per token for the cost of each answer; None = unknown
 
 
 @dataclass
@@ -76,8 +87,10 @@ class RunSummary:
     http_attempts: int = 0
     failed: int = 0
     not_sent: int = 0  # left over after a stop (quota) or an interrupt
+    in_batch: int = 0  # owed by a submitted OpenAI batch, so not sent live (docs/TEXTGEN.md)
     tokens_input: int = 0
     tokens_output: int = 0
+    cost_usd: float | None = None  # None while no answer could be priced (docs/TEXTGEN.md, Cost)
     elapsed_s: float = 0.0
     statuses: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
@@ -95,7 +108,9 @@ class RunSummary:
             "http_attempts": self.http_attempts,
             "failed": self.failed,
             "not_sent": self.not_sent,
+            "in_batch": self.in_batch,
             "tokens": {"input": self.tokens_input, "output": self.tokens_output},
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
             "elapsed_s": round(self.elapsed_s, 3),
             "statuses": dict(self.statuses),
             "errors": self.errors[:20],
@@ -124,6 +139,9 @@ class Runner:
         self._resume_at = 0.0
         self._stopped: str | None = None
         self._limits = RateLimiter(settings.rpm, settings.tpm)
+        #: first answers already received another way (a batch's output file): key → answer.
+        #: They go through the same validation and repair turns; only the first call is skipped.
+        self.prefilled: dict[str, Completion] = {}
 
     def stop(self, reason: str) -> None:
         """Send nothing new (requests in flight finish and are recorded); the first reason wins."""
@@ -240,9 +258,14 @@ class Runner:
         parsed = Parsed("failed")
         t0 = time.perf_counter()
         error: Exception | None = None
+        first = self.prefilled.pop(planned.row.request_key, None)
+        price, cost = self.settings.price, 0.0
         for round_no in range(self.settings.repairs + 1):
             try:
-                last, n = await self._call(planned, chat, attempts)
+                if round_no == 0 and first is not None:
+                    last, n = first, 0
+                else:
+                    last, n = await self._call(planned, chat, attempts)
             except StopRun as err:
                 self.stop(str(err))
                 error = err
@@ -253,6 +276,9 @@ class Runner:
             attempts += n
             tokens_in += last.input_tokens
             tokens_out += last.output_tokens
+            if price is not None:  # a batch's own answer at batch prices, repair turns live
+                batch = round_no == 0 and first is not None
+                cost += price.cost(last.input_tokens, last.cached_tokens, last.output_tokens, batch)
             limit = max_answer_chars(chat.max_tokens)
             if last.text is not None and len(last.text) > limit:
                 problem = (
@@ -287,7 +313,8 @@ class Runner:
             tokens_input=tokens_in,
             tokens_cached=c.cached_tokens,
             tokens_output=tokens_out,
-            mode="offline" if self.backend.kind in ("llamacpp", "vllm") else "online",
+            cost_usd=cost if price is not None and last is not None else None,
+            mode=_mode(self.backend.kind, first is not None),
             latency_ms=(time.perf_counter() - t0) * 1000.0,
             run_id=self.run_id,
         )
@@ -295,6 +322,8 @@ class Runner:
         self.summary.sent += 1
         self.summary.tokens_input += tokens_in
         self.summary.tokens_output += tokens_out
+        if price is not None:
+            self.summary.cost_usd = (self.summary.cost_usd or 0.0) + cost
         self.summary.statuses[status] += 1
         if status == "degenerate" and planned.targets[0].accept_degenerate:
             pass  # asked for: stored as degenerate, used whole, not a failure of the run

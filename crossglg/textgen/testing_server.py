@@ -10,11 +10,19 @@ and 200 replies that are no chat completion at all (an HTML page, bytes that are
 
 It counts requests per *request identity* (the messages plus the seed), which is what the
 resume tests need to prove that no answered request is ever sent twice.
+
+It also speaks the Files and Batches endpoints of the OpenAI Batch API (upload, list, file
+content, create, list, retrieve), answering each line of a batch with the same script as a
+live request (and counting it the same way), in OpenAI's output and error file format: a
+line ``{"id", "custom_id", "response": {"status_code", "request_id", "body"}, "error"}``,
+non-200 answers in the error file. A batch ends when it is first retrieved while
+``batches_ready`` is true (the default); set it false to keep batches ``in_progress``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import email.parser
 import hashlib
 import json
 import threading
@@ -24,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -120,64 +129,96 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout); that is the point of slow replies
 
+    def _not_found(self) -> None:
+        self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+
     def do_GET(self) -> None:
-        if self.path.rstrip("/").endswith("/models"):
+        owner = self.server.owner
+        url = urlsplit(self.path)
+        parts = url.path.rstrip("/").split("/")
+        if parts[-1] == "models":
             self._send(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+        elif parts[-1] == "files":
+            purpose = parse_qs(url.query).get("purpose", [None])[0]
+            with owner._lock:
+                files = [f["meta"] for f in owner.files.values() if purpose in (None, f["meta"]["purpose"])]
+            self._send(200, {"object": "list", "data": files, "has_more": False})
+        elif len(parts) >= 3 and parts[-3] == "files" and parts[-1] == "content" and parts[-2] in owner.files:
+            self._send(200, owner.files[parts[-2]]["data"], content_type="application/octet-stream")
+        elif parts[-1] == "batches":
+            with owner._lock:
+                listed = list(reversed(owner.batches.values()))  # newest first, as OpenAI lists them
+            self._send(200, {"object": "list", "data": listed, "has_more": False})
+        elif len(parts) >= 2 and parts[-2] == "batches" and parts[-1] in owner.batches:
+            self._send(200, owner._advance_batch(parts[-1]))
         else:
-            self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+            self._not_found()
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
-        body = json.loads(self.rfile.read(length) or b"{}")
-        if not self.path.rstrip("/").endswith("/chat/completions"):
-            self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+        raw = self.rfile.read(length)
+        path = self.path.rstrip("/")
+        if path.endswith("/files"):
+            self._send(200, self.server.owner._upload(self.headers.get("Content-Type", ""), raw))
+            return
+        body = json.loads(raw or b"{}")
+        if path.endswith("/batches"):
+            status, payload = self.server.owner._create_batch(body)
+            self._send(status, payload)
+            return
+        if not path.endswith("/chat/completions"):
+            self._not_found()
             return
         reply = self.server.owner._record(body)
         if reply.hold is not None:
             reply.hold.wait(timeout=60.0)
         if reply.delay:
             time.sleep(reply.delay)
-        if reply.kind == "status":
-            error = {"message": f"scripted {reply.status}", "type": "scripted", "code": reply.error_code}
-            self._send(reply.status, {"error": error}, reply.headers)
-            return
-        if reply.kind == "echo_key":
-            given = self.headers.get("Authorization", "")
-            message = f"Incorrect API key provided: {given}. You can find your API key at the dashboard."
-            self._send(401, {"error": {"message": message, "type": "invalid_request_error"}})
-            return
-        if reply.kind == "raw":
-            self._send(200, reply.body, content_type=reply.content_type)
-            return
-        content: str | None = _answer_for(body)
-        finish, refusal = "stop", None
-        if reply.kind == "text":
-            content = reply.content
-        elif reply.kind == "truncated":
-            content = content[: len(content) // 2]
-            finish = "length"
-        elif reply.kind == "refusal":
-            content, refusal = None, "I can't help with that."
-        n_in = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4 + 1
-        n_out = len(content or "") // 4 + 1
-        message = {"role": "assistant", "content": content, "refusal": refusal}
-        choices = [{"index": 0, "message": message, "finish_reason": finish}]
-        if reply.kind == "message":
-            choices[0]["message"] = reply.message
-        elif reply.kind == "no_choices":
-            choices = []
-        self._send(
-            200,
-            {
-                "id": f"chatcmpl-{self.server.owner.total}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "scripted"),
-                "system_fingerprint": "fp_scripted",
-                "choices": choices,
-                "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out},
-            },
+        status, payload, headers, content_type = chat_response(
+            body, reply, self.headers.get("Authorization", ""), self.server.owner.total
         )
+        self._send(status, payload, headers, content_type)
+
+
+def chat_response(
+    body: dict[str, Any], reply: Reply, authorization: str, n: int
+) -> tuple[int, dict[str, Any] | bytes, dict[str, str], str]:
+    """(HTTP status, payload, headers, content type) of the scripted answer to one chat request."""
+    if reply.kind == "status":
+        error = {"message": f"scripted {reply.status}", "type": "scripted", "code": reply.error_code}
+        return reply.status, {"error": error}, reply.headers, "application/json"
+    if reply.kind == "echo_key":
+        message = f"Incorrect API key provided: {authorization}. You can find your API key at the dashboard."
+        return 401, {"error": {"message": message, "type": "invalid_request_error"}}, {}, "application/json"
+    if reply.kind == "raw":
+        return 200, reply.body, {}, reply.content_type
+    content: str | None = _answer_for(body)
+    finish, refusal = "stop", None
+    if reply.kind == "text":
+        content = reply.content
+    elif reply.kind == "truncated":
+        content = (content or "")[: len(content or "") // 2]
+        finish = "length"
+    elif reply.kind == "refusal":
+        content, refusal = None, "I can't help with that."
+    n_in = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4 + 1
+    n_out = len(content or "") // 4 + 1
+    message = {"role": "assistant", "content": content, "refusal": refusal}
+    choices = [{"index": 0, "message": message, "finish_reason": finish}]
+    if reply.kind == "message":
+        choices[0]["message"] = reply.message
+    elif reply.kind == "no_choices":
+        choices = []
+    completion = {
+        "id": f"chatcmpl-{n}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "scripted"),
+        "system_fingerprint": "fp_scripted",
+        "choices": choices,
+        "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out},
+    }
+    return 200, completion, {}, "application/json"
 
 
 class _Server(ThreadingHTTPServer):
@@ -203,7 +244,13 @@ class ScriptedServer:
         # (monotonic arrival time, identity, times seen before): for pause and resume tests
         self.log: list[tuple[float, str, int]] = []
         self.total = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        # the Batch API: uploaded files (id → {"meta", "data"}), batches (id → batch object)
+        self.files: dict[str, dict[str, Any]] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.uploads = 0
+        self.batch_creates = 0
+        self.batches_ready = True
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -229,6 +276,96 @@ class ScriptedServer:
         if self.latency:
             reply.delay += self.latency
         return reply
+
+    # -- the Batch API ------------------------------------------------------------------------
+    def _store_file(self, filename: str, purpose: str, data: bytes) -> dict[str, Any]:
+        file_id = f"file-{len(self.files) + 1:06d}"
+        meta = {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(data),
+            "created_at": int(time.time()),
+            "filename": filename,
+            "purpose": purpose,
+            "status": "processed",
+        }
+        self.files[file_id] = {"meta": meta, "data": data}
+        return meta
+
+    def _upload(self, content_type: str, raw: bytes) -> dict[str, Any]:
+        """A multipart/form-data upload with fields ``purpose`` and ``file``, as the client sends it."""
+        message = email.parser.BytesParser().parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+        )
+        fields: dict[str, tuple[str | None, bytes]] = {}
+        for part in message.get_payload():
+            name = part.get_param("name", header="content-disposition")
+            fields[str(name)] = (part.get_filename(), part.get_payload(decode=True) or b"")
+        filename, data = fields["file"]
+        with self._lock:
+            self.uploads += 1
+            return self._store_file(filename or "upload.jsonl", fields["purpose"][1].decode(), data)
+
+    def _create_batch(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            if body.get("input_file_id") not in self.files:
+                return 400, {"error": {"message": "no such input file", "type": "invalid_request_error"}}
+            self.batch_creates += 1
+            batch_id = f"batch_{len(self.batches) + 1:06d}"
+            self.batches[batch_id] = {
+                "id": batch_id,
+                "object": "batch",
+                "endpoint": body.get("endpoint"),
+                "errors": None,
+                "input_file_id": body["input_file_id"],
+                "completion_window": body.get("completion_window", "24h"),
+                "status": "validating",
+                "output_file_id": None,
+                "error_file_id": None,
+                "created_at": int(time.time()),
+                "request_counts": {"total": 0, "completed": 0, "failed": 0},
+                "metadata": body.get("metadata"),
+            }
+            return 200, self.batches[batch_id]
+
+    def _advance_batch(self, batch_id: str) -> dict[str, Any]:
+        """The batch as retrieved; the first retrieval while ``batches_ready`` runs it to completion."""
+        with self._lock:
+            batch = self.batches[batch_id]
+            if batch["status"] in ("completed", "failed", "expired", "cancelled"):
+                return batch
+            if not self.batches_ready:
+                batch["status"] = "in_progress"
+                return batch
+            lines = self.files[batch["input_file_id"]]["data"].decode().splitlines()
+            out, err = [], []
+            for n, line in enumerate(filter(None, lines), 1):
+                request = json.loads(line)
+                body = request["body"]
+                status, payload, _, _ = chat_response(body, self._record(body), "", self.total)
+                if not isinstance(payload, dict):  # bytes a live server might send: a batch reports an error
+                    payload = {"error": {"message": "invalid response body", "type": "server_error"}}
+                result = {
+                    "id": f"batch_req_{batch_id}_{n}",
+                    "custom_id": request["custom_id"],
+                    "response": {"status_code": status, "request_id": f"req_{n}", "body": payload},
+                    "error": None,
+                }
+                (out if status == 200 else err).append(json.dumps(result))
+            batch["request_counts"] = {
+                "total": len(out) + len(err),
+                "completed": len(out),
+                "failed": len(err),
+            }
+            for kind, rows in (("output_file_id", out), ("error_file_id", err)):
+                if rows:
+                    name = f"{batch_id}_{kind.split('_')[0]}.jsonl"
+                    batch[kind] = self._store_file(name, "batch_output", "\n".join(rows).encode() + b"\n")[
+                        "id"
+                    ]
+            batch["status"] = "completed"
+            batch["completed_at"] = int(time.time())
+            return batch
 
     def start(self) -> ScriptedServer:
         self._thread.start()

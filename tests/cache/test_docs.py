@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from crossglg.cache import AttemptRow, GenerationRow, ItemTarget, open_cache, utc_now
+from crossglg.cache import SCHEMA_VERSION, AttemptRow, GenerationRow, ItemTarget, open_cache, utc_now
 
 from .conftest import SOURCE, add_request, ok_global
 
@@ -74,7 +74,7 @@ def test_doc_command_runs(doc_cache, command):
     elif "from attempts" in command:
         assert "RateLimitError" in out and "slow down" in out
     elif "from meta" in command:
-        assert "crossglg-cache" in out and "schema_version|1" in out
+        assert "crossglg-cache" in out and f"schema_version|{SCHEMA_VERSION}" in out
     elif "from runs" in command:
         assert "generate" in out and "n_cache_hits" in out
     else:

@@ -163,7 +163,8 @@ def test_a_cache_made_before_status_degenerate_learns_it_and_keeps_its_rows(tmp_
     conn.executescript(
         f"""BEGIN; {old_ddl.replace("generations (", "g_old (", 1)};
         INSERT INTO g_old SELECT * FROM generations; DROP TABLE generations;
-        ALTER TABLE g_old RENAME TO generations; COMMIT;"""
+        ALTER TABLE g_old RENAME TO generations;
+        UPDATE meta SET value = '1' WHERE key = 'schema_version'; COMMIT;"""
     )
     with pytest.raises(sqlite3.IntegrityError):  # the old file cannot hold the status as it is
         conn.execute("UPDATE generations SET status = 'degenerate'")

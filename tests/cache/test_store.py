@@ -9,6 +9,7 @@ import re
 import pytest
 
 from crossglg.cache import (
+    SCHEMA_VERSION,
     AttemptRow,
     GenerationRow,
     ItemTarget,
@@ -303,7 +304,7 @@ def test_stats_counts(cache):
         {"dataset": "ntu120", "source": SOURCE, "kind": "global", "classes": 1, "texts": 1},
         {"dataset": "ntu60", "source": SOURCE, "kind": "global", "classes": 1, "texts": 1},
     ]
-    assert s["schema_version"] == 1 and s["embeddings"] == 0
+    assert s["schema_version"] == SCHEMA_VERSION and s["embeddings"] == 0
 
 
 def test_invalidate_by_model_and_status(cache):

@@ -30,7 +30,17 @@ def _commands() -> list[list[str]]:
 
 def test_doc_shows_every_command():
     shown = {args[0] for args in _commands()}
-    assert shown == {"generate", "invalidate", "prompts", "show", "export", "import", "stats", "packs"}
+    assert shown == {
+        "generate",
+        "invalidate",
+        "prompts",
+        "show",
+        "export",
+        "import",
+        "stats",
+        "packs",
+        "batch",
+    }
 
 
 @pytest.mark.parametrize("args", _commands(), ids=lambda a: " ".join(a)[:60])

@@ -86,9 +86,9 @@ def test_make_backend_routes():
         make_backend("local", base_url="http://127.0.0.1:1/v1")
     with pytest.raises(UserError, match="no such GGUF"):
         make_backend("/nowhere/model.gguf")
-    vllm = make_backend("some/model", backend="vllm")  # planning needs no vllm; sending does
+    vllm = make_backend("some/model", backend="vllm")  # building needs no vllm (dry runs, run-batch files)
     assert vllm.source == "vllm:some/model"
-    with pytest.raises(UserError, match="vllm is not installed"):
+    with pytest.raises(UserError, match="vllm is not installed"):  # sending does
         vllm.prepare()
 
 

@@ -103,24 +103,36 @@ class OpenAIBackend(Backend):
             )
         return None
 
+    def _credentials(self) -> tuple[str, str]:
+        key = os.environ.get("OPENAI_API_KEY")
+        if not key:
+            if self.base_url is None:
+                raise UserError("OPENAI_API_KEY is not set: export it, or pass --base-url for a local server")
+            key = "not-needed"  # local servers want *some* string and do not check it
+        return key, self.base_url or HOSTED_URL  # never the environment's URL: see the class doc
+
     def _get_client(self) -> Any:
         if self._client is None:
             from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
             from crossglg.textgen.backends.chat_post import ChatPoster
 
-            key = os.environ.get("OPENAI_API_KEY")
-            if not key:
-                if self.base_url is None:
-                    raise UserError(
-                        "OPENAI_API_KEY is not set: export it, or pass --base-url for a local server"
-                    )
-                key = "not-needed"  # local servers want *some* string and do not check it
-            base_url = self.base_url or HOSTED_URL  # never the environment's: see the class doc
+            key, base_url = self._credentials()
             http = DefaultAsyncHttpxClient()  # held here too: the hot loop posts through it
             self._client = AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0, http_client=http)
             self._poster = ChatPoster(self._client, http, key)
         return self._client
+
+    def sync_client(self, timeout: float = 120.0) -> Any:
+        """A blocking client for the Files and Batches endpoints (crossglg.textgen.batch).
+
+        The SDK's own retries (2, with backoff) are kept here: every batch call is either a
+        read or reconciled by name before it is repeated, so a retry cannot submit twice.
+        """
+        from openai import OpenAI
+
+        key, base_url = self._credentials()
+        return OpenAI(api_key=key, base_url=base_url, timeout=timeout)
 
     def prepare(self) -> None:
         self._get_client()
@@ -137,11 +149,9 @@ class OpenAIBackend(Backend):
             return {"type": "json_object", "schema": request.schema}
         return None
 
-    async def complete(self, request: ChatRequest, timeout: float) -> Completion:
-        import openai
-
-        client = self._get_client()
-        kwargs: dict[str, Any] = {
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The chat-completion body for ``request``: what is sent live and what a batch file holds."""
+        body: dict[str, Any] = {
             "model": self.model,
             "messages": request.messages,
             "temperature": request.temperature,
@@ -149,12 +159,18 @@ class OpenAIBackend(Backend):
             "seed": request.seed,
         }
         # the hosted API deprecated max_tokens; compatible servers may only know the old name
-        kwargs["max_completion_tokens" if self.base_url is None else "max_tokens"] = request.max_tokens
+        body["max_completion_tokens" if self.base_url is None else "max_tokens"] = request.max_tokens
         fmt = self._response_format(request)
         if fmt is not None:
-            kwargs["response_format"] = fmt
+            body["response_format"] = fmt
+        return body
+
+    async def complete(self, request: ChatRequest, timeout: float) -> Completion:
+        import openai
+
+        client = self._get_client()
         try:
-            data = await self._send(client, kwargs, timeout)
+            data = await self._send(client, self.request_body(request), timeout)
         except openai.APITimeoutError as err:
             raise RetryableError(f"timed out after {timeout:g} s") from err
         except openai.APIConnectionError as err:

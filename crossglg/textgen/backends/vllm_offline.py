@@ -53,7 +53,7 @@ class VLLMBackend(Backend):
         return self.revision or self._snapshot
 
     def prepare(self) -> None:
-        """The package and the weights, checked before anything is sent (a dry run needs neither)."""
+        """The package and the weights, checked before anything is sent (a dry run or a run-batch file needs neither)."""
         if importlib.util.find_spec("vllm") is None:
             raise UserError(
                 "vllm is not installed: pip install 'crossglg[vllm]' on a GPU machine, "
@@ -62,6 +62,21 @@ class VLLMBackend(Backend):
         check_weights(self.model, self.options)
         if downloads_allowed(self.options):
             allow_downloads()
+
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The OpenAI-style body `vllm run-batch` reads: the same sampling and schema as in-process."""
+        return {
+            "model": self.model,
+            "messages": request.messages,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "seed": request.seed,
+            "max_tokens": request.max_tokens,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": request.schema_name, "schema": request.schema, "strict": True},
+            },
+        }
 
     def _generate(self, batch: list[ChatRequest]) -> list[Completion]:
         from vllm import LLM, SamplingParams
