@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from crossglg import __version__
-from crossglg.cache import leases
+from crossglg.cache import endpoints, leases
 from crossglg.cache.errors import CacheDamaged, CacheError, CacheWriteError
 from crossglg.cache.keys import KEY_RECIPE_VERSION, TRANSPORT_FIELDS, canonical_json, sha256_hex, text_sha256
 from crossglg.cache.records import (
@@ -49,6 +49,8 @@ BUSY_TIMEOUT_MS = 30000
 LOOKUP_CHUNK = 500  # bound variables per IN (...) query, well under SQLite's limit
 _USABLE = "(" + ", ".join(f"'{s}'" for s in USABLE_STATUSES) + ")"  # SQL list of USABLE_STATUSES
 _SECRET_SUFFIXES = ("_key", "apikey", "token", "secret", "password", "authorization")
+# tables added after schema 1, created on open when missing (additive only)
+EXTRA_TABLES = {**leases.LIVENESS_TABLES, **endpoints.ENDPOINT_TABLES}
 
 
 def utc_now() -> str:
@@ -522,6 +524,15 @@ class Cache:
     def claim(self, request_key: str, run_id: str, skip_answered: bool = True) -> str:
         return leases.claim(self, request_key, run_id, skip_answered)
 
+    # -- what servers accept (crossglg.cache.endpoints) -------------------------------------
+    def remembered_json_mode(self, base_url: str, model: str) -> tuple[str, str] | None:
+        return endpoints.remembered_json_mode(self, base_url, model)
+
+    def remember_json_mode(
+        self, base_url: str, model: str, json_mode: str, evidence: str, run_id: str | None = None
+    ) -> None:
+        endpoints.remember_json_mode(self, base_url, model, json_mode, evidence, run_id)
+
     # -- read paths: show / export / stats / sources / import / invalidate ---------------
     # the query helpers live in their own module; bound here as methods
     from crossglg.cache.queries import (
@@ -563,7 +574,7 @@ def _initialise(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for ddl in (*TABLES.values(), *leases.LIVENESS_TABLES.values()):
+        for ddl in (*TABLES.values(), *EXTRA_TABLES.values()):
             conn.execute(ddl)
         for ddl in INDEXES:
             conn.execute(ddl)
@@ -635,7 +646,7 @@ def _open(path: Path, readonly: bool) -> Cache:
             if dict(conn.execute("SELECT key, value FROM meta").fetchall()).get("format") != FORMAT_NAME:
                 raise CacheError(f"{path}: a SQLite database but not a crossglg cache (meta has no format)")
         else:
-            _ensure_liveness_tables(conn)
+            _ensure_extra_tables(conn)
             _ensure_statuses(conn)
     except BaseException as err:
         conn.close()
@@ -664,10 +675,10 @@ def _check_writable(path: Path, state: str) -> None:
         )
 
 
-def _ensure_liveness_tables(conn: sqlite3.Connection) -> None:
-    """Add the run-owner and lease tables to a cache made before they existed (additive only)."""
+def _ensure_extra_tables(conn: sqlite3.Connection) -> None:
+    """Add the run-owner, lease and json-mode tables to a cache made before they existed (additive only)."""
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    missing = [ddl for name, ddl in leases.LIVENESS_TABLES.items() if name not in names]
+    missing = [ddl for name, ddl in EXTRA_TABLES.items() if name not in names]
     if not missing:
         return
     with _immediate(conn):

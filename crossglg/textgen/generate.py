@@ -13,6 +13,7 @@ from typing import Any
 
 from crossglg.cache import BatchWriter, Cache, RunCounters, open_cache
 from crossglg.cache.errors import CacheWriteError
+from crossglg.errors import UserError
 from crossglg.textgen.backends import Backend
 from crossglg.textgen.plan import Plan, PlannedRequest
 from crossglg.textgen.runner import Runner, RunSettings, RunSummary
@@ -42,7 +43,8 @@ class DryRun:
         }
 
 
-def _existing(plan: Plan, cache_path: Path) -> dict[str, str]:
+def existing_statuses(plan: Plan, cache_path: Path) -> dict[str, str]:
+    """Status of every planned key already answered, read without creating the file."""
     if not cache_path.exists():
         return {}
     with open_cache(cache_path, readonly=True) as cache:
@@ -65,7 +67,7 @@ def split_todo(
 
 
 def dry_run(plan: Plan, cache_path: Path, force: bool = False) -> DryRun:
-    found = _existing(plan, cache_path)
+    found = existing_statuses(plan, cache_path)
     hits, todo = split_todo(plan, found, force)
     return DryRun(
         planned=len(plan.requests),
@@ -126,6 +128,10 @@ def generate(
             raise
         finally:
             _close_run(cache, writer, run_id, status, summary, settings.disk_full_wait)
+    if summary.rejection is not None:  # said once, as a user error: no request can succeed as sent
+        from crossglg.textgen.negotiate import refusal_line
+
+        raise UserError(refusal_line(summary.rejection, backend))
     return summary
 
 
