@@ -33,15 +33,8 @@ from crossglg.cache.records import USABLE_STATUSES, AttemptRow, GenerationRow
 from crossglg.cache.store import utc_now
 from crossglg.cache.writer import BatchWriter
 from crossglg.errors import UserError
-from crossglg.textgen.backends import (
-    Backend,
-    ChatRequest,
-    Completion,
-    InvalidRequest,
-    RequestFailed,
-    RetryableError,
-    StopRun,
-)
+from crossglg.textgen.backends import Backend, ChatRequest, Completion, RequestFailed, RetryableError, StopRun
+from crossglg.textgen.backends.base import InvalidRequest
 from crossglg.textgen.parsing import Parsed, parse_answer
 from crossglg.textgen.plan import PlannedRequest, estimate_input_tokens
 from crossglg.textgen.ratelimit import RateLimiter
