@@ -677,7 +677,9 @@ def stats(cache: CacheOpt = Path("cache.db"), as_json: JsonOpt = False) -> None:
     )
     statuses = ", ".join(f"{k} {v}" for k, v in info["generations"].items()) or "none"
     print(f"generations: {statuses}")
-    print(f"tokens: {info['tokens']['input']} input, {info['tokens']['output']} output")
+    tokens = info["tokens"]
+    reasoning = f" ({tokens['reasoning']} of them reasoning)" if tokens["reasoning"] else ""
+    print(f"tokens: {tokens['input']} input, {tokens['output']} output{reasoning}")
     for item in info["items"]:
         print(
             printable(

@@ -250,6 +250,8 @@ def test_reasoning_models_get_their_own_parameters_and_record_reasoning_tokens(t
             assert body["max_completion_tokens"] == 8000 and body["reasoning_effort"] == "low"
         assert json.loads(proc.stdout)["tokens"]["reasoning"] == 4 * 64
         assert _query(cache, "SELECT DISTINCT tokens_reasoning FROM generations") == [(64,)]
+        stats = run_cli("stats", "--cache", cache, "--json", cwd=tmp_path)
+        assert json.loads(stats.stdout)["tokens"]["reasoning"] == 4 * 64
         # what is not sent is not in the key: another temperature changes nothing
         total = srv.total
         again = _generate(
