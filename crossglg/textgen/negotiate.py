@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,15 +64,31 @@ def use_remembered_mode(backend: Backend, cache_path: Path, quiet: bool = False)
         )
 
 
-async def probe(backend: Any, chat: ChatRequest, timeout: float) -> tuple[str, list[str]]:
+@dataclass
+class Probed:
+    """What the probe learned: the mode to use, what was refused, and whether it is confirmed.
+
+    ``unsure`` holds the error that kept the server from answering (a timeout, a connection
+    error): then ``mode`` is the form being asked about, the strongest one not refused, and
+    nothing is remembered.
+    """
+
+    mode: str
+    refused: list[str] = field(default_factory=list)
+    unsure: Exception | None = None
+
+
+async def probe(backend: Any, chat: ChatRequest, timeout: float) -> Probed:
     """The strongest mode the server takes, and what it refused on the way.
 
-    A refusal of anything but ``response_format`` is raised: no mode can fix it.
+    A refusal of anything but ``response_format`` is raised: no mode can fix it. A refusal
+    comes back at once (the request is checked before any text is generated), so a server
+    that times out on a form is working on it, not refusing it.
     """
     from crossglg.textgen.backends.openai_api import JSON_MODES
 
     small = replace(chat, messages=PROBE_MESSAGES, max_tokens=PROBE_MAX_TOKENS)
-    refused: list[str] = []
+    found = Probed(JSON_MODES[-1])
     try:
         for mode in JSON_MODES[:-1]:
             try:
@@ -80,10 +96,13 @@ async def probe(backend: Any, chat: ChatRequest, timeout: float) -> tuple[str, l
             except InvalidRequest as err:
                 if not err.parameter.startswith("response_format"):
                     raise
-                refused.append(f"{mode} (HTTP {err.http_status}: {err.parameter}: {err.reason})")
+                found.refused.append(f"{mode} (HTTP {err.http_status}: {err.parameter}: {err.reason})")
                 continue
-            return mode, refused
-        return JSON_MODES[-1], refused
+            except (RetryableError, RequestFailed, StopRun) as err:
+                found.unsure = err
+            found.mode = mode
+            break
+        return found
     finally:
         await backend.aclose()  # the run uses its own event loop, hence its own client
 
@@ -99,8 +118,9 @@ def settle_mode(
     """The plan to send, with the mode negotiated first when something is to be sent.
 
     A fully cached rerun asks nothing (its keys were made with the default mode). When the
-    server cannot be asked (down, no such model), the run goes on with JSON schema and its
-    own retries and failures say what is wrong; nothing is remembered.
+    server cannot answer the probe (down, overloaded, no such model), the run goes on with the
+    strongest form not refused, its own retries and failures say what is wrong, and nothing
+    is remembered.
     """
     from crossglg.textgen.generate import existing_statuses, split_todo
 
@@ -113,27 +133,30 @@ def settle_mode(
     backend.prepare()
     base_url = getattr(backend, "base_url", "")
     try:
-        mode, refused = asyncio.run(probe(backend, todo[0].chat, timeout))
+        found = asyncio.run(probe(backend, todo[0].chat, timeout))
     except InvalidRequest as err:
         raise UserError(refusal_line(err, backend)) from None
-    except (RetryableError, RequestFailed, StopRun) as err:
-        backend.negotiable = False
+    evidence = "; ".join(f"refused {r}" for r in found.refused)
+    before, backend.json_mode, backend.negotiable = backend.json_mode, found.mode, False
+    if found.unsure is not None:
         _say(
-            f"note: could not ask {base_url} which structured output it accepts ({err}); sending json_schema",
+            f"note: {base_url} did not answer whether it accepts {found.mode} ({found.unsure})"
+            + (f"; it {evidence}" if evidence else "")
+            + f"; sending {found.mode}, not remembered",
             quiet,
         )
-        return plan
-    evidence = "; ".join(f"refused {r}" for r in refused) or "accepted json_schema"
-    with open_cache(cache_path) as cache:
-        cache.remember_json_mode(base_url, backend.model, mode, evidence)
-    before, backend.json_mode, backend.negotiable = backend.json_mode, mode, False
-    _say(
-        f"json mode: {mode}, negotiated with {base_url} for {backend.model}"
-        + (f" (it {evidence})" if refused else "")
-        + f"; remembered in {cache_path}",
-        quiet,
-    )
-    return plan if mode == before else plan_for()
+    else:
+        with open_cache(cache_path) as cache:
+            cache.remember_json_mode(
+                base_url, backend.model, found.mode, evidence or f"accepted {found.mode}"
+            )
+        _say(
+            f"json mode: {found.mode}, negotiated with {base_url} for {backend.model}"
+            + (f" (it {evidence})" if evidence else "")
+            + f"; remembered in {cache_path}",
+            quiet,
+        )
+    return plan if found.mode == before else plan_for()
 
 
 def refusal_line(err: InvalidRequest, backend: Backend) -> str:

@@ -153,6 +153,28 @@ def test_negotiation_says_which_mode_it_chose(tmp_path):
     )
 
 
+def test_a_probe_that_times_out_after_a_refusal_uses_the_next_form_unremembered(tmp_path):
+    """Under load a server may be slow to answer the probe it accepted: a refusal comes at once,
+    so a timeout means "working on it", and json_schema, refused, is not sent again."""
+    refuse = refuses_json_schema("llama.cpp")
+
+    def script(request: dict[str, Any], seen: int) -> Reply:
+        probing = request["messages"][0]["content"] == "Reply with a JSON object."
+        if probing and request["response_format"]["type"] == "json_object":
+            return Reply(delay=3.0)
+        return refuse(request, seen)
+
+    cache = tmp_path / "cache.db"
+    with ScriptedServer(script) as srv:
+        proc = _generate(srv, cache, "--timeout", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "did not answer whether it accepts json_object_schema" in proc.stderr
+    assert "sending json_object_schema, not remembered" in proc.stderr
+    modes = {json.loads(p)["response_format"] for (p,) in _query(cache, "SELECT params_json FROM requests")}
+    assert modes == {"json_object_schema"}
+    assert _query(cache, "SELECT count(*) FROM json_modes") == [(0,)]
+
+
 def test_a_server_that_takes_json_schema_keeps_the_keys_of_before(tmp_path):
     """Negotiating json_schema (vLLM, Ollama) changes no key: caches made before still hit."""
     cache = tmp_path / "cache.db"
