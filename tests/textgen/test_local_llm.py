@@ -176,7 +176,7 @@ def test_llama_cpp_server_with_default_json_mode_answers_every_request(tmp_path,
     classes = tmp_path / "mine.txt"
     classes.write_text("wave hand\nkick forward\n")
     args = ("generate", "--classes", str(classes), "--llm", "smollm2", "--base-url", llama_server)
-    proc = _cli(tmp_path, *args, "--max-tokens", "200", "--accept-degenerate")
+    proc = _cli(tmp_path, *args, "--max-tokens", "200", "--accept-degenerate", timeout=900)
     assert "json mode: json_object_schema, negotiated with" in proc.stderr, proc.stderr
     with open_cache(tmp_path / "cache.db", readonly=True) as cache:
         statuses = [r[0] for r in cache.conn.execute("SELECT status FROM generations")]
@@ -188,5 +188,5 @@ def test_llama_cpp_server_with_default_json_mode_answers_every_request(tmp_path,
     assert len(statuses) == 4 and "failed" not in statuses  # every request answered
     assert [status for status, _ in attempts] == [200]  # no retry, no refusal (repair turns are 200s)
     assert modes == {"json_object_schema"}
-    again = _cli(tmp_path, *args, "--max-tokens", "200", "--accept-degenerate")
+    again = _cli(tmp_path, *args, "--max-tokens", "200", "--accept-degenerate", timeout=900)
     assert "json mode: json_object_schema, which" in again.stderr and "(remembered in" in again.stderr
