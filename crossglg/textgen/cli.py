@@ -301,7 +301,8 @@ def generate(
         plan = plan_for()
         if chosen.negotiable and not as_json:  # asking the server would be sending something
             print(
-                f"note: {base_url} has not been asked which structured output it accepts; this dry run "
+                f"note: {getattr(chosen, 'base_url', base_url)} has not been asked which structured output "
+                "it accepts; this dry run "
                 "assumes json_schema, the first form a real run tries",
                 file=sys.stderr,
             )
