@@ -132,11 +132,17 @@ def settle_mode(
         return plan
     backend.prepare()
     base_url = getattr(backend, "base_url", "")
-    try:
-        found = asyncio.run(probe(backend, todo[0].chat, timeout))
-    except InvalidRequest as err:
-        raise UserError(refusal_line(err, backend)) from None
-    evidence = "; ".join(f"refused {r}" for r in found.refused)
+    # opened for writing first: a read-only or foreign cache stops the run before anything is sent
+    with open_cache(cache_path) as cache:
+        try:
+            found = asyncio.run(probe(backend, todo[0].chat, timeout))
+        except InvalidRequest as err:
+            raise UserError(refusal_line(err, backend)) from None
+        evidence = "; ".join(f"refused {r}" for r in found.refused)
+        if found.unsure is None:
+            cache.remember_json_mode(
+                base_url, backend.model, found.mode, evidence or f"accepted {found.mode}"
+            )
     before, backend.json_mode, backend.negotiable = backend.json_mode, found.mode, False
     if found.unsure is not None:
         _say(
@@ -146,10 +152,6 @@ def settle_mode(
             quiet,
         )
     else:
-        with open_cache(cache_path) as cache:
-            cache.remember_json_mode(
-                base_url, backend.model, found.mode, evidence or f"accepted {found.mode}"
-            )
         _say(
             f"json mode: {found.mode}, negotiated with {base_url} for {backend.model}"
             + (f" (it {evidence})" if evidence else "")
