@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from crossglg.cache.endpoints import ENDPOINT_TABLES
 from crossglg.cache.records import STATUSES
 from crossglg.cache.schema import INDEXES, TABLES
 
@@ -121,10 +122,16 @@ def _v3_batches(conn: sqlite3.Connection) -> None:
         conn.execute(ddl)
 
 
+def _v4_json_modes(conn: sqlite3.Connection) -> None:
+    for ddl in ENDPOINT_TABLES.values():
+        conn.execute(ddl)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables of docs/CACHE.md", _v1_tables),
     Migration(2, "run_owners and leases; status degenerate", _v2_liveness_and_statuses),
     Migration(3, "batches and batch_requests (generate --batch, --batch-file)", _v3_batches),
+    Migration(4, "json_modes: the structured output each server accepts (--json-mode auto)", _v4_json_modes),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1)), "append-only, numbered from 1"

@@ -156,9 +156,10 @@ def stats(cache: Cache) -> dict[str, Any]:
         "items": items,
         "tokens": dict(
             zip(
-                ("input", "output"),
+                ("input", "output", "reasoning"),
                 q(
-                    "SELECT coalesce(sum(tokens_input), 0), coalesce(sum(tokens_output), 0) FROM generations"
+                    "SELECT coalesce(sum(tokens_input), 0), coalesce(sum(tokens_output), 0),"
+                    " coalesce(sum(tokens_reasoning), 0) FROM generations"
                 ).fetchone(),
                 strict=True,
             )

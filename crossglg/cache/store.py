@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from crossglg import __version__
-from crossglg.cache import batches, leases
+from crossglg.cache import batches, endpoints, leases
 from crossglg.cache.errors import CacheDamaged, CacheError, CacheWriteError
 from crossglg.cache.keys import KEY_RECIPE_VERSION, TRANSPORT_FIELDS, canonical_json, sha256_hex, text_sha256
 from crossglg.cache.migrations import SCHEMA_VERSION, apply_pending, file_version, make_backup
@@ -537,6 +537,15 @@ class Cache:
 
     def claim(self, request_key: str, run_id: str, skip_answered: bool = True) -> str:
         return leases.claim(self, request_key, run_id, skip_answered)
+
+    # -- what servers accept (crossglg.cache.endpoints) -------------------------------------
+    def remembered_json_mode(self, base_url: str, model: str) -> tuple[str, str] | None:
+        return endpoints.remembered_json_mode(self, base_url, model)
+
+    def remember_json_mode(
+        self, base_url: str, model: str, json_mode: str, evidence: str, run_id: str | None = None
+    ) -> None:
+        endpoints.remember_json_mode(self, base_url, model, json_mode, evidence, run_id)
 
     # -- read paths: show / export / stats / sources / import / invalidate ---------------
     # the query helpers live in their own module; bound here as methods

@@ -64,6 +64,15 @@ class JsonMode(str, Enum):
     prompt = "prompt"
 
 
+class ReasoningEffort(str, Enum):
+    none = "none"
+    minimal = "minimal"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    xhigh = "xhigh"
+
+
 class ExportFormat(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
@@ -150,8 +159,9 @@ def generate(
     json_mode: Annotated[
         JsonMode,
         typer.Option(
-            help="Structured output: auto picks the strongest the backend supports; "
-            "json_object_schema for llama.cpp's servers (python -m llama_cpp.server)."
+            help="Structured output: auto asks a --base-url server once which form it accepts (and "
+            "remembers it in the cache) and picks by model for hosted ones; or force one: json_schema, "
+            "json_object_schema (llama.cpp's servers), json_object, prompt."
         ),
     ] = JsonMode.auto,
     temperature: Annotated[
@@ -166,8 +176,21 @@ def generate(
         ),
     ] = 1.0,
     max_tokens: Annotated[
-        int, typer.Option(min=1, max=1_000_000, help="Longest answer in tokens (part of the cache key).")
-    ] = 800,
+        int | None,
+        typer.Option(
+            min=1,
+            max=1_000_000,
+            help="Longest answer in tokens (part of the cache key); default 800, 8000 for reasoning models "
+            "(o1/o3/o4, gpt-5), whose reasoning tokens count against it.",
+        ),
+    ] = None,
+    reasoning_effort: Annotated[
+        ReasoningEffort | None,
+        typer.Option(
+            help="How hard a reasoning model thinks (sent as reasoning_effort, part of the cache key); "
+            "hosted and served models only.",
+        ),
+    ] = None,
     samples: Annotated[
         int, typer.Option(min=1, max=1000, help="Answers per prompt; each sample gets its own key and seed.")
     ] = 1,
@@ -266,6 +289,7 @@ def generate(
     from crossglg.textgen.backends import EngineOptions, make_backend
     from crossglg.textgen.generate import dry_run as plan_dry_run
     from crossglg.textgen.generate import generate as run_generate
+    from crossglg.textgen.negotiate import settle_mode, use_remembered_mode
     from crossglg.textgen.plan import GenParams, build_plan, select_classes
     from crossglg.textgen.prices import load_prices
     from crossglg.textgen.runner import RunSettings
@@ -281,22 +305,40 @@ def generate(
     chosen = make_backend(
         llm, backend, base_url, None if json_mode is JsonMode.auto else json_mode.value, engine
     )
-    if chosen.endpoint_note and not as_json:
-        print(chosen.endpoint_note, file=sys.stderr)
-    plan = build_plan(
-        selection,
-        chosen,
-        GenParams(temperature, top_p, max_tokens),
-        samples,
-        cache_salt,
-        own.templates,
-        accept_degenerate=accept_degenerate,
-        context=own.context,
-    )
+    effort = reasoning_effort.value if reasoning_effort is not None else None
+    if effort is not None and chosen.kind not in ("openai", "server"):
+        raise UserError(
+            "--reasoning-effort is sent to hosted and served models only (--llm NAME [--base-url URL])"
+        )
+    for note in (chosen.endpoint_note, chosen.family_note):
+        if note and not as_json:
+            print(note, file=sys.stderr)
+    max_tokens = max_tokens or chosen.default_max_tokens
+    use_remembered_mode(chosen, cache, quiet=as_json)
+
+    def plan_for() -> Any:
+        return build_plan(
+            selection,
+            chosen,
+            GenParams(temperature, top_p, max_tokens, effort),
+            samples,
+            cache_salt,
+            own.templates,
+            accept_degenerate=accept_degenerate,
+            context=own.context,
+        )
+
     price = load_prices(prices).lookup(chosen.source)
     if batch and batch_file is not None:
         raise UserError("--batch submits to OpenAI, --batch-file writes a file for vllm run-batch: pick one")
     if dry_run:
+        plan = plan_for()
+        if chosen.negotiable and not as_json:  # asking the server would be sending something
+            print(
+                f"note: {getattr(chosen, 'base_url', base_url)} has not been asked which structured output "
+                "it accepts; this dry run assumes json_schema, the first form a real run tries",
+                file=sys.stderr,
+            )
         report = plan_dry_run(plan, cache, force, price, batch=batch)
         if as_json:
             _emit_json(report.as_dict())
@@ -312,9 +354,10 @@ def generate(
     if batch or batch_file is not None:
         from crossglg.textgen.batch_cli import submit_from_generate
 
-        submit_from_generate(plan, chosen, cache, force, batch_file, price, as_json)
+        submit_from_generate(plan_for(), chosen, cache, force, batch_file, price, as_json)
         return
 
+    plan = settle_mode(chosen, plan_for, cache, force, timeout, quiet=as_json)
     bar, on_start, on_done = _progress_bar(f"generating with {chosen.source}")
     run_args = {
         "dataset": selection.dataset,
@@ -330,6 +373,7 @@ def generate(
         "temperature": temperature,
         "top_p": top_p,
         "max_tokens": max_tokens,
+        "reasoning_effort": effort,
         "samples": samples,
         "force": force,
         "cache_salt": cache_salt,
@@ -692,7 +736,9 @@ def stats(cache: CacheOpt = Path("cache.db"), as_json: JsonOpt = False) -> None:
     )
     statuses = ", ".join(f"{k} {v}" for k, v in info["generations"].items()) or "none"
     print(f"generations: {statuses}")
-    print(f"tokens: {info['tokens']['input']} input, {info['tokens']['output']} output")
+    tokens = info["tokens"]
+    reasoning = f" ({tokens['reasoning']} of them reasoning)" if tokens["reasoning"] else ""
+    print(f"tokens: {tokens['input']} input, {tokens['output']} output{reasoning}")
     for line in format_cost(info["cost"]):
         print(printable(line))
     for item in info["items"]:

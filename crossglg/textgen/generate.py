@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from crossglg.cache import BatchWriter, Cache, RunCounters, batches, open_cache
 from crossglg.cache.errors import CacheWriteError
+from crossglg.errors import UserError
 from crossglg.textgen.backends import Backend
 from crossglg.textgen.plan import Plan, PlannedRequest
 from crossglg.textgen.runner import Runner, RunSettings, RunSummary
@@ -51,7 +52,7 @@ class DryRun:
         }
 
 
-def _existing(plan: Plan, cache_path: Path) -> tuple[dict[str, str], dict[str, str]]:
+def existing_answers(plan: Plan, cache_path: Path) -> tuple[dict[str, str], dict[str, str]]:
     """(key → status of cached answers, key → the submitted batch that owes it)."""
     if not cache_path.exists():
         return {}, {}
@@ -83,7 +84,7 @@ def dry_run(
     """
     from crossglg.textgen.prices import describe_price
 
-    found, owed = _existing(plan, cache_path)
+    found, owed = existing_answers(plan, cache_path)
     hits, todo = split_todo(plan, found, force)
     todo = [p for p in todo if p.row.request_key not in owed]  # paid for already, in a batch
     est_in = sum(p.est_input_tokens for p in todo)
@@ -154,6 +155,10 @@ def generate(
             raise
         finally:
             _close_run(cache, writer, run_id, status, summary, settings.disk_full_wait)
+    if summary.rejection is not None:  # said once, as a user error: no request can succeed as sent
+        from crossglg.textgen.negotiate import refusal_line
+
+        raise UserError(refusal_line(summary.rejection, backend))
     return summary
 
 

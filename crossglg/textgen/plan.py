@@ -128,11 +128,16 @@ def prepared_classes(data: Path, layout: str | None = None) -> tuple[ClassList, 
 
 @dataclass(frozen=True)
 class GenParams:
-    """Output-affecting settings: all of them go into every cache key."""
+    """Output-affecting settings: those the backend sends go into every cache key.
+
+    A reasoning model is sent no temperature or top_p, so they stay out of its keys
+    (crossglg.textgen.backends.families).
+    """
 
     temperature: float = 0.2  # METHOD.md §2.1: temperature ≤ 0.2, outputs cached
     top_p: float = 1.0
     max_tokens: int = 800
+    reasoning_effort: str | None = None
 
 
 @dataclass
@@ -192,9 +197,9 @@ def build_plan(
             messages = context.render(tpl, entry.name, slots)
             schema = answer_schema(kind, slots)
             key_params = {
-                "temperature": params.temperature,
-                "top_p": params.top_p,
-                "max_tokens": params.max_tokens,
+                **backend.sampling_params(
+                    params.temperature, params.top_p, params.max_tokens, params.reasoning_effort
+                ),
                 "response_format": backend.json_mode,
                 "schema": schema,
             }
@@ -235,6 +240,7 @@ def build_plan(
                         schema=schema,
                         schema_name=f"{tpl.name}_answer",
                         seed=seed,
+                        reasoning_effort=params.reasoning_effort,
                     ),
                     answer_kind=kind,
                     slots=slots,

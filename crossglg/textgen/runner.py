@@ -6,7 +6,8 @@ only missing or failed requests; an answer, once received, is committed within a
 text instead of being accepted; a 429 pauses new dispatch for everyone while requests
 already in flight finish; a request another run is answering right now is not sent again
 (it waits for that run's answer); an answer far longer than ``max_tokens`` allows is cut
-and stored ``truncated``; a backend error of any kind becomes a retry or a stored failure.
+and stored ``truncated``; a backend error of any kind becomes a retry or a stored failure,
+except a refused parameter, which stops the run once and stores nothing for it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from crossglg.cache.store import utc_now
 from crossglg.cache.writer import BatchWriter
 from crossglg.errors import UserError
 from crossglg.textgen.backends import Backend, ChatRequest, Completion, RequestFailed, RetryableError, StopRun
+from crossglg.textgen.backends.base import InvalidRequest
 from crossglg.textgen.parsing import Parsed, parse_answer
 from crossglg.textgen.plan import PlannedRequest, estimate_input_tokens
 from crossglg.textgen.ratelimit import RateLimiter
@@ -91,7 +93,9 @@ class RunSummary:
     tokens_input: int = 0
     tokens_output: int = 0
     cost_usd: float | None = None  # None while no answer could be priced (docs/TEXTGEN.md, Cost)
+    tokens_reasoning: int = 0
     elapsed_s: float = 0.0
+    rejection: InvalidRequest | None = None  # the parameter the server refuses, when it stopped the run
     statuses: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
 
@@ -109,7 +113,11 @@ class RunSummary:
             "failed": self.failed,
             "not_sent": self.not_sent,
             "in_batch": self.in_batch,
-            "tokens": {"input": self.tokens_input, "output": self.tokens_output},
+            "tokens": {
+                "input": self.tokens_input,
+                "output": self.tokens_output,
+                "reasoning": self.tokens_reasoning,
+            },
             "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
             "elapsed_s": round(self.elapsed_s, 3),
             "statuses": dict(self.statuses),
@@ -211,7 +219,7 @@ class Runner:
                 started, t0 = utc_now(), time.perf_counter()
                 try:
                     completion = await self._complete(chat)
-                except (RetryableError, RequestFailed, StopRun) as err:
+                except (RetryableError, RequestFailed, StopRun, InvalidRequest) as err:
                     self.writer.add_attempt(self._attempt_row(planned, attempt_base + n, started, t0, err))
                     if isinstance(err, RetryableError) and err.rate_limited:
                         wait = err.retry_after if err.retry_after is not None else s.cooldown_429
@@ -225,7 +233,7 @@ class Runner:
         """The backend's answer; an error outside the backend contract fails this request only."""
         try:
             return await self.backend.complete(chat, self.settings.timeout)
-        except (RetryableError, RequestFailed, StopRun, UserError):
+        except (RetryableError, RequestFailed, StopRun, InvalidRequest, UserError):
             raise
         except Exception as err:
             raise RequestFailed(f"{self.backend.kind} backend error: {type(err).__name__}: {err}") from err
@@ -254,7 +262,7 @@ class Runner:
             return
         chat, attempts = planned.chat, 0
         last: Completion | None = None  # the latest answer, kept even if a repair then fails
-        tokens_in = tokens_out = 0
+        tokens_in = tokens_out = tokens_reasoning = 0
         parsed = Parsed("failed")
         t0 = time.perf_counter()
         error: Exception | None = None
@@ -270,12 +278,20 @@ class Runner:
                 self.stop(str(err))
                 error = err
                 break
+            except InvalidRequest as err:  # every request would be refused alike: no failure stored
+                self.summary.rejection = self.summary.rejection or err
+                self.stop(str(err))
+                if last is None:
+                    self.summary.not_sent += 1
+                    return
+                break  # a repair turn was refused: keep the answer already paid for
             except (RetryableError, RequestFailed) as err:
                 error = err
                 break
             attempts += n
             tokens_in += last.input_tokens
             tokens_out += last.output_tokens
+            tokens_reasoning += last.reasoning_tokens
             if price is not None:  # a batch's own answer at batch prices, repair turns live
                 batch = round_no == 0 and first is not None
                 cost += price.cost(last.input_tokens, last.cached_tokens, last.output_tokens, batch)
@@ -313,6 +329,7 @@ class Runner:
             tokens_input=tokens_in,
             tokens_cached=c.cached_tokens,
             tokens_output=tokens_out,
+            tokens_reasoning=tokens_reasoning,
             cost_usd=cost if price is not None and last is not None else None,
             mode=_mode(self.backend.kind, first is not None),
             latency_ms=(time.perf_counter() - t0) * 1000.0,
@@ -322,6 +339,7 @@ class Runner:
         self.summary.sent += 1
         self.summary.tokens_input += tokens_in
         self.summary.tokens_output += tokens_out
+        self.summary.tokens_reasoning += tokens_reasoning
         if price is not None:
             self.summary.cost_usd = (self.summary.cost_usd or 0.0) + cost
         self.summary.statuses[status] += 1

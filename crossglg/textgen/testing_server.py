@@ -42,7 +42,8 @@ class Reply:
     ``kind``: ``ok`` (schema-shaped JSON), ``status`` (an HTTP error with ``status`` and
     ``headers``), ``text`` (``content`` sent verbatim as the assistant message, e.g. broken
     JSON or a lone surrogate), ``truncated`` (valid answer cut in half, ``finish_reason=length``),
-    ``refusal``, ``raw`` (``body`` bytes sent as is with ``content_type``, status 200),
+    ``refusal``, ``raw`` (``body`` bytes sent as is with ``content_type`` and ``status``, 200 unless
+    set: an engine's own error body, e.g. llama.cpp's HTTP 500 validation error),
     ``message`` (a normal completion whose ``message`` object is replaced by ``message``, e.g.
     ``None`` or ``{"content": [...]}``), ``no_choices`` (``choices: []``) or ``echo_key``
     (a 401 whose message quotes the request's Authorization header, as some servers do).
@@ -61,6 +62,7 @@ class Reply:
     content_type: str = "text/html; charset=utf-8"
     message: Any = None
     hold: threading.Event | None = None
+    reasoning_tokens: int = 0  # reported in usage.completion_tokens_details, as reasoning models do
 
 
 # A script sees the parsed request body and how many times this identity was seen before
@@ -191,7 +193,7 @@ def chat_response(
         message = f"Incorrect API key provided: {authorization}. You can find your API key at the dashboard."
         return 401, {"error": {"message": message, "type": "invalid_request_error"}}, {}, "application/json"
     if reply.kind == "raw":
-        return 200, reply.body, {}, reply.content_type
+        return reply.status, reply.body, {}, reply.content_type
     content: str | None = _answer_for(body)
     finish, refusal = "stop", None
     if reply.kind == "text":
@@ -202,7 +204,10 @@ def chat_response(
     elif reply.kind == "refusal":
         content, refusal = None, "I can't help with that."
     n_in = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4 + 1
-    n_out = len(content or "") // 4 + 1
+    n_out = len(content or "") // 4 + 1 + reply.reasoning_tokens
+    usage: dict[str, Any] = {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}
+    if reply.reasoning_tokens:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reply.reasoning_tokens}
     message = {"role": "assistant", "content": content, "refusal": refusal}
     choices = [{"index": 0, "message": message, "finish_reason": finish}]
     if reply.kind == "message":
@@ -216,7 +221,7 @@ def chat_response(
         "model": body.get("model", "scripted"),
         "system_fingerprint": "fp_scripted",
         "choices": choices,
-        "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out},
+        "usage": usage,
     }
     return 200, completion, {}, "application/json"
 

@@ -16,7 +16,9 @@ CLASSES = [a for c in range(1, 11) for a in ("-c", str(c))]  # 10 classes → 20
 
 
 def _generate(srv: ScriptedServer, cache, cwd) -> subprocess.Popen[str]:
-    args = ["generate", "--llm", "scripted", "--base-url", srv.base_url, "--cache", str(cache)]
+    # the mode named: `auto` would add a probe request per run to the counts below
+    args = ["generate", "--llm", "scripted", "--base-url", srv.base_url, "--json-mode", "json_schema"]
+    args += ["--cache", str(cache)]
     args += ["-d", "msr-action3d", *CLASSES, "--concurrency", "2", "--json"]
     return subprocess.Popen(
         [sys.executable, "-m", "crossglg.textgen.cli", *args],

@@ -24,7 +24,7 @@ def _generate_args(srv: ScriptedServer, cache: Path, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "crossglg.textgen.cli", "generate", "--llm", "scripted",
         "--base-url", srv.base_url, "--cache", str(cache), "-d", "msr-action3d", *CLASSES,
-        "--concurrency", "2", *extra,
+        "--concurrency", "2", "--json-mode", "json_schema", *extra,  # named: no probe in the counts
     ]  # fmt: skip
 
 

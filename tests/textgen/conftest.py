@@ -86,8 +86,22 @@ def invoke(*args: object) -> tuple[int, str]:
     return result.exit_code, result.stdout
 
 
-def gen_args(server: ScriptedServer, cache: Path, *extra: str) -> list[str]:
-    return ["generate", "--llm", "scripted", "--base-url", server.base_url, "--cache", str(cache), *extra]
+def gen_args(server: ScriptedServer, cache: Path, *extra: str, json_mode: str = "json_schema") -> list[str]:
+    """``generate`` against the scripted server. The mode is named, as the scripted server takes
+    json_schema, so that request counts are the plan's: `--json-mode auto` would first ask the
+    server with a probe request (tests/textgen/test_negotiation.py covers that)."""
+    mode = ["--json-mode", json_mode] if json_mode else []
+    return [
+        "generate",
+        "--llm",
+        "scripted",
+        "--base-url",
+        server.base_url,
+        "--cache",
+        str(cache),
+        *mode,
+        *extra,
+    ]
 
 
 def run_cli(

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_llama_cpp_server_via_base_url(tmp_path, one_class):
+@pytest.fixture(scope="module")
+def llama_server() -> Iterator[str]:
+    """llama.cpp's own OpenAI server (``python -m llama_cpp.server``, the ``local`` extra)
+    serving the embedded SmolLM2; yields its base URL."""
     pytest.importorskip("uvicorn")
     from crossglg.textgen.backends.llamacpp import embedded_model_path
 
@@ -131,24 +135,32 @@ def test_llama_cpp_server_via_base_url(tmp_path, one_class):
                 if time.monotonic() > deadline or server.poll() is not None:
                     pytest.fail("llama_cpp.server did not start")
                 time.sleep(0.3)
-        proc = _cli(
-            tmp_path,
-            "generate",
-            "--classes",
-            str(one_class),
-            "--llm",
-            "smollm2",
-            "--base-url",
-            f"http://127.0.0.1:{port}/v1",
-            "--json-mode",
-            "json_object_schema",
-            "--max-tokens",
-            "200",
-            "--json",
-        )
+        yield f"http://127.0.0.1:{port}/v1"
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # busy generating on a loaded machine
+            server.kill()
+            server.wait(timeout=30)
+
+
+def test_llama_cpp_server_via_base_url(tmp_path, one_class, llama_server):
+    proc = _cli(
+        tmp_path,
+        "generate",
+        "--classes",
+        str(one_class),
+        "--llm",
+        "smollm2",
+        "--base-url",
+        llama_server,
+        "--json-mode",
+        "json_object_schema",
+        "--max-tokens",
+        "200",
+        "--json",
+    )
     summary = json.loads(proc.stdout)
     assert summary["source"] == "server:smollm2" and summary["sent"] == 2
     # the server answered every request; a 135M model may still write unusable JSON,
@@ -157,3 +169,31 @@ def test_llama_cpp_server_via_base_url(tmp_path, one_class):
     assert set(summary["statuses"]) <= set(STATUSES)
     assert summary["tokens"]["output"] > 0
     assert proc.returncode == (0 if summary["statuses"] == {"ok": 2} else 1)
+
+
+def test_llama_cpp_server_with_default_json_mode_answers_every_request(tmp_path, llama_server):
+    """Issue 20: with no --json-mode the server refused json_schema (HTTP 500) and all requests failed.
+
+    Now auto mode asks it once, settles on JSON mode with a schema grammar, answers every
+    request on the first attempt and remembers the choice.
+    """
+    classes = tmp_path / "mine.txt"
+    classes.write_text("wave hand\nkick forward\n")
+    # one request at a time, as the server answers them (a queue of 16 on a busy 2-core machine
+    # outlasts the default --timeout): the test is about what is sent, not about load
+    args = ("generate", "--classes", str(classes), "--llm", "smollm2", "--base-url", llama_server)
+    args += ("--concurrency", "1", "--timeout", "600")
+    proc = _cli(tmp_path, *args, "--max-tokens", "200", "--accept-degenerate", timeout=900)
+    assert "json mode: json_object_schema, negotiated with" in proc.stderr, proc.stderr
+    with open_cache(tmp_path / "cache.db", readonly=True) as cache:
+        statuses = [r[0] for r in cache.conn.execute("SELECT status FROM generations")]
+        attempts = cache.conn.execute("SELECT http_status, count(*) FROM attempts GROUP BY 1").fetchall()
+        modes = {
+            json.loads(r[0])["response_format"]
+            for r in cache.conn.execute("SELECT params_json FROM requests")
+        }
+    assert len(statuses) == 4 and "failed" not in statuses  # every request answered
+    assert [status for status, _ in attempts] == [200]  # no retry, no refusal (repair turns are 200s)
+    assert modes == {"json_object_schema"}
+    again = _cli(tmp_path, *args, "--max-tokens", "200", "--accept-degenerate", timeout=900)
+    assert "json mode: json_object_schema, which" in again.stderr and "(remembered in" in again.stderr

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crossglg.cache.sanitize import clean_message, valid_text
+from crossglg.textgen.backends.families import DEFAULT_MAX_TOKENS, sampling_params
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ChatRequest:
     schema: dict[str, Any]
     schema_name: str
     seed: int
+    reasoning_effort: str | None = None
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Completion:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    reasoning_tokens: int = 0  # part of output_tokens: what a reasoning model spent thinking
 
     def __post_init__(self) -> None:
         for name in ("text", "finish_reason", "refusal", "resolved_model", "system_fingerprint"):
@@ -80,6 +83,18 @@ class RequestFailed(Exception):
         self.http_status = http_status
 
 
+class InvalidRequest(Exception):
+    """The server refuses a parameter of ours (crossglg.textgen.backends.rejections): every
+    request of the run would be refused alike, so none is retried or stored as a failure;
+    the run stops and says once which parameter, and why."""
+
+    def __init__(self, parameter: str, reason: str, http_status: int | None = None) -> None:
+        super().__init__(clean_message(f"HTTP {http_status}: {parameter}: {reason}"))
+        self.parameter = parameter
+        self.reason = clean_message(reason)
+        self.http_status = http_status
+
+
 class StopRun(Exception):
     """Waiting cannot help anyone (e.g. 429 ``insufficient_quota``): stop dispatching new requests."""
 
@@ -101,6 +116,9 @@ class Backend:
     #: ``json_object_schema`` (llama.cpp servers: JSON mode with a schema grammar) or
     #: ``prompt`` (no response_format at all: the prompt asks for JSON and we validate)
     json_mode: str = "json_schema"
+    #: True while ``json_mode`` is a guess the server should confirm (``--json-mode auto``
+    #: against a served model: see crossglg.textgen.negotiate)
+    negotiable: bool = False
     #: most requests this backend can usefully take at once (None: the user's --concurrency)
     max_concurrency: int | None = None
     #: the backend batches requests itself (in-process vLLM): the runner hands it every request
@@ -108,6 +126,8 @@ class Backend:
     in_process_batches: bool = False
     model: str = ""
     revision: str = ""
+    #: --max-tokens when not given (a reasoning model spends part of it thinking)
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
 
     @property
     def source(self) -> str:
@@ -127,6 +147,17 @@ class Backend:
     @property
     def endpoint_note(self) -> str | None:
         """A line to print when where requests go was decided by the environment, not a flag."""
+        return None
+
+    def sampling_params(
+        self, temperature: float, top_p: float, max_tokens: int, reasoning_effort: str | None = None
+    ) -> dict[str, Any]:
+        """The sampling settings this backend sends, as they enter the cache key (see families)."""
+        return sampling_params("", temperature, top_p, max_tokens, reasoning_effort)
+
+    @property
+    def family_note(self) -> str | None:
+        """A line to print when the model's family changes what is sent (reasoning models)."""
         return None
 
     def prepare(self) -> None:
@@ -169,6 +200,10 @@ def _count(value: Any) -> int:
     return value if ok else 0
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _optional_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -207,10 +242,8 @@ def completion_from_body(body: Any, model: str | None = None) -> Completion:
     message = choice.get("message") if isinstance(choice, dict) else None
     if not isinstance(message, dict):
         raise MalformedResponse("response choice has no message")
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-    details = (
-        usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
-    )
+    usage = _mapping(body.get("usage"))
+    details = _mapping(usage.get("prompt_tokens_details"))
     return Completion(
         text=_content_text(message.get("content")),
         finish_reason=_optional_str(choice.get("finish_reason")),
@@ -220,4 +253,5 @@ def completion_from_body(body: Any, model: str | None = None) -> Completion:
         input_tokens=_count(usage.get("prompt_tokens")),
         output_tokens=_count(usage.get("completion_tokens")),
         cached_tokens=_count(details.get("cached_tokens")),
+        reasoning_tokens=_count(_mapping(usage.get("completion_tokens_details")).get("reasoning_tokens")),
     )

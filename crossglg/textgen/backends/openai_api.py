@@ -8,6 +8,9 @@ client, so that an HTML page or a body without choices is a retry, never a crash
 Provenance follows the endpoint actually used: the ``openai`` client also reads
 ``OPENAI_BASE_URL``, so with it set a plain ``--llm gpt-4o`` talks to that server and its
 answers are recorded as ``server:gpt-4o``, never under the hosted API's keys (docs/TEXTGEN.md).
+
+What is sent follows the model's family (crossglg.textgen.backends.families); a refused
+parameter ends the run once instead of failing every request (crossglg.textgen.backends.rejections).
 """
 
 from __future__ import annotations
@@ -22,14 +25,24 @@ from crossglg.textgen.backends.base import (
     Backend,
     ChatRequest,
     Completion,
+    InvalidRequest,
     RequestFailed,
     RetryableError,
     StopRun,
     completion_from_body,
     decode_body,
 )
+from crossglg.textgen.backends.families import (
+    default_max_tokens,
+    is_reasoning_model,
+    request_fields,
+    sampling_params,
+)
+from crossglg.textgen.backends.rejections import rejected_parameter
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+# structured-output modes, strongest first: what `--json-mode auto` tries against a server
+JSON_MODES = ("json_schema", "json_object_schema", "json_object", "prompt")
 HOSTED_URL = "https://api.openai.com/v1"
 
 # Hosted models that accept strict json_schema; older ones get JSON mode or a plain prompt.
@@ -90,6 +103,9 @@ class OpenAIBackend(Backend):
         self.model = model
         self.base_url = base_url
         self.json_mode = json_mode or default_json_mode(model, hosted=base_url is None)
+        # a served model's structured output is asked of the server, not guessed from its name
+        self.negotiable = json_mode is None and self.kind == "server"
+        self.default_max_tokens = default_max_tokens(model)
         self._client: Any = None
         self._poster: Any = None
 
@@ -110,6 +126,16 @@ class OpenAIBackend(Backend):
                 raise UserError("OPENAI_API_KEY is not set: export it, or pass --base-url for a local server")
             key = "not-needed"  # local servers want *some* string and do not check it
         return key, self.base_url or HOSTED_URL  # never the environment's URL: see the class doc
+
+    @property
+    def family_note(self) -> str | None:
+        if not is_reasoning_model(self.model):
+            return None
+        return (
+            f"note: {self.model} is a reasoning model: it is sent no temperature or top_p (they are not in "
+            "its keys either), and --max-tokens (default "
+            f"{self.default_max_tokens}) is sent as max_completion_tokens and counts its reasoning tokens"
+        )
 
     def _get_client(self) -> Any:
         if self._client is None:
@@ -137,46 +163,62 @@ class OpenAIBackend(Backend):
     def prepare(self) -> None:
         self._get_client()
 
-    def _response_format(self, request: ChatRequest) -> dict[str, Any] | None:
-        if self.json_mode == "json_schema":
+    def sampling_params(
+        self, temperature: float, top_p: float, max_tokens: int, reasoning_effort: str | None = None
+    ) -> dict[str, Any]:
+        return sampling_params(self.model, temperature, top_p, max_tokens, reasoning_effort)
+
+    @staticmethod
+    def _response_format(request: ChatRequest, json_mode: str) -> dict[str, Any] | None:
+        if json_mode == "json_schema":
             return {
                 "type": "json_schema",
                 "json_schema": {"name": request.schema_name, "schema": request.schema, "strict": True},
             }
-        if self.json_mode == "json_object":
+        if json_mode == "json_object":
             return {"type": "json_object"}
-        if self.json_mode == "json_object_schema":  # llama.cpp's servers: JSON mode + schema grammar
+        if json_mode == "json_object_schema":  # llama.cpp's servers: JSON mode + schema grammar
             return {"type": "json_object", "schema": request.schema}
         return None
 
-    def request_body(self, request: ChatRequest) -> dict[str, Any]:
-        """The chat-completion body for ``request``: what is sent live and what a batch file holds."""
+    def request_body(self, request: ChatRequest, json_mode: str | None = None) -> dict[str, Any]:
+        """The chat-completion body for ``request``: what is sent live and what a batch file holds.
+
+        ``json_mode`` other than the backend's own is for the negotiation's probes only.
+        """
+        sampling = self.sampling_params(
+            request.temperature, request.top_p, request.max_tokens, request.reasoning_effort
+        )
         body: dict[str, Any] = {
             "model": self.model,
             "messages": request.messages,
-            "temperature": request.temperature,
-            "top_p": request.top_p,
+            **request_fields(self.model, sampling, hosted=self.base_url is None),
             "seed": request.seed,
         }
-        # the hosted API deprecated max_tokens; compatible servers may only know the old name
-        body["max_completion_tokens" if self.base_url is None else "max_tokens"] = request.max_tokens
-        fmt = self._response_format(request)
+        fmt = self._response_format(request, self.json_mode if json_mode is None else json_mode)
         if fmt is not None:
             body["response_format"] = fmt
         return body
 
     async def complete(self, request: ChatRequest, timeout: float) -> Completion:
+        return await self.send(request, self.json_mode, timeout)
+
+    async def send(self, request: ChatRequest, json_mode: str, timeout: float) -> Completion:
+        """One chat request with ``json_mode``'s response_format (a probe may try another mode)."""
         import openai
 
         client = self._get_client()
         try:
-            data = await self._send(client, self.request_body(request), timeout)
+            data = await self._send(client, self.request_body(request, json_mode), timeout)
         except openai.APITimeoutError as err:
             raise RetryableError(f"timed out after {timeout:g} s") from err
         except openai.APIConnectionError as err:
             raise RetryableError(f"connection error: {err}") from err
         except openai.APIStatusError as err:
             status = err.status_code
+            rejection = rejected_parameter(err.body)
+            if rejection is not None:  # whatever the status: the same for every request
+                raise InvalidRequest(rejection.parameter, rejection.reason, status) from err
             message = f"HTTP {status}: {err.message}"
             if status == 429 and getattr(err, "code", None) == "insufficient_quota":
                 raise StopRun(message, status) from err
@@ -190,7 +232,7 @@ class OpenAIBackend(Backend):
 
         Through :class:`~crossglg.textgen.backends.chat_post.ChatPoster`, the client's HTTP
         client without its per-request machinery (about 2.5 ms of CPU a request; bench/textgen.py
-        measures both paths). The body is built by :meth:`complete` and parsed by
+        measures both paths). The body is built by :meth:`request_body` and parsed by
         :func:`completion_from_body`, as before.
         """
         return await self._poster.post(body, timeout)
