@@ -420,9 +420,13 @@ def parse_conditions(extra: list[str]) -> dict[str, Condition]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from bench.real_data import data_root
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("runs/oneshot"), help="working folder (resumable)")
-    p.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--data-root", type=Path, default=data_root(),
+                   help="the folder holding msr_action3d/ and utkinect_action3d/ (default: $CROSSGLG_DATA, "
+                   "else ../shared/data; docs/DATA.md)")  # fmt: skip
     p.add_argument("--seeds", type=int, default=8, help="seeds FIRST..N of every condition and split")
     p.add_argument("--first-seed", type=int, default=1)
     p.add_argument("--random-splits", type=int, default=0, help="add N random 10/10 class splits")
@@ -477,4 +481,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))  # `python bench/oneshot_eval.py` finds `bench`
     main()

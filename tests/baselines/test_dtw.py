@@ -51,7 +51,7 @@ def test_normalise_removes_position_and_body_size() -> None:
 
 
 @pytest.mark.slow
-def test_dtw_one_shot_on_real_msr_action3d(shared_data, tmp_path) -> None:
+def test_dtw_one_shot_on_real_msr_action3d(real_data, tmp_path) -> None:
     out = tmp_path / "msr"
     cli = [sys.executable, "-m", "crossglg.cli"]
     subprocess.run(
@@ -59,7 +59,7 @@ def test_dtw_one_shot_on_real_msr_action3d(shared_data, tmp_path) -> None:
             *cli,
             "data",
             "prepare",
-            str(shared_data / "msr_action3d"),
+            str(real_data("msr_action3d")),
             "--format",
             "msr-action3d",
             "--out",

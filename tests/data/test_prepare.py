@@ -90,10 +90,10 @@ def test_half_written_folder_never_loads(tmp_path):
         open_prepared(tmp_path)
 
 
-def test_split_command_on_msr(shared_data, tmp_path, data_cli):
+def test_split_command_on_msr(real_data, tmp_path, data_cli):
     """The commands of docs/DATA.md's MSR walk-through."""
     out = tmp_path / "prepared" / "msr"
-    res = runner.invoke(data_cli, ["data", "prepare", str(shared_data / "msr_action3d"), "--format",
+    res = runner.invoke(data_cli, ["data", "prepare", str(real_data("msr_action3d")), "--format",
                                    "msr-action3d", "--out", str(out)])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "prepared 566 samples" in res.output and "a13_s09_e02: all-zero" in res.output

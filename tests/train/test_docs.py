@@ -38,10 +38,11 @@ def doc_commands() -> list[list[str]]:
     return [shlex.split(line[2:]) for block in blocks for line in block.splitlines() if line.startswith("$ ")]
 
 
-def test_the_documented_commands_run(shared_data, run_cli, tmp_path):
+def test_the_documented_commands_run(real_data, run_cli, tmp_path):
     work = tmp_path / "work"
-    work.mkdir()
-    (tmp_path / "shared").symlink_to(shared_data.parent)
+    (work / "datasets").mkdir(parents=True)
+    for entry in ("msr_action3d", "utkinect_action3d"):
+        (work / "datasets" / entry).symlink_to(real_data(entry))
     (work / "examples").symlink_to(REPO / "examples")
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     old = Path.cwd()
