@@ -31,7 +31,7 @@ def test_quick_protocol_is_a_valid_subset(tmp_path):
     assert sorted(proto.base_class_ids) == sorted(QUICK.base)
     assert sorted(proto.novel_class_ids) == sorted(QUICK.novel)
     assert not set(proto.base_class_ids) & set(proto.novel_class_ids)
-    assert FULL.base == () and FULL.epochs > QUICK.epochs
+    assert FULL.base == () and FULL.recipe()["epochs"] > QUICK.recipe()["epochs"]
 
 
 @pytest.mark.slow
