@@ -25,6 +25,12 @@ def _absent(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture
+def cache_path(tmp_path: Path) -> Path:
+    """A fresh text-cache path in the test's own folder (the file does not exist yet)."""
+    return tmp_path / "cache.db"
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The folder of real skeleton data (never copied into the repo); skips its tests when absent."""

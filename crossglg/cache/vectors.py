@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crossglg.cache.store import LOOKUP_CHUNK, utc_now
+from crossglg.cache.store import utc_now
 
 if TYPE_CHECKING:
     from crossglg.cache.store import Cache
@@ -139,24 +139,6 @@ def put_vectors(
             rows,
         )
         return cache.conn.total_changes - before
-
-
-def vectors_for(
-    cache: Cache, embedder_id: str, text_ids: Sequence[int]
-) -> dict[int, tuple[np.ndarray, int, bool]]:
-    """Stored (vector as float32, n_tokens, truncated) per text id; absent ids are not embedded."""
-    dim, dtype = _embedder_shape(cache, embedder_id)
-    out: dict[int, tuple[np.ndarray, int, bool]] = {}
-    ids = list(text_ids)
-    for start in range(0, len(ids), LOOKUP_CHUNK):
-        chunk = ids[start : start + LOOKUP_CHUNK]
-        for tid, blob, n, trunc in cache.conn.execute(
-            f"SELECT text_id, vector, n_tokens, truncated FROM embeddings WHERE embedder_id = ?"
-            f" AND text_id IN ({','.join('?' * len(chunk))})",
-            [embedder_id, *chunk],
-        ):
-            out[tid] = (np.frombuffer(blob, NUMPY_DTYPE[dtype], dim).astype(np.float32), n, bool(trunc))
-    return out
 
 
 def _embedder_shape(cache: Cache, embedder_id: str) -> tuple[int, str]:

@@ -46,11 +46,6 @@ class Defects:
     wrong_joint_count: bool = False
     nan: bool = False
 
-    @property
-    def breaks_file(self) -> bool:
-        """Whether a correct reader must skip the file (rather than read it)."""
-        return self.truncate or self.wrong_joint_count or self.nan
-
     def kinds(self) -> list[str]:
         """The planted items by name, for manifests and reports."""
         return [k for k, v in self.__dict__.items() if v]

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crossglg.data.prepared import open_prepared
+from tests.helpers import console_commands, fenced_blocks
 
 from .conftest import person, write_ctrgcn_npz, write_pku_source
 
@@ -20,13 +21,11 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "DATA.md"
 
 
 def doc_commands() -> list[list[str]]:
-    text = DOC.read_text()
-    blocks = re.findall(r"```console\n(.*?)```", text, flags=re.S)
-    return [shlex.split(line[2:]) for block in blocks for line in block.splitlines() if line.startswith("$ ")]
+    return [shlex.split(line) for line in console_commands(DOC.read_text())]
 
 
 def doc_toml() -> str:
-    return re.findall(r"```toml\n(.*?)```", DOC.read_text(), flags=re.S)[0]
+    return fenced_blocks(DOC.read_text(), "toml")[0]
 
 
 def _stand_ins(root: Path) -> None:

@@ -5,22 +5,17 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from crossglg.data.protocols import read_protocol_file
 from crossglg.demo import FULL, QUICK, protocol_toml
+from tests.helpers import run_script
 
 
 def run_demo(out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "crossglg.cli", "demo", "--quick", "--out", str(out), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    return run_script("crossglg", "demo", "--quick", "--out", out, "--json", timeout=900)
 
 
 def test_quick_protocol_is_a_valid_subset(tmp_path):
