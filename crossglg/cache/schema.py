@@ -1,4 +1,4 @@
-"""The cache file's schema (TEXTGEN.md §3) and the checks that keep us off foreign files.
+"""The cache file's schema (docs/CACHE.md, "What is in the file") and the checks that keep us off foreign files.
 
 Every statement is idempotent (``IF NOT EXISTS``) so several processes may race to create
 the same new file: the first ``BEGIN IMMEDIATE`` wins, the others find the tables there.

@@ -3,7 +3,7 @@
 Vectors are little-endian float32 or float16 BLOBs keyed by (text_id, embedder_id), so a
 text shared by several classes, datasets or runs is encoded once, and a rerun finds every
 vector already there. Writes go through :meth:`Cache.write` (``BEGIN IMMEDIATE``): one
-transaction per batch of vectors, never one per row (TEXTGEN.md §4, §8).
+transaction per batch of vectors, never one per row (docs/CACHE.md, "What the cache guarantees"; docs/EMBEDDINGS.md, "CLIP from a local directory").
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def put_vectors(
     """Store a batch of vectors in one ``BEGIN IMMEDIATE`` transaction; returns rows inserted.
 
     A (text, embedder) pair already present is kept as it was: vectors are never recomputed
-    into an existing row (they differ slightly across batch sizes, TEXTGEN.md §2).
+    into an existing row (they differ slightly across batch sizes, docs/CACHE.md, "The cache key").
     """
     if len(text_ids) != len(vectors):
         raise ValueError(f"{len(text_ids)} text ids for {len(vectors)} vectors")

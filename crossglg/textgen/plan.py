@@ -129,7 +129,7 @@ def prepared_classes(data: Path, layout: str | None = None) -> tuple[ClassList, 
 class GenParams:
     """Output-affecting settings: all of them go into every cache key."""
 
-    temperature: float = 0.2  # METHOD.md §2.1: temperature ≤ 0.2, outputs cached
+    temperature: float = 0.2  # the paper: temperature ≤ 0.2, outputs cached
     top_p: float = 1.0
     max_tokens: int = 800
 

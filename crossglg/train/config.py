@@ -1,4 +1,4 @@
-"""Training configuration: defaults from METHOD.md §10, a TOML file, then CLI overrides.
+"""Training configuration: defaults (docs/TRAINING.md, "Configuration"), a TOML file, then CLI overrides.
 
 The resolved configuration is written into the run directory and into every checkpoint,
 so a run can be re-evaluated or resumed without the command line that started it.
@@ -65,7 +65,7 @@ class TrainConfig:
     model: dict[str, Any] = field(default_factory=dict)  # passed to build_model as its cfg
     out: str = "runs/run"
 
-    # optimisation: the official InfoGCN NTU recipe (METHOD.md §10)
+    # optimisation: the official InfoGCN NTU recipe (docs/TRAINING.md, "Configuration")
     epochs: int = 110
     batch_size: int = 128
     lr: float = 0.1
@@ -78,7 +78,7 @@ class TrainConfig:
     text_lr_mult: float = 0.03  # lr multiplier of the L2G module (optim.py); measured, docs/TRAINING.md
     grad_clip: float = 0.0  # max global gradient norm; 0 = off (InfoGCN does not clip)
 
-    # input: CTR-GCN feeder (DATA.md §4)
+    # input: CTR-GCN feeder (docs/TRAINING.md, "Input pipeline and augmentation")
     frames: int = 64
     persons: int = 0  # person slots M; 0 = as many as the prepared data holds (1 on MSR, 2 on NTU)
 
@@ -110,7 +110,7 @@ class TrainConfig:
     eval_every: int = 1  # validation one-shot accuracy every n epochs (model selection)
     eval_batch_size: int = 256
 
-    # one-shot evaluation (METHOD.md §9)
+    # one-shot evaluation (docs/TRAINING.md, "Read-outs")
     shots: int = 1
     dc_beta: float = 0.5
     dc_k: int = 2

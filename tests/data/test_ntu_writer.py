@@ -27,7 +27,7 @@ def breaks_file(defect: Defects) -> bool:
 
 
 def _walk(text: str) -> dict:
-    """An independent line-by-line check of DATA.md §1.3; returns what it saw."""
+    """An independent line-by-line check of docs/DATA.md, "`ntu-skeleton`: NTU RGB+D 60/120 raw files"; returns what it saw."""
     lines = text.split("\n")
     assert lines[-1] == ""  # the file ends with a newline
     it = iter(lines[:-1])

@@ -181,7 +181,7 @@ def test_pku_exemplar_rule_needs_the_split(tmp_path):
 
 
 def test_documented_ntu_counts_follow_from_the_packaged_missing_list():
-    """Without NTU itself: 948/960 files per class minus the official missing ones (DATA.md §1.1, §7)."""
+    """Without NTU itself: 948/960 files per class minus the official missing ones (docs/DATA.md, "One-shot protocols")."""
     from collections import Counter
 
     from crossglg.data.readers.ntu_skeleton import official_missing, parse_name

@@ -1,6 +1,6 @@
 """Real runs with the embedded SmolLM2-135M model: in-process llama.cpp, and llama.cpp's own server.
 
-The model's text is poor by design (OFFLINE.md §3); these tests assert plumbing, not prose:
+The model's text is poor by design (docs/TEXTGEN.md, "Answer quality: `degenerate` answers"); these tests assert plumbing, not prose:
 the grammar-constrained answers parse, land in the cache with provenance, and a rerun is free.
 """
 

@@ -1,4 +1,4 @@
-"""UTKinect-Action3D: continuous recordings cut into segments by the label file (DATA.md §10.2).
+"""UTKinect-Action3D: continuous recordings cut into segments by the label file (docs/DATA.md, "`msr-action3d` and `utkinect`").
 
 A segment is every row whose depth-frame id lies in the inclusive range of the label file;
 ids repeat and skip, so rows are selected by id, never by position.

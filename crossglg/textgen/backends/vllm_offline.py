@@ -4,7 +4,7 @@ vLLM gains its speed from continuous batching, so sending one prompt at a time w
 (vllm-project/vllm#1636). The runner still calls :meth:`complete` once per request; this
 backend gathers the calls that arrive together and hands them to ``LLM.chat`` as one batch.
 ``vllm`` is imported only when this backend is chosen: it is a CUDA build, never a CI
-dependency (OFFLINE.md §8). Not exercised by the test suite, which has no GPU.
+dependency (docs/TEXTGEN.md, "vLLM in-process (GPU)"). Not exercised by the test suite, which has no GPU.
 """
 
 from __future__ import annotations
