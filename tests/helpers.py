@@ -24,7 +24,7 @@ def run_script(
     *args: object,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
-    timeout: float = 120,
+    timeout: float = 600,
     **kwargs: object,
 ) -> subprocess.CompletedProcess[str]:
     """Run an installed console script (``crossglg``, ``crossglg-text``) as a user does: its real exit path.
