@@ -1,7 +1,7 @@
 """Embedding speed: `crossglg-text embed` vs a bare sentence-transformers encode, reruns, text-bank reads.
 
 Three figures, each with its baseline measured in the same run so the ratio holds on any
-machine (the shared CI host swings 5-20x, OFFLINE.md §9)::
+machine (the shared CI host swings 5-20x, docs/BENCHMARKS.md, "Measured")::
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/embed.py --texts 1000 --rerun-texts 10000
 

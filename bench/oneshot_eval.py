@@ -18,8 +18,9 @@ export``, ``crossglg transfer``), so the tables are what a user gets from the sa
   classes, each written as a protocol file ``OUT/protocols/randI.toml`` (exemplar: each novel
   class's ``s01_e01`` sample), so that leg and whole-body actions also appear among the
   auxiliary classes.
-- **Conditions** are named flag sets (``CONDITIONS`` below: adding one is one line), or given
-  on the command line with ``--add-condition 'NAME=FLAGS'``. Every condition runs under the
+- **Conditions** are a recipe file and text flags (``CONDITIONS`` below: adding one is one line,
+  plus a small ``bench/recipes/*.toml`` that ``extends`` another when the recipe changes), or
+  given on the command line with ``--add-condition 'NAME=FLAGS'``. Every condition runs under the
   same recipe (``RECIPE``) and the same seeds, so runs pair up by (split, seed).
 - **Resumable**: each finished run leaves ``OUT/results/SPLIT/CONDITION-sSEED.json`` (every
   read-out's accuracy, per-class accuracy and per-query predictions); a run with a result file
@@ -69,34 +70,39 @@ MSR_CLASSES = 20
 
 @dataclass(frozen=True)
 class Condition:
-    """One row of the tables: a training variant and the ``crossglg train`` flags that make it."""
+    """One row of the tables: a training variant, its recipe file and its ``crossglg train`` flags.
+
+    ``config`` is a shipped config name or a file of ``bench/recipes/`` (``extends`` another, so
+    each holds only what it changes); it replaces RECIPE's ``cpu-small``. ``flags`` choose the text.
+    """
 
     label: str
     flags: tuple[str, ...]
+    config: str = ""
+
+    def train_args(self) -> tuple[str, ...]:
+        if not self.config:
+            return self.flags
+        local = REPO / "bench" / "recipes" / f"{self.config}.toml"
+        return ("--config", str(local) if local.is_file() else self.config, *self.flags)
 
 
-# the CrossGLG corrections of docs/MODELS.md ("Corrections"), all on at once
+# the cache holds the hand-written MSR text (examples/, auxiliary classes only) and the curated
+# pack (every class), so a text condition names its source
 HANDWRITTEN = ("--text-cache", "cache.db", "--set", "text_source=import:handwritten")
-CORRECTED = (*HANDWRITTEN, "--set", 'model.jid.reweight="bounded"',
-             "--set", "model.jid.target_smoothing=0.5", "--set", 'model.l2g.form="gather"',
-             "--set", 'model.head_input="l2"')  # fmt: skip
-# one line per condition; the text cache holds the hand-written MSR text (examples/, auxiliary
-# classes only) and the curated pack (every class), so a text condition names its source;
-# a later --config replaces RECIPE's
+PACK = ("--text-cache", "cache.db", "--set", "text_source=pack:msr-action3d@1")
 CONDITIONS = {
     "base": Condition("base encoder (`--no-text`)", ("--no-text",)),
     "crossglg": Condition("+CrossGLG, hand-written text", HANDWRITTEN),
-    "pack": Condition(
-        "+CrossGLG, curated pack text", ("--text-cache", "cache.db", "--set", "text_source=pack:msr-action3d@1")
-    ),
-    "base-l2": Condition("base encoder, L2 head input", ("--no-text", "--set", 'model.head_input="l2"')),
-    "corrected": Condition("+CrossGLG corrected", CORRECTED),
-    "corrected-l2g": Condition("+CrossGLG corrected, L2G only", (*CORRECTED, "--set", "model.use_jid=false")),
-    "shuffled": Condition("corrected, shuffled text (control)", (*CORRECTED, "--set", "text_control=shuffled")),
-    "uniform-kgt": Condition("corrected, uniform k_gt (control)", (*CORRECTED, "--set", "text_control=uniform-kgt")),
-    "cpu-msr": Condition("base encoder, `--config cpu-msr`", ("--no-text", "--config", "cpu-msr")),
-    "legacy": Condition("base encoder, `--config cpu-small-legacy`", ("--no-text", "--config", "cpu-small-legacy")),
-}  # fmt: skip
+    "pack": Condition("+CrossGLG, curated pack text", PACK),
+    "base-l2": Condition("base encoder, L2 head input", ("--no-text",), "cpu-small-l2"),
+    "corrected": Condition("+CrossGLG corrected", HANDWRITTEN, "corrected"),
+    "corrected-l2g": Condition("+CrossGLG corrected, L2G only", HANDWRITTEN, "corrected-l2g"),
+    "shuffled": Condition("corrected, shuffled text (control)", HANDWRITTEN, "corrected-shuffled"),
+    "uniform-kgt": Condition("corrected, uniform k_gt (control)", HANDWRITTEN, "corrected-uniform-kgt"),
+    "cpu-msr": Condition("base encoder, `--config cpu-msr`", ("--no-text",), "cpu-msr"),
+    "legacy": Condition("base encoder, `--config cpu-small-legacy`", ("--no-text",), "cpu-small-legacy"),
+}
 DEFAULT = ("base", "crossglg")  # what runs without --condition: the tables of docs/RESULTS.md
 
 
@@ -171,12 +177,13 @@ def run_one(out: Path, split: str, cond: str, seed: int, args: argparse.Namespac
     if not (run_dir / "summary.json").is_file():
         resume = ["--resume"] if (run_dir / "last.pt").is_file() else []
         command("train", "--data", "prepared/msr", "--protocol", protocol_of(out, split, args.split_seed),
-                *RECIPE, *conditions[cond].flags, "--seed", str(seed), "--out", rel, "--json", *resume,
+                *RECIPE, *conditions[cond].train_args(), "--seed", str(seed), "--out", rel, "--json", *resume,
                 cwd=out)  # fmt: skip
     readouts = run_dir / "readouts" / "results.json"
     if not readouts.is_file():
         command("eval", rel, "--classifier", "all", "--out", f"{rel}/readouts", "--device", "cpu", cwd=out)
     doc = {"split": split, "condition": cond, "seed": seed, "flags": list(conditions[cond].flags)}
+    doc["config"] = conditions[cond].config or "cpu-small"
     doc["eval"] = json.loads(readouts.read_text())
     if args.transfer and split == JEANIE:
         if not (run_dir / "export" / "export.json").is_file():
@@ -420,9 +427,13 @@ def parse_conditions(extra: list[str]) -> dict[str, Condition]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from bench.real_data import data_root
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("runs/oneshot"), help="working folder (resumable)")
-    p.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--data-root", type=Path, default=data_root(),
+                   help="the folder holding msr_action3d/ and utkinect_action3d/ (default: $CROSSGLG_DATA, "
+                   "else ../shared/data; docs/DATA.md)")  # fmt: skip
     p.add_argument("--seeds", type=int, default=8, help="seeds FIRST..N of every condition and split")
     p.add_argument("--first-seed", type=int, default=1)
     p.add_argument("--random-splits", type=int, default=0, help="add N random 10/10 class splits")
@@ -477,4 +488,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))  # `python bench/oneshot_eval.py` finds `bench`
     main()

@@ -16,7 +16,7 @@
    and as a fresh ``crossglg-text generate`` process. Goal < 1 s, 0 requests sent.
 
 The machine's load average is printed with the figures: the shared CI host swings 5-20×
-(OFFLINE.md §9), so compare runs only on the same machine and load.
+(docs/BENCHMARKS.md, "Measured"), so compare runs only on the same machine and load.
 """
 
 from __future__ import annotations

@@ -19,23 +19,15 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    """Attach each subpackage's commands; a subpackage that has none yet is skipped."""
-    import importlib
+    """Attach each subpackage's commands (each ``register(app)`` keeps its heavy imports inside its commands)."""
+    from crossglg import demo
+    from crossglg.baselines import cli as baselines_cli
+    from crossglg.data import cli as data_cli
+    from crossglg.models import cli as models_cli
+    from crossglg.train import cli as train_cli
 
-    for module in (
-        "crossglg.data.cli",
-        "crossglg.models.cli",
-        "crossglg.train.cli",
-        "crossglg.baselines.cli",
-        "crossglg.demo",
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
-            continue
-        mod.register(app)
+    for module in (data_cli, models_cli, train_cli, baselines_cli, demo):
+        module.register(app)
 
 
 _register()

@@ -27,26 +27,44 @@ from crossglg.errors import UserError
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How big the demo is: the training recipe is shrunk far below the paper's for a CPU."""
+    """How big the demo is: its data here, its training recipe in a shipped config file."""
 
     per_class: int  # synthetic samples per class
-    epochs: int
-    width: int  # encoder base channels (paper: 64)
-    frames: int  # frames per sample (paper: 64)
-    batch_size: int
-    lr: float
+    config: str  # the shipped training recipe (crossglg/train/configs/): shrunk far below the paper's
     base: tuple[int, ...] = ()  # empty: the built-in `synthetic` protocol (30 base, 10 novel)
     novel: tuple[int, ...] = ()
     validation: tuple[int, ...] = ()
 
+    def recipe(self) -> dict:
+        """The figures of the recipe the report quotes (resolved from its config file)."""
+        from crossglg.train.config import load_config
 
-# lr 0.025: at 0.05 +CrossGLG diverged on MSR Action3D (docs/RESULTS.md), and the demo must not fail
-FULL = DemoSize(per_class=10, epochs=10, width=16, frames=32, batch_size=32, lr=0.025)
+        cfg = load_config(self.config, {})
+        return {
+            "epochs": cfg.epochs,
+            "width": cfg.model["encoder"]["base_channels"],
+            "frames": cfg.frames,
+            "batch_size": cfg.batch_size,
+            "lr": cfg.lr,
+        }
+
+
+FULL = DemoSize(per_class=10, config="demo")
 # a CI-sized run: 5 base classes (10 LLM requests), 4 novel ones sharing their body parts
-QUICK = DemoSize(
-    per_class=5, epochs=2, width=8, frames=16, batch_size=16, lr=0.025,
-    base=(1, 4, 19, 24, 33), novel=(2, 6, 20, 34),
-)  # fmt: skip
+QUICK = DemoSize(per_class=5, config="demo-quick", base=(1, 4, 19, 24, 33), novel=(2, 6, 20, 34))
+
+
+# the two trainings the table compares: the same recipe, without and with the LLM's text
+RUNS = {
+    "base": ("base encoder (--no-text)", ("--no-text",)),
+    "crossglg": ("+CrossGLG (SmolLM2 text)", ("--text-cache", "cache.db")),
+}
+
+
+def train_args(size: DemoSize, protocol: str, run: str) -> list[str]:
+    """The `crossglg train` arguments of one of the demo's trainings (run from the demo folder)."""
+    recipe = ["--config", size.config, "--data", "data", "--protocol", protocol, "--device", "cpu"]
+    return ["train", *recipe, *RUNS[run][1], "--out", f"runs/{run}"]
 
 
 def protocol_toml(size: DemoSize) -> str:
@@ -209,27 +227,13 @@ def run_demo(out: Path, quick: bool = False) -> dict:
             ],
             skip=(out / "data" / "index.json").is_file(),
         )
-        recipe = [
-            "--data", "data", "--protocol", protocol, "--epochs", str(size.epochs),
-            "--batch-size", str(size.batch_size), "--lr", str(size.lr), "--seed", "1", "--device", "cpu",
-            "--set", f"model.encoder.base_channels={size.width}", "--set", f"frames={size.frames}",
-            "--set", f"warmup_epochs={min(2, size.epochs - 1)}",
-            "--set", f"lr_steps=[{max(1, size.epochs * 7 // 10)}]",
-        ]  # fmt: skip
-        runs = {
-            "base": ("base encoder (--no-text)", ["--no-text"]),
-            "crossglg": ("+CrossGLG (SmolLM2 text)", ["--text-cache", "cache.db"]),
-        }
-        train = {
-            name: ("crossglg.cli", ["train", *recipe, *flags, "--out", f"runs/{name}"])
-            for name, (_, flags) in runs.items()
-        }
-        done = {name: (out / "runs" / name / "summary.json").is_file() for name in runs}
-        steps.run(f"train and evaluate: {runs['base'][0]}", *train["base"], skip=done["base"])
+        train = {name: ("crossglg.cli", train_args(size, protocol, name)) for name in RUNS}
+        done = {name: (out / "runs" / name / "summary.json").is_file() for name in RUNS}
+        steps.run(f"train and evaluate: {RUNS['base'][0]}", *train["base"], skip=done["base"])
     finally:
         gen = steps.join(writing)
     emb = steps.run("MiniLM embeddings of the texts", text, ["embed", "--cache", "cache.db", "--json"])
-    steps.run(f"train and evaluate: {runs['crossglg'][0]}", *train["crossglg"], skip=done["crossglg"])
+    steps.run(f"train and evaluate: {RUNS['crossglg'][0]}", *train["crossglg"], skip=done["crossglg"])
     dtw = json.loads(
         steps.run(
             "DTW nearest-exemplar baseline",
@@ -238,7 +242,7 @@ def run_demo(out: Path, quick: bool = False) -> dict:
         )
     )
     rows = [{"method": "DTW nearest exemplar (no training)", "cosine": dtw["accuracy"], "dc": None}]
-    for name, (label, _) in runs.items():
+    for name, (label, _) in RUNS.items():
         summary = json.loads((out / "runs" / name / "summary.json").read_text())
         rows.append(
             {"method": label, "cosine": summary["cosine"], "dc": summary["dc"], "run": f"runs/{name}"}
@@ -246,7 +250,7 @@ def run_demo(out: Path, quick: bool = False) -> dict:
     result = {
         "out": str(out),
         "quick": quick,
-        "size": asdict(size),
+        "size": {**asdict(size), **size.recipe()},
         "protocol": protocol,
         "queries": dtw["queries"],
         "table": rows,

@@ -24,8 +24,8 @@ import typer.main
 from crossglg.cli import app as crossglg_app
 from crossglg.cli_support import TRACEBACK_ENV
 from crossglg.textgen.cli import app as text_app
+from tests.helpers import run_script
 
-BIN = Path(sys.executable).parent
 APPS = {"crossglg": crossglg_app, "crossglg-text": text_app}
 
 
@@ -83,16 +83,7 @@ def _bad_value(command) -> tuple[list[str], str, bool]:
 
 
 def _run(argv: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    script = BIN / argv[0]
-    assert script.is_file(), f"{script} is not installed: pip install -e . puts it there"
-    return subprocess.run(
-        [str(script), *argv[1:]],
-        cwd=tmp_path,
-        env={**os.environ, "OPENAI_API_KEY": "", "COLUMNS": "100", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_script(argv[0], *argv[1:], cwd=tmp_path, env={"COLUMNS": "100", **env})
 
 
 def _assert_usage_error(

@@ -1,6 +1,6 @@
 """Content-addressed keys: the same request always hashes to the same 64-hex key.
 
-The key holds only what changes the answer (TEXTGEN.md §2). Where to send the request and
+The key holds only what changes the answer (docs/CACHE.md, "The cache key"). Where to send the request and
 how patiently (API key, base URL, timeouts, retries, concurrency) is deliberately absent, so
 switching server or key never re-pays for answers already cached; :func:`request_key`
 refuses such fields outright rather than silently hashing them.

@@ -1,4 +1,4 @@
-"""The tables of schema version 1 (docs/CACHE.md); later versions are migrations on top of it.
+"""The tables of schema version 1 (docs/CACHE.md, "What is in the file"); later versions are migrations on top of it.
 
 These statements are migration 1 of :mod:`crossglg.cache.migrations` and stay as they are:
 a change to the layout is a new migration, never an edit here. Every statement is

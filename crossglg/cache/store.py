@@ -2,7 +2,7 @@
 
 Why the ceremony: a deferred read-then-write transaction under WAL fails at once with
 "database is locked" when another process writes, and the busy timeout does not help
-(TEXTGEN.md §4). So every write here is ``BEGIN IMMEDIATE`` on a driver-autocommit
+(docs/CACHE.md, "What the cache guarantees"). So every write here is ``BEGIN IMMEDIATE`` on a driver-autocommit
 connection, and sqlite-utils' own transactions nest inside ours as savepoints.
 """
 
@@ -397,7 +397,7 @@ class Cache:
     def lookup(self, keys: Sequence[str]) -> dict[str, str]:
         """Status of every key that has a generation; keys absent from the result are missing.
 
-        Chunked ``IN (...)`` queries: about 300k keys/s (TEXTGEN.md §4).
+        Chunked ``IN (...)`` queries: about 300k keys/s (docs/CACHE.md, "What the cache guarantees").
         """
         return self._present("generations", list(keys))
 

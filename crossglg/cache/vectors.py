@@ -3,7 +3,7 @@
 Vectors are little-endian float32 or float16 BLOBs keyed by (text_id, embedder_id), so a
 text shared by several classes, datasets or runs is encoded once, and a rerun finds every
 vector already there. Writes go through :meth:`Cache.write` (``BEGIN IMMEDIATE``): one
-transaction per batch of vectors, never one per row (TEXTGEN.md §4, §8).
+transaction per batch of vectors, never one per row (docs/CACHE.md, "What the cache guarantees"; docs/EMBEDDINGS.md, "CLIP from a local directory").
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crossglg.cache.store import LOOKUP_CHUNK, utc_now
+from crossglg.cache.store import utc_now
 
 if TYPE_CHECKING:
     from crossglg.cache.store import Cache
@@ -121,7 +121,7 @@ def put_vectors(
     """Store a batch of vectors in one ``BEGIN IMMEDIATE`` transaction; returns rows inserted.
 
     A (text, embedder) pair already present is kept as it was: vectors are never recomputed
-    into an existing row (they differ slightly across batch sizes, TEXTGEN.md §2).
+    into an existing row (they differ slightly across batch sizes, docs/CACHE.md, "The cache key").
     """
     if len(text_ids) != len(vectors):
         raise ValueError(f"{len(text_ids)} text ids for {len(vectors)} vectors")
@@ -139,24 +139,6 @@ def put_vectors(
             rows,
         )
         return cache.conn.total_changes - before
-
-
-def vectors_for(
-    cache: Cache, embedder_id: str, text_ids: Sequence[int]
-) -> dict[int, tuple[np.ndarray, int, bool]]:
-    """Stored (vector as float32, n_tokens, truncated) per text id; absent ids are not embedded."""
-    dim, dtype = _embedder_shape(cache, embedder_id)
-    out: dict[int, tuple[np.ndarray, int, bool]] = {}
-    ids = list(text_ids)
-    for start in range(0, len(ids), LOOKUP_CHUNK):
-        chunk = ids[start : start + LOOKUP_CHUNK]
-        for tid, blob, n, trunc in cache.conn.execute(
-            f"SELECT text_id, vector, n_tokens, truncated FROM embeddings WHERE embedder_id = ?"
-            f" AND text_id IN ({','.join('?' * len(chunk))})",
-            [embedder_id, *chunk],
-        ):
-            out[tid] = (np.frombuffer(blob, NUMPY_DTYPE[dtype], dim).astype(np.float32), n, bool(trunc))
-    return out
 
 
 def _embedder_shape(cache: Cache, embedder_id: str) -> tuple[int, str]:

@@ -2,7 +2,7 @@
 
 One commit per answer caps out near 5k rows/s under WAL and takes the write lock thousands
 of times; one commit per 200 rows or per second reaches ~30k rows/s and leaves the lock
-free for other processes most of the time (TEXTGEN.md §4). The price is bounded: a crash
+free for other processes most of the time (docs/CACHE.md, "What the cache guarantees"). The price is bounded: a crash
 loses at most the rows added since the last flush, and those requests are simply re-sent.
 Use ``max_rows=1`` where every answer is expensive and slow (the embedded model).
 

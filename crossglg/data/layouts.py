@@ -23,8 +23,8 @@ class Layout:
     """One skeleton layout.
 
     ``bones`` are (child, parent) pairs pointing towards ``center``; ``parts`` maps each of
-    the six GAP body parts to its joints (METHOD.md §2.3); ``ntu_index`` gives, for each
-    joint, the NTU-25 joint it corresponds to (DATA.md §9), or -1 where none does.
+    the six GAP body parts to its joints (docs/EMBEDDINGS.md, "How `k_gt` is built"); ``ntu_index`` gives, for each
+    joint, the NTU-25 joint it corresponds to (docs/TRAINING.md, "Another dataset: cross-dataset one-shot"), or -1 where none does.
     """
 
     name: str
@@ -132,7 +132,7 @@ NTU25 = Layout(
         "right foot", "spine (at the shoulders)", "tip of the left hand", "left thumb",
         "tip of the right hand", "right thumb",
     ),
-    # (child, parent), 1-based in the table: the 24 CTR-GCN edges of DATA.md §3
+    # (child, parent), 1-based in the table: the 24 edges of CTR-GCN's graph/ntu_rgb_d.py
     bones=_zero_based([
         (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
         (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),
@@ -175,7 +175,7 @@ KINECT20 = Layout(
         foot=(15, 16, 19, 20),
         torso=(1, 2, 3),
     ),
-    # NTU joint (0-based) for each Kinect v1 joint: DATA.md §9
+    # NTU joint (0-based) for each Kinect v1 joint: docs/TRAINING.md, "Another dataset: cross-dataset one-shot"
     ntu_index=(0, 1, 20, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19),
 )
 

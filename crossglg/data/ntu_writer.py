@@ -1,4 +1,4 @@
-"""Write NTU RGB+D ``.skeleton`` files in the exact grammar of DATA.md §1.3.
+"""Write NTU RGB+D ``.skeleton`` files in the exact grammar of docs/DATA.md, "`ntu-skeleton`: NTU RGB+D 60/120 raw files".
 
 NTU skeletons may not be redistributed, so the raw reader is tested on files written here:
 every field a real file has (10-field body lines with a 64-bit body id, 12 fields per
@@ -45,11 +45,6 @@ class Defects:
     truncate: bool = False
     wrong_joint_count: bool = False
     nan: bool = False
-
-    @property
-    def breaks_file(self) -> bool:
-        """Whether a correct reader must skip the file (rather than read it)."""
-        return self.truncate or self.wrong_joint_count or self.nan
 
     def kinds(self) -> list[str]:
         """The planted items by name, for manifests and reports."""

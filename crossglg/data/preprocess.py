@@ -23,13 +23,13 @@ import torch
 from crossglg.data.layouts import Layout, get_layout
 from crossglg.errors import UserError
 
-# NTU-25 joints (0-based) that view normalisation and centring are defined on (DATA.md §4, §5)
+# NTU-25 joints (0-based) that view normalisation and centring are defined on (docs/SYNTHETIC.md, "Feeding a model: batched preprocessing")
 _NTU_SPINE_BASE, _NTU_SPINE_MID, _NTU_LEFT_SHOULDER, _NTU_RIGHT_SHOULDER = 0, 1, 4, 8
 
 
 @dataclass(frozen=True)
 class PreprocessConfig:
-    """What the feeder does; the defaults are CTR-GCN's (DATA.md §4), every addition off.
+    """What the feeder does; the defaults are CTR-GCN's (docs/TRAINING.md, "Input pipeline and augmentation"), every addition off.
 
     ``crop_ratio`` bounds the random crop used in training, ``test_ratio`` is the central
     share kept at test time, ``min_crop`` the shortest training crop (never longer than the

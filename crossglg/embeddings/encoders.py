@@ -1,7 +1,7 @@
 """The three encoder back-ends behind one interface: ``encode(texts) -> Encoded``.
 
 Every back-end counts tokens *before* truncating, so a text that did not fit is flagged per
-row instead of being cut silently (CLIP's 77-token limit, TEXTGEN.md §8), and the
+row instead of being cut silently (CLIP's 77-token limit, docs/EMBEDDINGS.md, "CLIP from a local directory"), and the
 ``--long-text`` policy (truncate / chunk-mean / error) is applied in one place for all.
 """
 
@@ -129,7 +129,7 @@ class ClipEncoder(Encoder):
     """CLIP's text tower *with* its projection: the joint image–text space of ``get_text_features``.
 
     Only a full ``CLIPModel`` directory is accepted: a bare text tower has no projection, and its
-    pre-projection vector would have the right shape and the wrong meaning (TEXTGEN.md §8).
+    pre-projection vector would have the right shape and the wrong meaning (docs/EMBEDDINGS.md, "CLIP from a local directory").
     """
 
     def __init__(self, embedder: Embedder) -> None:
@@ -168,7 +168,7 @@ def _read_model_type(path: Any) -> str | None:
 
 
 class HfMeanEncoder(Encoder):
-    """Any transformers encoder, mean of the last hidden states over non-padding tokens (METHOD.md §2.5)."""
+    """Any transformers encoder, mean of the last hidden states over non-padding tokens (docs/EMBEDDINGS.md, "DeBERTa-V2-XLarge (the paper's text encoder)")."""
 
     def __init__(self, embedder: Embedder) -> None:
         super().__init__(embedder)

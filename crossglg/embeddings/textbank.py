@@ -36,7 +36,7 @@ class TextBank:
     """Per class (rows in ``class_ids`` order): text vectors and the k_gt target.
 
     Averages over the K samples are in ``global_vectors``, ``local_vectors`` and ``k_gt``;
-    the samples themselves in the ``*_k`` tensors, for training that draws one per epoch.
+    the samples themselves in the ``*_k`` tensors, which the text export writes whole (docs/EMBEDDINGS.md).
     """
 
     class_ids: tuple[int, ...]

@@ -41,7 +41,7 @@ HEAD_INPUTS = ("raw", "l2", "layernorm")
 class EncoderConfig:
     """Backbone settings; ``None`` means the encoder's own published default."""
 
-    in_channels: int = 3  # xyz (METHOD.md §3.1 [ref])
+    in_channels: int = 3  # xyz
     num_person: int = 2  # M; the input BatchNorm is sized by it [ref]
     base_channels: int = 64  # 64/128/256 stages [ref]
     dropout: float = 0.0  # before the classifier; InfoGCN and CTR-GCN NTU configs use 0 [ref]
@@ -66,7 +66,7 @@ class EncoderConfig:
 
 @dataclass
 class JIDConfig:
-    """Joint Importance Discriminator (METHOD.md §4)."""
+    """Joint Importance Discriminator (docs/MODELS.md, "Where CrossGLG attaches")."""
 
     n_pre: int | None = (
         None  # block after which the JID sits; None = 5 InfoGCN, 6 ST/CTR-GCN [secondary]/[default]
@@ -77,7 +77,7 @@ class JIDConfig:
     reweight: str = "scale"
     strength: float = 0.5  # "bounded" only: 1 = the scale form's deviation from 1, 0 = no re-weighting
     floor: float = 0.5  # "bounded" only: the smallest weight any joint gets
-    # k_gt <- (1 - eps)*k_gt + eps/V in L_cal; METHOD.md §2.4 step 3 leaves eps = 0; 1 = uniform target
+    # k_gt <- (1 - eps)*k_gt + eps/V in L_cal; the paper leaves eps = 0 (docs/MODELS.md, "Corrections"); 1 = uniform target
     target_smoothing: float = 0.0
     # re-weight with k_out detached, so only L_cal trains the JID. METHOD.md's [default] is False,
     # but then L_s drives the softmax onto one joint within ~10 SGD steps and k_out stops
@@ -87,7 +87,7 @@ class JIDConfig:
 
 @dataclass
 class L2GConfig:
-    """Local-to-global interaction module (METHOD.md §5)."""
+    """Local-to-global interaction module (docs/MODELS.md, "Where CrossGLG attaches")."""
 
     text_dim: int = 384  # width of the cached local-text vectors (MiniLM 384; DeBERTa-V2-XL 1536)
     parts: tuple[str, ...] | str = "parts6"  # text tokens: "parts6", "joints" or part/joint names
@@ -96,7 +96,7 @@ class L2GConfig:
     layers: int = 2  # M [default]
     mlp_ratio: int = 4  # GELU MLP hidden = 4 D [default]
     dropout: float = 0.1  # [default]
-    # "text-residual": METHOD.md §5 as written (U = T' + A: the label-chosen text survives into
+    # "text-residual": the paper as written (U = T' + A: the label-chosen text survives into
     # z_c); "gather": z_c holds only the skeleton tokens the text queries gathered, scored
     # against every class's text (no label shortcut; docs/MODELS.md, "Corrections")
     form: str = "text-residual"
@@ -104,7 +104,7 @@ class L2GConfig:
 
 @dataclass
 class LossConfig:
-    """L = w_s L_s + w_cal L_cal + w_c L_c (+ the encoder's own terms), METHOD.md §7."""
+    """L = w_s L_s + w_cal L_cal + w_c L_c (+ the encoder's own terms), docs/TRAINING.md, "Training objective"."""
 
     w_s: float = 1.0  # [secondary]
     w_cal: float = 0.5  # [secondary]
@@ -122,7 +122,7 @@ class ModelConfig:
 
     ``use_text=False`` gives the plain base encoder (no JID, no L2G) for ``--no-text``
     comparisons with the same recipe; ``use_jid`` / ``use_l2g`` switch the two CrossGLG
-    halves separately for the G2L / L2G ablation (METHOD.md §12, Table D).
+    halves separately for the G2L / L2G ablation (the paper's Table D).
     """
 
     use_text: bool = True

@@ -1,4 +1,4 @@
-"""CTR-GCN encoder (Chen et al., ICCV 2021), written from METHOD.md §3.2.
+"""CTR-GCN encoder (Chen et al., ICCV 2021), written from the paper (docs/MODELS.md, "Encoders").
 
 Channel-wise topology refinement: per sample and per subset, a channel-wise joint-relation
 map tanh(φ(x̄)_u − ψ(x̄)_v) (x̄ = time-pooled features) refines the shared topology. The three
@@ -71,7 +71,7 @@ class CTRGCN(SkeletonEncoder):
     """Input BatchNorm, ten CTR-GCN blocks (l1 3→64 without residual), global mean pooling."""
 
     name = "ctrgcn"
-    default_n_pre = 6  # l6: l1 is the input block InfoGCN replaces by its embedding (METHOD.md §3.2)
+    default_n_pre = 6  # l6: l1 is the input block InfoGCN replaces by its embedding (docs/MODELS.md, "Where CrossGLG attaches")
 
     def __init__(self, layout: Layout, cfg: EncoderConfig) -> None:
         super().__init__(layout, cfg)

@@ -1,4 +1,4 @@
-"""InfoGCN-style encoder (Chi et al., CVPR 2022), written from METHOD.md §3.1.
+"""InfoGCN-style encoder (Chi et al., CVPR 2022), written from the paper (docs/MODELS.md, "Encoders").
 
 One deliberate difference from the reference by default: the self-attention topology is
 computed once per sample from time-pooled features (as CTR-GCN does for its topology), not
@@ -77,7 +77,7 @@ class InfoGCN(SkeletonEncoder):
     """Joint embedding, nine SA-GC blocks (64×3, 128×3, 256×3; strides at the 4th and 7th), head."""
 
     name = "infogcn"
-    default_n_pre = 5  # the 5th encoding block, l6 (METHOD.md §3.1)
+    default_n_pre = 5  # the 5th encoding block, l6 (docs/MODELS.md, "Encoders")
 
     def __init__(self, layout: Layout, cfg: EncoderConfig) -> None:
         super().__init__(layout, cfg)

@@ -1,4 +1,4 @@
-"""Local-to-global interaction module (L2G, METHOD.md §5): training only, dropped at export.
+"""Local-to-global interaction module (L2G, docs/MODELS.md, "Where CrossGLG attaches"): training only, dropped at export.
 
 Local texts are queries; they first exchange context (self-attention), then look at all
 skeleton tokens (cross-attention), then pass an MLP; the mean over text tokens, projected to
@@ -7,7 +7,7 @@ text's class space. Any number of text tokens works: the skeleton side is pooled
 same tokens by a [P, V] matrix (parts → mean of their joints; joints → identity).
 
 Two forms (``l2g.form``, docs/MODELS.md "Corrections"): "text-residual" adds the attention
-output to the (label-chosen) text, as METHOD.md §5 writes it, so z_c can name the class from
+output to the (label-chosen) text, as the paper writes it (docs/MODELS.md, "Corrections"), so z_c can name the class from
 the text alone; "gather" keeps only what the text queries gathered from the skeleton, and the
 model scores every class's text against each sample (:meth:`CrossModalInteraction.gather`).
 """

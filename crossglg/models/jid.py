@@ -1,4 +1,4 @@
-"""Joint Importance Discriminator (METHOD.md §4): which joints matter, from skeleton features alone.
+"""Joint Importance Discriminator (docs/MODELS.md, "Where CrossGLG attaches"): which joints matter, from skeleton features alone.
 
 It runs at inference too (it is part of the skeleton branch), so it must never need text.
 """

@@ -1,4 +1,4 @@
-"""ST-GCN encoder (Yan et al., AAAI 2018), written from METHOD.md §3.2.
+"""ST-GCN encoder (Yan et al., AAAI 2018), written from the paper (docs/MODELS.md, "Encoders").
 
 Spatial-partition graph from the layout (root / centripetal / centrifugal), learnable
 edge-importance masks, temporal kernel 9, ten blocks 64×4, 128×3, 256×3.
@@ -61,7 +61,9 @@ class STGCN(SkeletonEncoder):
     """Input BatchNorm over (M, V, C), ten ST-GCN blocks, global mean pooling (z = 256-d)."""
 
     name = "stgcn"
-    default_n_pre = 6  # l6, the same stage position as InfoGCN's l6 (METHOD.md §3.2 [default])
+    default_n_pre = (
+        6  # l6, the same stage position as InfoGCN's l6 (docs/MODELS.md, "Where CrossGLG attaches")
+    )
 
     def __init__(self, layout: Layout, cfg: EncoderConfig) -> None:
         super().__init__(layout, cfg)

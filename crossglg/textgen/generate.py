@@ -123,7 +123,7 @@ def generate(
         run_id = cache.start_run("generate", run_args)
         summary = RunSummary(planned=len(plan.requests))
         status = "interrupted"  # what Ctrl-C leaves
-        # the embedded model is slow per answer: commit each one; servers: batch (TEXTGEN.md §4)
+        # the embedded model is slow per answer: commit each one; servers: batch (docs/CACHE.md, "What the cache guarantees")
         writer = cache.writer(
             max_rows=1 if backend.max_concurrency == 1 else 200, max_seconds=1.0, run_id=run_id
         )

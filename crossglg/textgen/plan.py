@@ -134,7 +134,7 @@ class GenParams:
     (crossglg.textgen.backends.families).
     """
 
-    temperature: float = 0.2  # METHOD.md §2.1: temperature ≤ 0.2, outputs cached
+    temperature: float = 0.2  # the paper: temperature ≤ 0.2, outputs cached
     top_p: float = 1.0
     max_tokens: int = 800
     reasoning_effort: str | None = None

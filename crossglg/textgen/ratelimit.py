@@ -1,7 +1,7 @@
 """Client-side request and token limits (``--rpm``, ``--tpm``): wait before sending, not after a 429.
 
 A hosted API answers a client that outruns its limits with 429s; every one costs an HTTP
-round trip, an attempt in the ledger and a global pause (TEXTGEN.md §5). Knowing the
+round trip, an attempt in the ledger and a global pause (docs/TEXTGEN.md, "Reliability: what happens when things go wrong"). Knowing the
 account's limits, the runner can instead space its requests so they stay under them.
 
 Each limit is a token bucket that refills continuously at ``limit / 60`` per second and holds

@@ -96,6 +96,12 @@ def train(
         "--dry-run",
         help="Print the resolved config, data counts, parameter counts and steps; train nothing.",
     ),
+    print_config: bool = typer.Option(
+        False,
+        "--print-config",
+        help="Print the resolved config (defaults, --config with its extends chain, --set, options) "
+        "as TOML, or JSON with --json, and exit: nothing is read or trained.",
+    ),
     json_out: bool = typer.Option(
         False, "--json", help="Print the final summary (or the dry-run report) as JSON."
     ),
@@ -130,6 +136,15 @@ def train(
     if resume and config is None and out is not None and (out / "config.toml").is_file():
         config = out / "config.toml"
     cfg = load_config(config, overrides, set_)
+    if print_config:
+        cfg.check_values("config")
+        if json_out:
+            print(json.dumps(cfg.to_dict(), indent=1))
+        else:
+            import tomli_w
+
+            print(tomli_w.dumps(cfg.to_dict()), end="")
+        return
     cfg.validate()
     if dry_run:
         from crossglg.train.trainer import dry_run as plan

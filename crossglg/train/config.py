@@ -1,4 +1,4 @@
-"""Training configuration: defaults from METHOD.md §10, a TOML file, then CLI overrides.
+"""Training configuration: defaults (docs/TRAINING.md, "Configuration"), a TOML file, then CLI overrides.
 
 The resolved configuration is written into the run directory and into every checkpoint,
 so a run can be re-evaluated or resumed without the command line that started it.
@@ -65,7 +65,7 @@ class TrainConfig:
     model: dict[str, Any] = field(default_factory=dict)  # passed to build_model as its cfg
     out: str = "runs/run"
 
-    # optimisation: the official InfoGCN NTU recipe (METHOD.md §10)
+    # optimisation: the official InfoGCN NTU recipe (docs/TRAINING.md, "Configuration")
     epochs: int = 110
     batch_size: int = 128
     lr: float = 0.1
@@ -78,7 +78,7 @@ class TrainConfig:
     text_lr_mult: float = 0.03  # lr multiplier of the L2G module (optim.py); measured, docs/TRAINING.md
     grad_clip: float = 0.0  # max global gradient norm; 0 = off (InfoGCN does not clip)
 
-    # input: CTR-GCN feeder (DATA.md §4)
+    # input: CTR-GCN feeder (docs/TRAINING.md, "Input pipeline and augmentation")
     frames: int = 64
     persons: int = 0  # person slots M; 0 = as many as the prepared data holds (1 on MSR, 2 on NTU)
 
@@ -110,7 +110,7 @@ class TrainConfig:
     eval_every: int = 1  # validation one-shot accuracy every n epochs (model selection)
     eval_batch_size: int = 256
 
-    # one-shot evaluation (METHOD.md §9)
+    # one-shot evaluation (docs/TRAINING.md, "Read-outs")
     shots: int = 1
     dc_beta: float = 0.5
     dc_k: int = 2
@@ -188,6 +188,11 @@ def _coerce(name: str, value: Any, current: Any) -> Any:
 
 
 BUILTIN_DIR = Path(__file__).parent / "configs"
+EXTENDS = "extends"  # the one key of a config file that is not a TrainConfig field
+
+
+def shipped_configs() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
 
 
 def _builtin(path: Path | str) -> Path:
@@ -198,25 +203,69 @@ def _builtin(path: Path | str) -> Path:
     return path
 
 
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: tables merge key by key, every other value replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_config_file(path: Path | str, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's table with its ``extends`` chain resolved (parent first, the file on top).
+
+    ``extends = "cpu-small"`` names a shipped config or a file (relative to the extending file's
+    folder); a recipe is a small set of overrides of another (docs/TRAINING.md, "Config files").
+    Every failure is one line naming the file: not found, not TOML, an unknown key, an unknown
+    parent, a cycle.
+    """
+    where = Path(path) if _chain else _builtin(path)
+    try:
+        table = tomllib.loads(where.read_text())
+    except FileNotFoundError:
+        raise UserError(
+            f"config file {where} not found (shipped configs: {', '.join(shipped_configs())})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"config file {where}: unreadable ({err})") from None
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"config file {where}: {err}") from None
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    for key in table:
+        if key not in known and key != EXTENDS:
+            raise UserError(f"config file {where}: unknown key {key!r}")
+    parent = table.pop(EXTENDS, None)
+    if parent is None:
+        return table
+    if not isinstance(parent, str) or not parent.strip():
+        raise UserError(f"config file {where}: extends must be a config name or file, got {parent!r}")
+    chain = (*_chain, where.resolve())
+    target = where.parent / parent
+    if not target.is_file():
+        target = BUILTIN_DIR / f"{parent}.toml"
+        if not target.is_file():
+            raise UserError(
+                f"config file {where}: extends {parent!r}, which is neither a file beside it nor a shipped "
+                f"config ({', '.join(shipped_configs())})"
+            )
+    if target.resolve() in chain:
+        cycle = " -> ".join(p.name for p in (*chain, target.resolve()))
+        raise UserError(f"config file {where}: extends itself through {cycle}")
+    return _merge(read_config_file(target, chain), table)
+
+
 def load_config(path: Path | None, overrides: dict[str, Any], sets: list[str] = ()) -> TrainConfig:
-    """Defaults ← TOML file ← ``--set key=value`` ← explicit CLI options (highest wins).
+    """Defaults ← TOML file (its ``extends`` chain first) ← ``--set key=value`` ← explicit CLI options.
 
     ``model.<key>`` in ``--set`` reaches into the model table.
     """
     cfg = TrainConfig()
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     if path is not None:
-        path = _builtin(path)
-        try:
-            table = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            shipped = ", ".join(sorted(p.stem for p in BUILTIN_DIR.glob("*.toml")))
-            raise UserError(f"config file {path} not found (shipped configs: {shipped})") from None
-        except tomllib.TOMLDecodeError as err:
-            raise UserError(f"config file {path}: {err}") from None
-        for key, value in table.items():
-            if key not in known:
-                raise UserError(f"config file {path}: unknown key {key!r}")
+        for key, value in read_config_file(path).items():
             setattr(cfg, key, value)
     for item in sets:
         key, sep, value = item.partition("=")

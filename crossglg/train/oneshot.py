@@ -5,8 +5,8 @@ statistics of the auxiliary (training) classes. Keeping them free of any model c
 ``crossglg eval``, ``predict``, ``transfer`` and the tests share them. docs/TRAINING.md
 ("Read-outs") says what each one is for:
 
-- ``cosine``: nearest exemplar by cosine of z_s (METHOD.md §9.1);
-- ``dc``: distribution calibration on z_s (METHOD.md §9.2);
+- ``cosine``: nearest exemplar by cosine of z_s (docs/TRAINING.md, "Read-outs");
+- ``dc``: distribution calibration on z_s (docs/TRAINING.md, "Read-outs");
 - ``cl2n``: cosine of the pooled last-block features after centring on the auxiliary mean;
 - ``fdtw``: DTW over the per-frame last-block features (centred, unit length), before pooling;
 - ``dtw``: DTW over normalised joints (the baseline of ``crossglg baseline dtw``, no model);
@@ -30,7 +30,7 @@ FUSION_WEIGHT = 0.5
 
 @dataclass(frozen=True)
 class DCConfig:
-    """Distribution calibration defaults of Yang et al. (ICLR 2021), METHOD.md §9.2."""
+    """Distribution calibration defaults of Yang et al. (ICLR 2021), docs/TRAINING.md, "Read-outs"."""
 
     beta: float = 0.5
     k: int = 2

@@ -1,4 +1,4 @@
-"""Learning-rate schedule of the InfoGCN recipe: linear warm-up, then ×gamma steps (METHOD.md §10)."""
+"""Learning-rate schedule of the InfoGCN recipe: linear warm-up, then ×gamma steps (docs/TRAINING.md, "Configuration")."""
 
 from __future__ import annotations
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from crossglg.baselines.dtw import dtw_distances, normalise
 from crossglg.data.layouts import MSR20
+from tests.helpers import run_script
 
 
 def _reference_dtw(a: np.ndarray, b: np.ndarray) -> float:
@@ -51,29 +50,13 @@ def test_normalise_removes_position_and_body_size() -> None:
 
 
 @pytest.mark.slow
-def test_dtw_one_shot_on_real_msr_action3d(shared_data, tmp_path) -> None:
+def test_dtw_one_shot_on_real_msr_action3d(real_data, tmp_path) -> None:
     out = tmp_path / "msr"
-    cli = [sys.executable, "-m", "crossglg.cli"]
-    subprocess.run(
-        [
-            *cli,
-            "data",
-            "prepare",
-            str(shared_data / "msr_action3d"),
-            "--format",
-            "msr-action3d",
-            "--out",
-            str(out),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    res = subprocess.run(
-        [*cli, "baseline", "dtw", "--data", str(out), "--protocol", "msr-action3d", "--json"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    prep = run_script("crossglg", "data", "prepare", real_data("msr_action3d"), "--format", "msr-action3d",
+                      "--out", out)  # fmt: skip
+    assert prep.returncode == 0, prep.stderr
+    res = run_script("crossglg", "baseline", "dtw", "--data", out, "--protocol", "msr-action3d", "--json")
+    assert res.returncode == 0, res.stderr
     result = json.loads(res.stdout)
     assert result["queries"] == 279
     # 10-way one-shot: chance is 10 %; DTW on normalised joints measured 79.2 %

@@ -49,11 +49,6 @@ def ok_global(key: str, text: str) -> GenerationRow:
 
 
 @pytest.fixture
-def cache_path(tmp_path: Path) -> Path:
-    return tmp_path / "cache.db"
-
-
-@pytest.fixture
 def cache(cache_path: Path):
     c = open_cache(cache_path)
     yield c

@@ -1,4 +1,4 @@
-"""Four processes writing one cache.db at once: zero "database is locked" (TEXTGEN.md §4)."""
+"""Four processes writing one cache.db at once: zero "database is locked" (docs/CACHE.md, "What the cache guarantees")."""
 
 from __future__ import annotations
 

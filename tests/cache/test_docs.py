@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from crossglg.cache import SCHEMA_VERSION, AttemptRow, GenerationRow, ItemTarget, open_cache, utc_now
+from tests.helpers import console_commands, fenced_blocks
 
 from .conftest import SOURCE, add_request, ok_global
 
@@ -23,11 +24,11 @@ BIN = Path(sys.executable).parent
 
 
 def _blocks(lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    return fenced_blocks(DOC.read_text(encoding="utf-8"), lang)
 
 
 def _commands() -> list[str]:
-    return [line[2:] for block in _blocks("console") for line in block.splitlines() if line.startswith("$ ")]
+    return console_commands(DOC.read_text(encoding="utf-8"))
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Creation settings, the tables of TEXTGEN.md §3, and refusing files that are not ours."""
+"""Creation settings, the tables of docs/CACHE.md ("What is in the file"), and refusing files that are not ours."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Fixtures for the data layer: NTU ``.skeleton`` and PKU-MMD files written in their exact grammar.
 
-NTU skeletons cannot be shipped (DATA.md §1.1), so the raw reader is tested on small files
-that follow §1.3 to the letter, each planting one of the pitfalls of §1.4.
+NTU skeletons cannot be shipped (docs/DATA.md, "Getting the datasets"), so the raw reader is tested on small files
+that follow the grammar to the letter, each planting one of the pitfalls the reader must survive
+(docs/DATA.md, "`ntu-skeleton`: NTU RGB+D 60/120 raw files").
 """
 
 from __future__ import annotations

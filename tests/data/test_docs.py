@@ -1,4 +1,4 @@
-"""Every ``$ crossglg data ...`` line of docs/DATA.md, run as written (paths to ../shared/data resolved)."""
+"""Every ``$ crossglg data ...`` line of docs/DATA.md, run as written (``datasets/`` = the real-data folder)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crossglg.data.prepared import open_prepared
+from tests.helpers import console_commands, fenced_blocks
 
 from .conftest import person, write_ctrgcn_npz, write_pku_source
 
@@ -20,13 +21,11 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "DATA.md"
 
 
 def doc_commands() -> list[list[str]]:
-    text = DOC.read_text()
-    blocks = re.findall(r"```console\n(.*?)```", text, flags=re.S)
-    return [shlex.split(line[2:]) for block in blocks for line in block.splitlines() if line.startswith("$ ")]
+    return [shlex.split(line) for line in console_commands(DOC.read_text())]
 
 
 def doc_toml() -> str:
-    return re.findall(r"```toml\n(.*?)```", DOC.read_text(), flags=re.S)[0]
+    return fenced_blocks(DOC.read_text(), "toml")[0]
 
 
 def _stand_ins(root: Path) -> None:
@@ -60,16 +59,18 @@ def _stand_ins(root: Path) -> None:
 
 
 @pytest.mark.slow
-def test_every_documented_command_runs(tmp_path, monkeypatch, shared_data, data_cli):
+def test_every_documented_command_runs(tmp_path, monkeypatch, real_data, data_cli):
     commands = doc_commands()
     assert len(commands) >= 12 and all(c[:2] == ["crossglg", "data"] for c in commands)
     _stand_ins(tmp_path)
+    (tmp_path / "datasets").mkdir()
+    for entry in ("msr_action3d", "utkinect_action3d"):
+        (tmp_path / "datasets" / entry).symlink_to(real_data(entry))
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     outputs = {}
     for cmd in commands:
-        args = [a.replace("../shared/data", str(shared_data)) for a in cmd[1:]]
-        res = runner.invoke(data_cli, args)
+        res = runner.invoke(data_cli, cmd[1:])
         assert res.exit_code == 0, f"{shlex.join(cmd)}\n{res.output}"
         outputs[shlex.join(cmd)] = res.output
     said = "\n".join(outputs.values())

@@ -1,4 +1,4 @@
-"""The raw NTU reader on files in the exact grammar, one pitfall each (DATA.md §1.3–1.4, §4)."""
+"""The raw NTU reader on files in the exact grammar, one pitfall each (docs/DATA.md, "`ntu-skeleton`: NTU RGB+D 60/120 raw files")."""
 
 from __future__ import annotations
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from crossglg.data.prepare import prepare
 from crossglg.data.prepared import open_prepared
 from crossglg.data.readers.ntu_skeleton import read_unit
 from crossglg.errors import UserError
+from tests.helpers import run_script
 
 runner = CliRunner()
 
@@ -90,10 +89,10 @@ def test_half_written_folder_never_loads(tmp_path):
         open_prepared(tmp_path)
 
 
-def test_split_command_on_msr(shared_data, tmp_path, data_cli):
+def test_split_command_on_msr(real_data, tmp_path, data_cli):
     """The commands of docs/DATA.md's MSR walk-through."""
     out = tmp_path / "prepared" / "msr"
-    res = runner.invoke(data_cli, ["data", "prepare", str(shared_data / "msr_action3d"), "--format",
+    res = runner.invoke(data_cli, ["data", "prepare", str(real_data("msr_action3d")), "--format",
                                    "msr-action3d", "--out", str(out)])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "prepared 566 samples" in res.output and "a13_s09_e02: all-zero" in res.output
@@ -106,11 +105,9 @@ def test_split_command_on_msr(shared_data, tmp_path, data_cli):
 
 def test_bad_format_is_one_line_error(tmp_path):
     """Through the real console entry point: no traceback, exit 2."""
-    proc = subprocess.run(
-        [sys.executable, "-c", "from crossglg.cli import main; main()", "data", "prepare", str(tmp_path),
-         "--format", "kinect-xyz", "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    proc = run_script(
+        "crossglg", "data", "prepare", tmp_path, "--format", "kinect-xyz", "--out", tmp_path / "o"
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: unknown data format 'kinect-xyz'; known: ntu-skeleton, ctrgcn-npz, pyskl-pkl, pku-mmd, "

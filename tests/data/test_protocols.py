@@ -14,16 +14,16 @@ from crossglg.errors import UserError
 
 
 @pytest.fixture(scope="module")
-def msr(shared_data, tmp_path_factory):
+def msr(real_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("msr") / "prepared"
-    prepare(shared_data / "msr_action3d", "msr-action3d", out, workers=2)
+    prepare(real_data("msr_action3d"), "msr-action3d", out, workers=2)
     return open_prepared(out)
 
 
-def test_msr_split_equals_jeanie_file(msr, shared_data):
+def test_msr_split_equals_jeanie_file(msr, real_data):
     split = load_protocol("msr-action3d", msr).split(msr)
     assert split.counts() == {"auxiliary": 277, "validation": 0, "exemplars": 10, "queries": 279}
-    with open(shared_data / "msr_action3d/fewshot_jeanie_split.tsv") as fh:
+    with open(real_data("msr_action3d/fewshot_jeanie_split.tsv")) as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
     for role, idx in (("auxiliary", split.auxiliary), ("exemplar", split.exemplar), ("query", split.query)):
         assert sorted(msr.names[i] for i in idx) == sorted(r["sample"] for r in rows if r["role"] == role), (
@@ -32,8 +32,8 @@ def test_msr_split_equals_jeanie_file(msr, shared_data):
     assert [msr.names[i] for i in split.exemplar] == [f"a{c}_s01_e01" for c in range(11, 21)]
 
 
-def test_utkinect_protocols(shared_data, tmp_path):
-    prepare(shared_data / "utkinect_action3d", "utkinect", tmp_path / "u", workers=1)
+def test_utkinect_protocols(real_data, tmp_path):
+    prepare(real_data("utkinect_action3d"), "utkinect", tmp_path / "u", workers=1)
     data = open_prepared(tmp_path / "u")
     assert get_protocol("utkinect").split(data).counts() == {
         "auxiliary": 99,
@@ -47,15 +47,14 @@ def test_utkinect_protocols(shared_data, tmp_path):
         load_protocol("utkinect", "msr-action3d")
 
 
-def test_ntu120_class_lists_match_the_shared_tables(shared_data):
+def test_ntu120_class_lists_match_the_shared_tables(real_data):
     p = get_protocol("ntu120")
-    with open(shared_data / "ntu_protocols/ntu120_oneshot_novel_classes.tsv") as fh:
+    with open(real_data("ntu_protocols/ntu120_oneshot_novel_classes.tsv")) as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
     assert p.novel_class_ids == tuple(int(r["class_id"]) for r in rows)
     assert p.exemplars == tuple(r["exemplar"] for r in rows)
     aux = [
-        int(x)
-        for x in (shared_data / "ntu_protocols/ntu120_oneshot_auxiliary_classes.txt").read_text().split()
+        int(x) for x in (real_data("ntu_protocols/ntu120_oneshot_auxiliary_classes.txt")).read_text().split()
     ]
     assert p.base_class_ids == tuple(aux)
     assert p.validation_class_ids == tuple(range(2, 120, 6))
@@ -182,7 +181,7 @@ def test_pku_exemplar_rule_needs_the_split(tmp_path):
 
 
 def test_documented_ntu_counts_follow_from_the_packaged_missing_list():
-    """Without NTU itself: 948/960 files per class minus the official missing ones (DATA.md §1.1, §7)."""
+    """Without NTU itself: 948/960 files per class minus the official missing ones (docs/DATA.md, "One-shot protocols")."""
     from collections import Counter
 
     from crossglg.data.readers.ntu_skeleton import official_missing, parse_name

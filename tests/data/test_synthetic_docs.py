@@ -10,12 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from crossglg.cli import app
+from tests.helpers import fenced_blocks
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "SYNTHETIC.md"
 
 
 def _blocks(lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", DOC.read_text(), flags=re.S)
+    return fenced_blocks(DOC.read_text(), lang)
 
 
 def test_doc_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,22 +5,17 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from crossglg.data.protocols import read_protocol_file
 from crossglg.demo import FULL, QUICK, protocol_toml
+from tests.helpers import run_script
 
 
 def run_demo(out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "crossglg.cli", "demo", "--quick", "--out", str(out), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    return run_script("crossglg", "demo", "--quick", "--out", out, "--json", timeout=900)
 
 
 def test_quick_protocol_is_a_valid_subset(tmp_path):
@@ -31,7 +26,7 @@ def test_quick_protocol_is_a_valid_subset(tmp_path):
     assert sorted(proto.base_class_ids) == sorted(QUICK.base)
     assert sorted(proto.novel_class_ids) == sorted(QUICK.novel)
     assert not set(proto.base_class_ids) & set(proto.novel_class_ids)
-    assert FULL.base == () and FULL.epochs > QUICK.epochs
+    assert FULL.base == () and FULL.recipe()["epochs"] > QUICK.recipe()["epochs"]
 
 
 @pytest.mark.slow

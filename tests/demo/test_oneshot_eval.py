@@ -132,21 +132,31 @@ def test_against_pairs_every_condition_with_the_chosen_reference(bench, tmp_path
     assert "| condition − crossglg | pairs |" in text
 
 
-def test_correction_conditions_and_controls_differ_only_in_their_own_flags(bench):
+def test_correction_conditions_and_controls_differ_only_in_their_own_keys(bench):
+    """Each condition's recipe file resolves to the corrected recipe plus its own change only."""
+    from crossglg.train.config import load_config
+
+    def cfg(name: str) -> dict:
+        args = bench.CONDITIONS[name].train_args()
+        return load_config(args[1] if args[:1] == ("--config",) else "cpu-small", {}).to_dict()
+
+    small, corrected = cfg("base"), cfg("corrected")
+    assert corrected["model"] == {
+        **small["model"], "head_input": "l2", "jid": {"reweight": "bounded", "target_smoothing": 0.5},
+        "l2g": {"form": "gather"},
+    }  # fmt: skip
+    assert {k: v for k, v in corrected.items() if k != "model"} == {
+        k: v for k, v in small.items() if k != "model"
+    }
+    assert cfg("shuffled") == {**corrected, "text_control": "shuffled"}
+    assert cfg("uniform-kgt") == {**corrected, "text_control": "uniform-kgt"}
+    assert cfg("corrected-l2g") == {**corrected, "model": {**corrected["model"], "use_jid": False}}
+    assert cfg("base-l2")["model"] == {**small["model"], "head_input": "l2"}
     c = bench.CONDITIONS
-    corrected = c["corrected"].flags
-    assert corrected == (
-        "--text-cache", "cache.db", "--set", "text_source=import:handwritten",
-        "--set", 'model.jid.reweight="bounded"', "--set", "model.jid.target_smoothing=0.5",
-        "--set", 'model.l2g.form="gather"', "--set", 'model.head_input="l2"',
-    )  # fmt: skip
-    assert c["shuffled"].flags == (*corrected, "--set", "text_control=shuffled")
-    assert c["uniform-kgt"].flags == (*corrected, "--set", "text_control=uniform-kgt")
-    assert c["corrected-l2g"].flags == (*corrected, "--set", "model.use_jid=false")
-    assert c["cpu-msr"].flags == ("--no-text", "--config", "cpu-msr")
-    assert "--no-text" in c["base-l2"].flags and "--no-text" not in corrected
+    assert c["cpu-msr"].train_args() == ("--config", "cpu-msr", "--no-text")
+    assert "--no-text" in c["base-l2"].flags and "--no-text" not in c["corrected"].flags
     # the cache holds two sources, so every text condition names its own
-    assert c["crossglg"].flags[-1] == "text_source=import:handwritten"
+    assert c["crossglg"].flags[-1] == c["corrected"].flags[-1] == "text_source=import:handwritten"
     assert c["pack"].flags[-1] == "text_source=pack:msr-action3d@1"
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 import typer.main
 
+from tests.helpers import console_commands, fenced_blocks
+
 REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "GUIDE.md"
 
@@ -51,8 +53,7 @@ ELSEWHERE = {"make demo", "crossglg demo --out demo-out", "crossglg demo --quick
 
 
 def guide_commands() -> list[str]:
-    blocks = re.findall(r"```console\n(.*?)```", GUIDE.read_text(), flags=re.S)
-    return [line[2:].strip() for block in blocks for line in block.splitlines() if line.startswith("$ ")]
+    return console_commands(GUIDE.read_text())
 
 
 def click_root(program: str):
@@ -187,8 +188,7 @@ def test_cheap_guide_commands_run_as_written(tmp_path):
 def other_doc_commands(name: str) -> list[str]:
     """`crossglg …` and `bench` command lines of RESULTS.md / BENCHMARKS.md (blocks and inline)."""
     text = (REPO / "docs" / name).read_text()
-    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
-    lines = [line.split("  #")[0].strip() for b in blocks for line in b.splitlines()]
+    lines = [line.split("  #")[0].strip() for b in fenced_blocks(text, "bash") for line in b.splitlines()]
     # inline: the full commands (prose also names commands without their arguments)
     lines += re.findall(r"`((?:crossglg baseline|OMP_NUM_THREADS=1 \.venv/bin/python) [^`]*--[^`]+)`", text)
     return [line for line in lines if line.startswith(("crossglg ", "OMP_NUM_THREADS=1", ".venv/bin/python"))]

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import console_commands, fenced_blocks
+
 REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "GUIDE.md"
 SECTION = "### Your own data, end to end"
@@ -33,8 +35,7 @@ def _section() -> str:
 
 
 def _commands() -> list[str]:
-    blocks = re.findall(r"```console\n(.*?)```", _section(), flags=re.S)
-    return [line[2:].strip() for b in blocks for line in b.splitlines() if line.startswith("$ ")]
+    return console_commands(_section())
 
 
 def _run(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -70,7 +71,7 @@ def _write_own_data(folder: Path) -> None:
         lengths=data.lengths,
     )
     names = [data.class_names[k] for k in kept]
-    toml = re.search(r"```toml\n(.*?)```", _section(), flags=re.S)[1]
+    toml = fenced_blocks(_section(), "toml")[0]
     (folder / "my_protocol.toml").write_text(toml)
     rows = []
     for c in (1, 2, 3, 4):  # the base classes; 5 and 6 are novel

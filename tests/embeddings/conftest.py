@@ -22,7 +22,7 @@ CLIP_CONTEXT = 77
 
 
 def clip_tokenizer() -> Any:
-    """The real CLIP BPE tokenizer, rebuilt from the vocab file in the open-clip-torch wheel (OFFLINE.md §6)."""
+    """The real CLIP BPE tokenizer, rebuilt from the vocab file in the open-clip-torch wheel (docs/EMBEDDINGS.md, "CLIP from a local directory")."""
     from transformers import CLIPTokenizer
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 

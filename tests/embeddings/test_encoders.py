@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from crossglg.cache import open_cache
-from crossglg.cache.vectors import vectors_for
 from crossglg.embeddings import pipeline
 from crossglg.embeddings.spec import EmbedSettings, resolve_embedder
 from crossglg.errors import UserError
+from tests.helpers import stored_vectors
 
 from .conftest import fill_cache, msr_records
 
@@ -33,7 +33,7 @@ def _embed(cache_path: Path, settings: EmbedSettings) -> tuple[pipeline.EmbedRep
         report = pipeline.embed(cache, emb)
         ids = [r[0] for r in cache.conn.execute("SELECT text_id FROM texts ORDER BY text_id")]
         texts = [r[0] for r in cache.conn.execute("SELECT text FROM texts ORDER BY text_id")]
-        stored = vectors_for(cache, emb.embedder_id, ids)
+        stored = stored_vectors(cache.conn, emb.embedder_id, ids)
     return report, {t: stored[i] for i, t in zip(ids, texts, strict=True) if i in stored}
 
 

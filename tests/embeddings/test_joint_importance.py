@@ -1,4 +1,4 @@
-"""The phrase → joint dictionary behind k_gt (METHOD.md §2.4), on every layout."""
+"""The phrase → joint dictionary behind k_gt (docs/EMBEDDINGS.md, "How `k_gt` is built"), on every layout."""
 
 from __future__ import annotations
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from crossglg.cache import open_cache
-from crossglg.cache.vectors import vectors_for
 from crossglg.data.layouts import PARTS6, get_layout
 from crossglg.embeddings import pipeline
 from crossglg.embeddings.spec import EmbedSettings, resolve_embedder
 from crossglg.embeddings.textbank import TextBank
 from crossglg.errors import UserError
+from tests.helpers import stored_vectors
 
 from .conftest import fill_cache, msr_records
 
@@ -61,7 +61,7 @@ def test_shapes_and_vectors(embedded: Path) -> None:
         (text_id,) = cache.conn.execute(
             "SELECT text_id FROM items WHERE class_id = 2 AND slot = 'foot' AND sample_index = 1"
         ).fetchone()
-        stored = vectors_for(cache, bank.provenance["embedder_id"], [text_id])[text_id][0]
+        stored = stored_vectors(cache.conn, bank.provenance["embedder_id"], [text_id])[text_id][0]
     np.testing.assert_array_equal(bank.local_vectors_k[1, 1, PARTS6.index("foot")].numpy(), stored)
     assert bank.rows([3, 1]).tolist() == [2, 0]
 

@@ -43,7 +43,7 @@ def test_block_stack_and_default_jid_position(encoder):
     for block, c in zip(enc.blocks, enc.channels, strict=True):
         f = block(f, None)
         assert f.shape[1] == c
-    # METHOD.md §3.2: the JID reads the 128-channel stage (l6) on every encoder
+    # the JID reads the 128-channel stage (l6) on every encoder
     assert enc.channels[enc.default_n_pre - 1] == 128
     assert enc.default_n_pre == (5 if encoder == "infogcn" else 6)
 
@@ -53,7 +53,7 @@ def test_block_stack_and_default_jid_position(encoder):
     [("infogcn", 120, 1.5e6, 1.65e6), ("stgcn", 60, 3.0e6, 3.2e6), ("ctrgcn", 60, 1.4e6, 1.5e6)],
 )
 def test_parameter_counts_match_the_published_sizes(encoder, classes, low, high):
-    """InfoGCN ~1.6M (METHOD.md §3.1), ST-GCN ~3.1M, CTR-GCN ~1.46M at NTU scale."""
+    """InfoGCN ~1.6M (the paper), ST-GCN ~3.1M, CTR-GCN ~1.46M at NTU scale."""
     model = build_model(encoder, "ntu25", classes, {"use_text": False})
     assert low < sum(p.numel() for p in model.parameters()) < high
 

@@ -20,14 +20,14 @@ def _pairs(name: str) -> list[tuple[int, str]]:
     return [(c.class_id, c.name) for c in load_classes(name).classes]
 
 
-def test_builtin_lists_match_the_shared_data(shared_data):
-    ntu120 = _shared(shared_data / "ntu120_classes.tsv")
+def test_builtin_lists_match_the_shared_data(real_data):
+    ntu120 = _shared(real_data("ntu120_classes.tsv"))
     assert _pairs("ntu120") == ntu120 and len(ntu120) == 120
     assert _pairs("ntu60") == ntu120[:60]
-    assert _pairs("pku-mmd") == _shared(shared_data / "pku_mmd_classes.tsv") and len(_pairs("pku-mmd")) == 51
-    assert _pairs("msr-action3d") == _shared(shared_data / "msr_action3d" / "classes.tsv")
+    assert _pairs("pku-mmd") == _shared(real_data("pku_mmd_classes.tsv")) and len(_pairs("pku-mmd")) == 51
+    assert _pairs("msr-action3d") == _shared(real_data("msr_action3d") / "classes.tsv")
     assert len(_pairs("msr-action3d")) == 20
-    assert _pairs("utkinect") == _shared(shared_data / "utkinect_action3d" / "classes.tsv")
+    assert _pairs("utkinect") == _shared(real_data("utkinect_action3d") / "classes.tsv")
     assert _pairs("utkinect")[1] == (2, "sit down")
 
 

@@ -22,8 +22,8 @@ def test_joints_follow_each_layout(layout):
     assert len(ps.slots) == {"ntu25": 25, "kinect20": 20, "msr20": 20, "coco17": 17}[layout]
 
 
-def test_ntu_joint_names_are_the_shared_list(shared_data):
-    lines = (shared_data / "ntu_protocols" / "ntu_joints.tsv").read_text().splitlines()
+def test_ntu_joint_names_are_the_shared_list(real_data):
+    lines = (real_data("ntu_protocols") / "ntu_joints.tsv").read_text().splitlines()
     header = lines[0].split("\t")
     names = tuple(line.split("\t")[header.index("name")] for line in lines[1:] if line.strip())
     assert part_set("joints", "ntu25").slots == names

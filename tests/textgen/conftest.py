@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from crossglg.textgen.generate import generate
 from crossglg.textgen.plan import GenParams, build_plan, select_classes
 from crossglg.textgen.runner import RunSettings, RunSummary
 from crossglg.textgen.testing_server import ScriptedServer
+from tests.helpers import run_script
 
 # quick patience for tests: real defaults wait seconds to minutes
 FAST = RunSettings(
@@ -34,11 +33,6 @@ def fast() -> RunSettings:
 def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as srv:
         yield srv
-
-
-@pytest.fixture
-def cache_path(tmp_path: Path) -> Path:
-    return tmp_path / "cache.db"
 
 
 RunGen = Callable[..., RunSummary]
@@ -107,17 +101,5 @@ def gen_args(server: ScriptedServer, cache: Path, *extra: str, json_mode: str = 
 def run_cli(
     *args: object, cwd: Path, env: dict[str, str] | None = None, **kwargs: object
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``crossglg-text ARGS`` in a subprocess: the real exit path (one-line errors, no traceback).
-
-    ``env`` adds to (or overrides) the environment, where OPENAI_API_KEY is empty by default;
-    ``kwargs`` go to :func:`subprocess.run` (e.g. a ``preexec_fn`` setting resource limits).
-    """
-    return subprocess.run(
-        [sys.executable, "-m", "crossglg.textgen.cli", *map(str, args)],
-        cwd=cwd,
-        env={**os.environ, "OPENAI_API_KEY": "", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        **kwargs,  # type: ignore[arg-type]
-    )
+    """Run ``crossglg-text ARGS`` in a subprocess: the real exit path (one-line errors, no traceback)."""
+    return run_script("crossglg-text", *args, cwd=cwd, env=env, **kwargs)

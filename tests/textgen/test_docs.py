@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import re
 import shlex
 from pathlib import Path
 
@@ -14,17 +13,18 @@ from typer.testing import CliRunner
 from crossglg.errors import UserError
 from crossglg.textgen.cli import app
 from crossglg.textgen.testing_server import ScriptedServer
+from tests.helpers import console_commands, fenced_blocks
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "TEXTGEN.md"
 DOC_URLS = ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8765/v1")
 
 
 def _blocks(lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    return fenced_blocks(DOC.read_text(encoding="utf-8"), lang)
 
 
 def _commands() -> list[list[str]]:
-    lines = [line[2:] for block in _blocks("console") for line in block.splitlines() if line.startswith("$ ")]
+    lines = console_commands(DOC.read_text(encoding="utf-8"))
     return [shlex.split(line)[1:] for line in lines if line.startswith("crossglg-text ")]
 
 

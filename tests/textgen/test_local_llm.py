@@ -1,13 +1,12 @@
 """Real runs with the embedded SmolLM2-135M model: in-process llama.cpp, and llama.cpp's own server.
 
-The model's text is poor by design (OFFLINE.md §3); these tests assert plumbing, not prose:
+The model's text is poor by design (docs/TEXTGEN.md, "Answer quality: `degenerate` answers"); these tests assert plumbing, not prose:
 the grammar-constrained answers parse, land in the cache with provenance, and a rerun is free.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -20,21 +19,14 @@ import pytest
 
 from crossglg.cache import STATUSES, open_cache
 from crossglg.prompts.quality import answer_quality, only_class_name
+from tests.helpers import run_script
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
 llama_cpp = pytest.importorskip("llama_cpp")
 
 
 def _cli(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "crossglg.textgen.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_script("crossglg-text", *args, cwd=cwd, env={"OMP_NUM_THREADS": "1"}, timeout=timeout)
 
 
 @pytest.fixture

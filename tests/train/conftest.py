@@ -8,17 +8,14 @@ action's own body parts, and ``crossglg-text embed`` embeds them with MiniLM (of
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from bench.synthetic_oracle_text import records
 from crossglg.cli import app
-
-BIN = Path(sys.executable).parent
+from tests.helpers import run_script
 
 # a 5-way protocol on 15 synthetic classes: each novel class shares its body parts with a base class
 NOVEL = [2, 10, 20, 34, 38]  # wave left hand, punch with left fist, kick left leg, shake head, bend sideways
@@ -52,48 +49,12 @@ dim = 64
 heads = 4
 """
 
-# synthetic part names → the parts6 slots of the text bank
-PARTS6 = ("head", "hand", "arm", "hip", "leg", "foot")
-_SLOT = {"head": "head", "torso": "hip", "arm": "arm", "hand": "hand", "leg": "leg", "foot": "foot"}
-
-
-def _moving_slots(parts: tuple[str, ...]) -> set[str]:
-    if "whole body" in parts:
-        return set(PARTS6)
-    return {_SLOT[p.split()[-1]] for p in parts}
-
 
 def synthetic_texts(class_ids: list[int]) -> list[dict]:
-    """Global + six part descriptions per class, true of the generator's actions."""
+    """Global + six part descriptions per class, true of the generator's actions (bench's oracle text)."""
     from crossglg.data.synthetic import ACTIONS
 
-    rows = []
-    for c in class_ids:
-        action = ACTIONS[c - 1]
-        named = ", ".join(action.parts)
-        rows.append(
-            {
-                "dataset": "synthetic",
-                "class_id": c,
-                "text": f"To {action.name}, the {named} matter most; the rest of the body stays calm.",
-                "key_body_parts": list(action.parts),
-            }
-        )
-        moving = _moving_slots(action.parts)
-        for slot in PARTS6:
-            sides = sorted({p.split()[0] for p in action.parts if p.endswith(slot) and " " in p})
-            who = " and ".join(sides) + f" {slot}" if sides else slot
-            verb = "moves clearly, driving the action" if slot in moving else "stays still"
-            rows.append(
-                {
-                    "dataset": "synthetic",
-                    "class_id": c,
-                    "kind": "part",
-                    "slot": slot,
-                    "text": f"{who}: {verb}.",
-                }
-            )
-    return rows
+    return [row for c in class_ids for row in records(ACTIONS[c - 1])]
 
 
 def _run_cli(args: list[str]) -> str:
@@ -104,8 +65,7 @@ def _run_cli(args: list[str]) -> str:
 
 
 def _run_text_cli(args: list[str]) -> None:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
-    proc = subprocess.run([str(BIN / "crossglg-text"), *args], capture_output=True, text=True, env=env)
+    proc = run_script("crossglg-text", *args, env={"OMP_NUM_THREADS": "1"}, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -125,18 +125,18 @@ def test_predict_classifies_files_among_exemplar_actions(small, run_cli, train_a
         run_cli([*args, "--classifier", "all", str(files["shake head"])])
 
 
-def test_predict_reads_real_msr_files(shared_data, tmp_path, run_cli):
+def test_predict_reads_real_msr_files(real_data, tmp_path, run_cli):
     """predict's reader path on the real 20-joint format: bad layout is a one-line UserError."""
     from crossglg.errors import UserError
     from crossglg.train.export import read_sequence
 
-    coords = shared_data / "msr_action3d" / "real_world_coordinates"
+    coords = real_data("msr_action3d") / "real_world_coordinates"
     seq = read_sequence(coords / "a11_s01_e01_skeleton3D.txt", "msr20")
     assert seq.ndim == 4 and seq.shape[1:] == (1, 20, 3) and seq.shape[0] > 10
     with pytest.raises(UserError, match="expects layout ntu25"):
         read_sequence(coords / "a11_s01_e01_skeleton3D.txt", "ntu25")
     with pytest.raises(UserError, match="unknown single-sequence format"):
-        read_sequence(shared_data / "msr_action3d" / "classes.tsv", "msr20")
+        read_sequence(real_data("msr_action3d") / "classes.tsv", "msr20")
 
 
 def test_ddp_two_processes_on_gloo(small, train_args, tmp_path):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import console_commands, run_script
 
 pytestmark = pytest.mark.slow
 
@@ -34,14 +34,14 @@ TINY = [
 
 
 def doc_commands() -> list[list[str]]:
-    blocks = re.findall(r"```console\n(.*?)```", DOC.read_text(), flags=re.S)
-    return [shlex.split(line[2:]) for block in blocks for line in block.splitlines() if line.startswith("$ ")]
+    return [shlex.split(line) for line in console_commands(DOC.read_text())]
 
 
-def test_the_documented_commands_run(shared_data, run_cli, tmp_path):
+def test_the_documented_commands_run(real_data, run_cli, tmp_path):
     work = tmp_path / "work"
-    work.mkdir()
-    (tmp_path / "shared").symlink_to(shared_data.parent)
+    (work / "datasets").mkdir(parents=True)
+    for entry in ("msr_action3d", "utkinect_action3d"):
+        (work / "datasets" / entry).symlink_to(real_data(entry))
     (work / "examples").symlink_to(REPO / "examples")
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     old = Path.cwd()
@@ -50,8 +50,7 @@ def test_the_documented_commands_run(shared_data, run_cli, tmp_path):
     try:
         for cmd in doc_commands():
             if cmd[0] == "crossglg-text":
-                exe = str(Path(sys.executable).parent / "crossglg-text")
-                proc = subprocess.run([exe, *cmd[1:]], capture_output=True, text=True, env=env)
+                proc = run_script("crossglg-text", *cmd[1:], env=env)
                 assert proc.returncode == 0, proc.stderr
             elif cmd[0] == "crossglg":
                 args = cmd[1:]

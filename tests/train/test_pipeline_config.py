@@ -14,9 +14,9 @@ from crossglg.train.data import RunData, holdout_fold
 
 
 @pytest.fixture(scope="module")
-def msr(shared_data, tmp_path_factory):
+def msr(real_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("msr") / "prepared"
-    prepare(shared_data / "msr_action3d", "msr-action3d", out, workers=2)
+    prepare(real_data("msr_action3d"), "msr-action3d", out, workers=2)
     return out
 
 

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from crossglg.errors import UserError
 from crossglg.textgen.cli import app as text_app
 from crossglg.train.config import TrainConfig
+from tests.helpers import run_script
 
 pytestmark = pytest.mark.slow
 
@@ -219,27 +220,21 @@ def test_a_diverging_loss_stops_the_run_and_names_the_remedies(small, run_cli, t
 
 def test_missing_text_or_bad_input_is_a_one_line_error(small, train_args, tmp_path):
     """Through the real console script: exit code 2, one line naming the gap and the fix."""
-    import os
-    import subprocess
-    import sys
 
     protocol = tmp_path / "needs-more-text.toml"
     # class 2 is in the data, but the cache has text only for the usual base classes
     text = small["protocol"].read_text().replace("novel_classes = [2, ", "novel_classes = [")
     protocol.write_text(text.replace("base_classes = [", "base_classes = [2, "))
-    exe = str(Path(sys.executable).parent / "crossglg")
-    env = dict(os.environ, OMP_NUM_THREADS="1")
     args = train_args(tmp_path / "run", "--dry-run")
     args[args.index("--protocol") + 1] = str(protocol)
-    proc = subprocess.run([exe, *args], capture_output=True, text=True, env=env)
+    proc = run_script("crossglg", *args)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert (
         "no text for class 2" in proc.stderr
         and f"crossglg-text generate --data {small['data']} --protocol {protocol}" in proc.stderr
     )
-    proc = subprocess.run([exe, "train", "--data", str(small["data"]), "--protocol", "msr-action3d", "--no-text"],
-                          capture_output=True, text=True, env=env)  # fmt: skip
+    proc = run_script("crossglg", "train", "--data", small["data"], "--protocol", "msr-action3d", "--no-text")
     assert proc.returncode == 2 and "protocol msr-action3d is for dataset msr-action3d" in proc.stderr
 
 

@@ -14,14 +14,14 @@ pytestmark = pytest.mark.slow
 
 
 def test_transfer_maps_kinect_v1_joints_into_the_models_layout(
-    small, run_cli, train_args, shared_data, tmp_path
+    small, run_cli, train_args, real_data, tmp_path
 ) -> None:
     run = tmp_path / "run"
     run_cli(train_args(run, "--epochs", "1", "--set", "dc_samples=20"))
     export = Path(json.loads(run_cli(["export", str(run), "--json"]))["export"])
     utk = tmp_path / "utk"
     run_cli(
-        ["data", "prepare", str(shared_data / "utkinect_action3d"), "--format", "utkinect", "--out", str(utk)]
+        ["data", "prepare", str(real_data("utkinect_action3d")), "--format", "utkinect", "--out", str(utk)]
     )
 
     doc = json.loads(

@@ -4,7 +4,7 @@ Every protocol is a TOML file (format in docs/DATA.md); the built-in ones sit be
 module, so registering a new one means dropping a file here (or calling
 :func:`register_protocol`). The text toolkit asks this module which classes may be sent to
 an LLM: text is generated for base classes only, so nothing about a novel class can leak
-into training (METHOD.md §2.1).
+into training (docs/TEXTGEN.md, "Which classes get text — read this once").
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""CTR-GCN ``NTU60_CS/CV.npz``, ``NTU120_CSub/CSet.npz`` (DATA.md §4): x (N, 300, 150), one-hot y.
+"""CTR-GCN ``NTU60_CS/CV.npz``, ``NTU120_CSub/CSet.npz`` (docs/DATA.md, "`ctrgcn-npz`"): x (N, 300, 150), one-hot y.
 
 The arrays carry no sample names, and the one-shot exemplars are chosen by name. With
 ``--names`` (CTR-GCN's ``statistics/skes_available_name.txt``, the sorted usable names) the
-order is rebuilt exactly: the file's names filtered by the split rule of §6, train then
+order is rebuilt exactly: the file's names filtered by the split rule of CTR-GCN's preprocessing, train then
 test. Without it samples are called ``train_000000``…, and name-based protocols will refuse.
 """
 
@@ -76,7 +76,7 @@ def to_sample(row: np.ndarray, onehot: np.ndarray, name: str) -> Sample:
     """One (300, 150) row → [T, 2, 25, 3] with padding cut and the second slot made explicit.
 
     NTU-120's converter copies actor 1 into an empty second slot, NTU-60's leaves zeros
-    (§4 step 4); both become zeros with ``bodies = 1``.
+    (CTR-GCN's preprocessing keeps a second body slot of zeros); both become zeros with ``bodies = 1``.
     """
     data = trim_padding(row.reshape(-1, 2, 25, 3).astype(np.float32))
     second = data[:, 1]

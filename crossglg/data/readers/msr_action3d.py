@@ -1,4 +1,4 @@
-"""MSR Action3D: ``aXX_sYY_eZZ_skeleton3D.txt``, 20 lines ``x y z c`` per frame (DATA.md §10.1)."""
+"""MSR Action3D: ``aXX_sYY_eZZ_skeleton3D.txt``, 20 lines ``x y z c`` per frame (docs/DATA.md, "`msr-action3d` and `utkinect`")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """CTR-GCN-style choice of the (at most two) actors among the tracked bodies of an NTU file.
 
 Kinect v2 tracks furniture and re-identifies people, so a file can hold several short or
-implausible tracks. The rules (DATA.md §4, steps 1–2) are the ones CTR-GCN, SGN and MS-G3D
+implausible tracks. The rules (docs/DATA.md, "`ntu-skeleton`: NTU RGB+D 60/120 raw files") are the ones CTR-GCN, SGN and MS-G3D
 share, so a cache prepared here matches the arrays those models were tuned on.
 """
 

@@ -1,4 +1,4 @@
-"""NTU RGB+D 60/120 raw ``.skeleton`` files (grammar: DATA.md §1.3; actors: §4 steps 1–2).
+"""NTU RGB+D 60/120 raw ``.skeleton`` files (docs/DATA.md, "`ntu-skeleton`: NTU RGB+D 60/120 raw files"; actors: ntu_denoise.py).
 
 Only ``x y z`` are kept. Body ids are 64-bit and stay strings; frames with no body are
 dropped, as CTR-GCN does. Files on the official missing-skeleton list are not parsed.

@@ -1,11 +1,11 @@
-"""PKU-MMD (phase 1 or 2): long sequences + per-sequence label files → one clip per label (DATA.md §8.1).
+"""PKU-MMD (phase 1 or 2): long sequences + per-sequence label files → one clip per label (docs/DATA.md, "`pku-mmd`: PKU-MMD phase 1 or 2").
 
 Layout expected under SOURCE: a skeleton folder and a label folder (``skeleton``/``Skeleton``/
 ``PKU_Skeleton_Renew`` and ``label``/``Label``/``Train_Label_PKU_final``), each holding
 ``XXXX-V.txt`` files of the same names, and optionally the cross-subject split file
 (``Split/cross-subject.txt`` or ``cross_subject_v2.txt``): each clip then records whether its
-sequence is for training or validation, which the one-shot exemplar rule needs (§7.3). Clip names are ``<sequence>_<start:06d>`` so that
-sorting by name orders clips by sequence, then start frame (the exemplar rule of §7.3).
+sequence is for training or validation, which the one-shot exemplar rule needs (docs/DATA.md, "One-shot protocols"). Clip names are ``<sequence>_<start:06d>`` so that
+sorting by name orders clips by sequence, then start frame (the exemplar rule).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""pyskl ``ntu60_3danno.pkl`` / ``ntu120_3danno.pkl`` (DATA.md §5): one pickle, every split.
+"""pyskl ``ntu60_3danno.pkl`` / ``ntu120_3danno.pkl`` (docs/DATA.md, "`pyskl-pkl`: pyskl `ntu60_3danno.pkl` / `ntu120_3danno.pkl`"): one pickle, every split.
 
 The whole pickle must be unpickled at once, so it is streamed in the main process rather
 than re-read by every worker. Keypoints are float16 (M, T, 25, 3) in camera metres.

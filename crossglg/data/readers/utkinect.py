@@ -1,4 +1,4 @@
-"""UTKinect-Action3D: continuous recordings cut into segments by the label file (DATA.md §10.2).
+"""UTKinect-Action3D: continuous recordings cut into segments by the label file (docs/DATA.md, "`msr-action3d` and `utkinect`").
 
 A segment is every row whose depth-frame id lies in the inclusive range of the label file;
 ids repeat and skip, so rows are selected by id, never by position.
@@ -20,6 +20,7 @@ from crossglg.data.readers.base import (
     inside,
     read_floats,
 )
+from crossglg.data.readers.class_lists import class_names
 from crossglg.errors import UserError
 
 FORMAT = "utkinect"
@@ -28,11 +29,22 @@ _RECORDING = re.compile(r"^s(\d\d)_e(\d\d)$")
 LABEL_FILES = {"modified": "actionLabel_modified.txt", "original": "actionLabel.txt"}
 
 
+def _camel(name: str) -> str:
+    """The label file's spelling of a class name: "sit down" → "sitDown"."""
+    first, *rest = name.split()
+    return first + "".join(w[:1].upper() + w[1:] for w in rest)
+
+
 def _class_table(source: Path) -> tuple[list[str], dict[str, int]]:
-    """Display names and the label-file spelling → 0-based label."""
+    """Display names and the label-file spelling → 0-based label.
+
+    A ``classes.tsv`` (id, label_in_file, name) beside the data wins; the public release has none,
+    so without it the built-in list is used, spelled as the public ``actionLabel.txt`` spells it.
+    """
     path = source / "classes.tsv"
     if not path.is_file():
-        raise UserError(f"{path}: missing (columns id, label_in_file, name)")
+        names = class_names("utkinect")
+        return names, {_camel(n): i for i, n in enumerate(names)}
     rows = [ln.split("\t") for ln in path.read_text().splitlines()[1:] if ln.strip()]
     return [r[2].strip() for r in rows], {r[1].strip(): i for i, r in enumerate(rows)}
 
@@ -66,7 +78,8 @@ def scan(source: Path, label_file: str = "modified", **_: object) -> Scan:
         raise UserError(f"--label-file must be one of {', '.join(LABEL_FILES)}, got {label_file!r}")
     labels_path = joints / LABEL_FILES[label_file]
     if not labels_path.is_file():
-        raise UserError(f"{labels_path}: label file not found")
+        hint = " (the public release has only actionLabel.txt: pass --label-file original)"
+        raise UserError(f"{labels_path}: label file not found" + (hint if label_file == "modified" else ""))
     class_names, label_of = _class_table(source)
     units, problems, expected = [], [], []
     for rec, segments in sorted(parse_labels(labels_path).items()):

