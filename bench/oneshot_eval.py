@@ -91,10 +91,16 @@ class Condition:
 # pack (every class), so a text condition names its source
 HANDWRITTEN = ("--text-cache", "cache.db", "--set", "text_source=import:handwritten")
 PACK = ("--text-cache", "cache.db", "--set", "text_source=pack:msr-action3d@1")
+# what the embedded SmolLM2-135M wrote for the auxiliary classes (mostly degenerate: kept whole)
+SMOLLM2 = ("--text-cache", "cache.db", "--set", "text_source=llamacpp:SmolLM2-135M-Instruct.Q4_1")
 CONDITIONS = {
     "base": Condition("base encoder (`--no-text`)", ("--no-text",)),
     "crossglg": Condition("+CrossGLG, hand-written text", HANDWRITTEN),
     "pack": Condition("+CrossGLG, curated pack text", PACK),
+    "pack-shuffled": Condition(
+        "+CrossGLG, pack text of another class (control)", (*PACK, "--set", "text_control=shuffled")
+    ),
+    "smollm2": Condition("+CrossGLG, embedded SmolLM2-135M text", SMOLLM2),
     "base-l2": Condition("base encoder, L2 head input", ("--no-text",), "cpu-small-l2"),
     "corrected": Condition("+CrossGLG corrected", HANDWRITTEN, "corrected"),
     "corrected-l2g": Condition("+CrossGLG corrected, L2G only", HANDWRITTEN, "corrected-l2g"),
@@ -120,7 +126,7 @@ def command(*args: str, cwd: Path, script: str = "crossglg.cli") -> str:
 
 
 def prepare(out: Path, data_root: Path, transfer: bool) -> None:
-    """Prepared MSR (and UTKinect) data and the embedded texts (hand-written file, curated pack), made once."""
+    """Prepared MSR (and UTKinect) data and the embedded texts (hand-written file, curated pack, SmolLM2), made once."""
     sets = [("msr", "msr-action3d", "msr_action3d")] + ([("utk", "utkinect", "utkinect_action3d")] * transfer)
     for name, fmt, folder in sets:
         if not (out / "prepared" / name / "index.json").is_file():
@@ -131,6 +137,8 @@ def prepare(out: Path, data_root: Path, transfer: bool) -> None:
         text = "crossglg.textgen.cli"
         command("import", str(hand), "--label", "handwritten", "--cache", "cache.db", cwd=out, script=text)
         command("import", "--pack", "msr-action3d", "--cache", "cache.db", cwd=out, script=text)
+        command("generate", "--protocol", "msr-action3d", "--accept-degenerate", "--cache", "cache.db",
+                cwd=out, script=text)  # fmt: skip
         emb = command("embed", "--cache", "cache.db", "--json", cwd=out, script=text)
         (out / "text.json").write_text(emb)
 
