@@ -19,6 +19,8 @@ ANSWERED = 6
 
 
 def _cli(base_url: str, cache: Path, *args: str) -> list[str]:
+    """`--json-mode json_schema`: with auto, each process would first ask the server which form it
+    takes (docs/TEXTGEN.md, "Structured output, negotiated"), one request more than the plan."""
     return [
         sys.executable,
         "-m",
@@ -32,6 +34,8 @@ def _cli(base_url: str, cache: Path, *args: str) -> list[str]:
         str(cache),
         "-d",
         "msr-action3d",
+        "--json-mode",
+        "json_schema",
         *args,
     ]
 
