@@ -202,11 +202,25 @@ def generate(children: Children, args: list[str], cache: Path, env: dict[str, st
         out, _ = proc.communicate()
         children.procs.remove(proc)
     seconds = time.perf_counter() - t0
-    try:
-        summary = json.loads(out)
-    except ValueError:
+    summary = last_json(out)
+    if summary is None:
         return Run(seconds, None, f"exit {proc.returncode}: {_tail(log, 1)}")
     return Run(seconds, summary, "" if proc.returncode == 0 else f"exit {proc.returncode}")
+
+
+def last_json(out: bytes) -> dict[str, Any] | None:
+    """The ``--json`` summary: the last top-level object on stdout, after whatever an engine printed.
+
+    vLLM's engine writes its own lines to stdout in-process, before the summary.
+    """
+    text = out.decode("utf-8", "replace")
+    for start in [0, *(i + 1 for i in range(len(text)) if text.startswith("\n{", i))][::-1]:
+        try:
+            found = json.loads(text[start:])
+        except ValueError:
+            continue
+        return found if isinstance(found, dict) else None
+    return None
 
 
 def engine_env(kv_cache_gib: int) -> dict[str, str]:

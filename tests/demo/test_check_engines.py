@@ -8,6 +8,7 @@ no process of the server's group behind.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.check_engines import Row, Run, format_table, free_port
+from bench.check_engines import Row, Run, format_table, free_port, last_json
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -117,3 +118,11 @@ def test_the_table_counts_answers_and_what_a_rerun_took_from_the_cache():
 def test_a_rerun_that_resends_an_ok_answer_or_fails_does_not_pass(cached, sent, statuses):
     first = _run(84.2, 20, 20, 0, {"ok": 15, "truncated": 5}, 4000)
     assert not Row("vLLM server", 12.0, first, _run(9.2, 20, sent, cached, statuses, 0)).passed
+
+
+def test_the_summary_is_found_after_what_an_engine_printed_to_stdout():
+    summary = {"planned": 20, "statuses": {"ok": 7}}
+    noisy = b"INFO engine started\n{not json\n" + json.dumps(summary, indent=2).encode()
+    assert last_json(noisy) == summary
+    assert last_json(json.dumps(summary).encode()) == summary
+    assert last_json(b"Traceback ...\nValueError: boom\n") is None
