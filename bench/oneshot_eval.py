@@ -106,6 +106,10 @@ CONDITIONS = {
     "corrected-l2g": Condition("+CrossGLG corrected, L2G only", HANDWRITTEN, "corrected-l2g"),
     "shuffled": Condition("corrected, shuffled text (control)", HANDWRITTEN, "corrected-shuffled"),
     "uniform-kgt": Condition("corrected, uniform k_gt (control)", HANDWRITTEN, "corrected-uniform-kgt"),
+    "corrected-pack": Condition("+CrossGLG corrected, curated pack text", PACK, "corrected"),
+    "corrected-pack-shuffled": Condition(
+        "corrected, pack text of another class (control)", PACK, "corrected-shuffled"
+    ),
     "cpu-msr": Condition("base encoder, `--config cpu-msr`", ("--no-text",), "cpu-msr"),
     "legacy": Condition("base encoder, `--config cpu-small-legacy`", ("--no-text",), "cpu-small-legacy"),
 }
