@@ -147,7 +147,7 @@ def train(
         return
     cfg.validate()
     if dry_run:
-        from crossglg.train.trainer import dry_run as plan
+        from crossglg.train.dry_run import dry_run as plan
 
         report = plan(cfg)
         _print(report, json_out, title="dry run: nothing trained")
@@ -157,7 +157,7 @@ def train(
         from rich.console import Console
 
         console = Console(stderr=True)
-    from crossglg.train.trainer import run_training
+    from crossglg.train.loop import run_training
 
     summary = run_training(cfg, resume=resume, console=console)
     if summary.get("cosine") is not None:
@@ -187,7 +187,7 @@ def evaluate(
 ) -> None:
     """Re-evaluate a checkpoint one-shot on the novel classes, every read-out side by side."""
     from crossglg.train.checkpoint import resolve
-    from crossglg.train.trainer import evaluate_checkpoint
+    from crossglg.train.checkpoint_eval import evaluate_checkpoint
 
     classifiers = resolve_classifiers(classifier)
     _check_weight(fusion_weight)

@@ -61,7 +61,7 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
     from crossglg.train import checkpoint as ckpt_io
     from crossglg.train.distributed import Dist
     from crossglg.train.evaluate import aux_stats, embed_features
-    from crossglg.train.trainer import build_session, count_parameters
+    from crossglg.train.session import build_session, count_parameters
 
     state = ckpt_io.load(path)
     cfg = ckpt_io.config_from(state, path)

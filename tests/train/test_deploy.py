@@ -42,7 +42,7 @@ def test_export_runs_without_text_modules_and_gives_the_same_embeddings(small, r
     from crossglg.train.checkpoint import load
     from crossglg.train.config import TrainConfig
     from crossglg.train.distributed import Dist
-    from crossglg.train.trainer import build_session
+    from crossglg.train.session import build_session
 
     run = tmp_path / "run"
     run_cli(train_args(run, "--epochs", "2", "--set", "dc_samples=20"))

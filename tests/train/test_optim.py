@@ -11,8 +11,8 @@ from crossglg.errors import UserError
 from crossglg.models import build_model
 from crossglg.train.config import TrainConfig
 from crossglg.train.optim import build_optimizer
+from crossglg.train.resume import check_resumable
 from crossglg.train.schedule import make_scheduler
-from crossglg.train.trainer import _check_resumable
 
 STEPS_PER_EPOCH, WARMUP, LR_STEPS = 2, 2, [3, 5]
 
@@ -78,9 +78,9 @@ def test_resume_from_state_dicts_keeps_both_groups_lrs():
 
 def test_runs_saved_before_the_option_resume_only_with_a_multiplier_of_one():
     old = {"config": {k: v for k, v in TrainConfig().to_dict().items() if k != "text_lr_mult"}}
-    _check_resumable(TrainConfig(text_lr_mult=1.0), old, Path("run/last.pt"))
+    check_resumable(TrainConfig(text_lr_mult=1.0), old, Path("run/last.pt"))
     with pytest.raises(UserError, match=r"text_lr_mult \(checkpoint 1.0, now 0.1\)"):
-        _check_resumable(TrainConfig(text_lr_mult=0.1), old, Path("run/last.pt"))
+        check_resumable(TrainConfig(text_lr_mult=0.1), old, Path("run/last.pt"))
 
 
 def test_a_non_positive_multiplier_is_a_user_error():
