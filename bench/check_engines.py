@@ -193,7 +193,7 @@ class Row:
 
 def generate(children: Children, args: list[str], cache: Path, env: dict[str, str], log: Path) -> Run:
     """``crossglg-text generate --protocol msr-action3d --json`` plus ``args``, timed from outside."""
-    cmd = [sys.executable, "-m", "crossglg.textgen.cli", "generate", "--protocol", "msr-action3d"]
+    cmd = [sys.executable, "-m", "crossglg.text_cli", "generate", "--protocol", "msr-action3d"]
     cmd += [*args, "--cache", str(cache), "--json"]
     t0 = time.perf_counter()
     with log.open("ab") as err:
@@ -238,7 +238,7 @@ def convert_once(hf_dir: Path, env: dict[str, str], log: Path) -> None:
     """The embedded GGUF as a Hugging Face folder, made once and reused (it does not change)."""
     if (hf_dir / "config.json").is_file():
         return
-    cmd = [sys.executable, "-m", "crossglg.textgen.cli", "convert-gguf", str(hf_dir)]
+    cmd = [sys.executable, "-m", "crossglg.text_cli", "convert-gguf", str(hf_dir)]
     with log.open("wb") as out:
         if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env).returncode != 0:
             raise SystemExit(f"convert-gguf failed: {_tail(log)}")

@@ -67,7 +67,7 @@ def bench_throughput(n: int, repeats: int, batch_size: int) -> dict[str, float]:
     from typer.testing import CliRunner
 
     from crossglg.embeddings.spec import DEFAULT_MODEL, resolve_model
-    from crossglg.textgen.cli import app
+    from crossglg.text_cli import app
 
     items = texts(n)
     model = SentenceTransformer(str(resolve_model(DEFAULT_MODEL).path), device="cpu")
@@ -104,7 +104,7 @@ def bench_rerun(n: int) -> dict[str, float]:
     from crossglg.cache import open_cache
     from crossglg.cache.vectors import EmbedderRow, put_embedder, put_vectors
     from crossglg.embeddings.spec import EmbedSettings, resolve_embedder
-    from crossglg.textgen.cli import app
+    from crossglg.text_cli import app
 
     emb = resolve_embedder(EmbedSettings())
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,7 +126,7 @@ def bench_rerun(n: int) -> dict[str, float]:
         report = json.loads(result.stdout)["models"][0]
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "crossglg.textgen.cli", "embed", "--cache", str(db), "--json"],
+            [sys.executable, "-m", "crossglg.text_cli", "embed", "--cache", str(db), "--json"],
             capture_output=True,
             text=True,
             check=True,

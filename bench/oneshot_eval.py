@@ -138,7 +138,7 @@ def prepare(out: Path, data_root: Path, transfer: bool) -> None:
                     "--out", f"prepared/{name}", "--force", cwd=out)  # fmt: skip
     if not (out / "text.json").is_file():
         hand = REPO / "examples" / "msr_action3d_handwritten.jsonl"
-        text = "crossglg.textgen.cli"
+        text = "crossglg.text_cli"
         command("import", str(hand), "--label", "handwritten", "--cache", "cache.db", cwd=out, script=text)
         command("import", "--pack", "msr-action3d", "--cache", "cache.db", cwd=out, script=text)
         command("generate", "--protocol", "msr-action3d", "--accept-degenerate", "--cache", "cache.db",

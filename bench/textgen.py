@@ -142,7 +142,7 @@ def measure(samples: int = 4, latency_requests: int = 64) -> dict[str, object]:
             cmd = [
                 sys.executable,
                 "-m",
-                "crossglg.textgen.cli",
+                "crossglg.text_cli",
                 "generate",
                 "--llm",
                 "bench",

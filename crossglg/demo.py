@@ -115,7 +115,7 @@ class Steps:
     ) -> Running:
         """Start one command in a child process; stderr (bars, notes) passes through or goes to ``log``."""
         self.done += 1
-        shown = ("crossglg-text" if script.endswith("textgen.cli") else "crossglg") + " " + " ".join(args)
+        shown = ("crossglg-text" if script.endswith("text_cli") else "crossglg") + " " + " ".join(args)
         self.commands.append(shown)
         if skip:
             self._say(f"[{self.done}/{self.total}] {title}: already done in {self.out}, skipped")
@@ -193,7 +193,7 @@ def run_demo(out: Path, quick: bool = False) -> dict:
         select = ["--protocol", "synthetic"]
         synth_classes = []
     steps = Steps(out, total=6)
-    text = "crossglg.textgen.cli"
+    text = "crossglg.text_cli"
     writing = steps.in_background(
         "descriptions of the base classes by the embedded SmolLM2",
         text,

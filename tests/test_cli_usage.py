@@ -23,7 +23,7 @@ import typer.main
 
 from crossglg.cli import app as crossglg_app
 from crossglg.cli_support import TRACEBACK_ENV
-from crossglg.textgen.cli import app as text_app
+from crossglg.text_cli import app as text_app
 from tests.helpers import run_script
 
 APPS = {"crossglg": crossglg_app, "crossglg-text": text_app}

@@ -1,8 +1,7 @@
-"""``crossglg-text embed`` and the embedding part of ``crossglg-text stats``.
+"""``crossglg-text embed | check | vectors``: the embedding side of the ``crossglg-text`` app.
 
-The textgen app calls :func:`register` to attach ``embed``, and its ``stats`` command calls
-:func:`coverage_rows` (``--json``) and :func:`format_coverage` (text) for the coverage of
-classes × parts × embedders. Heavy imports (torch, transformers) stay inside the command.
+crossglg/text_cli.py calls :func:`register` to attach them. Heavy imports (torch,
+transformers) stay inside the commands.
 """
 
 from __future__ import annotations
@@ -141,25 +140,6 @@ def _run_all(
                 )
             )
     return reports
-
-
-def coverage_rows(db: Cache, datasets: list[str] | None = None) -> list[dict[str, Any]]:
-    """Embedding coverage per (dataset, source, embedder), as JSON-ready dicts."""
-    from crossglg.cache.vectors import coverage
-
-    return coverage(db, datasets)
-
-
-def format_coverage(rows: list[dict[str, Any]]) -> list[str]:
-    """One line per (dataset, source, embedder): classes fully embedded, parts, texts, truncated."""
-    if not rows:
-        return ["  no embeddings yet: run `crossglg-text embed`"]
-    return [
-        f"  {r['dataset']:<14} {r['source']:<32} {r['model']} [{r['embedder_id'][:8]}]:"
-        f" {r['classes_covered']}/{r['classes']} classes, {r['slots']} parts,"
-        f" {r['embedded']}/{r['texts']} texts embedded, {r['truncated']} truncated"
-        for r in rows
-    ]
 
 
 # the options of the commands that read one source's text bank (check, vectors)

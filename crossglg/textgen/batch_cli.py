@@ -1,6 +1,6 @@
 """`generate --batch` / `--batch-file` and the `crossglg-text batch status|collect|import` commands.
 
-Only Typer is imported at module level, as in crossglg.textgen.cli, so `--help` stays fast.
+Only Typer is imported at module level, as in the other command modules, so `--help` stays fast.
 How batches work and what survives a kill: docs/TEXTGEN.md, "OpenAI Batch API".
 """
 
@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 batch_app = new_app(
     "batch", "Follow OpenAI Batch API jobs (`generate --batch`) and import `vllm run-batch` output files."
 )
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the ``batch`` command group to the ``crossglg-text`` app."""
+    app.add_typer(batch_app, name="batch")
+
 
 BaseUrlOpt = Annotated[
     str | None,

@@ -1,7 +1,8 @@
-"""Options and output helpers of the `crossglg-text` commands (cli.py, batch_cli.py).
+"""Options and output helpers shared by the `crossglg-text` command modules (generate_cli.py,
+cache_cli.py, batch_cli.py).
 
-Kept apart from cli.py so that each group reads as one block (docs/TEXTGEN.md, "Your own
-prompts", "vLLM in-process", "Cost") and the batch commands repeat nothing. Only Typer and the
+Kept apart from the commands so that each group reads as one block (docs/TEXTGEN.md, "Your own
+prompts", "vLLM in-process", "Cost") and no command module repeats another. Only Typer and the
 standard library load here, so ``--help`` stays fast.
 """
 
@@ -107,3 +108,46 @@ AllowDownloadOpt = Annotated[
         "(crossglg is offline otherwise).",
     ),
 ]
+
+DatasetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset",
+        "-d",
+        help="Built-in class list: ntu60, ntu120, pku-mmd, msr-action3d, utkinect, synthetic.",
+    ),
+]
+ClassesOpt = Annotated[
+    Path | None,
+    typer.Option("--classes", help="Your own class list: .txt (one name a line) or .tsv/.csv (id,name)."),
+]
+PartsOpt = Annotated[
+    str,
+    typer.Option("--parts", help="Slots of the local prompt: parts6, joints, or a file of part/joint names."),
+]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="A prepared data folder (crossglg data prepare): its dataset name and class names, so the "
+        "texts are stored where `crossglg train --data` looks for them.",
+    ),
+]
+LayoutOpt = Annotated[
+    str | None,
+    typer.Option("--layout", help="Skeleton layout for --parts joints/FILE with a custom class list."),
+]
+
+
+# C0/C1 controls (ESC starts terminal escape sequences) and bidirectional overrides
+_UNPRINTABLE = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A)}
+_UNPRINTABLE.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+
+
+def printable(text: Any) -> str:
+    """``text`` safe for a terminal: control characters shown as ``\\x1b``, never executed.
+
+    Answers and imported texts come from outside; an ESC sequence in one could rewrite the
+    screen or the window title when `show` prints it.
+    """
+    return str(text).translate(_UNPRINTABLE)

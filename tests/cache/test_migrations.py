@@ -130,7 +130,7 @@ def test_a_cache_from_a_newer_crossglg_is_refused_in_one_line(v1, tmp_path):
         with pytest.raises(CacheError, match=rf"newer crossglg \(cache schema {SCHEMA_VERSION + 1}"):
             open_cache(v1, readonly=readonly)
     proc = subprocess.run(
-        [sys.executable, "-m", "crossglg.textgen.cli", "stats", "--cache", str(v1)],
+        [sys.executable, "-m", "crossglg.text_cli", "stats", "--cache", str(v1)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -30,7 +30,7 @@ def test_oracle_text_says_which_parts_move_and_imports(tmp_path):
 
     cache = tmp_path / "cache.db"
     proc = subprocess.run(
-        [sys.executable, "-m", "crossglg.textgen.cli", "import", str(out), "--label", "oracle",
+        [sys.executable, "-m", "crossglg.text_cli", "import", str(out), "--label", "oracle",
          "--cache", str(cache)], capture_output=True, text=True, cwd=REPO,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -60,7 +60,7 @@ def click_root(program: str):
     if program == "crossglg":
         from crossglg.cli import app
     else:
-        from crossglg.textgen.cli import app
+        from crossglg.text_cli import app
     return typer.main.get_command(app)
 
 
@@ -157,7 +157,7 @@ def test_cheap_guide_commands_run_as_written(tmp_path):
     outputs = {}
     for line in RUN:
         argv = shlex.split(line)
-        module = "crossglg.cli" if argv[0] == "crossglg" else "crossglg.textgen.cli"
+        module = "crossglg.cli" if argv[0] == "crossglg" else "crossglg.text_cli"
         proc = subprocess.run(
             [sys.executable, "-m", module, *argv[1:]], cwd=tmp_path, env=env, capture_output=True, text=True
         )

@@ -40,7 +40,7 @@ def _commands() -> list[str]:
 
 def _run(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     argv = shlex.split(line)
-    module = "crossglg.cli" if argv[0] == "crossglg" else "crossglg.textgen.cli"
+    module = "crossglg.cli" if argv[0] == "crossglg" else "crossglg.text_cli"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "OPENAI_API_KEY": ""}
     return subprocess.run(
         [sys.executable, "-m", module, *argv[1:]], cwd=cwd, env=env, capture_output=True, text=True

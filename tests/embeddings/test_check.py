@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from crossglg.textgen.cli import app
+from crossglg.text_cli import app
 
 SLOTS = ("head", "hand", "arm", "hip", "leg", "foot")
 
@@ -104,7 +104,7 @@ def test_check_and_vectors_refuse_bad_outputs_and_unknown_datasets(tmp_path: Pat
         (["vectors", "v.csv", "-d", "utkinect"], "must end in .npz"),
     ):
         proc = subprocess.run(
-            [sys.executable, "-m", "crossglg.textgen.cli", *args, "--cache", str(cache)],
+            [sys.executable, "-m", "crossglg.text_cli", *args, "--cache", str(cache)],
             cwd=tmp_path, env=env, capture_output=True, text=True,
         )  # fmt: skip
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr

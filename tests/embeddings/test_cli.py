@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from crossglg.data.layouts import get_layout
 from crossglg.embeddings.textbank import TextBank
 from crossglg.prompts import load_classes
-from crossglg.textgen.cli import app
+from crossglg.text_cli import app
 from crossglg.textgen.testing_server import Reply, ScriptedServer
 
 from .conftest import MSR_GLOBAL
@@ -181,7 +181,7 @@ def test_user_error_is_one_line_without_traceback(tmp_path: Path) -> None:
     import sys
 
     proc = subprocess.run(
-        [sys.executable, "-m", "crossglg.textgen.cli", "embed", "--cache", str(tmp_path / "none.db")],
+        [sys.executable, "-m", "crossglg.text_cli", "embed", "--cache", str(tmp_path / "none.db")],
         capture_output=True,
         text=True,
         timeout=120,

@@ -21,7 +21,7 @@ def _generate(srv: ScriptedServer, cache, cwd) -> subprocess.Popen[str]:
     args += ["--cache", str(cache)]
     args += ["-d", "msr-action3d", *CLASSES, "--concurrency", "2", "--json"]
     return subprocess.Popen(
-        [sys.executable, "-m", "crossglg.textgen.cli", *args],
+        [sys.executable, "-m", "crossglg.text_cli", *args],
         cwd=cwd,
         env={**os.environ, "OPENAI_API_KEY": ""},
         stdout=subprocess.PIPE,

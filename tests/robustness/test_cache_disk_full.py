@@ -22,7 +22,7 @@ CLASSES = [a for c in range(1, 21) for a in ("-c", str(c))]  # 20 classes → 40
 
 def _generate_args(srv: ScriptedServer, cache: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "crossglg.textgen.cli", "generate", "--llm", "scripted",
+        sys.executable, "-m", "crossglg.text_cli", "generate", "--llm", "scripted",
         "--base-url", srv.base_url, "--cache", str(cache), "-d", "msr-action3d", *CLASSES,
         "--concurrency", "2", "--json-mode", "json_schema", *extra,  # named: no probe in the counts
     ]  # fmt: skip

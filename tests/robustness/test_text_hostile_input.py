@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from crossglg.textgen.cli import app
+from crossglg.text_cli import app
 from crossglg.textgen.runner import max_answer_chars
 from crossglg.textgen.testing_server import Reply, ScriptedServer
 from tests.robustness._text_cache_helpers import one_line_error, query, run_cli, run_generate, write_import

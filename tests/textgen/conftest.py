@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from crossglg.text_cli import app
 from crossglg.textgen.backends import make_backend
-from crossglg.textgen.cli import app
 from crossglg.textgen.generate import generate
 from crossglg.textgen.plan import GenParams, build_plan, select_classes
 from crossglg.textgen.runner import RunSettings, RunSummary

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from crossglg.textgen.cli import app
+from crossglg.text_cli import app
 from crossglg.textgen.testing_server import ScriptedServer
 
 from .conftest import gen_args, invoke, run_cli

@@ -26,7 +26,7 @@ TEXT = "A person raises the right hand above the head"
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "crossglg.textgen.cli", "convert-gguf", *args],
+        [sys.executable, "-m", "crossglg.text_cli", "convert-gguf", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -24,7 +24,7 @@ def _cli(base_url: str, cache: Path, *args: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "crossglg.textgen.cli",
+        "crossglg.text_cli",
         "generate",
         "--llm",
         "scripted",

@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from crossglg.errors import UserError
-from crossglg.textgen.cli import app
+from crossglg.text_cli import app
 from crossglg.textgen.testing_server import ScriptedServer
 from tests.helpers import console_commands, fenced_blocks
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from crossglg.cli import app as crossglg_app
 from crossglg.errors import UserError
-from crossglg.textgen.cli import app as text_app
+from crossglg.text_cli import app as text_app
 from crossglg.textgen.plan import select_classes
 
 from .conftest import invoke

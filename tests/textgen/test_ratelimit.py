@@ -179,7 +179,7 @@ def test_generate_with_rpm_and_tpm_sends_everything(server, tmp_path):
 def test_negative_rpm_is_refused_when_parsed(tmp_path):
     from typer.testing import CliRunner
 
-    from crossglg.textgen.cli import app
+    from crossglg.text_cli import app
 
     result = CliRunner().invoke(
         app, ["generate", "--llm", "gpt-4o", "-d", "utkinect", "--rpm", "-1", "--dry-run"]

@@ -15,7 +15,7 @@ import torch
 from typer.testing import CliRunner
 
 from crossglg.errors import UserError
-from crossglg.textgen.cli import app as text_app
+from crossglg.text_cli import app as text_app
 from crossglg.train.config import TrainConfig
 from tests.helpers import run_script
 
