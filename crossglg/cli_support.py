@@ -26,8 +26,9 @@ TRACEBACK_ENV = "CROSSGLG_TRACEBACK"
 def offline_defaults() -> None:
     """Never let a library reach for a hub unless the user asked for it.
 
-    Without these, an accidental hub id hangs about 75 s before failing (OFFLINE.md).
-    A user who wants downloads sets the variables to 0 themselves.
+    Without these, an accidental hub id hangs about 75 s in network retries before failing.
+    A user who wants downloads sets the variables to 0 themselves (docs/TEXTGEN.md, "vLLM
+    in-process (GPU)").
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -1,8 +1,9 @@
-"""Docstrings, comments and docs cite the repository's own docs, never a numbered section it lacks.
+"""Docstrings, comments and docs cite the repository's own docs, never a file or numbered section it lacks.
 
-A citation like ``SPEC.md <section sign>4`` sends the reader to a file the checkout does not contain
-(the specification the project was written from stays outside it). Cite ``docs/X.md, "Section title"``
-or state the fact. The section sign is spelled ``\\u00a7`` here so this file does not cite itself.
+A citation like ``SPEC.md <section sign>4``, or a bare ``SPEC.md``, sends the reader to a file the
+checkout does not contain (the specification the project was written from stays outside it). Cite
+``docs/X.md, "Section title"`` or state the fact. The section sign is spelled ``\\u00a7`` here so this
+file does not cite itself.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SIGN = "\u00a7"
 CITATION = re.compile(rf"(?:([\w./-]+\.md)`?\s*)?{SIGN}\s*(\d+(?:\.\d+)*)")
+# a document by name: docs are named in capitals (TRAINING.md); lower-case names (report.md) are outputs
+DOCUMENT = re.compile(r"(?<![\w.-])((?:[\w.-]+/)*[A-Z][A-Z0-9_]*\.md)\b")
 SCANNED = ("crossglg", "bench", "tests", "docs")
 
 
@@ -31,9 +34,21 @@ def _numbered(doc: Path, section: str) -> bool:
     )
 
 
+def _document(name: str, path: Path, root: Path) -> Path | None:
+    """The repository file a mention of ``name`` in ``path`` means (itself, under docs/, or beside it)."""
+    candidates = [root / name, root / "docs" / Path(name).name, path.parent / name]
+    return next((c for c in candidates if c.is_file() and root.resolve() in c.resolve().parents), None)
+
+
 def dead_citations(path: Path, root: Path = REPO) -> list[str]:
     text = path.read_text(encoding="utf-8", errors="replace")
     dead = []
+    for m in DOCUMENT.finditer(text):
+        if _document(m.group(1), path, root) is None:
+            line = text.count("\n", 0, m.start()) + 1
+            dead.append(
+                f"{path.relative_to(root)}:{line}: {m.group(1)!r} names a file the repository does not contain"
+            )
     for m in CITATION.finditer(text):
         name, section = m.group(1), m.group(2)
         line = text.count("\n", 0, m.start()) + 1
@@ -41,18 +56,18 @@ def dead_citations(path: Path, root: Path = REPO) -> list[str]:
         if name is None:
             dead.append(f"{where} names no file")
             continue
-        candidates = [root / name, root / "docs" / Path(name).name, path.parent / name]
-        doc = next((c for c in candidates if c.is_file() and root.resolve() in c.resolve().parents), None)
+        doc = _document(name, path, root)
         if doc is None:
-            dead.append(f"{where} cites a file the repository does not contain")
+            if not DOCUMENT.fullmatch(name):  # a capitalised name is reported above already
+                dead.append(f"{where} cites a file the repository does not contain")
         elif not _numbered(doc, section):
             dead.append(f"{where}: {doc.relative_to(root)} has no section {section}")
     return dead
 
 
-def test_no_docstring_comment_or_doc_cites_a_section_the_repository_lacks():
+def test_no_docstring_comment_or_doc_cites_a_file_or_section_the_repository_lacks():
     dead = [d for path in _files() for d in dead_citations(path)]
-    assert not dead, "dead section references:\n" + "\n".join(dead)
+    assert not dead, "dead references:\n" + "\n".join(dead)
 
 
 def test_the_check_finds_what_it_is_for(tmp_path):
@@ -69,3 +84,23 @@ def test_the_check_finds_what_it_is_for(tmp_path):
     assert "METHOD.md" in found[0] and "does not contain" in found[0]
     assert "docs/CACHE.md has no section 2" in found[1]
     assert "names no file" in found[2]
+
+
+def test_a_bare_mention_of_a_missing_document_is_dead_too(tmp_path):
+    """Without a section sign, a document the checkout lacks is still a dead end; outputs are not documents."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "CACHE.md").write_text("# Cache\n")
+    (tmp_path / "README.md").write_text("# r\n")
+    probe = tmp_path / "pkg" / "probe.py"
+    probe.parent.mkdir()
+    probe.write_text(
+        '"""As METHOD.md says (and ../shared/spec/OFFLINE.md): see docs/CACHE.md, CACHE.md,\n'
+        '[the readme](README.md) and the demo\'s report.md; nothing of SPEC_2.md."""\n'
+    )
+    found = dead_citations(probe, root=tmp_path)
+    assert [f.split(": ", 1)[1].split(" ")[0] for f in found] == [
+        "'METHOD.md'",
+        "'../shared/spec/OFFLINE.md'",
+        "'SPEC_2.md'",
+    ], found
+    assert all("pkg/probe.py:" in f for f in found), found

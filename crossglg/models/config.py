@@ -1,6 +1,6 @@
-"""Model configuration: every default METHOD.md leaves to us is a field here.
+"""Model configuration: every choice the paper leaves to us is a field here.
 
-The comments give each default's source and confidence marker in METHOD.md, so an ablation
+The comments give each default's source marker ([ref], [secondary], [default]: docs/MODELS.md), so an ablation
 is a config change, never a code change. ``ModelConfig.from_dict`` reads the ``[model]`` table
 of a training TOML (nested tables ``encoder``, ``jid``, ``l2g``, ``loss``) and rejects unknown
 keys with a :class:`UserError`, because a misspelt key silently falling back to a default
@@ -71,7 +71,9 @@ class JIDConfig:
     n_pre: int | None = (
         None  # block after which the JID sits; None = 5 InfoGCN, 6 ST/CTR-GCN [secondary]/[default]
     )
-    hidden_mult: int = 4  # H = 4·C (512 at C = 128, +67k); METHOD.md says 8 (+133k): see docs/MODELS.md
+    hidden_mult: int = (
+        4  # H = 4·C (512 at C = 128, +67k); the paper's "+0.1M" read as 8 gives +133k: docs/MODELS.md
+    )
     # "scale": w = V*k_out [default]; "residual": w = 1 + V*k_out; "bounded": w = max(floor,
     # 1 + strength*(V*k_out - 1)), so no joint is scaled towards 0 (docs/MODELS.md, "Corrections")
     reweight: str = "scale"
@@ -79,7 +81,7 @@ class JIDConfig:
     floor: float = 0.5  # "bounded" only: the smallest weight any joint gets
     # k_gt <- (1 - eps)*k_gt + eps/V in L_cal; the paper leaves eps = 0 (docs/MODELS.md, "Corrections"); 1 = uniform target
     target_smoothing: float = 0.0
-    # re-weight with k_out detached, so only L_cal trains the JID. METHOD.md's [default] is False,
+    # re-weight with k_out detached, so only L_cal trains the JID. the paper's default is False,
     # but then L_s drives the softmax onto one joint within ~10 SGD steps and k_out stops
     # following the text (docs/MODELS.md, "JID gradients")
     detach: bool = True
@@ -111,7 +113,7 @@ class LossConfig:
     w_c: float = 0.2  # [secondary]
     label_smoothing: float = 0.1  # on L_s and L_c [default, from InfoGCN]
     # supervised-contrastive term on the unit-length z_s of each batch (Khosla et al., NeurIPS 2020);
-    # 0 = off, as in METHOD.md. docs/TRAINING.md, "Training objective"
+    # 0 = off, as in the paper. docs/TRAINING.md, "Training objective"
     w_supcon: float = 0.0
     supcon_temperature: float = 0.1
 

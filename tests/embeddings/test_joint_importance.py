@@ -10,7 +10,7 @@ from crossglg.embeddings.joint_importance import k_gt_for, match_parts, match_te
 
 
 def ntu(text: str) -> list[int]:
-    """1-based NTU joints a text names (as in the METHOD.md tables)."""
+    """1-based NTU joints a text names (as NTU RGB+D numbers them)."""
     return sorted(j + 1 for j in match_text(text).joints)
 
 

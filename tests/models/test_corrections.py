@@ -30,7 +30,7 @@ def test_bounded_reweighting_keeps_every_joint_at_or_above_its_floor():
     torch.testing.assert_close(w[1], torch.ones(25))  # a uniform map re-weights nothing
     torch.testing.assert_close(w[0, :4], torch.full((4,), 1 + 0.8 * (25 / 4 - 1)))
     scale = build(jid={"reweight": "scale"}).skeleton._joint_weight(k)
-    assert float(scale[0, 4:].max()) == 0.0  # the spec's form zeroes the unnamed joints
+    assert float(scale[0, 4:].max()) == 0.0  # the paper's form zeroes the unnamed joints
 
 
 def test_bounded_reweighting_at_zero_strength_equals_no_jid_reweighting():

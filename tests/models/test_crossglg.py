@@ -230,7 +230,7 @@ def test_bf16_autocast_gives_finite_float32_losses(encoder, x_ntu):
 
 @pytest.mark.parametrize(("use_jid", "use_l2g"), [(True, False), (False, True)])
 def test_ablation_switches_drop_one_half(use_jid, use_l2g, x_ntu):
-    """METHOD.md Table D: G2L only (JID + L_cal) or L2G only (L_c)."""
+    """The paper's G2L / L2G ablation: G2L only (JID + L_cal) or L2G only (L_c)."""
     model = build(use_jid=use_jid, use_l2g=use_l2g)
     assert (model.skeleton.jid is not None) == use_jid
     assert (model.l2g is not None) == use_l2g

@@ -61,7 +61,7 @@ def test_unknown_text_control_is_a_user_error():
         cfg.validate()
 
 
-def test_paper_config_is_the_spec_form():
+def test_paper_config_is_the_published_form():
     cfg = load_config("paper", {}, [])
     model = ModelConfig.from_dict(cfg.model)
     assert cfg.text_lr_mult == 1.0 and (cfg.epochs, cfg.lr, cfg.batch_size) == (110, 0.1, 128)
