@@ -27,19 +27,6 @@ from crossglg.train.seeding import epoch_seed, seed_all, set_deterministic
 from crossglg.train.session import Session, build_session
 
 
-def validate(s: Session, amp_ctx) -> float | None:
-    """Cosine one-shot accuracy on the held-out validation classes (model selection)."""
-    from crossglg.train.evaluate import embed
-    from crossglg.train.oneshot import cosine_predict
-
-    split = s.data.val
-    if split is None:
-        return None
-    z_sup, _ = embed(s.model, s.data.batches, split.support, s.cfg.eval_batch_size, amp_ctx)
-    z_q, _ = embed(s.model, s.data.batches, split.query, s.cfg.eval_batch_size, amp_ctx)
-    return float((cosine_predict(z_sup, split.support_labels, z_q) == split.query_labels).mean())
-
-
 def run_training(cfg: TrainConfig, resume: bool, console=None) -> dict[str, Any]:
     """Train, checkpoint every epoch, keep the best validation checkpoint, evaluate it."""
 
@@ -216,3 +203,16 @@ def train_epoch(s: Session, net, epoch: int, amp_ctx, progress=None) -> dict[str
     row["data_wait_share"] = clock.seconds() / total
     row["samples_per_s"] = seen * s.dist.world / total
     return row
+
+
+def validate(s: Session, amp_ctx) -> float | None:
+    """Cosine one-shot accuracy on the held-out validation classes (model selection)."""
+    from crossglg.train.evaluate import embed
+    from crossglg.train.oneshot import cosine_predict
+
+    split = s.data.val
+    if split is None:
+        return None
+    z_sup, _ = embed(s.model, s.data.batches, split.support, s.cfg.eval_batch_size, amp_ctx)
+    z_q, _ = embed(s.model, s.data.batches, split.query, s.cfg.eval_batch_size, amp_ctx)
+    return float((cosine_predict(z_sup, split.support_labels, z_q) == split.query_labels).mean())

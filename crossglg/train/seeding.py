@@ -1,8 +1,7 @@
 """Random streams and deterministic kernels of a training run.
 
-Exact resume rests on :func:`epoch_seed`: every random stream of epoch e is re-seeded from
-(seed, e, rank) at the start of the epoch, so nothing random carries over from one epoch to
-the next and a checkpoint at the end of an epoch is enough to repeat the rest of the run.
+:func:`epoch_seed` re-seeds every stream at the start of each epoch from (seed, epoch, rank),
+the rule exact resume rests on (loop.py; docs/TRAINING.md, "Resume").
 """
 
 from __future__ import annotations
