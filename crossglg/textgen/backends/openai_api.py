@@ -239,5 +239,6 @@ class OpenAIBackend(Backend):
 
     async def aclose(self) -> None:
         if self._client is not None:
+            self._poster.close()
             await self._client.close()  # closes the HTTP client it was given too
             self._client = self._poster = None
