@@ -71,7 +71,9 @@ class ChatPoster:
         import httpx2
 
         headers = [(k, v) for k, v in response.headers if k.lower() != "content-encoding"]  # body decoded
-        raw = httpx2.Response(response.status, headers=headers, content=response.body, request=self._request())
+        raw = httpx2.Response(
+            response.status, headers=headers, content=response.body, request=self._request()
+        )
         raise self.client._make_status_error_from_response(raw)
 
     async def _post_through_client(self, data: bytes, timeout: float) -> bytes:

@@ -39,7 +39,7 @@ class ProtocolError(Exception):
 class Response:
     """One answer: status, headers as sent (name, value) and the decoded body."""
 
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("body", "headers", "status")
 
     def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.status = status
@@ -93,7 +93,9 @@ class _Connection(asyncio.Protocol):
     @property
     def usable(self) -> bool:
         """Idle, open and not closed by the server while it waited in the pool."""
-        return self.reusable and not self.eof and self.transport is not None and not self.transport.is_closing()
+        return (
+            self.reusable and not self.eof and self.transport is not None and not self.transport.is_closing()
+        )
 
     def close(self) -> None:
         self.reusable = False
