@@ -312,3 +312,15 @@ def test_a_run_stores_the_same_results_on_both_paths(tmp_path, monkeypatch):
     assert (generations, attempts) == results["client"]
     assert {g[1] for g in generations} == {"ok", "failed"}
     assert {a[2] for a in attempts} >= {429, 500, 400, 200, None}
+
+
+def test_one_poster_serves_one_event_loop_after_another():
+    """Connections kept from a finished ``asyncio.run`` are not reused by the next one."""
+    with ScriptedServer() as srv:
+        http = DefaultAsyncHttpxClient()
+        client = AsyncOpenAI(api_key=KEY, base_url=srv.base_url, max_retries=0, http_client=http)
+        poster = ChatPoster(client, http, KEY)
+        first = asyncio.run(poster.post(BODY, 5.0))
+        second = asyncio.run(poster.post(BODY, 5.0))
+    _same_answer(first, second)
+    assert srv.peers[0] != srv.peers[1]

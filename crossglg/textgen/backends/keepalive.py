@@ -273,6 +273,7 @@ class KeepAlivePool:
         lines += [f"{k}: {v}" for k, v in headers.items()]
         self.head = ("\r\n".join(lines) + "\r\nContent-Length: ").encode("ascii")
         self.idle: list[_Connection] = []
+        self.loop: asyncio.AbstractEventLoop | None = None  # the one the idle connections belong to
         self.closed = False
 
     async def post(self, body: bytes, timeout: float) -> Response:
@@ -296,12 +297,14 @@ class KeepAlivePool:
         return response
 
     async def _checkout(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        if loop is not self.loop:  # a new event loop (another asyncio.run): the old one's sockets are gone
+            self.idle, self.loop = [], loop
         while self.idle:
             conn = self.idle.pop()
             if conn.usable:
                 return conn
             conn.close()
-        loop = asyncio.get_running_loop()
         server_hostname = self.host if self.ssl is not None else None
         _, conn = await loop.create_connection(
             _Connection, self.host, self.port, ssl=self.ssl, server_hostname=server_hostname
