@@ -10,9 +10,11 @@ here checks which path it took.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shutil
 import socket
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -20,8 +22,12 @@ import openai
 import pytest
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
+from crossglg.textgen.backends import make_backend
 from crossglg.textgen.backends.chat_post import ChatPoster
+from crossglg.textgen.generate import generate
+from crossglg.textgen.plan import GenParams, build_plan, select_classes
 from crossglg.textgen.testing_server import Reply, ScriptedServer
+from tests.textgen.conftest import FAST
 
 KEY = "sk-test-0123456789abcdef"
 BODY = {
@@ -257,17 +263,16 @@ FAULTS = [
 
 
 def _stored(cache: Path) -> tuple[list[tuple], list[tuple]]:
-    import sqlite3
-
+    """Every stored answer and every logged attempt, in key order: what a run leaves on disk."""
     conn = sqlite3.connect(cache)
     try:
         generations = conn.execute(
-            "SELECT request_key, status, parsed_json, finish_reason, tokens_input, tokens_output FROM generations "
-            "ORDER BY request_key"
+            "SELECT request_key, status, parsed_json, finish_reason, tokens_input, tokens_output "
+            "FROM generations ORDER BY request_key"
         ).fetchall()
         attempts = conn.execute(
-            "SELECT request_key, attempt_no, http_status, error_type, error_message, retry_after_s FROM attempts "
-            "ORDER BY request_key, attempt_no"
+            "SELECT request_key, attempt_no, http_status, error_type, error_message, retry_after_s "
+            "FROM attempts ORDER BY request_key, attempt_no"
         ).fetchall()
     finally:
         conn.close()
@@ -276,34 +281,26 @@ def _stored(cache: Path) -> tuple[list[tuple], list[tuple]]:
 
 def test_a_run_stores_the_same_results_on_both_paths(tmp_path, monkeypatch):
     """generate through the pool and through the client's HTTP client (a proxy set) stores alike."""
-    import dataclasses
-
-    from crossglg.textgen.backends import make_backend
-    from crossglg.textgen.generate import generate
-    from crossglg.textgen.plan import GenParams, build_plan, select_classes
-    from tests.textgen.conftest import FAST
-
     settings = dataclasses.replace(FAST, timeout=0.5)
     selection = select_classes("msr-action3d", class_ids=[1, 2, 3, 4, 5, 6])
-    seeds = [
-        p.chat.seed
-        for p in build_plan(
-            selection, make_backend("scripted", "server", "http://x/v1"), GenParams(), 1
-        ).requests
-    ]
-    fault_of = {
-        seed: FAULTS[i % len(FAULTS)] for i, seed in enumerate(seeds)
-    }  # every fault, on both runs alike
+    planned = build_plan(selection, make_backend("scripted", "server", "http://x/v1"), GenParams(), 1)
+    # every fault, for the same requests on both runs
+    fault_of = {p.chat.seed: FAULTS[i % len(FAULTS)] for i, p in enumerate(planned.requests)}
 
     def script(body: dict, seen: int) -> Reply:
         return fault_of.get(body["seed"], Reply()) if seen == 0 else Reply()  # repairs: answered
 
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
     results = {}
     for path in ("pool", "client"):
         with ScriptedServer(script) as srv:
-            if path == "client":  # the server is its own proxy: the request goes the client's way
+            base_url = srv.base_url
+            if path == "client":  # only through the proxy (the server itself) can requests arrive
                 monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{srv.port}")
-            backend = make_backend("scripted", "server", srv.base_url, json_mode="json_schema")
+                base_url = f"http://127.0.0.1:{dead}/v1"
+            backend = make_backend("scripted", "server", base_url, json_mode="json_schema")
             plan = build_plan(selection, backend, GenParams(), 1)
             summary = generate(plan, backend, tmp_path / f"{path}.db", settings, {"test": True})
             assert summary.sent == 12 and srv.total > 12

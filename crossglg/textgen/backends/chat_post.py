@@ -4,8 +4,9 @@
 it converts the parameters through their type definitions, builds per-request options,
 headers and an idempotency key, and wraps the response; its HTTP client (httpx2 over
 httpcore2 and h11) costs about 1 ms a request more at concurrency 64 (docs/BENCHMARKS.md,
-"Client CPU per request"). The parameters here are plain JSON already and the body is parsed
-by :func:`crossglg.textgen.backends.base.completion_from_body`, so that work buys nothing.
+"Measured": client CPU per request). The parameters here are plain JSON already and the body
+is parsed by :func:`crossglg.textgen.backends.base.completion_from_body`, so that work buys
+nothing.
 
 :class:`ChatPoster` sends the same JSON with the client's own headers through a small
 keep-alive pool (:mod:`crossglg.textgen.backends.keepalive`), and through the ``httpx2``
@@ -17,7 +18,7 @@ the exception the client itself raises for it: ``APITimeoutError``, ``APIConnect
 (refused, dropped or TLS-failed connections, bytes that are no HTTP answer), and for a non-2xx
 answer the client's own status error (``RateLimitError`` with its ``code``, the server's
 message, the headers Retry-After is read from), so what the backend stores and retries is the
-same on both paths (docs/TEXTGEN.md, "Reliability").
+same on both paths (docs/TEXTGEN.md, "How requests leave: the client's cost per request").
 """
 
 from __future__ import annotations

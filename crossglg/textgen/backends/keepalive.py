@@ -3,7 +3,7 @@
 Why it exists: at concurrency 64 the ``openai`` client's HTTP client (httpx2 over httpcore2
 and h11) costs about 1 ms of CPU a request by itself, scanning its connection pool and
 stepping h11's state machine, where a chat completion needs one write and one parse
-(docs/BENCHMARKS.md, "Client CPU per request"). This pool writes the request head and body in
+(docs/BENCHMARKS.md, "Measured": client CPU per request). This pool writes the request head and body in
 one ``transport.write`` and parses the answer as it arrives, in the protocol's callback.
 
 It speaks only what a POST to a chat endpoint needs: ``Content-Length``, chunked or
@@ -11,7 +11,8 @@ read-to-close bodies, ``Connection: close``, interim 1xx answers skipped, gzip a
 content codings (the two httpx2 asks for here), TLS through the SSL context the caller
 passes. Everything else (proxies, redirects, credentials in the URL) stays with the
 ``openai`` client's own HTTP client: :class:`crossglg.textgen.backends.chat_post.ChatPoster`
-decides which path a request takes and turns the errors raised here into the client's own.
+decides which path a request takes and turns the errors raised here into the client's own
+(docs/TEXTGEN.md, "How requests leave: the client's cost per request").
 
 Errors: ``TimeoutError`` when ``timeout`` seconds pass before the whole answer is in (connect,
 send and read together), :class:`ProtocolError` when the bytes are not an HTTP/1.x answer or
