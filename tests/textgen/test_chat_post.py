@@ -349,3 +349,39 @@ def test_a_redirect_is_followed_as_the_client_follows_it():
         answer = json.loads(asyncio.run(run(srv.base_url)))
     assert answer["choices"][0]["message"]["content"] and srv.total == 3
     assert srv.bodies == [BODY] * 3  # a 307 keeps the method and the body
+
+
+@pytest.mark.parametrize(
+    ("env", "base_url", "light"),
+    [
+        ({}, "https://api.openai.com/v1", True),
+        ({"HTTPS_PROXY": "http://proxy:3128"}, "https://api.openai.com/v1", False),
+        ({"https_proxy": "http://proxy:3128"}, "http://127.0.0.1:8000/v1", True),  # not this scheme's
+        ({"all_proxy": "http://proxy:3128"}, "http://127.0.0.1:8000/v1", False),
+        ({"HTTP_PROXY": "http://proxy:3128", "NO_PROXY": "127.0.0.1"}, "http://127.0.0.1:8000/v1", False),
+        ({}, "http://user:secret@127.0.0.1:8000/v1", False),
+        ({}, "http://127.0.0.1:8000/v1?api-version=1", False),
+    ],
+    ids=[
+        "hosted",
+        "https-proxy",
+        "other-scheme",
+        "all-proxy",
+        "no-proxy-still-client",
+        "credentials",
+        "query",
+    ],
+)
+def test_which_path_a_base_url_takes(env, base_url, light, monkeypatch):
+    """The pool only where it does what the client does (docs/TEXTGEN.md, "How requests leave")."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    async def build() -> bool:
+        http = DefaultAsyncHttpxClient()
+        client = AsyncOpenAI(api_key=KEY, base_url=base_url, max_retries=0, http_client=http)
+        light_path = ChatPoster(client, http, KEY).pool is not None
+        await client.close()
+        return light_path
+
+    assert asyncio.run(build()) is light
