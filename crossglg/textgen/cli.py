@@ -586,7 +586,7 @@ def show(
 
 def _builtin_class_name(dataset: str, class_id: int) -> str | None:
     """The name of a built-in dataset's class, to find its answers when none left a text."""
-    from crossglg.prompts import builtin_names, load_classes
+    from crossglg.vocab.classes import builtin_names, load_classes
 
     if dataset not in builtin_names():
         return None

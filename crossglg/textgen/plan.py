@@ -13,21 +13,18 @@ from typing import Any
 
 from crossglg.cache import ItemTarget, RequestRow, request_key, sample_seed
 from crossglg.errors import UserError
-from crossglg.prompts import (
+from crossglg.prompts import Template, answer_schema, load_template
+from crossglg.prompts.custom import PromptContext
+from crossglg.textgen.backends import Backend, ChatRequest
+from crossglg.vocab.classes import (
     DATASET_LAYOUTS,
     ClassEntry,
     ClassList,
-    PartSet,
-    Template,
-    answer_schema,
     builtin_names,
     dataset_layout,
     load_classes,
-    load_template,
-    part_set,
 )
-from crossglg.prompts.custom import PromptContext
-from crossglg.textgen.backends import Backend, ChatRequest
+from crossglg.vocab.parts import PartSet, part_set
 
 # rough output sizes for --dry-run, in tokens: a global answer, and one sentence per slot
 EST_GLOBAL_OUTPUT = 90
@@ -59,7 +56,7 @@ def select_classes(
     ``data``, a prepared folder, gives the dataset name and the class list the trainer will
     read (docs/GUIDE.md, "Your own data"), so the texts land where training looks for them.
     """
-    from crossglg.data.protocols import load_protocol
+    from crossglg.vocab.protocols import load_protocol
 
     if data is not None:
         if dataset is not None or classes_file is not None:

@@ -3,7 +3,7 @@
 A test bed that needs no downloads: :func:`generate` returns sequences, labels and NTU-style
 names in memory; :func:`write_prepared` materialises them as a prepared cache and
 :func:`write_raw` as NTU ``.skeleton`` files. The ``synthetic`` one-shot protocol
-(``crossglg/data/protocols/synthetic.toml``) and ``crossglg/prompts/classes/synthetic.tsv``
+(``crossglg/vocab/protocols/synthetic.toml``) and ``crossglg/vocab/classes/synthetic.tsv``
 put the class names through the same protocol and text pipeline as the real datasets.
 See docs/SYNTHETIC.md.
 """
