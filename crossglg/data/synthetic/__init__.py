@@ -8,15 +8,9 @@ put the class names through the same protocol and text pipeline as the real data
 See docs/SYNTHETIC.md.
 """
 
-from crossglg.data.synthetic.actions import ACTIONS, PART_JOINTS, Action
+from crossglg.data.synthetic.actions import ACTIONS, PART_JOINTS, Action, class_names
 from crossglg.data.synthetic.generator import Synthetic, generate, generate_one, sample_name
 from crossglg.data.synthetic.materialise import standard_defects, write_prepared, write_raw
-
-
-def class_names() -> list[str]:
-    """Class names in id order (id = position + 1)."""
-    return [a.name for a in ACTIONS]
-
 
 __all__ = [
     "ACTIONS",
