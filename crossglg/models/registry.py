@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from crossglg.data.layouts import Layout
 from crossglg.errors import UserError
 from crossglg.models.base import SkeletonEncoder
 from crossglg.models.config import EncoderConfig
+from crossglg.vocab.layouts import Layout
 
 
 def encoder_classes() -> dict[str, type[SkeletonEncoder]]:
