@@ -2,7 +2,7 @@
 
 A citation like ``SPEC.md <section sign>4``, or a bare ``SPEC.md``, sends the reader to a file the
 checkout does not contain (the specification the project was written from stays outside it). Cite
-``docs/X.md, "Section title"`` or state the fact. The section sign is spelled ``\\u00a7`` here so this
+``docs/X.md, "Section title"`` (a heading, or the bold lead of a paragraph) or state the fact. The section sign is spelled ``\\u00a7`` here so this
 file does not cite itself.
 """
 
@@ -16,6 +16,8 @@ SIGN = "\u00a7"
 CITATION = re.compile(rf"(?:([\w./-]+\.md)`?\s*)?{SIGN}\s*(\d+(?:\.\d+)*)")
 # a document by name: docs are named in capitals (TRAINING.md); lower-case names (report.md) are outputs
 DOCUMENT = re.compile(r"(?<![\w.-])((?:[\w.-]+/)*[A-Z][A-Z0-9_]*\.md)\b")
+# docs/X.md, "Section title" (also [X.md](X.md), "Title" and a title on the next comment line)
+TITLED = re.compile(r'([\w./-]+\.md)[`)\]]*,\s*(?:#\s*)?"([^"\n]+)"')
 SCANNED = ("crossglg", "bench", "tests", "docs")
 
 
@@ -40,6 +42,12 @@ def _document(name: str, path: Path, root: Path) -> Path | None:
     return next((c for c in candidates if c.is_file() and root.resolve() in c.resolve().parents), None)
 
 
+def _titles(doc: Path) -> list[str]:
+    """What a citation may name in ``doc``: its headings and the bold leads of its paragraphs."""
+    text = doc.read_text(encoding="utf-8").replace("`", "")
+    return re.findall(r"^#+\s*(.+?)\s*$", text, flags=re.M) + re.findall(r"^\*\*(.+?)\*\*", text, flags=re.M)
+
+
 def dead_citations(path: Path, root: Path = REPO) -> list[str]:
     text = path.read_text(encoding="utf-8", errors="replace")
     dead = []
@@ -62,6 +70,11 @@ def dead_citations(path: Path, root: Path = REPO) -> list[str]:
                 dead.append(f"{where} cites a file the repository does not contain")
         elif not _numbered(doc, section):
             dead.append(f"{where}: {doc.relative_to(root)} has no section {section}")
+    for m in TITLED.finditer(text):
+        doc, title = _document(m.group(1), path, root), m.group(2).replace("`", "")
+        if doc is not None and not any(t.startswith(title) for t in _titles(doc)):
+            line = text.count("\n", 0, m.start()) + 1
+            dead.append(f"{path.relative_to(root)}:{line}: {doc.relative_to(root)} has no section {title!r}")
     return dead
 
 
@@ -104,3 +117,21 @@ def test_a_bare_mention_of_a_missing_document_is_dead_too(tmp_path):
         "'SPEC_2.md'",
     ], found
     assert all("pkg/probe.py:" in f for f in found), found
+
+
+def test_a_section_cited_by_title_must_exist(tmp_path):
+    """A heading (backticks aside) or a paragraph's bold lead counts; a renamed or invented title does not."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "CACHE.md").write_text(
+        "# Cache\n\n## The cache key\n\n### `generic`: your own data\n\n**Persons.** Slots.\n"
+    )
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        '"""(docs/CACHE.md, "The cache key") ([CACHE.md](CACHE.md), "generic") (CACHE.md, "Persons")\n'
+        '(docs/CACHE.md, "Cache keys") # docs/CACHE.md,\n# "Importing texts"."""\n'
+    )
+    found = dead_citations(probe, root=tmp_path)
+    assert found == [
+        "probe.py:2: docs/CACHE.md has no section 'Cache keys'",
+        "probe.py:2: docs/CACHE.md has no section 'Importing texts'",
+    ], found

@@ -8,7 +8,7 @@ part, joint; global when there is no ``slot``), ``slot`` (the part or joint name
 The file is untrusted input: a repeated key, a ``class_name`` the built-in list contradicts,
 a slot that is no known part or joint (``../../etc``), two rows for one slot, numbers SQLite
 cannot hold, deep nesting and text that is not valid Unicode are refused or repaired here,
-naming the line, before anything is stored (docs/TEXTGEN.md, "Importing texts").
+naming the line, before anything is stored (docs/TEXTGEN.md, "Importing descriptions written elsewhere").
 """
 
 from __future__ import annotations

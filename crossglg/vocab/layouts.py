@@ -2,7 +2,7 @@
 
 Every other module (prompts, the text bank's joint-importance target, the encoders' graphs)
 takes its joint vocabulary from here, so a new sensor means one new :class:`Layout` and
-nothing else. Indices are 0-based; the tables in DATA.md are 1-based.
+nothing else. Indices are 0-based; NTU RGB+D and Kinect number their joints from 1.
 """
 
 from __future__ import annotations
