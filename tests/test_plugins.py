@@ -241,7 +241,7 @@ def test_a_plugin_reader_and_protocol_prepare_and_split_real_data(
 ):
     out = tmp_path / "prepared"
     prepare = ["data", "prepare", real_data("msr_action3d"), "--format", "toy-msr", "--out", out]
-    result = run_script("crossglg", *prepare, "--workers", "1", "--json", env=plugin_env, timeout=300)
+    result = run_script("crossglg", *prepare, "--workers", "2", "--json", env=plugin_env, timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["format"] == "toy-msr" and report["samples"] == 566  # 567 files, one all-zero
