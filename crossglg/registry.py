@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 from collections.abc import Callable, Iterable
+from types import ModuleType
 from typing import Generic, TypeVar
 
 from crossglg.errors import UserError
@@ -82,10 +83,16 @@ class Registry(Generic[T]):
         return name in self.names()
 
     def _load_builtins(self) -> None:
-        if not self._builtins_loaded:
-            self._builtins_loaded = True
-            for module in self._modules:
-                importlib.import_module(module)
+        if self._builtins_loaded:
+            return
+        self._builtins_loaded = True
+        for module in self._modules:
+            importlib.import_module(module)
+        # a module imported earlier on its own registered first: list in the order of ``modules``
+        rank = {module: i for i, module in enumerate(self._modules)}
+        self._entries = dict(
+            sorted(self._entries.items(), key=lambda item: rank.get(_home(item[1]), len(rank)))
+        )
 
     def _entry_points(self) -> list[importlib.metadata.EntryPoint]:
         if self._plugins is None:
@@ -118,6 +125,11 @@ class Registry(Generic[T]):
                     self.register(ep.name)(obj)
             except UserError as err:
                 raise UserError(f"{where}: {err}") from None
+
+
+def _home(obj: object) -> str | None:
+    """The module an entry was defined in (a module entry, such as a reader, is its own)."""
+    return obj.__name__ if isinstance(obj, ModuleType) else getattr(obj, "__module__", None)
 
 
 def _distribution(ep: importlib.metadata.EntryPoint) -> str:
