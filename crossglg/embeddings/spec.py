@@ -14,10 +14,13 @@ import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crossglg.errors import UserError
 from crossglg.registry import Registry
+
+if TYPE_CHECKING:
+    from crossglg.embeddings.encoders import Encoder
 
 # Bump when the id payload below changes: every old embedding then misses, by design.
 EMBEDDER_RECIPE_VERSION = 1
@@ -52,7 +55,7 @@ def _check(obj: object) -> str | None:
 
 # the ``kind`` of ``kind:model``; each Encoder subclass in encoders.py registers itself, and its
 # class attributes say what enters the embedder id (library, pooling) and how to read its limit
-EMBEDDERS: Registry[Any] = Registry(
+EMBEDDERS: Registry[type[Encoder]] = Registry(
     "embedder kind", "crossglg.embedders", modules=("crossglg.embeddings.encoders",), check=_check
 )
 

@@ -3,9 +3,9 @@
 Every protocol is a TOML file (format in docs/DATA.md); the built-in ones sit beside this
 module, so registering a new one means dropping a file here (or calling
 :func:`register_protocol`); another distribution adds protocols through the
-``crossglg.protocols`` entry-point group (docs/PLUGINS.md). The text toolkit asks this module which classes may be sent to
-an LLM: text is generated for base classes only, so nothing about a novel class can leak
-into training (docs/TEXTGEN.md, "Which classes get text — read this once").
+``crossglg.protocols`` entry-point group (docs/PLUGINS.md). The text toolkit asks this module
+which classes may be sent to an LLM: text is generated for base classes only, so nothing about
+a novel class can leak into training (docs/TEXTGEN.md, "Which classes get text — read this once").
 """
 
 from __future__ import annotations
