@@ -47,8 +47,7 @@ class Registry(Generic[T]):
         self._adopt = adopt
         self._entries: dict[str, T] = {}
         self._builtins_loaded = not self._modules
-        self._plugins: list[importlib.metadata.EntryPoint] | None = None
-        self._plugins_loaded = False
+        self._pending: list[importlib.metadata.EntryPoint] | None = None  # plug-ins not imported yet
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator (or ``register(name)(obj)``): make ``obj`` available as ``name``; a name is taken once."""
@@ -70,10 +69,16 @@ class Registry(Generic[T]):
         return [*self._entries, *plugin_names]
 
     def get(self, name: str) -> T:
-        """The entry registered as ``name``; plug-ins are imported on the first name that is not built in."""
+        """The entry registered as ``name``.
+
+        A name that is not registered imports the plug-ins declared under that name first, and only
+        if that does not register it, the group's other plug-ins (one may register several names):
+        a broken plug-in stops only the commands that need it, or that ask for an unknown name.
+        """
         self._load_builtins()
-        if name not in self._entries:
-            self._load_plugins()
+        for wanted in (name, None):
+            if name not in self._entries:
+                self._load_plugins(wanted)
         try:
             return self._entries[name]
         except KeyError:
@@ -95,15 +100,14 @@ class Registry(Generic[T]):
         )
 
     def _entry_points(self) -> list[importlib.metadata.EntryPoint]:
-        if self._plugins is None:
-            self._plugins = list(importlib.metadata.entry_points(group=self.group))
-        return self._plugins
+        if self._pending is None:
+            self._pending = list(importlib.metadata.entry_points(group=self.group))
+        return self._pending
 
-    def _load_plugins(self) -> None:
-        if self._plugins_loaded:
-            return
-        self._plugins_loaded = True
-        for ep in self._entry_points():
+    def _load_plugins(self, name: str | None) -> None:
+        """Import the pending plug-ins declared as ``name`` (None: all of them)."""
+        for ep in [ep for ep in self._entry_points() if name in (None, ep.name)]:
+            self._entry_points().remove(ep)
             where = f"plug-in entry point {ep.name} = {ep.value} in group {self.group}{_distribution(ep)}"
             try:
                 obj = ep.load()

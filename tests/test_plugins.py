@@ -189,6 +189,13 @@ PLUGIN_FILES = {
         exemplar_pattern = "a{class_id:02d}_s01_e01"
         exclude_samples = ["a13_s09_e02"]
     """,
+    "llm.py": """
+        from crossglg.textgen.backends.openai_api import OpenAIBackend
+
+
+        def make(choice):
+            return OpenAIBackend(choice.llm, base_url="http://127.0.0.1:9/v1", json_mode="prompt")
+    """,
     "embedder.py": """
         from crossglg.embeddings.encoders import HfMeanEncoder
 
@@ -202,7 +209,7 @@ PLUGIN_ENTRY_POINTS = {
     "crossglg.readers": {"toy-msr": "PKG.reader"},
     "crossglg.protocols": {"toy-msr-split": "PKG.protocol:PROTOCOL"},
     "crossglg.embedders": {"toy-hf": "PKG.embedder:ToyEmbedder"},
-    "crossglg.llm_backends": {"broken": "PKG.no_such_module:factory"},
+    "crossglg.llm_backends": {"broken": "PKG.no_such_module:factory", "toy-llm": "PKG.llm:make"},
 }
 
 
@@ -274,5 +281,11 @@ def test_a_broken_plugin_fails_in_one_line_only_when_asked_for(plugin_env: dict[
     assert result.stderr.startswith("error: plug-in entry point broken = toy_crossglg_plugin_")
     assert "ModuleNotFoundError" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+    # neither the built-in backends nor the group's working plug-in load the broken one
     result = run_script("crossglg-text", *generate, "--backend", "auto", env=plugin_env, timeout=120)
-    assert result.returncode == 0, result.stderr  # built-in backends never load the plug-ins
+    assert result.returncode == 0, result.stderr
+    toy = [*generate, "--backend", "toy-llm", "--llm", "m", "--json"]
+    result = run_script("crossglg-text", *toy, env=plugin_env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["source"] == "server:m" and plan["planned"] == 2 and plan["dry_run"] is True
