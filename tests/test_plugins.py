@@ -188,6 +188,7 @@ PLUGIN_FILES = {
         novel_classes = [16, 17, 18, 19, 20]
         exemplar_pattern = "a{class_id:02d}_s01_e01"
         exclude_samples = ["a13_s09_e02"]
+        auxiliary_subsets = [5]
     """,
     "llm.py": """
         from crossglg.textgen.backends.openai_api import OpenAIBackend
@@ -263,6 +264,14 @@ def test_a_plugin_reader_and_protocol_prepare_and_split_real_data(
     assert counts["protocol"] == "toy-msr-split" and counts["exemplars"] == 5
     assert counts["auxiliary"] + counts["exemplars"] + counts["queries"] == sum(builtin.values())
     assert counts["auxiliary"] > builtin["auxiliary"]
+    # a variant the plug-in's protocol registers when loaded: its first 5 auxiliary classes
+    result = run_script(
+        "crossglg", "data", "split", out, "--protocol", "toy-msr-split-aux5", "--json", env=plugin_env
+    )
+    assert result.returncode == 0, result.stderr
+    variant = json.loads(result.stdout)
+    assert variant["protocol"] == "toy-msr-split-aux5" and variant["exemplars"] == counts["exemplars"]
+    assert 0 < variant["auxiliary"] < counts["auxiliary"] and variant["queries"] == counts["queries"]
 
 
 def test_a_broken_plugin_fails_in_one_line_only_when_asked_for(plugin_env: dict[str, str], tmp_path: Path):
