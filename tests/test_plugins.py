@@ -160,6 +160,18 @@ print(json.dumps({"names": names, "imported": [m for m in heavy if m in sys.modu
     assert {"msr-action3d", "ntu60-aux10", "ntu120", "utkinect-all10"} <= set(names["crossglg.protocols"])
 
 
+def test_the_text_apps_help_lists_backends_and_kinds_without_numpy():
+    """``crossglg-text --help`` builds every command's help, the embedder kinds included, on Typer alone."""
+    script = (
+        "import sys, typer.main\n"
+        "from crossglg.textgen.cli import app\n"
+        "typer.main.get_command(app)\n"
+        "print(sorted(m for m in ('numpy', 'torch', 'openai', 'sqlite_utils') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 # --- a third-party distribution seen by the console scripts ---------------------------------
 
 PLUGIN_FILES = {

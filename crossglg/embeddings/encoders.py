@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from crossglg.embeddings.spec import EMBEDDERS, Embedder, read_json
 from crossglg.errors import UserError
+
+if TYPE_CHECKING:  # numpy loads with the first encoder: listing the kinds (--help) stays light
+    import numpy as np
 
 
 @dataclass
@@ -62,10 +63,14 @@ class Encoder:
 
     def count_tokens(self, texts: list[str]) -> np.ndarray:
         """Token counts with the special tokens, before any truncation."""
+        import numpy as np
+
         ids = self.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(texts))
 
     def encode(self, texts: list[str]) -> Encoded:
+        import numpy as np
+
         prefix = self.embedder.settings.prefix
         if prefix:
             texts = [prefix + t for t in texts]
@@ -89,6 +94,8 @@ class Encoder:
 
     def _chunk_mean(self, text: str) -> np.ndarray:
         """Mean of the vectors of consecutive windows that each fit, weighted by their length."""
+        import numpy as np
+
         ids = self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
         n_special = len(self.tokenizer("", add_special_tokens=True)["input_ids"])
         width = max(1, self.max_tokens - n_special)
@@ -103,6 +110,8 @@ class Encoder:
 
     def _batched(self, texts: list[str], run_batch: Any) -> np.ndarray:
         """Length-sorted batches (less padding), results put back in input order."""
+        import numpy as np
+
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         bs = self.embedder.settings.batch_size
@@ -145,6 +154,8 @@ class SbertEncoder(Encoder):
         self.dim = int(self.model.get_embedding_dimension())
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         return self.model.encode(
             texts,
             batch_size=self.embedder.settings.batch_size,
