@@ -209,17 +209,22 @@ def generate(children: Children, args: list[str], cache: Path, env: dict[str, st
 
 
 def last_json(out: bytes) -> dict[str, Any] | None:
-    """The ``--json`` summary: the last top-level object on stdout, after whatever an engine printed.
+    """The ``--json`` summary: the last top-level object on stdout, among whatever an engine printed.
 
-    vLLM's engine writes its own lines to stdout in-process, before the summary.
+    vLLM's engine writes its own lines to stdout in-process, before the summary and, as it shuts
+    down, after it; so each object is decoded where it starts and whatever follows it is ignored.
     """
     text = out.decode("utf-8", "replace")
-    for start in [0, *(i + 1 for i in range(len(text)) if text.startswith("\n{", i))][::-1]:
+    decoder = json.JSONDecoder()
+    starts = [0] if text.startswith("{") else []
+    starts += [i + 1 for i in range(len(text)) if text.startswith("\n{", i)]
+    for start in reversed(starts):
         try:
-            found = json.loads(text[start:])
+            found, _ = decoder.raw_decode(text, start)
         except ValueError:
             continue
-        return found if isinstance(found, dict) else None
+        if isinstance(found, dict):
+            return found
     return None
 
 

@@ -144,8 +144,8 @@ def bench_rerun(n: int) -> dict[str, float]:
 def bench_textbank(classes: int, samples: int, dim: int = 384) -> dict[str, float]:
     from crossglg.cache import ImportRecord, open_cache
     from crossglg.cache.vectors import EmbedderRow, bank_rows, put_embedder, put_vectors
-    from crossglg.data.layouts import NTU25
     from crossglg.embeddings.textbank import TextBank
+    from crossglg.vocab.layouts import NTU25
 
     records = []
     for c in range(1, classes + 1):

@@ -66,9 +66,9 @@ class Bench:
         import numpy as np
         import torch
 
-        from crossglg.data.layouts import get_layout
         from crossglg.data.preprocess import PreprocessConfig, pad_sequences
         from crossglg.data.synthetic import generate
+        from crossglg.vocab.layouts import get_layout
 
         self.args, self.device = args, device
         self.layout = get_layout("ntu25")

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossglg.data.layouts import Layout, get_layout
 from crossglg.models.graph import relative_position, three_subsets
+from crossglg.vocab.layouts import Layout, get_layout
 
 
 def _conv_bn(cin: int, cout: int, kernel: int = 1, stride: int = 1, dilation: int = 1) -> nn.Sequential:

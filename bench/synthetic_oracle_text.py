@@ -18,9 +18,9 @@ import argparse
 import json
 from pathlib import Path
 
-from crossglg.data.protocols import get_protocol
 from crossglg.data.synthetic.actions import ACTIONS, Action
-from crossglg.prompts.parts import part_set
+from crossglg.vocab.parts import part_set
+from crossglg.vocab.protocols import get_protocol
 
 # parts6 slot → the generator's part names that move it ("whole body" moves every slot)
 SLOT_PARTS = {

@@ -19,9 +19,9 @@ import pytest
 from typer.testing import CliRunner
 
 from crossglg.cli import app
-from crossglg.data.protocols import get_protocol
 from crossglg.errors import UserError
 from crossglg.registry import Registry
+from crossglg.vocab.protocols import get_protocol
 from tests.helpers import run_script
 
 GROUP = "crossglg.test-widgets"  # a group no real registry reads
@@ -137,9 +137,9 @@ def test_the_project_registries_list_their_built_ins_without_heavy_imports():
     script = """
 import json, sys
 import crossglg.models.ctrgcn, crossglg.data.readers.generic, crossglg.data.readers.pyskl_pkl
-from crossglg.data.protocols import PROTOCOLS
+from crossglg.vocab.protocols import PROTOCOLS
 from crossglg.data.readers import READERS
-from crossglg.embeddings.spec import EMBEDDERS
+from crossglg.embeddings.kinds import EMBEDDERS
 from crossglg.models.registry import ENCODERS
 from crossglg.textgen.llm_backends import LLM_BACKENDS
 names = {r.group: r.names() for r in (ENCODERS, EMBEDDERS, LLM_BACKENDS, READERS, PROTOCOLS)}
@@ -189,7 +189,7 @@ PLUGIN_FILES = {
     "protocol.py": """
         from pathlib import Path
 
-        from crossglg.data.protocols import read_protocol_file
+        from crossglg.vocab.protocols import read_protocol_file
 
         PROTOCOL = read_protocol_file(Path(__file__).with_name("toy.toml"))
     """,

@@ -20,13 +20,14 @@ def dtw(
     import numpy as np
 
     from crossglg.baselines.dtw import nearest_exemplar, normalise
-    from crossglg.data.layouts import get_layout
     from crossglg.data.prepared import open_prepared
-    from crossglg.data.protocols import load_protocol
+    from crossglg.data.splits import split_prepared
+    from crossglg.vocab.layouts import get_layout
+    from crossglg.vocab.protocols import load_protocol
 
     ds = open_prepared(data)
-    proto = load_protocol(protocol, ds)
-    split = proto.split(ds)
+    proto = load_protocol(protocol, ds.dataset)
+    split = split_prepared(ds, proto)
     layout = get_layout(ds.layout)
     feats = {int(i): normalise(ds.sequence(int(i)), layout, frames) for i in (*split.exemplar, *split.query)}
     ex = np.stack([feats[int(i)] for i in split.exemplar])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crossglg.data.layouts import Layout
+from crossglg.vocab.layouts import Layout
 
 DTW_FRAMES = 32  # every sequence is resampled to this length before DTW
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from crossglg.cache.records import utc_stamp
 
 if TYPE_CHECKING:
-    from crossglg.cache.store import Cache
+    from crossglg.cache.connection import CacheConnection
 
 STATES = ("prepared", "uploading", "creating", "submitted", "exported", "closed")
 _CHUNK = 500
@@ -32,7 +32,7 @@ def _now() -> str:
     return utc_stamp(datetime.now(timezone.utc))
 
 
-def has_batches(cache: Cache) -> bool:
+def has_batches(cache: CacheConnection) -> bool:
     """False for a read-only cache of schema < 3 (opened as is, never migrated)."""
     row = cache.conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'batches'"
@@ -40,7 +40,7 @@ def has_batches(cache: Cache) -> bool:
     return row is not None
 
 
-def pending_keys(cache: Cache, keys: Sequence[str], target: str = "openai") -> dict[str, str]:
+def pending_keys(cache: CacheConnection, keys: Sequence[str], target: str = "openai") -> dict[str, str]:
     """``request_key`` → the open ``target`` batch that still owes its answer, for those of ``keys`` that are.
 
     Only OpenAI batches hold their keys: those are paid for once submitted. A run-batch
@@ -63,7 +63,7 @@ def pending_keys(cache: Cache, keys: Sequence[str], target: str = "openai") -> d
 
 
 def open_batch(
-    cache: Cache,
+    cache: CacheConnection,
     target: str,
     backend: str,
     model: str,
@@ -100,7 +100,7 @@ def open_batch(
     return local_id, [key for key, _ in fresh]
 
 
-def update_batch(cache: Cache, local_id: str, **fields: Any) -> None:
+def update_batch(cache: CacheConnection, local_id: str, **fields: Any) -> None:
     """Record one step (state, remote ids, status) of a batch, committed before the next remote call."""
     allowed = {"state", "file_id", "batch_id", "remote_status", "output_file_id", "error_file_id", "note"}
     unknown = set(fields) - allowed
@@ -116,7 +116,9 @@ def update_batch(cache: Cache, local_id: str, **fields: Any) -> None:
         )
 
 
-def list_batches(cache: Cache, open_only: bool = False, target: str | None = None) -> list[dict[str, Any]]:
+def list_batches(
+    cache: CacheConnection, open_only: bool = False, target: str | None = None
+) -> list[dict[str, Any]]:
     """Batches, oldest first, each with how many of its requests are still owed."""
     if not has_batches(cache):
         return []
@@ -137,7 +139,7 @@ def list_batches(cache: Cache, open_only: bool = False, target: str | None = Non
     return [dict(zip(cols, row, strict=True)) for row in cur]
 
 
-def batch_entries(cache: Cache, local_id: str, pending_only: bool = True) -> list[tuple[str, str]]:
+def batch_entries(cache: CacheConnection, local_id: str, pending_only: bool = True) -> list[tuple[str, str]]:
     """(request key, planned JSON) of a batch, in the order they were batched."""
     sql = "SELECT request_key, targets_json FROM batch_requests WHERE batch_local_id = ?"
     if pending_only:
@@ -145,7 +147,7 @@ def batch_entries(cache: Cache, local_id: str, pending_only: bool = True) -> lis
     return cache.conn.execute(sql + " ORDER BY rowid", (local_id,)).fetchall()
 
 
-def mark_done(cache: Cache, keys: Sequence[str]) -> None:
+def mark_done(cache: CacheConnection, keys: Sequence[str]) -> None:
     """Answers for ``keys`` were stored: no open batch owes them any more. Call inside a write."""
     for start in range(0, len(keys), _CHUNK):
         chunk = list(keys[start : start + _CHUNK])

@@ -5,7 +5,8 @@ structured output it takes (docs/TEXTGEN.md, "Structured output, negotiated") an
 answer here, so a rerun neither probes again nor guesses. The base URL is stored without
 user, password, query or fragment: it says where the server was, never how to log in.
 
-Bound as methods of :class:`crossglg.cache.store.Cache`.
+Module functions on an open cache, like :mod:`crossglg.cache.leases`; the table is made by
+migration 4 (:mod:`crossglg.cache.migrations`).
 """
 
 from __future__ import annotations
@@ -13,23 +14,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+from crossglg.cache.records import utc_now
 from crossglg.cache.sanitize import clean_message
 
 if TYPE_CHECKING:
-    from crossglg.cache.store import Cache
-
-ENDPOINT_TABLES: dict[str, str] = {
-    "json_modes": """
-        CREATE TABLE IF NOT EXISTS json_modes (
-            base_url TEXT NOT NULL,
-            model TEXT NOT NULL,
-            json_mode TEXT NOT NULL,
-            evidence TEXT,
-            decided_at TEXT NOT NULL,
-            run_id TEXT,
-            PRIMARY KEY (base_url, model)
-        )""",
-}
+    from crossglg.cache.connection import CacheConnection
 
 
 def endpoint_url(base_url: str) -> str:
@@ -41,14 +30,14 @@ def endpoint_url(base_url: str) -> str:
     return urlunsplit((parts.scheme.lower(), host.lower(), parts.path.rstrip("/"), "", ""))
 
 
-def _has_table(cache: Cache) -> bool:
+def _has_table(cache: CacheConnection) -> bool:
     row = cache.conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'json_modes'"
     ).fetchone()
     return row is not None
 
 
-def remembered_json_mode(cache: Cache, base_url: str, model: str) -> tuple[str, str] | None:
+def remembered_json_mode(cache: CacheConnection, base_url: str, model: str) -> tuple[str, str] | None:
     """(mode, when it was decided) for this server and model, or None if never asked.
 
     Works on a read-only cache made before the table existed (then: None).
@@ -63,11 +52,14 @@ def remembered_json_mode(cache: Cache, base_url: str, model: str) -> tuple[str, 
 
 
 def remember_json_mode(
-    cache: Cache, base_url: str, model: str, json_mode: str, evidence: str, run_id: str | None = None
+    cache: CacheConnection,
+    base_url: str,
+    model: str,
+    json_mode: str,
+    evidence: str,
+    run_id: str | None = None,
 ) -> None:
     """Record the mode a server accepted; ``evidence`` says what it refused on the way."""
-    from crossglg.cache.store import utc_now
-
     with cache.write():
         cache.conn.execute(
             "INSERT OR REPLACE INTO json_modes (base_url, model, json_mode, evidence, decided_at, run_id)"

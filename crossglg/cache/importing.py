@@ -43,7 +43,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 @cache
 def _known_slots() -> dict[str, frozenset[str]]:
     """Every part name and every joint name of the built-in layouts, by kind."""
-    from crossglg.data.layouts import LAYOUTS, PARTS6
+    from crossglg.vocab.layouts import LAYOUTS, PARTS6
 
     parts = set(PARTS6).union(*(lay.parts for lay in LAYOUTS.values()))
     joints = set().union(*(lay.joints for lay in LAYOUTS.values()))
@@ -52,7 +52,7 @@ def _known_slots() -> dict[str, frozenset[str]]:
 
 def _builtin_name(dataset: str, class_id: int, where: str) -> str | None:
     """The class's name in the built-in list, or None when ``dataset`` has no built-in list."""
-    from crossglg.prompts.classes import builtin_names, load_classes
+    from crossglg.vocab.classes import builtin_names, load_classes
 
     if dataset not in builtin_names():
         return None

@@ -11,7 +11,8 @@ no heartbeat for :data:`STALE_AFTER_S`. SQLite's WAL needs shared memory, so eve
 of one file is normally on one host and the pid test decides. A lease is live while it has
 not expired and its run is not stale; a heartbeat extends every lease of its run.
 
-Bound as methods of :class:`crossglg.cache.store.Cache`.
+Module functions on an open cache: the store calls the bookkeeping ones inside its own
+transactions; a run calls :func:`claim` and :func:`heartbeat`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 from crossglg.cache.records import utc_stamp
 
 if TYPE_CHECKING:
-    from crossglg.cache.store import Cache
+    from crossglg.cache.connection import CacheConnection
 
 LEASE_S = 120.0  # a lease lapses this long after its run's last heartbeat
 HEARTBEAT_S = 10.0  # how often a working run renews its heartbeat and leases
@@ -51,7 +52,7 @@ def _is_stale(pid: int | None, host: str | None, heartbeat_at: str | None) -> bo
     return heartbeat_at is None or heartbeat_at < _stamp(-STALE_AFTER_S)
 
 
-def mark_stale_runs(cache: Cache) -> list[str]:
+def mark_stale_runs(cache: CacheConnection) -> list[str]:
     """Mark every "running" run whose process is gone as "interrupted"; returns their ids.
 
     Runs written by a crossglg without ``run_owners`` count as stale once they started
@@ -74,7 +75,7 @@ def mark_stale_runs(cache: Cache) -> list[str]:
     return stale
 
 
-def register_owner(cache: Cache, run_id: str) -> None:
+def register_owner(cache: CacheConnection, run_id: str) -> None:
     """Record this process as the run's owner. Call inside a write transaction."""
     cache.conn.execute(
         "INSERT OR REPLACE INTO run_owners (run_id, pid, host, heartbeat_at) VALUES (?, ?, ?, ?)",
@@ -82,20 +83,20 @@ def register_owner(cache: Cache, run_id: str) -> None:
     )
 
 
-def release_run(cache: Cache, run_id: str) -> None:
+def release_run(cache: CacheConnection, run_id: str) -> None:
     """Forget a finished run's owner row and leases. Call inside a write transaction."""
     cache.conn.execute("DELETE FROM run_owners WHERE run_id = ?", (run_id,))
     cache.conn.execute("DELETE FROM leases WHERE run_id = ?", (run_id,))
 
 
-def heartbeat(cache: Cache, run_id: str) -> None:
+def heartbeat(cache: CacheConnection, run_id: str) -> None:
     """Tell other processes this run is alive and extend all of its leases."""
     with cache.write():
         cache.conn.execute("UPDATE run_owners SET heartbeat_at = ? WHERE run_id = ?", (_stamp(), run_id))
         cache.conn.execute("UPDATE leases SET expires_at = ? WHERE run_id = ?", (_stamp(LEASE_S), run_id))
 
 
-def claim(cache: Cache, request_key: str, run_id: str, skip_answered: bool = True) -> str:
+def claim(cache: CacheConnection, request_key: str, run_id: str, skip_answered: bool = True) -> str:
     """Try to take the lease on one request: ``mine``, ``answered`` (an ``ok`` answer is
     already stored and ``skip_answered``) or ``busy`` (another live run holds it).
     """

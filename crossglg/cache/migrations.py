@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from crossglg.cache.endpoints import ENDPOINT_TABLES
 from crossglg.cache.records import STATUSES
 from crossglg.cache.schema import INDEXES, TABLES
 
@@ -116,6 +115,19 @@ BATCH_TABLES: dict[str, str] = {
 }
 BATCH_INDEXES = ("CREATE INDEX IF NOT EXISTS batch_requests_key ON batch_requests(request_key, state)",)
 
+ENDPOINT_TABLES: dict[str, str] = {
+    "json_modes": """
+        CREATE TABLE IF NOT EXISTS json_modes (
+            base_url TEXT NOT NULL,
+            model TEXT NOT NULL,
+            json_mode TEXT NOT NULL,
+            evidence TEXT,
+            decided_at TEXT NOT NULL,
+            run_id TEXT,
+            PRIMARY KEY (base_url, model)
+        )""",
+}
+
 
 def _v3_batches(conn: sqlite3.Connection) -> None:
     for ddl in (*BATCH_TABLES.values(), *BATCH_INDEXES):
@@ -164,7 +176,7 @@ def make_backup(conn: sqlite3.Connection, path: Path, version: int) -> Path | No
 
     ``VACUUM INTO`` reads through our connection, so the copy is one consistent snapshot with
     whatever is still in the WAL, and it opens no second handle on the cache file (closing one
-    would drop this process's locks on it: see ``store._inspect``). It writes a temporary name
+    would drop this process's locks on it: see ``connection._inspect``). It writes a temporary name
     that is hard-linked to the final one only when complete, so a crash never leaves a partial
     backup under the real name, and an earlier backup (the true original) is never replaced.
     """

@@ -1,7 +1,8 @@
-"""Read paths and bulk edits behind `show`, `export`, `stats`, `import` and `invalidate`.
+"""Read paths and bulk edits behind `show`, `export`, `stats` and `invalidate`.
 
-Bound as methods of :class:`crossglg.cache.store.Cache`; kept apart so the store module
-holds only the write machinery.
+Methods of every open cache through :class:`CacheQueries`, kept apart so :mod:`crossglg.cache.store`
+holds only the write paths. They return what is stored; what is wrong with an answer is the
+text toolkit's judgement (:mod:`crossglg.textgen.items`).
 """
 
 from __future__ import annotations
@@ -9,20 +10,13 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from crossglg.cache.connection import CacheConnection
 from crossglg.cache.errors import CacheDamaged
-from crossglg.cache.keys import request_key, sha256_hex
-from crossglg.cache.records import STATUSES, GenerationRow, ImportRecord, ItemTarget, RequestRow, utc_stamp
-from crossglg.prompts.answers import answer_problems
-from crossglg.prompts.quality import answer_quality
-
-if TYPE_CHECKING:
-    from crossglg.cache.store import Cache
-
-IMPORT_PREFIX = "import:"
+from crossglg.cache.records import STATUSES, utc_stamp
 
 _ITEM_SELECT = """
     SELECT i.dataset, i.class_id, i.class_name, i.kind, i.slot, i.sample_index, i.source,
@@ -38,7 +32,7 @@ _ITEM_SELECT = """
 _ITEM_ORDER = "ORDER BY i.dataset, i.class_id, i.source, i.sample_index, i.kind != 'global', i.rowid"
 
 
-def _item_rows(cache: Cache, where: str, params: list[Any]) -> Iterator[dict[str, Any]]:
+def _item_rows(cache: CacheConnection, where: str, params: list[Any]) -> Iterator[dict[str, Any]]:
     cur = cache.conn.execute(f"{_ITEM_SELECT} {where} {_ITEM_ORDER}", params)
     cols = [d[0] for d in cur.description]
     for row in cur:
@@ -54,124 +48,7 @@ def _filters(**conditions: Any) -> tuple[str, list[Any]]:
     return "WHERE " + " AND ".join(f"i.{k} = ?" for k in used), list(used.values())
 
 
-def show(cache: Cache, dataset: str, class_id: int, source: str | None = None) -> list[dict[str, Any]]:
-    """Every text of one class, each with where it came from (model, prompt, run, status)."""
-    where, params = _filters(dataset=dataset, class_id=class_id, source=source)
-    return list(_item_rows(cache, where, params))
-
-
-def unused_answers(cache: Cache, class_name: str) -> list[dict[str, Any]]:
-    """The answers about ``class_name`` that are not ok, each with what is wrong with it.
-
-    A degenerate answer may leave no text in the bank at all ("walk around" six times), so
-    `show` finds it through its prompt: the templates quote the action name, and the stored
-    messages are canonical JSON, where that quote is ``\\"``. The problems are worked out
-    again from the stored answer and schema (``crossglg.prompts``), as the runner did.
-    """
-    needle = json.dumps(f'"{class_name}"', ensure_ascii=False)[1:-1]
-    cur = cache.conn.execute(
-        "SELECT r.backend, r.model, p.name, g.status, r.schema_json, g.parsed_json, t.text"
-        " FROM generations g JOIN requests r USING (request_key)"
-        " LEFT JOIN prompts p ON p.prompt_id = r.prompt_id LEFT JOIN texts t ON t.text_id = g.text_id"
-        " WHERE g.status != 'ok' AND instr(r.messages_json, ?) > 0 ORDER BY g.completed_at",
-        (needle,),
-    )
-    out = []
-    for backend, model, prompt, status, schema_json, parsed_json, raw in cur:
-        schema = json.loads(schema_json) if schema_json else {}
-        props = schema.get("properties") or {}
-        # "required" keeps the slots in the prompt's order (canonical JSON sorted the properties)
-        kind, slots = (
-            ("global", ()) if "description" in props else ("part", tuple(schema.get("required", ())))
-        )
-        parsed = json.loads(parsed_json) if parsed_json else None
-        problems = []
-        if parsed is not None:
-            problems = answer_problems(kind, parsed, slots)
-            problems += answer_quality(kind, parsed, slots, class_name).problems
-        out.append(
-            {
-                "source": f"{backend}:{model}",
-                "prompt": prompt,
-                "status": status,
-                "problems": problems,
-                "raw_text": raw,
-            }
-        )
-    return out
-
-
-def export_rows(
-    cache: Cache, dataset: str | None = None, source: str | None = None, kind: str | None = None
-) -> Iterator[dict[str, Any]]:
-    """All texts as flat rows (JSONL/CSV); the fields `import` reads are among them, so exports re-import."""
-    where, params = _filters(dataset=dataset, source=source, kind=kind)
-    return _item_rows(cache, where, params)
-
-
-def sources(cache: Cache, dataset: str) -> list[str]:
-    """The sources (backend:model or import:label) that have texts for a dataset, sorted."""
-    rows = cache.conn.execute(
-        "SELECT DISTINCT source FROM items WHERE dataset = ? ORDER BY source", (dataset,)
-    )
-    return [r[0] for r in rows]
-
-
-def stats(cache: Cache) -> dict[str, Any]:
-    """Counts for `crossglg-text stats`: what the file holds and what failed.
-
-    Checks the file's pages first (``PRAGMA quick_check``), so a damaged file is reported
-    as damaged instead of counted as if whole.
-    """
-    q = cache.conn.execute
-    problems = [r[0] for r in q("PRAGMA quick_check(5)")]
-    if problems != ["ok"]:
-        raise CacheDamaged(
-            f"{cache.path}: the file is damaged ({'; '.join(problems)[:300]}); recover what is readable "
-            f"with `sqlite3 {cache.path.name} .recover | sqlite3 recovered.db`"
-        )
-
-    def count(table: str) -> int:
-        return q(f"SELECT count(*) FROM {table}").fetchone()[0]
-
-    items = [
-        dict(zip(("dataset", "source", "kind", "classes", "texts"), r, strict=True))
-        for r in q(
-            "SELECT dataset, source, kind, count(DISTINCT class_id), count(*) FROM items"
-            " GROUP BY dataset, source, kind ORDER BY dataset, source, kind"
-        )
-    ]
-    return {
-        "path": str(cache.path),
-        "integrity": "ok",
-        "schema_version": int(cache.meta()["schema_version"]),
-        "size_bytes": cache.path.stat().st_size,
-        "runs": count("runs"),
-        "requests": count("requests"),
-        "generations": dict(
-            q("SELECT status, count(*) FROM generations GROUP BY status ORDER BY status").fetchall()
-        ),
-        "attempts": count("attempts"),
-        "texts": count("texts"),
-        "items": items,
-        "tokens": dict(
-            zip(
-                ("input", "output", "reasoning"),
-                q(
-                    "SELECT coalesce(sum(tokens_input), 0), coalesce(sum(tokens_output), 0),"
-                    " coalesce(sum(tokens_reasoning), 0) FROM generations"
-                ).fetchone(),
-                strict=True,
-            )
-        ),
-        "cost_usd": q("SELECT coalesce(sum(cost_usd), 0) FROM generations").fetchone()[0],
-        "cost": _cost(cache),
-        "embedders": count("embedders"),
-        "embeddings": count("embeddings"),
-    }
-
-
-def _cost(cache: Cache) -> dict[str, Any]:
+def _cost(cache: CacheConnection) -> dict[str, Any]:
     """Dollars per model and per run; answers without a price (unknown model) are counted apart.
 
     ``priced`` < ``answers`` means the sum is a lower bound: those answers cost something
@@ -203,55 +80,6 @@ def _cost(cache: Cache) -> dict[str, Any]:
         "by_model": by_model,
         "by_run": by_run,
     }
-
-
-def import_texts(
-    cache: Cache,
-    records: Iterable[ImportRecord],
-    label: str,
-    run_id: str | None = None,
-    prefix: str = IMPORT_PREFIX,
-) -> int:
-    """Store externally written texts under source ``import:<label>``, exactly like generations.
-
-    A curated pack passes ``prefix="pack:"`` and ``NAME@VERSION`` as its label
-    (crossglg.textgen.packs); its requests then have backend ``pack``.
-
-    Each record becomes a request (backend ``import``, model = label, keyed on the text) and an
-    ``ok`` generation whose items fan out as usual, so the text bank, `show` and `export` treat
-    it like any model's answer. Re-importing the same text is a no-op; changed text replaces
-    the item. Returns the number of records stored.
-    """
-    label = label.strip()
-    if not label or any(ch.isspace() for ch in label):
-        raise ValueError(f"import label must be one word, got {label!r}")
-    source = prefix + label
-    requests, generations = [], []
-    for rec in records:
-        params = {
-            "dataset": rec.dataset,
-            "class_id": rec.class_id,
-            "kind": rec.kind,
-            "slot": rec.slot,
-            "text_sha256": sha256_hex(rec.text),
-        }
-        key = request_key(source, [], params, rec.sample_index)
-        if rec.kind == "global":
-            parsed: dict[str, Any] = {"description": rec.text, "key_body_parts": list(rec.key_body_parts)}
-            slots: tuple[str, ...] = ()
-        else:
-            parsed, slots = {rec.slot: rec.text}, (rec.slot,)
-        requests.append(RequestRow(key, prefix.rstrip(":"), label, [], params, rec.sample_index))
-        target = ItemTarget(
-            rec.dataset, rec.class_id, rec.class_name, rec.kind, rec.sample_index, source, slots
-        )
-        generations.append(
-            (GenerationRow(key, "ok", rec.text, parsed, mode="import", run_id=run_id), [target])
-        )
-    with cache.write():
-        cache.put_requests(requests, run_id=run_id)
-        cache.record(generations=generations)
-    return len(generations)
 
 
 def _from_iso(text: str) -> datetime:
@@ -315,30 +143,137 @@ def _invalidation_select(
     return select, params
 
 
-def invalidate(
-    cache: Cache,
-    model: str | None = None,
-    prompt: str | None = None,
-    since: str | None = None,
-    status: str | None = None,
-    dry_run: bool = False,
-) -> int:
-    """Forget answers so the next run asks again; requests and texts stay as history.
+class CacheQueries(CacheConnection):
+    """The read paths (`show`, `export`, `stats`, `sources`) and `invalidate`, as methods of every open cache.
 
-    ``model`` matches the model id or ``backend:model``; ``prompt`` a prompt name, a version
-    label (``global@1a2b3c4d5e6f``) or a prompt-id prefix; ``since`` an ISO time (answers
-    completed at or after it); ``status`` one of :data:`STATUSES`. Filters combine with AND; at
-    least one is required. Returns the number of answers forgotten, or with ``dry_run`` the
-    number that would be, without writing (so it works on a read-only cache).
+    :class:`crossglg.cache.store.Cache` adds the write paths on top; both reach the file only
+    through :class:`~crossglg.cache.connection.CacheConnection`.
     """
-    select, params = _invalidation_select(model, prompt, since, status)
-    if dry_run:
-        return len(cache.conn.execute(select, params).fetchall())
-    with cache.write():
-        keys = [r[0] for r in cache.conn.execute(select, params)]
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            cache.conn.execute(f"DELETE FROM items WHERE request_key IN ({marks})", chunk)
-            cache.conn.execute(f"DELETE FROM generations WHERE request_key IN ({marks})", chunk)
-    return len(keys)
+
+    def show(self, dataset: str, class_id: int, source: str | None = None) -> list[dict[str, Any]]:
+        """Every text of one class, each with where it came from (model, prompt, run, status)."""
+        where, params = _filters(dataset=dataset, class_id=class_id, source=source)
+        return list(_item_rows(self, where, params))
+
+    def unused_answer_rows(self, class_name: str) -> list[dict[str, Any]]:
+        """The stored answers about ``class_name`` that are not ok, oldest first, as stored.
+
+        A degenerate answer may leave no text in the bank at all ("walk around" six times), so
+        `show` finds it through its prompt: the templates quote the action name, and the stored
+        messages are canonical JSON, where that quote is ``\\"``. Each row has ``source``,
+        ``prompt``, ``status``, ``schema`` and ``parsed`` (None when absent) and ``raw_text``.
+        """
+        needle = json.dumps(f'"{class_name}"', ensure_ascii=False)[1:-1]
+        cur = self.conn.execute(
+            "SELECT r.backend, r.model, p.name, g.status, r.schema_json, g.parsed_json, t.text"
+            " FROM generations g JOIN requests r USING (request_key)"
+            " LEFT JOIN prompts p ON p.prompt_id = r.prompt_id LEFT JOIN texts t ON t.text_id = g.text_id"
+            " WHERE g.status != 'ok' AND instr(r.messages_json, ?) > 0 ORDER BY g.completed_at",
+            (needle,),
+        )
+        return [
+            {
+                "source": f"{backend}:{model}",
+                "prompt": prompt,
+                "status": status,
+                "schema": json.loads(schema_json) if schema_json else None,
+                "parsed": json.loads(parsed_json) if parsed_json else None,
+                "raw_text": raw,
+            }
+            for backend, model, prompt, status, schema_json, parsed_json, raw in cur
+        ]
+
+    def export_rows(
+        self, dataset: str | None = None, source: str | None = None, kind: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """All texts as flat rows (JSONL/CSV); the fields `import` reads are among them, so exports re-import."""
+        where, params = _filters(dataset=dataset, source=source, kind=kind)
+        return _item_rows(self, where, params)
+
+    def sources(self, dataset: str) -> list[str]:
+        """The sources (backend:model or import:label) that have texts for a dataset, sorted."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT source FROM items WHERE dataset = ? ORDER BY source", (dataset,)
+        )
+        return [r[0] for r in rows]
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for `crossglg-text stats`: what the file holds and what failed.
+
+        Checks the file's pages first (``PRAGMA quick_check``), so a damaged file is reported
+        as damaged instead of counted as if whole.
+        """
+        q = self.conn.execute
+        problems = [r[0] for r in q("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            raise CacheDamaged(
+                f"{self.path}: the file is damaged ({'; '.join(problems)[:300]}); recover what is readable "
+                f"with `sqlite3 {self.path.name} .recover | sqlite3 recovered.db`"
+            )
+
+        def count(table: str) -> int:
+            return q(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+        items = [
+            dict(zip(("dataset", "source", "kind", "classes", "texts"), r, strict=True))
+            for r in q(
+                "SELECT dataset, source, kind, count(DISTINCT class_id), count(*) FROM items"
+                " GROUP BY dataset, source, kind ORDER BY dataset, source, kind"
+            )
+        ]
+        return {
+            "path": str(self.path),
+            "integrity": "ok",
+            "schema_version": int(self.meta()["schema_version"]),
+            "size_bytes": self.path.stat().st_size,
+            "runs": count("runs"),
+            "requests": count("requests"),
+            "generations": dict(
+                q("SELECT status, count(*) FROM generations GROUP BY status ORDER BY status").fetchall()
+            ),
+            "attempts": count("attempts"),
+            "texts": count("texts"),
+            "items": items,
+            "tokens": dict(
+                zip(
+                    ("input", "output", "reasoning"),
+                    q(
+                        "SELECT coalesce(sum(tokens_input), 0), coalesce(sum(tokens_output), 0),"
+                        " coalesce(sum(tokens_reasoning), 0) FROM generations"
+                    ).fetchone(),
+                    strict=True,
+                )
+            ),
+            "cost_usd": q("SELECT coalesce(sum(cost_usd), 0) FROM generations").fetchone()[0],
+            "cost": _cost(self),
+            "embedders": count("embedders"),
+            "embeddings": count("embeddings"),
+        }
+
+    def invalidate(
+        self,
+        model: str | None = None,
+        prompt: str | None = None,
+        since: str | None = None,
+        status: str | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        """Forget answers so the next run asks again; requests and texts stay as history.
+
+        ``model`` matches the model id or ``backend:model``; ``prompt`` a prompt name, a version
+        label (``global@1a2b3c4d5e6f``) or a prompt-id prefix; ``since`` an ISO time (answers
+        completed at or after it); ``status`` one of :data:`STATUSES`. Filters combine with AND; at
+        least one is required. Returns the number of answers forgotten, or with ``dry_run`` the
+        number that would be, without writing (so it works on a read-only self).
+        """
+        select, params = _invalidation_select(model, prompt, since, status)
+        if dry_run:
+            return len(self.conn.execute(select, params).fetchall())
+        with self.write():
+            keys = [r[0] for r in self.conn.execute(select, params)]
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                self.conn.execute(f"DELETE FROM items WHERE request_key IN ({marks})", chunk)
+                self.conn.execute(f"DELETE FROM generations WHERE request_key IN ({marks})", chunk)
+        return len(keys)

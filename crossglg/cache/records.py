@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 STATUSES = ("ok", "failed", "refused", "truncated", "invalid_json", "incomplete", "degenerate")
-# statuses whose parsed answer feeds `items`: an incomplete answer contributes the slots it
-# has, a degenerate one those that pass the quality checks (crossglg.prompts.quality)
+# statuses whose parsed answer feeds `items` (crossglg.textgen.items decides which texts): an
+# incomplete answer contributes the slots it has, a degenerate one those that pass the quality checks
 USABLE_STATUSES = ("ok", "incomplete", "degenerate")
 KINDS = ("global", "part", "joint")
 MODES = ("online", "batch", "offline", "import")
@@ -21,6 +21,10 @@ def utc_stamp(moment: datetime) -> str:
     Stored times are compared as text, which orders them correctly only when all share it.
     """
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_now() -> str:
+    return utc_stamp(datetime.now(timezone.utc))
 
 
 @dataclass(frozen=True)
@@ -44,23 +48,23 @@ class RequestRow:
 
 
 @dataclass(frozen=True)
-class ItemTarget:
-    """Where an answer lands in ``items``: one class of one dataset, from one source.
+class ItemRow:
+    """One text as ``items`` stores it: one slot of one class of one dataset, from one source.
 
-    ``slots`` is empty for a global answer and the part/joint names for a local one. The same
-    request can serve several targets (ntu60 and ntu120 share class names, hence prompts).
-    ``accept_degenerate``: a ``degenerate`` answer lands here whole, not only its good pieces
-    (`generate --accept-degenerate`, for trying the pipeline with a tiny model).
+    ``slot`` is "" for a global text and the part/joint name for a local one;
+    ``key_body_parts`` goes with a global text only. The text toolkit makes these from an
+    answer (crossglg.textgen.items); the cache stores them as handed.
     """
 
     dataset: str
     class_id: int
     class_name: str
     kind: str
+    slot: str
     sample_index: int
     source: str
-    slots: tuple[str, ...] = ()
-    accept_degenerate: bool = False
+    text: str
+    key_body_parts: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crossglg.cache.store import utc_now
+from crossglg.cache.records import utc_now
 
 if TYPE_CHECKING:
-    from crossglg.cache.store import Cache
+    from crossglg.cache.connection import CacheConnection
 
 NUMPY_DTYPE = {"f4": "<f4", "f2": "<f2"}
 
@@ -38,7 +38,7 @@ class EmbedderRow:
     config: dict[str, Any]
 
 
-def put_embedder(cache: Cache, row: EmbedderRow) -> None:
+def put_embedder(cache: CacheConnection, row: EmbedderRow) -> None:
     """Register an embedder; registering the same id again is a no-op."""
     with cache.write():
         cache.conn.execute(
@@ -58,7 +58,7 @@ def put_embedder(cache: Cache, row: EmbedderRow) -> None:
         )
 
 
-def embedders(cache: Cache) -> list[EmbedderRow]:
+def embedders(cache: CacheConnection) -> list[EmbedderRow]:
     """Every registered embedder, oldest first."""
     rows = cache.conn.execute(
         "SELECT embedder_id, model, revision, dim, dtype, normalized, max_tokens, prefix, config_json"
@@ -82,7 +82,9 @@ _MISSING = """
       AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.text_id = t.text_id AND e.embedder_id = ?)"""
 
 
-def count_texts(cache: Cache, embedder_id: str, datasets: Sequence[str] | None = None) -> tuple[int, int]:
+def count_texts(
+    cache: CacheConnection, embedder_id: str, datasets: Sequence[str] | None = None
+) -> tuple[int, int]:
     """(texts that items point to, those of them not yet embedded by ``embedder_id``)."""
     where, args = _dataset_filter(datasets)
     total = cache.conn.execute(f"SELECT COUNT(DISTINCT i.text_id) FROM items i{where}", args).fetchone()[0]
@@ -93,7 +95,7 @@ def count_texts(cache: Cache, embedder_id: str, datasets: Sequence[str] | None =
 
 
 def missing_texts(
-    cache: Cache, embedder_id: str, datasets: Sequence[str] | None = None, chunk: int = 2048
+    cache: CacheConnection, embedder_id: str, datasets: Sequence[str] | None = None, chunk: int = 2048
 ) -> Iterator[list[tuple[int, str]]]:
     """Chunks of (text_id, text) that items point to and ``embedder_id`` has not embedded.
 
@@ -109,7 +111,7 @@ def missing_texts(
 
 
 def put_vectors(
-    cache: Cache,
+    cache: CacheConnection,
     embedder_id: str,
     text_ids: Sequence[int],
     vectors: np.ndarray,
@@ -141,7 +143,7 @@ def put_vectors(
         return cache.conn.total_changes - before
 
 
-def _embedder_shape(cache: Cache, embedder_id: str) -> tuple[int, str]:
+def _embedder_shape(cache: CacheConnection, embedder_id: str) -> tuple[int, str]:
     row = cache.conn.execute(
         "SELECT dim, dtype FROM embedders WHERE embedder_id = ?", (embedder_id,)
     ).fetchone()
@@ -150,12 +152,12 @@ def _embedder_shape(cache: Cache, embedder_id: str) -> tuple[int, str]:
     return row[0], row[1]
 
 
-def item_datasets(cache: Cache) -> list[str]:
+def item_datasets(cache: CacheConnection) -> list[str]:
     """Every dataset name that has texts, sorted."""
     return [r[0] for r in cache.conn.execute("SELECT DISTINCT dataset FROM items ORDER BY dataset")]
 
 
-def item_sources(cache: Cache, dataset: str) -> list[tuple[str, int]]:
+def item_sources(cache: CacheConnection, dataset: str) -> list[tuple[str, int]]:
     """(source, number of classes) for one dataset, most classes first."""
     return cache.conn.execute(
         "SELECT source, COUNT(DISTINCT class_id) AS n FROM items WHERE dataset = ? GROUP BY source"
@@ -186,7 +188,7 @@ class BankRows:
     vectors: np.ndarray
 
 
-def bank_rows(cache: Cache, dataset: str, source: str, embedder_id: str) -> BankRows:
+def bank_rows(cache: CacheConnection, dataset: str, source: str, embedder_id: str) -> BankRows:
     """The text bank's one read query: items → embeddings, decoded with ``np.frombuffer``."""
     dim, dtype = _embedder_shape(cache, embedder_id)
     rows = cache.conn.execute(
@@ -226,7 +228,7 @@ def bank_rows(cache: Cache, dataset: str, source: str, embedder_id: str) -> Bank
     )
 
 
-def coverage(cache: Cache, datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def coverage(cache: CacheConnection, datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Per (dataset, source, embedder): classes fully embedded, local slots, texts, for ``crossglg-text stats``.
 
     A class counts as covered when every one of its texts (global and local, all samples)

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from crossglg.cache.errors import CacheWriteError
-from crossglg.cache.leases import HEARTBEAT_S
-from crossglg.cache.records import AttemptRow, GenerationRow, ItemTarget
+from crossglg.cache.leases import HEARTBEAT_S, heartbeat
+from crossglg.cache.records import AttemptRow, GenerationRow, ItemRow
 
 if TYPE_CHECKING:
     from crossglg.cache.store import Cache
@@ -48,9 +48,9 @@ class BatchWriter:
         #: called once when a flush is first refused, e.g. to stop sending requests
         self.on_blocked: Callable[[CacheWriteError], None] | None = None
         self._last_beat = time.monotonic()
-        self._generations: list[tuple[GenerationRow, Sequence[ItemTarget]]] = []
+        self._generations: list[tuple[GenerationRow, Sequence[ItemRow]]] = []
         self._attempts: list[AttemptRow] = []
-        self._links: list[tuple[str, Sequence[ItemTarget]]] = []
+        self._links: list[tuple[str, Sequence[ItemRow]]] = []
         self._last_flush = time.monotonic()
         self.rows_written = 0
         self.flushes = 0
@@ -59,18 +59,18 @@ class BatchWriter:
     def pending(self) -> int:
         return len(self._generations) + len(self._attempts) + len(self._links)
 
-    def add_generation(self, gen: GenerationRow, targets: Sequence[ItemTarget] = ()) -> None:
-        """Queue an answer and the (dataset, class) targets its texts fan out to."""
-        self._generations.append((gen, tuple(targets)))
+    def add_generation(self, gen: GenerationRow, items: Sequence[ItemRow] = ()) -> None:
+        """Queue an answer and the texts it yields (stored only if the answer is)."""
+        self._generations.append((gen, tuple(items)))
         self.maybe_flush()
 
     def add_attempt(self, attempt: AttemptRow) -> None:
         self._attempts.append(attempt)
         self.maybe_flush()
 
-    def link(self, request_key: str, targets: Sequence[ItemTarget]) -> None:
-        """Attach an already cached answer to targets (a cache hit still fills `items`)."""
-        self._links.append((request_key, tuple(targets)))
+    def link(self, request_key: str, items: Sequence[ItemRow]) -> None:
+        """File more texts under an already cached answer (a cache hit still fills `items`)."""
+        self._links.append((request_key, tuple(items)))
         self.maybe_flush()
 
     def due(self) -> bool:
@@ -117,7 +117,7 @@ class BatchWriter:
             return
         self._last_beat = time.monotonic()
         try:
-            self.cache.heartbeat(self.run_id)
+            heartbeat(self.cache, self.run_id)
         except CacheWriteError as err:
             if not err.may_recover:
                 raise

@@ -160,7 +160,8 @@ def split(
 ) -> None:
     """Apply a one-shot protocol to a prepared cache and count auxiliary / exemplar / query samples."""
     from crossglg.data.prepared import open_prepared
-    from crossglg.data.protocols import load_protocol, split_prepared
+    from crossglg.data.splits import split_prepared
+    from crossglg.vocab.protocols import load_protocol
 
     data = open_prepared(folder)
     proto = load_protocol(protocol, dataset=data.dataset)

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from crossglg.data.layouts import get_layout
 from crossglg.data.prepared import PreparedWriter
 from crossglg.data.readers import read_checked, scan_source, stream_checked
 from crossglg.data.readers.base import Problem, Scan, UnitResult
 from crossglg.data.validation import build_report, write_report
+from crossglg.vocab.layouts import get_layout
 
 
 def _results(scan: Scan, workers: int, num_joints: int) -> Iterator[UnitResult]:

@@ -20,8 +20,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from crossglg.data.layouts import Layout, get_layout
 from crossglg.errors import UserError
+from crossglg.vocab.layouts import Layout, get_layout
 
 # NTU-25 joints (0-based) that view normalisation and centring are defined on (docs/SYNTHETIC.md, "Feeding a model: batched preprocessing")
 _NTU_SPINE_BASE, _NTU_SPINE_MID, _NTU_LEFT_SHOULDER, _NTU_RIGHT_SHOULDER = 0, 1, 4, 8

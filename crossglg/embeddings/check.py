@@ -17,9 +17,9 @@ import numpy as np
 
 from crossglg.cache import open_cache
 from crossglg.cache.vectors import item_datasets
-from crossglg.embeddings.joint_importance import match_parts
 from crossglg.embeddings.textbank import TextBank
 from crossglg.errors import UserError
+from crossglg.vocab.body_words import match_parts
 
 
 @dataclass

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from crossglg.embeddings.spec import DEFAULT_MODEL, EMBEDDERS, LONG_TEXT, PRECISIONS, STORE_DTYPES
+from crossglg.embeddings.kinds import EMBEDDERS
+from crossglg.embeddings.spec import DEFAULT_MODEL, LONG_TEXT, PRECISIONS, STORE_DTYPES
 
 if TYPE_CHECKING:
     from crossglg.cache import Cache

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crossglg.embeddings.spec import EMBEDDERS, Embedder, read_json
+from crossglg.embeddings.kinds import EMBEDDERS
+from crossglg.embeddings.spec import Embedder, read_json
 from crossglg.errors import UserError
 
 if TYPE_CHECKING:  # numpy loads with the first encoder: listing the kinds (--help) stays light

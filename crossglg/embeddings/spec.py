@@ -14,13 +14,10 @@ import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from crossglg.embeddings.kinds import EMBEDDERS
 from crossglg.errors import UserError
-from crossglg.registry import Registry
-
-if TYPE_CHECKING:
-    from crossglg.embeddings.encoders import Encoder
 
 # Bump when the id payload below changes: every old embedding then misses, by design.
 EMBEDDER_RECIPE_VERSION = 1
@@ -43,21 +40,6 @@ _IGNORED_FILES = {"README.md", ".gitattributes"}
 _FULL_HASH_LIMIT = 64 << 20
 _SAMPLE_BLOCKS = 16
 _BLOCK = 1 << 20
-
-
-def _check(obj: object) -> str | None:
-    from crossglg.embeddings.encoders import Encoder
-
-    return (
-        None if isinstance(obj, type) and issubclass(obj, Encoder) else f"{obj!r} is not an Encoder subclass"
-    )
-
-
-# the ``kind`` of ``kind:model``; each Encoder subclass in encoders.py registers itself, and its
-# class attributes say what enters the embedder id (library, pooling) and how to read its limit
-EMBEDDERS: Registry[type[Encoder]] = Registry(
-    "embedder kind", "crossglg.embedders", modules=("crossglg.embeddings.encoders",), check=_check
-)
 
 
 @dataclass(frozen=True)

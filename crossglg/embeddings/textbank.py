@@ -19,11 +19,12 @@ import numpy as np
 
 from crossglg.cache import open_cache
 from crossglg.cache.vectors import BankRows, EmbedderRow, bank_rows, embedders, item_datasets, item_sources
-from crossglg.data.layouts import Layout, get_layout
 from crossglg.embeddings.joint_importance import k_gt_for
 from crossglg.embeddings.spec import canonical_spec
 from crossglg.errors import UserError
-from crossglg.prompts import dataset_layout, part_set
+from crossglg.vocab.classes import dataset_layout
+from crossglg.vocab.layouts import Layout, get_layout
+from crossglg.vocab.parts import part_set
 
 if TYPE_CHECKING:
     import torch

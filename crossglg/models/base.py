@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossglg.data.layouts import Layout
 from crossglg.errors import UserError
 from crossglg.models.config import EncoderConfig
 from crossglg.models.jid import person_average, person_mask
+from crossglg.vocab.layouts import Layout
 
 
 class SkeletonEncoder(nn.Module):

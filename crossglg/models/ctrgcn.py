@@ -11,13 +11,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from crossglg.data.layouts import Layout
 from crossglg.models.base import SkeletonEncoder
 from crossglg.models.config import EncoderConfig
 from crossglg.models.graph import three_subsets
 from crossglg.models.layers import MultiScaleTCN, init_weights, residual, reweight
 from crossglg.models.registry import ENCODERS
 from crossglg.models.stgcn import input_batchnorm
+from crossglg.vocab.layouts import Layout
 
 
 class ChannelTopologyGraphConv(nn.Module):

@@ -1,4 +1,4 @@
-"""Graph matrices for the encoders, built from a :class:`~crossglg.data.layouts.Layout`.
+"""Graph matrices for the encoders, built from a :class:`~crossglg.vocab.layouts.Layout`.
 
 The encoders never hard-code a skeleton: everything they need (the three-subset graph of
 InfoGCN/CTR-GCN, ST-GCN's spatial partition, InfoGCN's relative-position transform and the
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from crossglg.data.layouts import PARTS6, Layout
 from crossglg.errors import UserError
+from crossglg.vocab.layouts import PARTS6, Layout
 
 
 def _inward(layout: Layout) -> np.ndarray:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from crossglg.data.layouts import Layout
 from crossglg.models.base import InfoBottleneckHead, SkeletonEncoder, check_head, classifier_head
 from crossglg.models.config import EncoderConfig
 from crossglg.models.graph import relative_position, three_subsets
 from crossglg.models.layers import MultiScaleTCN, init_branch_conv, init_weights, residual, reweight
 from crossglg.models.registry import ENCODERS
+from crossglg.vocab.layouts import Layout
 
 
 class SelfAttentionGraphConv(nn.Module):

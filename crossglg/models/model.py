@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossglg.data.layouts import Layout, get_layout
 from crossglg.errors import UserError
 from crossglg.models.base import SkeletonEncoder
 from crossglg.models.config import ModelConfig
@@ -23,6 +22,7 @@ from crossglg.models.graph import resolve_parts, token_pooling
 from crossglg.models.interaction import CrossModalInteraction
 from crossglg.models.jid import JointImportance, person_average, person_mask
 from crossglg.models.losses import supervised_contrastive
+from crossglg.vocab.layouts import Layout, get_layout
 
 
 @dataclass

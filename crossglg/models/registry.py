@@ -7,10 +7,10 @@ built as ``cls(layout, encoder_config)``.
 
 from __future__ import annotations
 
-from crossglg.data.layouts import Layout
 from crossglg.models.base import SkeletonEncoder
 from crossglg.models.config import EncoderConfig
 from crossglg.registry import Registry
+from crossglg.vocab.layouts import Layout
 
 
 def _check(obj: object) -> str | None:

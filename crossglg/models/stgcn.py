@@ -11,12 +11,12 @@ import dataclasses
 import torch
 from torch import nn
 
-from crossglg.data.layouts import Layout
 from crossglg.models.base import SkeletonEncoder, classifier_head
 from crossglg.models.config import EncoderConfig
 from crossglg.models.graph import spatial_partition
 from crossglg.models.layers import init_weights, residual, reweight
 from crossglg.models.registry import ENCODERS
+from crossglg.vocab.layouts import Layout
 
 
 class STGCNBlock(nn.Module):

@@ -9,7 +9,7 @@ name nothing the joint dictionary knows, leaves ``k_gt`` uniform. These checks f
 - a near-empty text: a local sentence of one word, a global description under four words;
 - one text for several parts or joints of a local answer (the prompt's "stays still" for
   parts that do not move is exempt: saying so is an answer);
-- a key body part that maps to no joint (``crossglg.embeddings.joint_importance``).
+- a key body part that maps to no joint (``crossglg.vocab.body_words``).
 
 The same checks decide which pieces of an answer reach the text bank, so a degenerate piece
 is never trained on, and the curated packs are held to them in the tests.
@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crossglg.embeddings.joint_importance import match_text
+from crossglg.vocab.body_words import match_text
 
 MIN_GLOBAL_WORDS = 4
 MIN_LOCAL_WORDS = 2

@@ -27,11 +27,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crossglg.cache import AttemptRow, Cache, GenerationRow, ItemTarget, RequestRow, utc_now
+from crossglg.cache import AttemptRow, BatchWriter, Cache, GenerationRow, RequestRow, utc_now
 from crossglg.cache import batches as ledger
 from crossglg.errors import UserError
 from crossglg.textgen.backends import Backend, ChatRequest, Completion, RetryableError
 from crossglg.textgen.backends.base import completion_from_body
+from crossglg.textgen.items import ItemTarget
 from crossglg.textgen.plan import PlannedRequest
 from crossglg.textgen.runner import Runner, RunSettings
 
@@ -179,7 +180,7 @@ def store_results(
     """Validate (and repair) every answer a batch still owes, through the runner; store failures as such."""
     pending = [planned_from_json(key, text) for key, text in ledger.batch_entries(cache, local_id)]
     done = Stored()
-    writer = cache.writer(run_id=run_id)
+    writer = BatchWriter(cache, run_id=run_id)
     todo = []
     for p in pending:
         key = p.row.request_key
@@ -191,7 +192,7 @@ def store_results(
         if result.completion is None:
             attempt.error_type, attempt.error_message = "BatchError", (result.error or "")[:500]
             writer.add_attempt(attempt)
-            writer.add_generation(GenerationRow(key, "failed", mode="batch", run_id=run_id), p.targets)
+            writer.add_generation(GenerationRow(key, "failed", mode="batch", run_id=run_id))  # yields no text
             done.failed += 1
             done.statuses["failed"] = done.statuses.get("failed", 0) + 1
             continue

@@ -50,10 +50,11 @@ def submit_from_generate(
     Unfinished submissions of earlier (killed) runs are finished first, so rerunning the
     same command is how a crash is recovered.
     """
+    from crossglg.cache import BatchWriter, open_cache
     from crossglg.cache import batches as ledger
-    from crossglg.cache import open_cache
     from crossglg.textgen import batch as jobs
-    from crossglg.textgen.generate import split_todo
+    from crossglg.textgen.items import cached_items
+    from crossglg.textgen.plan import split_todo
 
     target = "file" if batch_file is not None else "openai"
     if target == "openai" and backend.kind not in ("openai", "server"):
@@ -71,9 +72,9 @@ def submit_from_generate(
             cache.put_prompt(tpl.name, tpl.text, tpl.version_label)
         cache.put_requests((p.row for p in plan.requests), counters.run_id)
         hits, todo = split_todo(plan, cache.lookup(plan.keys), force)
-        with cache.writer(run_id=counters.run_id) as writer:
+        with BatchWriter(cache, run_id=counters.run_id) as writer:
             for p in hits:
-                writer.link(p.row.request_key, p.targets)
+                writer.link(p.row.request_key, cached_items(cache, p.row.request_key, p.targets))
         resumed = []
         if target == "openai":
             for row in ledger.list_batches(cache, open_only=True, target="openai"):

@@ -555,11 +555,12 @@ def show(
 ) -> None:
     """Print one class's texts with their provenance (source, prompt version, status, run)."""
     from crossglg.cache import open_cache
+    from crossglg.textgen.items import unused_answers
 
     with open_cache(cache, readonly=True) as store:
         rows = store.show(dataset, class_id, source)
         name = rows[0]["class_name"] if rows else _builtin_class_name(dataset, class_id)
-        unused = [a for a in (store.unused_answers(name) if name else []) if source in (None, a["source"])]
+        unused = [a for a in (unused_answers(store, name) if name else []) if source in (None, a["source"])]
     if as_json:
         _emit_json(rows)
         return
@@ -588,7 +589,7 @@ def show(
 
 def _builtin_class_name(dataset: str, class_id: int) -> str | None:
     """The name of a built-in dataset's class, to find its answers when none left a text."""
-    from crossglg.prompts import builtin_names, load_classes
+    from crossglg.vocab.classes import builtin_names, load_classes
 
     if dataset not in builtin_names():
         return None

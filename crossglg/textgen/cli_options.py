@@ -28,7 +28,8 @@ PricesOpt = Annotated[
 
 
 def emit_json(payload: Any) -> None:
-    print(json.dumps(payload, ensure_ascii=False, indent=2))
+    """Flushed at once: an in-process engine may end the process without flushing a piped stdout."""
+    print(json.dumps(payload, ensure_ascii=False, indent=2), flush=True)
 
 
 def new_app(name: str, help: str) -> typer.Typer:

@@ -15,7 +15,8 @@ from crossglg.cache import BatchWriter, Cache, RunCounters, batches, open_cache
 from crossglg.cache.errors import CacheWriteError
 from crossglg.errors import UserError
 from crossglg.textgen.backends import Backend
-from crossglg.textgen.plan import Plan, PlannedRequest
+from crossglg.textgen.items import cached_items
+from crossglg.textgen.plan import Plan, PlannedRequest, existing_answers, split_todo
 from crossglg.textgen.runner import Runner, RunSettings, RunSummary
 
 if TYPE_CHECKING:
@@ -50,29 +51,6 @@ class DryRun:
             "cached_by_status": self.cached_by_status,
             "in_batch": self.in_batch,
         }
-
-
-def existing_answers(plan: Plan, cache_path: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """(key → status of cached answers, key → the submitted batch that owes it)."""
-    if not cache_path.exists():
-        return {}, {}
-    with open_cache(cache_path, readonly=True) as cache:
-        return cache.lookup(plan.keys), batches.pending_keys(cache, plan.keys)
-
-
-def split_todo(
-    plan: Plan, found: dict[str, str], force: bool
-) -> tuple[list[PlannedRequest], list[PlannedRequest]]:
-    """(cache hits, to send): resume sends what is missing or not ``ok``; ``--force`` sends all.
-
-    With ``--accept-degenerate`` a cached ``degenerate`` answer is done too.
-    """
-    if force:
-        return [], list(plan.requests)
-    done = ("ok", "degenerate") if plan.accept_degenerate else ("ok",)
-    hits = [p for p in plan.requests if found.get(p.row.request_key) in done]
-    todo = [p for p in plan.requests if found.get(p.row.request_key) not in done]
-    return hits, todo
 
 
 def dry_run(
@@ -124,8 +102,8 @@ def generate(
         summary = RunSummary(planned=len(plan.requests))
         status = "interrupted"  # what Ctrl-C leaves
         # the embedded model is slow per answer: commit each one; servers: batch (docs/CACHE.md, "What the cache guarantees")
-        writer = cache.writer(
-            max_rows=1 if backend.max_concurrency == 1 else 200, max_seconds=1.0, run_id=run_id
+        writer = BatchWriter(
+            cache, max_rows=1 if backend.max_concurrency == 1 else 200, max_seconds=1.0, run_id=run_id
         )
         try:
             for tpl in plan.templates:
@@ -138,7 +116,8 @@ def generate(
                 todo = [p for p in todo if p.row.request_key not in owed]
                 summary.in_batch = len(owed)
             for p in hits:
-                writer.link(p.row.request_key, p.targets)  # e.g. ntu60 reusing ntu120's answers
+                # e.g. ntu60 reusing ntu120's answers
+                writer.link(p.row.request_key, cached_items(cache, p.row.request_key, p.targets))
             if backend.low_quality_notice:  # also on cached reruns: the texts are still its texts
                 print(backend.low_quality_notice, file=sys.stderr)
             if todo:

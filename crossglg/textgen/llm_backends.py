@@ -19,7 +19,8 @@ from crossglg.errors import UserError
 from crossglg.registry import Registry
 
 if TYPE_CHECKING:
-    from crossglg.textgen.backends import Backend, EngineOptions
+    from crossglg.textgen.backends.base import Backend
+    from crossglg.textgen.backends.vllm_engine import EngineOptions
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from crossglg.cache import open_cache
+from crossglg.cache import endpoints, open_cache
 from crossglg.errors import UserError
 from crossglg.textgen.backends import (
     Backend,
@@ -28,7 +28,7 @@ from crossglg.textgen.backends import (
     RetryableError,
     StopRun,
 )
-from crossglg.textgen.plan import Plan
+from crossglg.textgen.plan import Plan, existing_answers, split_todo
 
 PROBE_MESSAGES = [{"role": "user", "content": "Reply with a JSON object."}]
 PROBE_MAX_TOKENS = 8
@@ -54,7 +54,7 @@ def use_remembered_mode(backend: Backend, cache_path: Path, quiet: bool = False)
     if not backend.negotiable or not cache_path.exists():
         return
     with open_cache(cache_path, readonly=True) as cache:
-        found = cache.remembered_json_mode(backend.base_url, backend.model)
+        found = endpoints.remembered_json_mode(cache, backend.base_url, backend.model)
     if found is not None:
         backend.json_mode, backend.negotiable = found[0], False
         _say(
@@ -122,8 +122,6 @@ def settle_mode(
     strongest form not refused, its own retries and failures say what is wrong, and nothing
     is remembered.
     """
-    from crossglg.textgen.generate import existing_answers, split_todo
-
     plan = plan_for()
     if not backend.negotiable:
         return plan
@@ -142,8 +140,8 @@ def settle_mode(
             raise UserError(refusal_line(err, backend)) from None
         evidence = "; ".join(f"refused {r}" for r in found.refused)
         if found.unsure is None:
-            cache.remember_json_mode(
-                base_url, backend.model, found.mode, evidence or f"accepted {found.mode}"
+            endpoints.remember_json_mode(
+                cache, base_url, backend.model, found.mode, evidence or f"accepted {found.mode}"
             )
     before, backend.json_mode, backend.negotiable = backend.json_mode, found.mode, False
     if found.unsure is not None:

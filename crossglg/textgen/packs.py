@@ -22,8 +22,9 @@ import numpy as np
 from crossglg.cache.importing import read_import_jsonl
 from crossglg.cache.records import ImportRecord
 from crossglg.errors import UserError
-from crossglg.prompts import dataset_layout, load_classes, part_set
 from crossglg.prompts.quality import answer_quality, words
+from crossglg.vocab.classes import dataset_layout, load_classes
+from crossglg.vocab.parts import part_set
 
 PACK_DIR = Path(__file__).resolve().parents[1] / "prompts" / "packs"
 
@@ -103,8 +104,9 @@ def pack_problems(pack: Pack, records: list[ImportRecord] | None = None) -> list
     the answer quality checks per class, no text used twice in the pack, and no two classes
     with the same joint-importance target ``k_gt`` unless they name the same body parts.
     """
-    from crossglg.data.layouts import get_layout
-    from crossglg.embeddings.joint_importance import k_gt_for, match_parts
+    from crossglg.embeddings.joint_importance import k_gt_for
+    from crossglg.vocab.body_words import match_parts
+    from crossglg.vocab.layouts import get_layout
 
     records = pack_records(pack) if records is None else records
     classes = load_classes(pack.dataset)

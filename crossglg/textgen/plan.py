@@ -11,23 +11,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crossglg.cache import ItemTarget, RequestRow, request_key, sample_seed
+from crossglg.cache import RequestRow, batches, open_cache, request_key, sample_seed
 from crossglg.errors import UserError
-from crossglg.prompts import (
+from crossglg.prompts import Template, answer_schema, load_template
+from crossglg.prompts.custom import PromptContext
+from crossglg.textgen.backends import Backend, ChatRequest
+from crossglg.textgen.items import ItemTarget
+from crossglg.vocab.classes import (
     DATASET_LAYOUTS,
     ClassEntry,
     ClassList,
-    PartSet,
-    Template,
-    answer_schema,
     builtin_names,
     dataset_layout,
     load_classes,
-    load_template,
-    part_set,
 )
-from crossglg.prompts.custom import PromptContext
-from crossglg.textgen.backends import Backend, ChatRequest
+from crossglg.vocab.parts import PartSet, part_set
 
 # rough output sizes for --dry-run, in tokens: a global answer, and one sentence per slot
 EST_GLOBAL_OUTPUT = 90
@@ -59,7 +57,7 @@ def select_classes(
     ``data``, a prepared folder, gives the dataset name and the class list the trainer will
     read (docs/GUIDE.md, "Your own data"), so the texts land where training looks for them.
     """
-    from crossglg.data.protocols import load_protocol
+    from crossglg.vocab.protocols import load_protocol
 
     if data is not None:
         if dataset is not None or classes_file is not None:
@@ -255,3 +253,26 @@ def build_plan(
         source=backend.source,
         accept_degenerate=accept_degenerate,
     )
+
+
+def existing_answers(plan: Plan, cache_path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(key → status of cached answers, key → the submitted batch that owes it)."""
+    if not cache_path.exists():
+        return {}, {}
+    with open_cache(cache_path, readonly=True) as cache:
+        return cache.lookup(plan.keys), batches.pending_keys(cache, plan.keys)
+
+
+def split_todo(
+    plan: Plan, found: dict[str, str], force: bool
+) -> tuple[list[PlannedRequest], list[PlannedRequest]]:
+    """(cache hits, to send): resume sends what is missing or not ``ok``; ``--force`` sends all.
+
+    With ``--accept-degenerate`` a cached ``degenerate`` answer is done too.
+    """
+    if force:
+        return [], list(plan.requests)
+    done = ("ok", "degenerate") if plan.accept_degenerate else ("ok",)
+    hits = [p for p in plan.requests if found.get(p.row.request_key) in done]
+    todo = [p for p in plan.requests if found.get(p.row.request_key) not in done]
+    return hits, todo

@@ -29,13 +29,13 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from crossglg.cache import BatchWriter, leases, utc_now
 from crossglg.cache.errors import CacheWriteError
 from crossglg.cache.records import USABLE_STATUSES, AttemptRow, GenerationRow
-from crossglg.cache.store import utc_now
-from crossglg.cache.writer import BatchWriter
 from crossglg.errors import UserError
 from crossglg.textgen.backends import Backend, ChatRequest, Completion, RequestFailed, RetryableError, StopRun
 from crossglg.textgen.backends.base import InvalidRequest
+from crossglg.textgen.items import answer_items, cached_items
 from crossglg.textgen.parsing import Parsed, parse_answer
 from crossglg.textgen.plan import PlannedRequest, estimate_input_tokens
 from crossglg.textgen.ratelimit import RateLimiter
@@ -335,7 +335,7 @@ class Runner:
             latency_ms=(time.perf_counter() - t0) * 1000.0,
             run_id=self.run_id,
         )
-        self.writer.add_generation(gen, planned.targets)
+        self.writer.add_generation(gen, answer_items(gen.status, gen.parsed, planned.targets))
         self.summary.sent += 1
         self.summary.tokens_input += tokens_in
         self.summary.tokens_output += tokens_out
@@ -359,7 +359,9 @@ class Runner:
         if self.run_id is None:
             return "mine"
         try:
-            return self.writer.cache.claim(planned.row.request_key, self.run_id, skip_answered=not self.force)
+            return leases.claim(
+                self.writer.cache, planned.row.request_key, self.run_id, skip_answered=not self.force
+            )
         except CacheWriteError as err:
             if not err.may_recover:
                 raise
@@ -382,7 +384,8 @@ class Runner:
                         await self._one(p)
                         return
                 if state == "answered":  # by another run since this one started
-                    self.writer.link(p.row.request_key, p.targets)
+                    key = p.row.request_key
+                    self.writer.link(key, cached_items(self.writer.cache, key, p.targets))
                     self.summary.shared += 1
                     if self.on_done:
                         self.on_done(p, "ok")

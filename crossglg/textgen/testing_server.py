@@ -7,6 +7,10 @@ request's ``response_format``, and lets a test script faults per request: 429 wi
 Retry-After, 500, 400, answers slower than the client's timeout, truncated or malformed JSON,
 and 200 replies that are no chat completion at all (an HTML page, bytes that are not UTF-8,
 ``choices: []``, ``message: null``, content as a list), or a 401 that echoes the API key.
+At the HTTP level it can drop the connection without answering, answer with bytes that are
+no HTTP, send a body chunked, until the connection closes, or gzip/deflate-encoded, and serve
+over TLS (``certfile``); it keeps each chat request's headers and client port, so a test can
+see what a client sent and whether it reused its connection.
 
 It counts requests per *request identity* (the messages plus the seed), which is what the
 resume tests need to prove that no answered request is ever sent twice.
@@ -23,10 +27,13 @@ from __future__ import annotations
 
 import contextlib
 import email.parser
+import gzip
 import hashlib
 import json
+import ssl
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,8 +52,12 @@ class Reply:
     ``refusal``, ``raw`` (``body`` bytes sent as is with ``content_type`` and ``status``, 200 unless
     set: an engine's own error body, e.g. llama.cpp's HTTP 500 validation error),
     ``message`` (a normal completion whose ``message`` object is replaced by ``message``, e.g.
-    ``None`` or ``{"content": [...]}``), ``no_choices`` (``choices: []``) or ``echo_key``
-    (a 401 whose message quotes the request's Authorization header, as some servers do).
+    ``None`` or ``{"content": [...]}``), ``no_choices`` (``choices: []``), ``echo_key``
+    (a 401 whose message quotes the request's Authorization header, as some servers do),
+    ``drop`` (the connection is closed without an answer) or ``garbage`` (bytes that are no
+    HTTP answer, then the connection closes). ``framing`` sends the body with
+    ``Content-Length`` (``length``), ``chunked``, or until the connection closes (``close``);
+    ``encoding`` (``gzip``, ``deflate``) compresses it with that ``Content-Encoding``.
     ``delay`` seconds are slept before answering; with ``hold`` set, the reply also waits
     until that event is set (at most a minute), so a test can keep requests in flight until
     something else has happened.
@@ -63,6 +74,8 @@ class Reply:
     message: Any = None
     hold: threading.Event | None = None
     reasoning_tokens: int = 0  # reported in usage.completion_tokens_details, as reasoning models do
+    framing: str = "length"
+    encoding: str = ""
 
 
 # A script sees the parsed request body and how many times this identity was seen before
@@ -118,16 +131,32 @@ class _Handler(BaseHTTPRequestHandler):
         payload: dict[str, Any] | bytes,
         headers: dict[str, str] | None = None,
         content_type: str = "application/json",
+        framing: str = "length",
+        encoding: str = "",
     ) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        if encoding:
+            data = gzip.compress(data) if encoding == "gzip" else zlib.compress(data)
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
+            if encoding:
+                self.send_header("Content-Encoding", encoding)
+            if framing == "chunked":
+                self.send_header("Transfer-Encoding", "chunked")
+            elif framing == "close":
+                self.send_header("Connection", "close")  # the body ends when the connection does
+            else:
+                self.send_header("Content-Length", str(len(data)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            if framing == "chunked":  # two chunks, so a client must join them
+                half = len(data) // 2
+                for piece in (data[:half], data[half:], b""):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            else:
+                self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout); that is the point of slow replies
 
@@ -171,15 +200,24 @@ class _Handler(BaseHTTPRequestHandler):
         if not path.endswith("/chat/completions"):
             self._not_found()
             return
-        reply = self.server.owner._record(body)
+        owner = self.server.owner
+        with owner._lock:
+            owner.headers.append(list(self.headers.items()))
+            owner.peers.append(self.client_address[1])
+        reply = owner._record(body)
         if reply.hold is not None:
             reply.hold.wait(timeout=60.0)
         if reply.delay:
             time.sleep(reply.delay)
+        if reply.kind in ("drop", "garbage"):
+            if reply.kind == "garbage":
+                self.wfile.write(b"this is no HTTP answer\r\n\r\n")
+            self.close_connection = True
+            return
         status, payload, headers, content_type = chat_response(
-            body, reply, self.headers.get("Authorization", ""), self.server.owner.total
+            body, reply, self.headers.get("Authorization", ""), owner.total
         )
-        self._send(status, payload, headers, content_type)
+        self._send(status, payload, headers, content_type, reply.framing, reply.encoding)
 
 
 def chat_response(
@@ -238,10 +276,14 @@ class ScriptedServer:
 
     ``latency`` is added to every answer (for concurrency benchmarks); ``script`` decides each
     reply. ``counts`` maps request identity → requests received; ``total`` counts them all;
-    ``log`` keeps every arrival in order.
+    ``log`` keeps every arrival in order; ``headers`` and ``peers`` keep each chat request's
+    headers (as sent) and client port. With ``certfile`` (a PEM holding the key and the
+    certificate) it speaks HTTPS, at ``https://127.0.0.1:port/v1``.
     """
 
-    def __init__(self, script: Script | None = None, latency: float = 0.0) -> None:
+    def __init__(
+        self, script: Script | None = None, latency: float = 0.0, certfile: str | None = None
+    ) -> None:
         self.script = script
         self.latency = latency
         self.counts: Counter[str] = Counter()
@@ -249,6 +291,8 @@ class ScriptedServer:
         # (monotonic arrival time, identity, times seen before): for pause and resume tests
         self.log: list[tuple[float, str, int]] = []
         self.total = 0
+        self.headers: list[list[tuple[str, str]]] = []
+        self.peers: list[int] = []
         self._lock = threading.RLock()
         # the Batch API: uploaded files (id → {"meta", "data"}), batches (id → batch object)
         self.files: dict[str, dict[str, Any]] = {}
@@ -258,6 +302,11 @@ class ScriptedServer:
         self.batches_ready = True
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
+        self.scheme = "https" if certfile else "http"
+        if certfile:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(certfile)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
@@ -266,7 +315,7 @@ class ScriptedServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.scheme}://127.0.0.1:{self.port}/v1"
 
     def _record(self, body: dict[str, Any]) -> Reply:
         ident = request_identity(body)

@@ -43,11 +43,12 @@ class RunData:
         import torch
 
         from crossglg.data.prepared import open_prepared
-        from crossglg.data.protocols import load_protocol
+        from crossglg.data.splits import split_prepared
+        from crossglg.vocab.protocols import load_protocol
 
         self.prepared = open_prepared(cfg.data)
-        self.protocol = load_protocol(cfg.protocol, self.prepared)
-        from crossglg.data.layouts import get_layout
+        self.protocol = load_protocol(cfg.protocol, self.prepared.dataset)
+        from crossglg.vocab.layouts import get_layout
 
         self.layout = get_layout(self.prepared.layout)
         self.dataset_name = self.prepared.dataset
@@ -57,7 +58,7 @@ class RunData:
         self.preprocess_cfg: PreprocessConfig = cfg.preprocess_config(cfg.persons)
         self.generator = torch.Generator()
 
-        split = self.protocol.split(self.prepared)
+        split = split_prepared(self.prepared, self.protocol)
         class_of = np.asarray(self.prepared.labels) + 1
         self._class_of = class_of
         aux = np.asarray(split.auxiliary, dtype=np.int64)

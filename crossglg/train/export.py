@@ -233,8 +233,8 @@ def predict_files(
 ) -> list[dict[str, Any]]:
     """Label each query file with the action of the best-scoring exemplar under one read-out."""
     from crossglg.baselines.dtw import normalise
-    from crossglg.data.layouts import get_layout
     from crossglg.train.oneshot import Readouts, resolve_classifiers
+    from crossglg.vocab.layouts import get_layout
 
     if classifier == "all":
         raise UserError("--classifier all: predict labels with one read-out; choose one of them")
@@ -328,8 +328,8 @@ def read_sequence(path: Path, layout: str) -> np.ndarray:
         raise UserError(f"{path}: unreadable as {fmt} ({err})") from None
     if not samples:
         raise UserError(f"{path}: no skeleton found in the file")
-    from crossglg.data.layouts import get_layout
     from crossglg.data.validation import check_data
+    from crossglg.vocab.layouts import get_layout
 
     seq = np.asarray(samples[0].data, dtype=np.float32)
     if seq.ndim == 4 and seq.shape[2] != get_layout(layout).num_joints:

@@ -30,18 +30,19 @@ def transfer_eval(
     is left out of the result rather than failing the others.
     """
     from crossglg.baselines.dtw import normalise
-    from crossglg.data.layouts import get_layout
     from crossglg.data.prepared import open_prepared
-    from crossglg.data.protocols import load_protocol
+    from crossglg.data.splits import split_prepared
     from crossglg.errors import UserError
     from crossglg.train.export import ExportedModel
+    from crossglg.vocab.layouts import get_layout
+    from crossglg.vocab.protocols import load_protocol
 
     model = ExportedModel(export_dir)
     data = open_prepared(data_dir)
-    proto = load_protocol(protocol, data)
+    proto = load_protocol(protocol, data.dataset)
     layout = get_layout(data.layout)
     to_model = layout.mapping_to(get_layout(model.meta["layout"]))
-    split = proto.split(data)
+    split = split_prepared(data, proto)
     labels = np.asarray(data.labels)
 
     def features(indices: np.ndarray):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from crossglg.baselines.dtw import dtw_distances, normalise
-from crossglg.data.layouts import MSR20
+from crossglg.vocab.layouts import MSR20
 from tests.helpers import run_script
 
 
@@ -68,7 +68,7 @@ def test_bone_lengths_is_one_function_for_arrays_and_tensors() -> None:
     import torch
 
     from crossglg.baselines.dtw import normalise
-    from crossglg.data.layouts import MSR20
+    from crossglg.vocab.layouts import MSR20
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(7, 20, 3))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crossglg.cache import Cache, GenerationRow, ItemTarget, RequestRow, open_cache, request_key, sample_seed
+from crossglg.cache import Cache, GenerationRow, ItemRow, RequestRow, open_cache, request_key, sample_seed
 
 SOURCE = "llamacpp:SmolLM2-135M-Instruct.Q4_1"
 PARAMS = {"temperature": 0.2, "max_tokens": 256, "seed": 0}
@@ -40,8 +40,16 @@ def global_answer(text: str, parts: list[str] | None = None) -> dict:
     return {"description": text, "key_body_parts": parts or ["hand"]}
 
 
-def global_target(dataset: str, class_id: int, class_name: str, sample_index: int = 0) -> ItemTarget:
-    return ItemTarget(dataset, class_id, class_name, "global", sample_index, SOURCE)
+def global_item(
+    dataset: str,
+    class_id: int,
+    class_name: str,
+    text: str,
+    parts: tuple[str, ...] = ("hand",),
+    source: str = SOURCE,
+) -> ItemRow:
+    """The global text row an ``ok_global`` answer yields for one class (the cache stores rows as handed)."""
+    return ItemRow(dataset, class_id, class_name, "global", "", 0, source, text, parts)
 
 
 def ok_global(key: str, text: str) -> GenerationRow:

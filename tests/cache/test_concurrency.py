@@ -6,9 +6,9 @@ import multiprocessing
 import sqlite3
 from pathlib import Path
 
-from crossglg.cache import open_cache
+from crossglg.cache import BatchWriter, open_cache
 
-from .conftest import add_request, global_target, ok_global
+from .conftest import add_request, global_item, ok_global
 
 WORKERS = 4
 TRANSACTIONS = 150
@@ -27,9 +27,9 @@ def _worker(path: str, worker: int, barrier, results) -> None:
                 with cache.write():
                     key = add_request(cache, name)
                     if key not in cache.lookup([key]):
-                        with cache.writer(max_rows=10_000) as w:
+                        with BatchWriter(cache, max_rows=10_000) as w:
                             w.add_generation(
-                                ok_global(key, name), [global_target(f"set{worker}", i + 1, name)]
+                                ok_global(key, name), [global_item(f"set{worker}", i + 1, name, name)]
                             )
             except sqlite3.OperationalError as err:
                 errors += 1

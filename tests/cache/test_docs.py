@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from crossglg.cache import SCHEMA_VERSION, AttemptRow, GenerationRow, ItemTarget, open_cache, utc_now
+from crossglg.cache import SCHEMA_VERSION, AttemptRow, BatchWriter, GenerationRow, open_cache, utc_now
 from tests.helpers import console_commands, fenced_blocks
 
-from .conftest import SOURCE, add_request, ok_global
+from .conftest import SOURCE, add_request, global_item, ok_global
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "CACHE.md"
 BIN = Path(sys.executable).parent
@@ -38,10 +38,10 @@ def doc_cache(tmp_path, monkeypatch) -> Path:
         run = cache.start_run("generate", {"dataset": "ntu120"})
         key = add_request(cache, "drink water")
         refused = add_request(cache, "eat meal/snack", source="openai:gpt-4o")
-        with cache.writer() as w:
+        with BatchWriter(cache) as w:
             w.add_generation(
                 ok_global(key, "Lifts a cup to the mouth."),
-                [ItemTarget("ntu120", 1, "drink water", "global", 0, SOURCE)],
+                [global_item("ntu120", 1, "drink water", "Lifts a cup to the mouth.")],
             )
             w.add_generation(GenerationRow(refused, "refused", raw_text="I cannot help with that."))
             w.add_attempt(

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from crossglg.cache import SCHEMA_VERSION, CacheError, GenerationRow, open_cache
+from crossglg.cache import SCHEMA_VERSION, BatchWriter, CacheError, GenerationRow, open_cache
 from crossglg.errors import UserError
 
-from .conftest import add_request, global_target, ok_global
+from .conftest import add_request, global_item, ok_global
 
 EXPECTED_COLUMNS = {
     "meta": {"key", "value"},
@@ -153,8 +153,11 @@ def test_a_cache_made_before_status_degenerate_learns_it_and_keeps_its_rows(tmp_
     path = tmp_path / "old.db"
     with open_cache(path) as cache:
         key = add_request(cache, "walk")
-        with cache.writer() as w:
-            w.add_generation(ok_global(key, "The legs step in turn."), [global_target("mine", 1, "walk")])
+        with BatchWriter(cache) as w:
+            w.add_generation(
+                ok_global(key, "The legs step in turn."),
+                [global_item("mine", 1, "walk", "The legs step in turn.")],
+            )
     # rebuild `generations` as the first release made it: without 'degenerate' in its CHECK
     conn = sqlite3.connect(path)
     (ddl,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'generations'").fetchone()
@@ -171,7 +174,7 @@ def test_a_cache_made_before_status_degenerate_learns_it_and_keeps_its_rows(tmp_
     conn.close()
     with open_cache(path) as cache:  # opening for writing rebuilds the table
         other = add_request(cache, "run")
-        with cache.writer() as w:
+        with BatchWriter(cache) as w:
             w.add_generation(GenerationRow(other, "degenerate", raw_text="{}", parsed={}), [])
         rows = cache.conn.execute("SELECT request_key, status FROM generations ORDER BY status").fetchall()
         assert rows == [(other, "degenerate"), (key, "ok")]

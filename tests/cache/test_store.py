@@ -11,8 +11,9 @@ import pytest
 from crossglg.cache import (
     SCHEMA_VERSION,
     AttemptRow,
+    BatchWriter,
     GenerationRow,
-    ItemTarget,
+    ItemRow,
     RunCounters,
     open_cache,
     read_import_jsonl,
@@ -20,7 +21,7 @@ from crossglg.cache import (
 )
 from crossglg.errors import UserError
 
-from .conftest import SOURCE, add_request, global_target, ok_global
+from .conftest import SOURCE, add_request, global_item, ok_global
 
 SLOTS = ("head", "hand", "arm", "hip", "leg", "foot")
 
@@ -39,7 +40,7 @@ def test_put_requests_ignores_existing(cache):
 def test_lookup_chunks_and_reports_status(cache):
     with cache.write():  # one transaction for the setup
         keys = [add_request(cache, f"class {i}") for i in range(1200)]
-    with cache.writer() as w:
+    with BatchWriter(cache) as w:
         for i, key in enumerate(keys):
             if i % 3 == 0:
                 w.add_generation(ok_global(key, f"text {i}"))
@@ -53,12 +54,14 @@ def test_lookup_chunks_and_reports_status(cache):
 
 def test_texts_are_deduplicated(cache):
     k1, k2 = add_request(cache, "drink water"), add_request(cache, "eat meal")
-    with cache.writer() as w:
+    with BatchWriter(cache) as w:
         w.add_generation(
-            ok_global(k1, "Moves the hand to the mouth."), [global_target("ntu120", 1, "drink water")]
+            ok_global(k1, "Moves the hand to the mouth."),
+            [global_item("ntu120", 1, "drink water", "Moves the hand to the mouth.")],
         )
         w.add_generation(
-            ok_global(k2, "Moves the hand to the mouth."), [global_target("ntu120", 2, "eat meal")]
+            ok_global(k2, "Moves the hand to the mouth."),
+            [global_item("ntu120", 2, "eat meal", "Moves the hand to the mouth.")],
         )
     described = cache.conn.execute("SELECT count(*) FROM texts WHERE text = 'Moves the hand to the mouth.'")
     assert described.fetchone()[0] == 1
@@ -68,16 +71,16 @@ def test_texts_are_deduplicated(cache):
 
 def test_failure_never_replaces_a_usable_answer(cache):
     key = add_request(cache, "drink water")
-    with cache.writer() as w:
-        w.add_generation(ok_global(key, "good"), [global_target("ntu120", 1, "drink water")])
-    with cache.writer() as w:
+    with BatchWriter(cache) as w:
+        w.add_generation(ok_global(key, "good"), [global_item("ntu120", 1, "drink water", "good")])
+    with BatchWriter(cache) as w:
         w.add_generation(GenerationRow(key, "failed", raw_text=None))
     assert cache.lookup([key]) == {key: "ok"}
     assert cache.show("ntu120", 1)[0]["text"] == "good"
     other = add_request(cache, "eat meal")
-    with cache.writer() as w:
+    with BatchWriter(cache) as w:
         w.add_generation(GenerationRow(other, "truncated", raw_text='{"description": "cut'))
-    with cache.writer() as w:
+    with BatchWriter(cache) as w:
         w.add_generation(ok_global(other, "fixed"))
     assert cache.lookup([other]) == {other: "ok"}
     assert cache.generation(other)["parsed"]["description"] == "fixed"
@@ -85,21 +88,20 @@ def test_failure_never_replaces_a_usable_answer(cache):
 
 def test_invalid_answer_keeps_raw_text(cache):
     key = add_request(cache, "drink water")
-    with cache.writer() as w:
+    with BatchWriter(cache) as w:
         w.add_generation(GenerationRow(key, "invalid_json", raw_text="head: nods", finish_reason="stop"))
     gen = cache.generation(key)
     assert gen["status"] == "invalid_json" and gen["raw_text"] == "head: nods" and gen["parsed"] is None
     assert cache.conn.execute("SELECT count(*) FROM items").fetchone()[0] == 0
 
 
-def test_local_answer_fans_out_and_incomplete_keeps_what_it_has(cache):
+def test_local_items_show_in_the_order_handed_with_their_answer_status(cache):
     key = add_request(cache, "kicking")
     answer = {s: f"the {s} moves" for s in SLOTS} | {"hip": "  "}
-    target = ItemTarget("ntu120", 24, "kicking", "part", 0, SOURCE, SLOTS)
-    with cache.writer() as w:
-        w.add_generation(
-            GenerationRow(key, "incomplete", raw_text=json.dumps(answer), parsed=answer), [target]
-        )
+    slots = [s for s in SLOTS if s != "hip"]
+    items = [ItemRow("ntu120", 24, "kicking", "part", s, 0, SOURCE, answer[s]) for s in slots]
+    with BatchWriter(cache) as w:
+        w.add_generation(GenerationRow(key, "incomplete", raw_text=json.dumps(answer), parsed=answer), items)
     rows = cache.show("ntu120", 24)
     assert [r["slot"] for r in rows] == ["head", "hand", "arm", "leg", "foot"]
     assert (
@@ -111,10 +113,10 @@ def test_local_answer_fans_out_and_incomplete_keeps_what_it_has(cache):
 
 def test_link_attaches_a_cached_answer_to_another_dataset(cache):
     key = add_request(cache, "drink water")
-    with cache.writer() as w:
-        w.add_generation(ok_global(key, "sips"), [global_target("ntu120", 1, "drink water")])
-    with cache.writer() as w:
-        w.link(key, [global_target("ntu60", 1, "drink water")])
+    with BatchWriter(cache) as w:
+        w.add_generation(ok_global(key, "sips"), [global_item("ntu120", 1, "drink water", "sips")])
+    with BatchWriter(cache) as w:
+        w.link(key, [global_item("ntu60", 1, "drink water", "sips")])
     assert cache.show("ntu60", 1)[0]["text"] == "sips"
     assert cache.show("ntu60", 1)[0]["request_key"] == key
     assert cache.sources("ntu60") == [SOURCE]
@@ -131,8 +133,8 @@ def test_global_items_keep_key_body_parts_and_provenance(cache):
     gen = ok_global(key, "sips")
     gen.parsed = {"description": "sips", "key_body_parts": ["right hand", "head"]}
     gen.run_id = run
-    with cache.writer() as w:
-        w.add_generation(gen, [global_target("ntu120", 1, "drink water")])
+    with BatchWriter(cache) as w:
+        w.add_generation(gen, [global_item("ntu120", 1, "drink water", "sips", ("right hand", "head"))])
     row = cache.show("ntu120", 1)[0]
     assert row["key_body_parts"] == ["right hand", "head"]
     assert row["prompt"] == "global" and row["prompt_id"] == pid and row["run_id"] == run
@@ -141,7 +143,7 @@ def test_global_items_keep_key_body_parts_and_provenance(cache):
 def test_attempts_and_run_counters(cache):
     run = cache.start_run("generate", {"dataset": "msr-action3d"})
     key = add_request(cache, "hammer")
-    with cache.writer() as w:
+    with BatchWriter(cache) as w:
         w.add_attempt(AttemptRow(key, run, 1, utc_now(), 12.5, 429, "RateLimitError", "slow down", 2.0))
         w.add_attempt(AttemptRow(key, run, 2, utc_now(), 8.0, 200))
     cache.finish_run(
@@ -191,9 +193,11 @@ def test_api_key_and_base_url_never_reach_the_file(cache_path, monkeypatch):
 def test_writer_batches_commits(cache):
     with cache.write():
         keys = [add_request(cache, f"class {i}") for i in range(1010)]
-    with cache.writer(max_rows=200, max_seconds=3600) as w:
+    with BatchWriter(cache, max_rows=200, max_seconds=3600) as w:
         for i, key in enumerate(keys):
-            w.add_generation(ok_global(key, f"text {i}"), [global_target("bench", i + 1, f"class {i}")])
+            w.add_generation(
+                ok_global(key, f"text {i}"), [global_item("bench", i + 1, f"class {i}", f"text {i}")]
+            )
             if i == 150:
                 assert w.pending == 151 and w.flushes == 0
         assert w.flushes == 5 and w.pending == 10  # the rest waits for the exit flush
@@ -204,7 +208,7 @@ def test_writer_batches_commits(cache):
 def test_writer_flushes_answers_when_the_block_raises(cache_path):
     cache = open_cache(cache_path)
     key = add_request(cache, "drink water")
-    with pytest.raises(RuntimeError, match="boom"), cache.writer(max_rows=100) as w:
+    with pytest.raises(RuntimeError, match="boom"), BatchWriter(cache, max_rows=100) as w:
         w.add_generation(ok_global(key, "saved"))
         raise RuntimeError("boom")
     cache.close()
@@ -215,7 +219,7 @@ def test_writer_flushes_answers_when_the_block_raises(cache_path):
 def test_autoflush_commits_during_a_quiet_spell(cache_path):
     cache = open_cache(cache_path)
     key = add_request(cache, "drink water")
-    w = cache.writer(max_rows=100, max_seconds=0.05)
+    w = BatchWriter(cache, max_rows=100, max_seconds=0.05)
 
     async def scenario() -> dict:
         task = asyncio.create_task(w.autoflush())
@@ -293,9 +297,9 @@ def test_import_errors_name_file_and_line(tmp_path, line, message):
 
 def test_stats_counts(cache):
     keys = [add_request(cache, n) for n in ("a", "b", "c")]
-    with cache.writer() as w:
+    with BatchWriter(cache) as w:
         w.add_generation(
-            ok_global(keys[0], "x"), [global_target("ntu120", 1, "a"), global_target("ntu60", 1, "a")]
+            ok_global(keys[0], "x"), [global_item("ntu120", 1, "a", "x"), global_item("ntu60", 1, "a", "x")]
         )
         w.add_generation(GenerationRow(keys[1], "failed"))
     s = cache.stats()
@@ -312,9 +316,9 @@ def test_invalidate_by_model_and_status(cache):
     k_local = add_request(cache, "drink water")
     k_gpt = add_request(cache, "drink water", source=other)
     k_bad = add_request(cache, "eat meal", source=other)
-    with cache.writer() as w:
-        w.add_generation(ok_global(k_local, "a"), [global_target("ntu120", 1, "drink water")])
-        w.add_generation(ok_global(k_gpt, "b"), [ItemTarget("ntu120", 1, "drink water", "global", 0, other)])
+    with BatchWriter(cache) as w:
+        w.add_generation(ok_global(k_local, "a"), [global_item("ntu120", 1, "drink water", "a")])
+        w.add_generation(ok_global(k_gpt, "b"), [global_item("ntu120", 1, "drink water", "b", source=other)])
         w.add_generation(GenerationRow(k_bad, "refused"))
     with pytest.raises(ValueError):
         cache.invalidate()
@@ -329,7 +333,7 @@ def test_invalidate_by_model_and_status(cache):
 
 def test_invalidate_since_compares_times_not_spellings(cache):
     keys = [add_request(cache, name) for name in ("a", "b")]
-    with cache.writer() as w:
+    with BatchWriter(cache) as w:
         for key in keys:
             w.add_generation(ok_global(key, key[:6]), [])
     stamps = ("2026-01-31T12:00:00.000Z", "2026-01-31T12:00:00.500Z")
@@ -362,7 +366,7 @@ def test_invalidate_by_prompt_name_label_or_id_prefix(cache):
     key = add_request(cache, "a")
     with cache.write():
         cache.conn.execute("UPDATE requests SET prompt_id = ? WHERE request_key = ?", (prompt_id, key))
-    with cache.writer() as w:
+    with BatchWriter(cache) as w:
         w.add_generation(ok_global(key, "a"), [])
     for prompt in ("global", "global@abc", prompt_id[:8]):
         assert cache.invalidate(prompt=prompt, dry_run=True) == 1

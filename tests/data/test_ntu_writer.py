@@ -18,7 +18,7 @@ from crossglg.data.readers.ntu_skeleton import parse_tracks, read_unit
 from crossglg.data.synthetic import generate_one, sample_name, standard_defects, write_raw
 from crossglg.errors import UserError
 
-CLASSES_TSV = Path(__file__).resolve().parents[2] / "crossglg" / "prompts" / "classes" / "synthetic.tsv"
+CLASSES_TSV = Path(__file__).resolve().parents[2] / "crossglg" / "vocab" / "classes" / "synthetic.tsv"
 
 
 def breaks_file(defect: Defects) -> bool:

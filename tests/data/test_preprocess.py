@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from crossglg.data.layouts import MSR20, NTU25
 from crossglg.data.preprocess import PreprocessConfig, pad_sequences, preprocess
 from crossglg.data.synthetic import generate
 from crossglg.errors import UserError
+from crossglg.vocab.layouts import MSR20, NTU25
 
 
 def _random_batch(spec: list[tuple[int, int]], seed: int = 0, v: int = 25) -> list[np.ndarray]:

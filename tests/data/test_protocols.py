@@ -9,8 +9,9 @@ import pytest
 
 from crossglg.data.prepare import prepare
 from crossglg.data.prepared import open_prepared
-from crossglg.data.protocols import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol, load_protocol, split_prepared
+from crossglg.data.splits import split_prepared
 from crossglg.errors import UserError
+from crossglg.vocab.protocols import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol, load_protocol
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def msr(real_data, tmp_path_factory):
 
 
 def test_msr_split_equals_jeanie_file(msr, real_data):
-    split = load_protocol("msr-action3d", msr).split(msr)
+    split = split_prepared(msr, load_protocol("msr-action3d", msr.dataset))
     assert split.counts() == {"auxiliary": 277, "validation": 0, "exemplars": 10, "queries": 279}
     with open(real_data("msr_action3d/fewshot_jeanie_split.tsv")) as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
@@ -35,13 +36,13 @@ def test_msr_split_equals_jeanie_file(msr, real_data):
 def test_utkinect_protocols(real_data, tmp_path):
     prepare(real_data("utkinect_action3d"), "utkinect", tmp_path / "u", workers=1)
     data = open_prepared(tmp_path / "u")
-    assert get_protocol("utkinect").split(data).counts() == {
+    assert split_prepared(data, get_protocol("utkinect")).counts() == {
         "auxiliary": 99,
         "validation": 0,
         "exemplars": 5,
         "queries": 95,
     }
-    all10 = get_protocol("utkinect-all10").split(data)
+    all10 = split_prepared(data, get_protocol("utkinect-all10"))
     assert (len(all10.auxiliary), len(all10.exemplar), len(all10.query)) == (0, 10, 189)
     with pytest.raises(UserError, match="is for dataset utkinect, the data is msr-action3d"):
         load_protocol("utkinect", "msr-action3d")
@@ -87,7 +88,7 @@ def test_protocol_file(msr, tmp_path):
         'name = "msr-small"\ndataset = "msr-action3d"\nbase_classes = [1, 2, 3]\nnovel_classes = [19, 20]\n'
         'exemplars = ["a19_s02_e01", "a20_s02_e01"]\nvalidation_classes = [3]\n'
     )
-    p = load_protocol(path, msr)
+    p = load_protocol(path, msr.dataset)
     split = split_prepared(msr, p)
     assert split.counts() == {"auxiliary": 27 * 3, "validation": 27, "exemplars": 2, "queries": 58}
     assert [msr.names[i] for i in split.exemplar] == ["a19_s02_e01", "a20_s02_e01"]
@@ -129,12 +130,12 @@ def test_missing_exemplar_is_a_clear_error(msr, tmp_path):
         'name = "p"\ndataset = "msr-action3d"\nnum_classes = 20\nnovel_classes = [13]\nexemplars = ["a13_s09_e02"]\n'
     )
     with pytest.raises(UserError, match=r"exemplar a13_s09_e02 of class 13 is not in .*report\.md"):
-        load_protocol(path).split(msr)
+        split_prepared(msr, load_protocol(path))
     path.write_text(
         'name = "p"\ndataset = "msr-action3d"\nnum_classes = 20\nnovel_classes = [13]\nexemplars = ["a12_s01_e01"]\n'
     )
     with pytest.raises(UserError, match="has class 12, expected 13"):
-        load_protocol(path).split(msr)
+        split_prepared(msr, load_protocol(path))
 
 
 def test_earliest_exemplar_rule(msr, tmp_path):
@@ -142,7 +143,7 @@ def test_earliest_exemplar_rule(msr, tmp_path):
     path.write_text(
         'name = "p"\ndataset = "msr-action3d"\nnum_classes = 20\nnovel_classes = [20, 14]\nexemplar_rule = "earliest"\n'
     )
-    split = load_protocol(path).split(msr)
+    split = split_prepared(msr, load_protocol(path))
     assert [msr.names[i] for i in split.exemplar] == ["a20_s01_e01", "a14_s01_e01"]
 
 
@@ -167,7 +168,7 @@ def test_pku_exemplars_come_from_validation_sequences(tmp_path):
     prepare(tmp_path / "pku", "pku-mmd", tmp_path / "out", workers=1)
     data = open_prepared(tmp_path / "out")
     assert data.groups[:11] == ["train"] * 11 and data.groups[11:] == ["validation"] * 11
-    split = get_protocol("pku-mmd").split(data)
+    split = split_prepared(data, get_protocol("pku-mmd"))
     assert [data.names[i] for i in split.exemplar] == [f"0003-L_{10 * k:06d}" for k in range(10)]
     assert split.counts() == {"auxiliary": 2, "validation": 0, "exemplars": 10, "queries": 10}
 
@@ -177,7 +178,7 @@ def test_pku_exemplar_rule_needs_the_split(tmp_path):
     (tmp_path / "pku" / "Split" / "cross-subject.txt").unlink()
     prepare(tmp_path / "pku", "pku-mmd", tmp_path / "out", workers=1)
     with pytest.raises(UserError, match="records no split; add the split file"):
-        get_protocol("pku-mmd").split(open_prepared(tmp_path / "out"))
+        split_prepared(open_prepared(tmp_path / "out"), get_protocol("pku-mmd"))
 
 
 def test_documented_ntu_counts_follow_from_the_packaged_missing_list():
@@ -210,5 +211,5 @@ def test_full_ntu_counts_when_the_user_has_the_data(name):
     if not folder:
         pytest.skip(f"no full {name} cache (CROSSGLG_{name.upper()}_PREPARED unset)")
     p = get_protocol(name)
-    counts = p.split(open_prepared(folder)).counts()
+    counts = split_prepared(open_prepared(folder), p).counts()
     assert {k: counts[k] for k in p.expected} == p.expected

@@ -11,9 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from crossglg.cli import app
-from crossglg.data.layouts import NTU25
 from crossglg.data.prepared import open_prepared
-from crossglg.data.protocols import get_protocol, split_prepared
+from crossglg.data.splits import split_prepared
 from crossglg.data.synthetic import (
     ACTIONS,
     PART_JOINTS,
@@ -24,7 +23,9 @@ from crossglg.data.synthetic import (
     write_prepared,
 )
 from crossglg.errors import UserError
-from crossglg.prompts.classes import load_classes
+from crossglg.vocab.classes import load_classes
+from crossglg.vocab.layouts import NTU25
+from crossglg.vocab.protocols import get_protocol
 
 NTU_NAME = re.compile(r"^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$")
 

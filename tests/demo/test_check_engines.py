@@ -126,3 +126,9 @@ def test_the_summary_is_found_after_what_an_engine_printed_to_stdout():
     assert last_json(noisy) == summary
     assert last_json(json.dumps(summary).encode()) == summary
     assert last_json(b"Traceback ...\nValueError: boom\n") is None
+
+
+def test_the_summary_is_found_before_what_an_engine_prints_as_it_shuts_down():
+    summary = {"planned": 20, "statuses": {"ok": 7}, "nested": {"a": [1, {"b": 2}]}}
+    noisy = b"INFO engine started\n" + json.dumps(summary, indent=2).encode() + b"\nINFO shutting down {x}\n"
+    assert last_json(noisy) == summary

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from crossglg.data.protocols import read_protocol_file
 from crossglg.demo import FULL, QUICK, protocol_toml
+from crossglg.vocab.protocols import read_protocol_file
 from tests.helpers import run_script
 
 

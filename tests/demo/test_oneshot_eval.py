@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crossglg.data.protocols import read_protocol_file
+from crossglg.vocab.protocols import read_protocol_file
 
 RUNNER = Path(__file__).resolve().parents[2] / "bench" / "oneshot_eval.py"
 

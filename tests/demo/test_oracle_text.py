@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from bench.synthetic_oracle_text import main
-from crossglg.data.protocols import get_protocol
+from crossglg.vocab.protocols import get_protocol
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from crossglg.cache import ImportRecord, open_cache
-from crossglg.data.layouts import PARTS6
-from crossglg.prompts import load_classes
+from crossglg.vocab.classes import load_classes
+from crossglg.vocab.layouts import PARTS6
 
 CLIP_CONTEXT = 77
 

@@ -124,7 +124,7 @@ def _joints_pack_subset(path: Path, class_ids: set[int]) -> Path:
 def test_check_and_vectors_read_a_per_joint_source_as_joints(tmp_path: Path) -> None:
     import numpy as np
 
-    from crossglg.data.layouts import get_layout
+    from crossglg.vocab.layouts import get_layout
 
     cache = tmp_path / "cache.db"
     subset = _joints_pack_subset(tmp_path / "joints.jsonl", {10, 34, 35, 36})

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from crossglg.data.layouts import get_layout
 from crossglg.embeddings.textbank import TextBank
-from crossglg.prompts import load_classes
 from crossglg.textgen.cli import app
 from crossglg.textgen.testing_server import Reply, ScriptedServer
+from crossglg.vocab.classes import load_classes
+from crossglg.vocab.layouts import get_layout
 
 from .conftest import MSR_GLOBAL
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crossglg.data.layouts import LAYOUTS, NTU25, get_layout
-from crossglg.embeddings.joint_importance import k_gt_for, match_parts, match_text
+from crossglg.embeddings.joint_importance import k_gt_for
+from crossglg.vocab.body_words import match_parts, match_text
+from crossglg.vocab.layouts import LAYOUTS, NTU25, get_layout
 
 
 def ntu(text: str) -> list[int]:

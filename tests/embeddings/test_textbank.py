@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from crossglg.cache import open_cache
-from crossglg.data.layouts import PARTS6, get_layout
 from crossglg.embeddings import pipeline
 from crossglg.embeddings.spec import EmbedSettings, resolve_embedder
 from crossglg.embeddings.textbank import TextBank
 from crossglg.errors import UserError
+from crossglg.vocab.layouts import PARTS6, get_layout
 from tests.helpers import stored_vectors
 
 from .conftest import fill_cache, msr_records

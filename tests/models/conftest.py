@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from crossglg.data.layouts import get_layout
+from crossglg.vocab.layouts import get_layout
 
 torch.set_num_threads(1)
 

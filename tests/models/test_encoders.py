@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from crossglg.data.layouts import LAYOUTS, get_layout
 from crossglg.models import EncoderConfig, build_model
 from crossglg.models.registry import ENCODERS, make_encoder
+from crossglg.vocab.layouts import LAYOUTS, get_layout
 from tests.models.conftest import make_input
 
 EXPECTED_STAGES = {

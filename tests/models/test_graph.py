@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crossglg.data.layouts import LAYOUTS, get_layout
 from crossglg.errors import UserError
 from crossglg.models.graph import (
     hop_distance,
@@ -14,6 +13,7 @@ from crossglg.models.graph import (
     three_subsets,
     token_pooling,
 )
+from crossglg.vocab.layouts import LAYOUTS, get_layout
 
 
 @pytest.mark.parametrize("name", sorted(LAYOUTS))

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from bench.reference_infogcn import ReferenceSAGC
-from crossglg.data.layouts import get_layout
 from crossglg.errors import UserError
 from crossglg.models import build_model
 from crossglg.models.graph import three_subsets
 from crossglg.models.infogcn import SelfAttentionGraphConv
+from crossglg.vocab.layouts import get_layout
 
 from .conftest import make_input
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from crossglg.data.layouts import get_layout
 from crossglg.data.preprocess import PreprocessConfig, pad_sequences, preprocess
 from crossglg.data.synthetic import generate
 from crossglg.models import build_model
+from crossglg.vocab.layouts import get_layout
 
 STEPS = 10
 

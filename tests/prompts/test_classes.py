@@ -7,8 +7,7 @@ import csv
 import pytest
 
 from crossglg.errors import UserError
-from crossglg.prompts import builtin_names, dataset_layout, load_classes
-from crossglg.prompts.classes import DATASET_LAYOUTS
+from crossglg.vocab.classes import DATASET_LAYOUTS, builtin_names, dataset_layout, load_classes
 
 
 def _shared(path) -> list[tuple[int, str]]:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from crossglg.errors import UserError
-from crossglg.prompts import load_template, part_set
+from crossglg.prompts import load_template
 from crossglg.prompts.custom import PromptContext, load_prompts, read_description, read_examples
 from crossglg.prompts.templates import TEMPLATE_DIR, load_templates
+from crossglg.vocab.parts import part_set
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "prompts"

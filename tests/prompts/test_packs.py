@@ -8,9 +8,10 @@ import json
 import pytest
 
 from crossglg.cache import open_cache
-from crossglg.data.layouts import get_layout
-from crossglg.prompts import dataset_layout, load_classes, part_set
 from crossglg.textgen.packs import PACKS, get_pack, pack_problems, pack_records
+from crossglg.vocab.classes import dataset_layout, load_classes
+from crossglg.vocab.layouts import get_layout
+from crossglg.vocab.parts import part_set
 
 from ..textgen.conftest import invoke, run_cli
 
@@ -82,9 +83,10 @@ def test_the_checks_catch_what_a_bad_pack_would_hold():
 
 
 def test_distinct_key_parts_give_distinct_k_gt_within_each_pack():
-    from crossglg.data.layouts import get_layout
-    from crossglg.embeddings.joint_importance import k_gt_for, match_parts
-    from crossglg.prompts import dataset_layout
+    from crossglg.embeddings.joint_importance import k_gt_for
+    from crossglg.vocab.body_words import match_parts
+    from crossglg.vocab.classes import dataset_layout
+    from crossglg.vocab.layouts import get_layout
 
     for pack in PACKS.values():
         layout = get_layout(dataset_layout(pack.dataset))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from crossglg.data.layouts import LAYOUTS, get_layout
 from crossglg.errors import UserError
-from crossglg.prompts import part_set
+from crossglg.vocab.layouts import LAYOUTS, get_layout
+from crossglg.vocab.parts import part_set
 
 
 def test_parts6_is_the_default():

@@ -6,17 +6,10 @@ import pytest
 
 from crossglg.cache import request_key
 from crossglg.errors import UserError
-from crossglg.prompts import (
-    answer_problems,
-    answer_schema,
-    answer_texts,
-    builtin_names,
-    dataset_layout,
-    load_classes,
-    load_template,
-    part_set,
-)
+from crossglg.prompts import answer_problems, answer_schema, answer_texts, load_template
 from crossglg.prompts.templates import TEMPLATE_DIR
+from crossglg.vocab.classes import builtin_names, dataset_layout, load_classes
+from crossglg.vocab.parts import part_set
 
 
 @pytest.mark.parametrize("dataset", ["ntu60", "ntu120", "pku-mmd", "msr-action3d", "utkinect", "synthetic"])

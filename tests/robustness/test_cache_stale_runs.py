@@ -12,10 +12,10 @@ from tests.robustness._text_cache_helpers import filled_cache, query, run_genera
 
 KILLED_RUN = """
 import os, signal, sys
-from crossglg.cache import open_cache
+from crossglg.cache import leases, open_cache
 cache = open_cache(sys.argv[1])
 run_id = cache.start_run("generate", {})
-cache.claim(sys.argv[2], run_id)
+leases.claim(cache, sys.argv[2], run_id)
 print(run_id, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crossglg.data.protocols import load_protocol
 from crossglg.errors import UserError
+from crossglg.vocab.protocols import load_protocol
 
 GOOD = 'name = "p"\nnum_classes = 5\nnovel_classes = [4, 5]\nexemplar_rule = "earliest"\n'
 

@@ -13,10 +13,10 @@ from crossglg.errors import UserError
 
 def test_a_format_1_export_offers_cosine_and_dtw_and_names_what_cl2n_needs(tmp_path):
     from crossglg.baselines.dtw import normalise
-    from crossglg.data.layouts import get_layout
     from crossglg.models import build_inference_model
     from crossglg.train.export import ExportedModel
     from crossglg.train.oneshot import Readouts
+    from crossglg.vocab.layouts import get_layout
 
     torch.manual_seed(0)
     model_cfg = {"use_text": False, "encoder": {"base_channels": 8}}

@@ -147,14 +147,15 @@ def test_eval_agrees_with_a_direct_computation(small, text_run, run_cli):
     """Embed exemplars and queries by hand with the model and compare to `crossglg eval`."""
     from crossglg.data.prepared import open_prepared
     from crossglg.data.preprocess import PreprocessConfig, preprocess
-    from crossglg.data.protocols import load_protocol
+    from crossglg.data.splits import split_prepared
     from crossglg.models import build_model
+    from crossglg.vocab.protocols import load_protocol
 
     summary = json.loads(run_cli(["eval", str(text_run), "--json", "--out", str(text_run / "eval-again")]))
     state = torch.load(text_run / "best.pt", weights_only=False)
     cfg = state["config"]
     data = open_prepared(small["data"])
-    split = load_protocol(small["protocol"], data).split(data)
+    split = split_prepared(data, load_protocol(small["protocol"], data.dataset))
     model_cfg = dict(cfg["model"], use_text=True, l2g={**cfg["model"]["l2g"], "text_dim": 384})
     model = build_model("infogcn", data.layout, 8, model_cfg)
     model.load_state_dict(state["model"])
@@ -271,8 +272,8 @@ def test_training_reads_the_per_joint_pack_as_25_text_tokens(small, run_cli, tmp
     the ntu120-joints pack's texts for those ids stand in (read with --text-dataset ntu120).
     This checks the path from pack to model, not what the words mean for synthetic actions.
     """
-    from crossglg.data.layouts import get_layout
     from crossglg.textgen.packs import PACKS
+    from crossglg.vocab.layouts import get_layout
 
     train_ids = {1, 4, 9, 19, 25, 33, 37, 40}
     lines = PACKS["ntu120-joints"].path.read_text(encoding="utf-8").splitlines()

@@ -17,10 +17,10 @@ import numpy as np
 
 from crossglg.data.readers import READERS
 from crossglg.data.readers.base import Sample, Scan, UnitResult, add_sample, trim_padding
-from crossglg.data.readers.class_lists import packaged_class_names
 from crossglg.data.readers.npz_rows import member_shape, read_rows
 from crossglg.data.readers.ntu_skeleton import parse_name
 from crossglg.errors import UserError
+from crossglg.vocab.classes import load_classes
 
 FORMAT = "ctrgcn-npz"
 CHUNK = 1024
@@ -71,7 +71,7 @@ def scan(source: Path, names_file: Path | None = None, class_file: Path | None =
         for s in range(0, n, CHUNK):
             stop = min(s + CHUNK, n)
             units.append((str(source), part, s, stop, names[part][s:stop] if names else None))
-    return Scan(FORMAT, dataset, "ntu25", packaged_class_names(dataset, class_file), 2, units)
+    return Scan(FORMAT, dataset, "ntu25", load_classes(class_file or dataset).label_names(), 2, units)
 
 
 def to_sample(row: np.ndarray, onehot: np.ndarray, name: str) -> Sample:

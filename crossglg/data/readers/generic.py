@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from crossglg.data.layouts import get_layout
 from crossglg.data.readers import READERS
 from crossglg.data.readers.base import ReadError, Sample, Scan, UnitResult, add_sample, inside, trim_padding
-from crossglg.data.readers.class_lists import class_names
 from crossglg.data.readers.npz_rows import member_shape, read_rows
 from crossglg.errors import UserError
+from crossglg.vocab.classes import load_classes
+from crossglg.vocab.layouts import get_layout
 
 FORMAT = "generic"
 CHUNK = 512  # samples per work unit of an .npz
@@ -65,7 +65,7 @@ def _scan_npz(path: Path, layout: str | None, class_file: Path | None) -> Scan:
     if shape[0] != n:
         raise UserError(f"{path}: x has {shape[0]} samples but labels has {n}")
     if class_file is not None:
-        names = class_names(class_file)
+        names = load_classes(class_file).label_names()
     if names is None:
         raise UserError(f"{path}: no 'class_names' key; pass --classes FILE")
     units = [(str(path), s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
@@ -80,7 +80,7 @@ def _scan_folder(folder: Path, layout: str | None, class_file: Path | None) -> S
     classes = class_file or folder / "classes.txt"
     if not classes.is_file():
         raise UserError(f"{classes}: class-name file missing (one name per line)")
-    names = class_names(classes)
+    names = load_classes(classes).label_names()
     stored = (folder / "layout.txt").read_text().strip() if (folder / "layout.txt").is_file() else None
     units, max_bodies = [], 1
     with table.open(newline="") as fh:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from crossglg.data.readers import READERS
 from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult, inside, read_floats
-from crossglg.data.readers.class_lists import class_names
 from crossglg.errors import UserError
+from crossglg.vocab.classes import load_classes
 
 FORMAT = "msr-action3d"
 JOINTS = 20
@@ -29,7 +29,7 @@ def scan(source: Path, class_file: Path | None = None, **_: object) -> Scan:
     if not files:
         raise UserError(f"{folder}: no aXX_sYY_eZZ_skeleton3D.txt files (is this MSR Action3D?)")
     classes = class_file or source / "classes.tsv"
-    names = class_names(classes if Path(classes).is_file() else "msr-action3d")
+    names = load_classes(classes if Path(classes).is_file() else "msr-action3d").label_names()
     outside = [f for f in files if not inside(folder, f)]
     files = [f for f in files if f not in outside]
     problems = [Problem(str(f), "outside", "a link out of the source folder: not read") for f in outside]

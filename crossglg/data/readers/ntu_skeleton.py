@@ -16,9 +16,9 @@ import numpy as np
 
 from crossglg.data.readers import READERS
 from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult, inside
-from crossglg.data.readers.class_lists import packaged_class_names
 from crossglg.data.readers.ntu_denoise import Track, select_actors
 from crossglg.errors import UserError
+from crossglg.vocab.classes import load_classes
 
 FORMAT = "ntu-skeleton"
 JOINTS = 25
@@ -73,7 +73,7 @@ def scan(source: Path, dataset: str | None = None, class_file: Path | None = Non
             if max_action > 60
             else "ntu60"
         )
-    names = packaged_class_names(dataset, class_file)
+    names = load_classes(class_file or dataset).label_names()
     return Scan(
         FORMAT, dataset, "ntu25", names, 2, units, problems=problems, expected_count=USABLE.get(dataset)
     )

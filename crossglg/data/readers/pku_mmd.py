@@ -15,8 +15,8 @@ from pathlib import Path
 
 from crossglg.data.readers import READERS
 from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult, read_floats
-from crossglg.data.readers.class_lists import packaged_class_names
 from crossglg.errors import UserError
+from crossglg.vocab.classes import load_classes
 
 FORMAT = "pku-mmd"
 JOINTS = 25
@@ -53,7 +53,7 @@ def scan(source: Path, class_file: Path | None = None, **_: object) -> Scan:
         units.append((str(skel), str(label), group_of.get(label.stem, "")))
     if not units:
         raise UserError(f"{source}: no sequence has both a skeleton and a label file")
-    names = packaged_class_names("pku-mmd", class_file)
+    names = load_classes(class_file or "pku-mmd").label_names()
     return Scan(FORMAT, "pku-mmd", "ntu25", names, 2, units, problems=problems)
 
 

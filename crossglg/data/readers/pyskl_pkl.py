@@ -19,9 +19,9 @@ import numpy as np
 
 from crossglg.data.readers import READERS
 from crossglg.data.readers.base import ReadError, Sample, Scan, UnitResult, add_sample
-from crossglg.data.readers.class_lists import packaged_class_names
 from crossglg.data.readers.ntu_skeleton import parse_name
 from crossglg.errors import UserError
+from crossglg.vocab.classes import load_classes
 
 FORMAT = "pyskl-pkl"
 
@@ -31,7 +31,13 @@ def scan(source: Path, dataset: str | None = None, class_file: Path | None = Non
         raise UserError(f"{source}: expected pyskl's ntu60_3danno.pkl or ntu120_3danno.pkl")
     dataset = dataset or ("ntu120" if "120" in source.name else "ntu60")
     return Scan(
-        FORMAT, dataset, "ntu25", packaged_class_names(dataset, class_file), 2, [str(source)], parallel=False
+        FORMAT,
+        dataset,
+        "ntu25",
+        load_classes(class_file or dataset).label_names(),
+        2,
+        [str(source)],
+        parallel=False,
     )
 
 

@@ -22,8 +22,8 @@ from crossglg.data.readers.base import (
     inside,
     read_floats,
 )
-from crossglg.data.readers.class_lists import class_names
 from crossglg.errors import UserError
+from crossglg.vocab.classes import load_classes
 
 FORMAT = "utkinect"
 JOINTS = 20
@@ -45,7 +45,7 @@ def _class_table(source: Path) -> tuple[list[str], dict[str, int]]:
     """
     path = source / "classes.tsv"
     if not path.is_file():
-        names = class_names("utkinect")
+        names = load_classes("utkinect").label_names()
         return names, {_camel(n): i for i, n in enumerate(names)}
     rows = [ln.split("\t") for ln in path.read_text().splitlines()[1:] if ln.strip()]
     return [r[2].strip() for r in rows], {r[1].strip(): i for i, r in enumerate(rows)}

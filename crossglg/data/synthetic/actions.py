@@ -387,3 +387,8 @@ PART_JOINTS: dict[str, tuple[int, ...]] = {
     "left foot": (15,),
     "whole body": tuple(range(25)),
 }
+
+
+def class_names() -> list[str]:
+    """Class names in id order (id = position + 1)."""
+    return [a.name for a in ACTIONS]

@@ -36,7 +36,7 @@ def write_prepared(
     """Generate straight into a prepared cache (``open_prepared(out)`` reads it), M = 2 slots."""
     from crossglg.data.prepared import PreparedWriter
     from crossglg.data.readers.base import Sample
-    from crossglg.data.synthetic import class_names
+    from crossglg.data.synthetic.actions import class_names
     from crossglg.data.validation import build_report, write_report
 
     pairs = plan(n_per_class, classes)

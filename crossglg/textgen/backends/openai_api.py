@@ -230,14 +230,15 @@ class OpenAIBackend(Backend):
     async def _send(self, client: Any, body: dict[str, Any], timeout: float) -> bytes:
         """POST one chat completion; the raw body comes back, or the client's own exception.
 
-        Through :class:`~crossglg.textgen.backends.chat_post.ChatPoster`, the client's HTTP
-        client without its per-request machinery (about 2.5 ms of CPU a request; bench/textgen.py
-        measures both paths). The body is built by :meth:`request_body` and parsed by
-        :func:`completion_from_body`, as before.
+        Through :class:`~crossglg.textgen.backends.chat_post.ChatPoster`: a keep-alive pool
+        without the SDK's per-request machinery or its HTTP client, the client's HTTP client
+        behind a proxy (bench/textgen.py measures the paths side by side). The body is built
+        by :meth:`request_body` and parsed by :func:`completion_from_body`, as before.
         """
         return await self._poster.post(body, timeout)
 
     async def aclose(self) -> None:
         if self._client is not None:
+            self._poster.close()
             await self._client.close()  # closes the HTTP client it was given too
             self._client = self._poster = None

@@ -15,9 +15,7 @@ import sys
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import Any
 
 from crossglg.errors import UserError
 from crossglg.registry import Registry
@@ -26,9 +24,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-if TYPE_CHECKING:
-    from crossglg.data.prepared import PreparedDataset
 
 EXEMPLAR_RULES = ("names", "earliest")
 # exemplar_pattern: literal text (no braces, or {{ }}) and {class_id} fields with at most a
@@ -73,27 +68,6 @@ class Protocol:
             expected={k_: v for k_, v in self.expected.items() if k_ != "auxiliary"},
             description=f"{self.description} (first {k} auxiliary classes by id)",
         )
-
-    def split(self, data: PreparedDataset) -> Split:
-        return split_prepared(data, self)
-
-
-@dataclass
-class Split:
-    """Indices into a prepared dataset. ``validation`` is a subset of ``auxiliary``."""
-
-    auxiliary: np.ndarray
-    validation: np.ndarray
-    exemplar: np.ndarray  # one per novel class, in the protocol's novel order
-    query: np.ndarray
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "auxiliary": len(self.auxiliary),
-            "validation": len(self.validation),
-            "exemplars": len(self.exemplar),
-            "queries": len(self.query),
-        }
 
 
 def _ids(raw: Any, where: str, key: str) -> tuple[int, ...]:
@@ -237,65 +211,11 @@ def get_protocol(name: str) -> Protocol:
     return PROTOCOLS.get(name)
 
 
-def load_protocol(name_or_file: str | Path, dataset: str | PreparedDataset | None = None) -> Protocol:
+def load_protocol(name_or_file: str | Path, dataset: str | None = None) -> Protocol:
     """A built-in protocol by name, or a protocol TOML file; checked against ``dataset`` when given."""
     text = str(name_or_file)
     path = Path(text)
     protocol = read_protocol_file(path) if text.endswith(".toml") or path.is_file() else get_protocol(text)
-    wanted = dataset if isinstance(dataset, str) or dataset is None else dataset.dataset
-    if wanted and protocol.dataset not in (wanted, "generic") and wanted != "generic":
-        raise UserError(f"protocol {protocol.name} is for dataset {protocol.dataset}, the data is {wanted}")
+    if dataset and protocol.dataset not in (dataset, "generic") and dataset != "generic":
+        raise UserError(f"protocol {protocol.name} is for dataset {protocol.dataset}, the data is {dataset}")
     return protocol
-
-
-def split_prepared(data: PreparedDataset, protocol: Protocol) -> Split:
-    """Auxiliary / validation / exemplar / query indices of ``data`` under ``protocol``."""
-    class_of = np.asarray(data.labels) + 1
-    keep = np.ones(len(class_of), dtype=bool)
-    if protocol.exclude_samples:
-        keep &= ~np.isin(np.asarray(data.names, dtype=object), list(protocol.exclude_samples))
-    aux = np.flatnonzero(keep & np.isin(class_of, protocol.base_class_ids))
-    validation = aux[np.isin(class_of[aux], protocol.validation_class_ids)]
-    exemplars = _exemplars(data, protocol, class_of, keep)
-    novel = np.flatnonzero(keep & np.isin(class_of, protocol.novel_class_ids))
-    query = novel[~np.isin(novel, exemplars)]
-    return Split(aux, validation, exemplars, query)
-
-
-def _exemplars(
-    data: PreparedDataset, protocol: Protocol, class_of: np.ndarray, keep: np.ndarray
-) -> np.ndarray:
-    out = []
-    if protocol.exemplar_rule == "earliest":
-        pool = keep
-        if protocol.exemplar_group:
-            groups = np.asarray(data.groups, dtype=object)
-            if not any(data.groups):
-                raise UserError(
-                    f"protocol {protocol.name}: exemplars come from the '{protocol.exemplar_group}' part of the "
-                    f"source's split, but {data.root} records no split; add the split file and prepare again"
-                )
-            pool = keep & (groups == protocol.exemplar_group)
-        for c in protocol.novel_class_ids:
-            members = np.flatnonzero(pool & (class_of == c))
-            if members.size == 0:
-                where = f" among '{protocol.exemplar_group}' samples" if protocol.exemplar_group else ""
-                raise UserError(
-                    f"protocol {protocol.name}: no sample of novel class {c}{where} in {data.root}"
-                )
-            out.append(min(members, key=lambda i: data.names[i]))
-        return np.asarray(out, dtype=np.int64)
-    positions = {n: i for i, n in enumerate(data.names)}
-    for c, name in zip(protocol.novel_class_ids, protocol.exemplars, strict=True):
-        i = positions.get(name)
-        if i is None:
-            raise UserError(
-                f"protocol {protocol.name}: exemplar {name} of class {c} is not in {data.root} "
-                f"(not in the source, or skipped: see {data.root}/report.md)"
-            )
-        if class_of[i] != c:
-            raise UserError(
-                f"protocol {protocol.name}: exemplar {name} has class {class_of[i]}, expected {c}"
-            )
-        out.append(i)
-    return np.asarray(out, dtype=np.int64)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from crossglg.data.layouts import PARTS6, get_layout
 from crossglg.errors import UserError
+from crossglg.vocab.layouts import PARTS6, get_layout
 
 BUILTIN_PART_SETS = ("parts6", "joints")
 

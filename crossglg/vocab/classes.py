@@ -1,4 +1,4 @@
-"""Class lists: the action names sent to the LLM, built in or from a user's file.
+"""Class lists: the action names, built in or from a user's file, for the LLM and the prepared data.
 
 Built-in lists are the ``*.tsv`` files beside this module (``id<TAB>name``, 1-based ids as
 in the datasets' own lists), so adding a dataset is adding a file. A user's list may be a
@@ -55,6 +55,16 @@ class ClassList:
 
     def select(self, class_ids: list[int] | tuple[int, ...]) -> tuple[ClassEntry, ...]:
         return tuple(self.get(i) for i in class_ids)
+
+    def label_names(self) -> list[str]:
+        """Names in label order for a prepared dataset, whose label is ``class_id - 1`` (ARCHITECTURE.md).
+
+        So the list must number its classes 1..N without gaps.
+        """
+        ids = sorted(self.ids)
+        if ids != list(range(1, len(ids) + 1)):
+            raise UserError(f"{self.source}: class ids must run 1..N without gaps (a label is id - 1)")
+        return [self.get(i).name for i in ids]
 
 
 def builtin_names() -> list[str]:
