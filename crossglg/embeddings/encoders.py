@@ -1,4 +1,4 @@
-"""The three encoder back-ends behind one interface: ``encode(texts) -> Encoded``.
+"""The encoder back-ends (embedder kinds) behind one interface: ``encode(texts) -> Encoded``.
 
 Every back-end counts tokens *before* truncating, so a text that did not fit is flagged per
 row instead of being cut silently (CLIP's 77-token limit, docs/EMBEDDINGS.md, "CLIP from a local directory"), and the
@@ -8,12 +8,15 @@ row instead of being cut silently (CLIP's 77-token limit, docs/EMBEDDINGS.md, "C
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from crossglg.embeddings.spec import Embedder
+from crossglg.embeddings.kinds import EMBEDDERS
+from crossglg.embeddings.spec import Embedder, read_json
 from crossglg.errors import UserError
+
+if TYPE_CHECKING:  # numpy loads with the first encoder: listing the kinds (--help) stays light
+    import numpy as np
 
 
 @dataclass
@@ -26,7 +29,26 @@ class Encoded:
 
 
 class Encoder:
-    """Base: token counting, the long-text policy, normalisation. Back-ends implement ``_encode``."""
+    """Base: token counting, the long-text policy, normalisation. Back-ends implement ``_encode``.
+
+    The class attributes enter the embedder id (docs/CACHE.md, "The cache key"): ``library`` is
+    the distribution whose version is recorded, ``pooling`` how token states become a vector;
+    ``fetch_hint`` ends the message for a model that is not available locally.
+    """
+
+    library = "transformers"
+    pooling = "mean"
+    fetch_hint = ""
+
+    @classmethod
+    def max_tokens_of(cls, directory: Path) -> int:
+        """The model's own input limit, read from its files (the tokenizer's, incl. special tokens)."""
+        tok = read_json(directory / "tokenizer_config.json").get("model_max_length")
+        limits = [int(tok)] if isinstance(tok, (int, float)) and tok < 1e6 else []
+        config = read_json(directory / "config.json")
+        if config.get("max_position_embeddings"):
+            limits.append(int(config["max_position_embeddings"]))
+        return min(limits) if limits else 512
 
     def __init__(self, embedder: Embedder) -> None:
         import torch
@@ -42,10 +64,14 @@ class Encoder:
 
     def count_tokens(self, texts: list[str]) -> np.ndarray:
         """Token counts with the special tokens, before any truncation."""
+        import numpy as np
+
         ids = self.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(texts))
 
     def encode(self, texts: list[str]) -> Encoded:
+        import numpy as np
+
         prefix = self.embedder.settings.prefix
         if prefix:
             texts = [prefix + t for t in texts]
@@ -69,6 +95,8 @@ class Encoder:
 
     def _chunk_mean(self, text: str) -> np.ndarray:
         """Mean of the vectors of consecutive windows that each fit, weighted by their length."""
+        import numpy as np
+
         ids = self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
         n_special = len(self.tokenizer("", add_special_tokens=True)["input_ids"])
         width = max(1, self.max_tokens - n_special)
@@ -83,6 +111,8 @@ class Encoder:
 
     def _batched(self, texts: list[str], run_batch: Any) -> np.ndarray:
         """Length-sorted batches (less padding), results put back in input order."""
+        import numpy as np
+
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         bs = self.embedder.settings.batch_size
@@ -100,8 +130,17 @@ class Encoder:
         return out
 
 
+@EMBEDDERS.register("sbert")
 class SbertEncoder(Encoder):
     """sentence-transformers: the model's own pooling (MiniLM: mean + Normalize)."""
+
+    library = "sentence-transformers"
+    pooling = "model"
+
+    @classmethod
+    def max_tokens_of(cls, directory: Path) -> int:
+        configured = read_json(directory / "sentence_bert_config.json").get("max_seq_length")
+        return int(configured) if configured else super().max_tokens_of(directory)
 
     def __init__(self, embedder: Embedder) -> None:
         super().__init__(embedder)
@@ -116,6 +155,8 @@ class SbertEncoder(Encoder):
         self.dim = int(self.model.get_embedding_dimension())
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         return self.model.encode(
             texts,
             batch_size=self.embedder.settings.batch_size,
@@ -125,12 +166,21 @@ class SbertEncoder(Encoder):
         ).astype(np.float32, copy=False)
 
 
+@EMBEDDERS.register("clip")
 class ClipEncoder(Encoder):
     """CLIP's text tower *with* its projection: the joint image–text space of ``get_text_features``.
 
     Only a full ``CLIPModel`` directory is accepted: a bare text tower has no projection, and its
     pre-projection vector would have the right shape and the wrong meaning (docs/EMBEDDINGS.md, "CLIP from a local directory").
     """
+
+    pooling = "eos-projection"
+    fetch_hint = " (save the full CLIPModel with its processor, not only the text tower)"
+
+    @classmethod
+    def max_tokens_of(cls, directory: Path) -> int:
+        config = read_json(directory / "config.json")
+        return int(config.get("text_config", config).get("max_position_embeddings", 77))
 
     def __init__(self, embedder: Embedder) -> None:
         super().__init__(embedder)
@@ -167,6 +217,7 @@ def _read_model_type(path: Any) -> str | None:
         return None
 
 
+@EMBEDDERS.register("hf")
 class HfMeanEncoder(Encoder):
     """Any transformers encoder, mean of the last hidden states over non-padding tokens (docs/EMBEDDINGS.md, "DeBERTa-V2-XLarge (the paper's text encoder)")."""
 
@@ -206,9 +257,6 @@ def _dtype(torch: Any, precision: str) -> Any:
     return torch.float16 if precision == "fp16" else torch.float32
 
 
-_BACKENDS: dict[str, type[Encoder]] = {"sbert": SbertEncoder, "clip": ClipEncoder, "hf": HfMeanEncoder}
-
-
 def load_encoder(embedder: Embedder) -> Encoder:
     """Load the model named by a resolved embedder (the only place weights are read)."""
-    return _BACKENDS[embedder.ref.kind](embedder)
+    return EMBEDDERS.get(embedder.ref.kind)(embedder)

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crossglg.embeddings.kinds import EMBEDDERS
 from crossglg.errors import UserError
 
 # Bump when the id payload below changes: every old embedding then misses, by design.
 EMBEDDER_RECIPE_VERSION = 1
 
-KINDS = ("sbert", "clip", "hf")
 DEFAULT_MODEL = "sbert:all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "fp16")
 STORE_DTYPES = ("f4", "f2")
@@ -34,8 +34,6 @@ _PACKAGED = {
     ("sbert", "all-minilm-l6-v2"): _MINILM,
     ("sbert", "sentence-transformers/all-minilm-l6-v2"): _MINILM,
 }
-_LIBRARY = {"sbert": "sentence-transformers", "clip": "transformers", "hf": "transformers"}
-_POOLING = {"sbert": "model", "clip": "eos-projection", "hf": "mean"}
 
 # files that never change a vector; left out of the weights fingerprint
 _IGNORED_FILES = {"README.md", ".gitattributes"}
@@ -63,9 +61,10 @@ def split_spec(spec: str) -> tuple[str, str]:
     kind, sep, name = spec.partition(":")
     if not sep:
         kind, name = "sbert", spec
-    if kind not in KINDS:
+    if kind not in EMBEDDERS:
         raise UserError(
-            f"--model {spec!r}: unknown kind {kind!r}; use one of {', '.join(KINDS)} (e.g. {DEFAULT_MODEL})"
+            f"--model {spec!r}: unknown kind {kind!r}; use one of {', '.join(EMBEDDERS.names())} "
+            f"(e.g. {DEFAULT_MODEL})"
         )
     if not name:
         raise UserError(f"--model {spec!r}: no model name or path after {kind}:")
@@ -101,11 +100,7 @@ def resolve_model(spec: str) -> ModelRef:
     snapshot = _hub_snapshot(name)
     if snapshot is not None:
         return ModelRef(kind, name, snapshot, f"hub:{snapshot.name}")
-    hint = {
-        "sbert": "",
-        "clip": " (save the full CLIPModel with its processor, not only the text tower)",
-        "hf": "",
-    }[kind]
+    hint = EMBEDDERS.get(kind).fetch_hint
     raise UserError(
         f"--model {spec!r} is not available locally and nothing is downloaded at run time: fetch it once "
         f"where there is network (`huggingface-cli download {name} --local-dir DIR`) and pass "
@@ -155,25 +150,7 @@ def _ignored(path: Path, root: Path) -> bool:
     return path.name in _IGNORED_FILES or any(part.startswith(".") for part in rel.parts)
 
 
-def model_max_tokens(ref: ModelRef) -> int:
-    """The model's own input limit, read from its files (the tokenizer's, incl. special tokens)."""
-    d = ref.path
-    if ref.kind == "sbert":
-        cfg = _read_json(d / "sentence_bert_config.json")
-        if cfg.get("max_seq_length"):
-            return int(cfg["max_seq_length"])
-    config = _read_json(d / "config.json")
-    if ref.kind == "clip":
-        text = config.get("text_config", config)
-        return int(text.get("max_position_embeddings", 77))
-    tok = _read_json(d / "tokenizer_config.json").get("model_max_length")
-    limits = [int(tok)] if isinstance(tok, (int, float)) and tok < 1e6 else []
-    if config.get("max_position_embeddings"):
-        limits.append(int(config["max_position_embeddings"]))
-    return min(limits) if limits else 512
-
-
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
@@ -250,7 +227,8 @@ class Embedder:
     @property
     def config(self) -> dict[str, Any]:
         """The hashed payload (docs/CACHE.md, "The cache key"); stored as ``embedders.config_json``."""
-        library = _LIBRARY[self.ref.kind]
+        encoder = EMBEDDERS.get(self.ref.kind)
+        library = encoder.library
         return {
             "k": EMBEDDER_RECIPE_VERSION,
             "kind": self.ref.kind,
@@ -260,7 +238,7 @@ class Embedder:
             "library_version": importlib.metadata.version(library),
             "precision": self.precision,
             "dtype": self.settings.store_dtype,
-            "pooling": _POOLING[self.ref.kind],
+            "pooling": encoder.pooling,
             "normalize": self.settings.normalize,
             "max_tokens": self.max_tokens,
             "truncation_side": "right",
@@ -290,6 +268,6 @@ def resolve_embedder(settings: EmbedSettings) -> Embedder:
     ref = resolve_model(settings.spec)
     device = resolve_device(settings.device)
     precision = resolve_precision(settings.precision, device)
-    limit = model_max_tokens(ref)
+    limit = EMBEDDERS.get(ref.kind).max_tokens_of(ref.path)
     max_tokens = min(settings.max_tokens, limit) if settings.max_tokens else limit
     return Embedder(ref=ref, settings=settings, device=device, precision=precision, max_tokens=max_tokens)

@@ -22,7 +22,6 @@ from crossglg.vocab.layouts import Layout
 class SkeletonEncoder(nn.Module):
     """Base class: subclasses fill ``blocks``, ``channels`` and implement ``stem`` / ``pool``."""
 
-    name: str = ""
     default_n_pre: int = 5
     embed_dim: int = 256
     blocks: nn.ModuleList

@@ -6,12 +6,12 @@ import json
 
 import typer
 
-from crossglg.models.registry import ENCODER_NAMES
+from crossglg.models.registry import ENCODERS
 
 
 def model_info_command(
     encoder: str = typer.Option(
-        "all", "--encoder", "-e", help=f"Encoder: {', '.join(ENCODER_NAMES)} or all."
+        "all", "--encoder", "-e", help=f"Encoder: {', '.join(ENCODERS.names())} or all."
     ),
     layout: str = typer.Option(
         "ntu25", "--layout", "-l", help="Skeleton layout: ntu25, kinect20, msr20, coco17."
@@ -46,9 +46,9 @@ def model_info_command(
     from crossglg.models.config import ModelConfig
     from crossglg.models.report import model_info
 
-    names = ENCODER_NAMES if encoder == "all" else (encoder,)
-    if encoder != "all" and encoder not in ENCODER_NAMES:
-        raise UserError(f"--encoder {encoder!r}: choose one of {', '.join(ENCODER_NAMES)} or all")
+    names = ENCODERS.names() if encoder == "all" else [encoder]
+    if encoder != "all" and encoder not in ENCODERS:
+        raise UserError(f"--encoder {encoder!r}: choose one of {', '.join(ENCODERS.names())} or all")
     torch.manual_seed(0)
     jid = {} if jid_hidden_mult is None else {"hidden_mult": jid_hidden_mult}
     console = Console(stderr=True)

@@ -15,6 +15,7 @@ from crossglg.models.base import SkeletonEncoder
 from crossglg.models.config import EncoderConfig
 from crossglg.models.graph import three_subsets
 from crossglg.models.layers import MultiScaleTCN, init_weights, residual, reweight
+from crossglg.models.registry import ENCODERS
 from crossglg.models.stgcn import input_batchnorm
 from crossglg.vocab.layouts import Layout
 
@@ -67,10 +68,10 @@ class CTRGCNBlock(nn.Module):
         return self.relu(out if self.res is None else out + self.res(x))
 
 
+@ENCODERS.register("ctrgcn")
 class CTRGCN(SkeletonEncoder):
     """Input BatchNorm, ten CTR-GCN blocks (l1 3→64 without residual), global mean pooling."""
 
-    name = "ctrgcn"
     default_n_pre = 6  # l6: l1 is the input block InfoGCN replaces by its embedding (docs/MODELS.md, "Where CrossGLG attaches")
 
     def __init__(self, layout: Layout, cfg: EncoderConfig) -> None:

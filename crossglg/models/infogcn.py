@@ -18,6 +18,7 @@ from crossglg.models.base import InfoBottleneckHead, SkeletonEncoder, check_head
 from crossglg.models.config import EncoderConfig
 from crossglg.models.graph import relative_position, three_subsets
 from crossglg.models.layers import MultiScaleTCN, init_branch_conv, init_weights, residual, reweight
+from crossglg.models.registry import ENCODERS
 from crossglg.vocab.layouts import Layout
 
 
@@ -73,10 +74,10 @@ class InfoGCNBlock(nn.Module):
         return self.relu(self.tcn(g) + self.res(x))
 
 
+@ENCODERS.register("infogcn")
 class InfoGCN(SkeletonEncoder):
     """Joint embedding, nine SA-GC blocks (64×3, 128×3, 256×3; strides at the 4th and 7th), head."""
 
-    name = "infogcn"
     default_n_pre = 5  # the 5th encoding block, l6 (docs/MODELS.md, "Encoders")
 
     def __init__(self, layout: Layout, cfg: EncoderConfig) -> None:

@@ -62,7 +62,7 @@ class SkeletonBranch(nn.Module):
         self.n_pre = cfg.jid.n_pre or encoder.default_n_pre
         if not 1 <= self.n_pre < n_blocks:
             raise UserError(
-                f"model config: jid.n_pre={self.n_pre}; {encoder.name} has blocks 1..{n_blocks - 1}"
+                f"model config: jid.n_pre={self.n_pre}; {type(encoder).__name__} has blocks 1..{n_blocks - 1}"
             )
         self.jid: JointImportance | None = None
         if cfg.jid_on:

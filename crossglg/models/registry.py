@@ -1,27 +1,31 @@
-"""Encoder names → classes; the only place that knows which encoders exist."""
+"""Encoder names → classes: each encoder module registers its class with ``@ENCODERS.register``.
+
+Other distributions add encoders through the ``crossglg.encoders`` entry-point group
+(docs/PLUGINS.md); an encoder is a :class:`~crossglg.models.base.SkeletonEncoder` subclass
+built as ``cls(layout, encoder_config)``.
+"""
 
 from __future__ import annotations
 
-from crossglg.errors import UserError
 from crossglg.models.base import SkeletonEncoder
 from crossglg.models.config import EncoderConfig
+from crossglg.registry import Registry
 from crossglg.vocab.layouts import Layout
 
 
-def encoder_classes() -> dict[str, type[SkeletonEncoder]]:
-    from crossglg.models.ctrgcn import CTRGCN
-    from crossglg.models.infogcn import InfoGCN
-    from crossglg.models.stgcn import STGCN
-
-    classes: list[type[SkeletonEncoder]] = [InfoGCN, STGCN, CTRGCN]
-    return {cls.name: cls for cls in classes}
+def _check(obj: object) -> str | None:
+    if isinstance(obj, type) and issubclass(obj, SkeletonEncoder):
+        return None
+    return f"{obj!r} is not a SkeletonEncoder subclass"
 
 
-ENCODER_NAMES = ("infogcn", "stgcn", "ctrgcn")
+ENCODERS: Registry[type[SkeletonEncoder]] = Registry(
+    "encoder",
+    "crossglg.encoders",
+    modules=("crossglg.models.infogcn", "crossglg.models.stgcn", "crossglg.models.ctrgcn"),
+    check=_check,
+)
 
 
 def make_encoder(name: str, layout: Layout, cfg: EncoderConfig) -> SkeletonEncoder:
-    classes = encoder_classes()
-    if name not in classes:
-        raise UserError(f"unknown encoder {name!r}; known: {', '.join(classes)}")
-    return classes[name](layout, cfg)
+    return ENCODERS.get(name)(layout, cfg)

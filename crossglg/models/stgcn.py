@@ -15,6 +15,7 @@ from crossglg.models.base import SkeletonEncoder, classifier_head
 from crossglg.models.config import EncoderConfig
 from crossglg.models.graph import spatial_partition
 from crossglg.models.layers import init_weights, residual, reweight
+from crossglg.models.registry import ENCODERS
 from crossglg.vocab.layouts import Layout
 
 
@@ -57,10 +58,10 @@ class STGCNBlock(nn.Module):
         return self.relu(out if self.res is None else out + self.res(x))
 
 
+@ENCODERS.register("stgcn")
 class STGCN(SkeletonEncoder):
     """Input BatchNorm over (M, V, C), ten ST-GCN blocks, global mean pooling (z = 256-d)."""
 
-    name = "stgcn"
     default_n_pre = (
         6  # l6, the same stage position as InfoGCN's l6 (docs/MODELS.md, "Where CrossGLG attaches")
     )

@@ -30,6 +30,7 @@ from crossglg.textgen.cli_options import (
     printable,
 )
 from crossglg.textgen.cli_options import emit_json as _emit_json
+from crossglg.textgen.llm_backends import backend_names
 
 
 def register(app: typer.Typer) -> None:
@@ -111,7 +112,8 @@ def generate(
     backend: Annotated[
         str,
         typer.Option(
-            help="auto, local (llama.cpp), openai (hosted), server (--base-url), vllm (in-process, GPU)."
+            help=f"{', '.join(backend_names())}: auto picks local (llama.cpp) for 'local' or a .gguf, server "
+            "with --base-url, else openai (hosted); vllm runs in-process on a GPU."
         ),
     ] = "auto",
     base_url: Annotated[

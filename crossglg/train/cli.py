@@ -14,6 +14,7 @@ import typer
 
 from crossglg.cli_numbers import real
 from crossglg.errors import UserError
+from crossglg.models.registry import ENCODERS
 from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, resolve_classifiers
 
 CLASSIFIER_OPTION = typer.Option(
@@ -44,7 +45,7 @@ def train(
         None, "--data", help="Prepared data directory (crossglg data prepare / synth)."
     ),
     protocol: str = typer.Option(None, "--protocol", help="One-shot protocol name or protocol file."),
-    encoder: str = typer.Option(None, "--encoder", help="Skeleton encoder: infogcn, ctrgcn or stgcn."),
+    encoder: str = typer.Option(None, "--encoder", help=f"Skeleton encoder: {', '.join(ENCODERS.names())}."),
     text_dataset: str = typer.Option(
         None,
         "--text-dataset",

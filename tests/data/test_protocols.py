@@ -11,7 +11,7 @@ from crossglg.data.prepare import prepare
 from crossglg.data.prepared import open_prepared
 from crossglg.data.splits import split_prepared
 from crossglg.errors import UserError
-from crossglg.vocab.protocols import BUILTIN, DEFAULT_PROTOCOL, get_protocol, load_protocol
+from crossglg.vocab.protocols import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol, load_protocol
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_auxiliary_subsets_are_first_k_by_id():
         assert sub.novel_class_ids == get_protocol("ntu120").novel_class_ids
         assert set(sub.validation_class_ids) <= set(sub.base_class_ids)
     assert get_protocol("ntu120-aux20").base_class_ids[:10] == (2, 3, 4, 5, 6, 8, 9, 10, 11, 12)
-    assert [f"ntu60-aux{k}" in BUILTIN for k in (10, 20, 30, 40, 50)] == [True] * 5
+    assert [f"ntu60-aux{k}" in PROTOCOLS for k in (10, 20, 30, 40, 50)] == [True] * 5
 
 
 def test_scaffold_api_still_answers():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from crossglg.models import EncoderConfig, build_model
-from crossglg.models.registry import ENCODER_NAMES, make_encoder
+from crossglg.models.registry import ENCODERS, make_encoder
 from crossglg.vocab.layouts import LAYOUTS, get_layout
 from tests.models.conftest import make_input
 
@@ -18,7 +18,7 @@ EXPECTED_STAGES["ctrgcn"] = EXPECTED_STAGES["stgcn"]
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
-@pytest.mark.parametrize("encoder", ENCODER_NAMES)
+@pytest.mark.parametrize("encoder", ENCODERS.names())
 def test_shapes_for_every_encoder_and_layout(encoder, layout):
     torch.manual_seed(0)
     model = build_model(encoder, layout, 7, {"l2g": {"text_dim": 12}})
@@ -33,7 +33,7 @@ def test_shapes_for_every_encoder_and_layout(encoder, layout):
     assert torch.isfinite(out.logits_s).all()
 
 
-@pytest.mark.parametrize("encoder", ENCODER_NAMES)
+@pytest.mark.parametrize("encoder", ENCODERS.names())
 def test_block_stack_and_default_jid_position(encoder):
     enc = make_encoder(encoder, get_layout("ntu25"), EncoderConfig())
     assert enc.channels == EXPECTED_STAGES[encoder]
@@ -58,7 +58,7 @@ def test_parameter_counts_match_the_published_sizes(encoder, classes, low, high)
     assert low < sum(p.numel() for p in model.parameters()) < high
 
 
-@pytest.mark.parametrize("encoder", ENCODER_NAMES)
+@pytest.mark.parametrize("encoder", ENCODERS.names())
 def test_joint_weight_hook_changes_only_later_features(encoder):
     """The hook multiplies the spatial-aggregation output: uniform weight 1 is a no-op, others are not."""
     torch.manual_seed(0)

@@ -3,42 +3,52 @@
 A reader module has ``scan(source, **options) -> Scan`` and either ``read_unit(unit)``
 (parsed in worker processes) or ``read_stream(unit)`` (one big file streamed in-process).
 A module whose units hold several samples also has ``unit_samples(unit) -> int``, so a unit
-that fails as a whole is counted as the samples it held, not as one.
+that fails as a whole is counted as the samples it held, not as one. Each built-in module
+registers itself in :data:`READERS` under its format name; other distributions add readers
+through the ``crossglg.readers`` entry-point group (docs/PLUGINS.md).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult
 from crossglg.errors import UserError
+from crossglg.registry import Registry
 
-FORMATS = {
-    "ntu-skeleton": "ntu_skeleton",
-    "ctrgcn-npz": "ctrgcn_npz",
-    "pyskl-pkl": "pyskl_pkl",
-    "pku-mmd": "pku_mmd",
-    "msr-action3d": "msr_action3d",
-    "utkinect": "utkinect",
-    "generic": "generic",
-}
-
-__all__ = ["FORMATS", "Problem", "Sample", "Scan", "UnitResult", "read_checked", "reader", "scan_source"]
+__all__ = ["READERS", "Problem", "Sample", "Scan", "UnitResult", "read_checked", "reader", "scan_source"]
 
 
-def reader(fmt: str) -> ModuleType:
-    if fmt not in FORMATS:
-        raise UserError(f"unknown data format {fmt!r}; known: {', '.join(FORMATS)}")
-    return importlib.import_module(f"crossglg.data.readers.{FORMATS[fmt]}")
+def _check(obj: object) -> str | None:
+    if callable(getattr(obj, "scan", None)) and (hasattr(obj, "read_unit") or hasattr(obj, "read_stream")):
+        return None
+    return f"{obj!r} has no scan() and read_unit() or read_stream(): not a skeleton reader"
+
+
+READERS: Registry[Any] = Registry(
+    "data format",
+    "crossglg.readers",
+    modules=tuple(
+        f"crossglg.data.readers.{m}"
+        for m in ("ntu_skeleton", "ctrgcn_npz", "pyskl_pkl", "pku_mmd", "msr_action3d", "utkinect", "generic")
+    ),
+    check=_check,
+)
+
+
+def reader(fmt: str) -> Any:
+    """The reader module (or plug-in object) registered for ``fmt``."""
+    return READERS.get(fmt)
 
 
 def scan_source(source: Path, fmt: str, **options: object) -> Scan:
     if not source.exists():
         raise UserError(f"{source}: no such file or folder")
-    return reader(fmt).scan(source, **options)
+    scan = reader(fmt).scan(source, **options)
+    scan.format = fmt  # the registered name is what worker processes look the reader up by
+    return scan
 
 
 def _unit_label(unit: object) -> str:

@@ -9,11 +9,13 @@ test. Without it samples are called ``train_000000``…, and name-based protocol
 from __future__ import annotations
 
 import re
+import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from crossglg.data.readers import READERS
 from crossglg.data.readers.base import Sample, Scan, UnitResult, add_sample, trim_padding
 from crossglg.data.readers.npz_rows import member_shape, read_rows
 from crossglg.data.readers.ntu_skeleton import parse_name
@@ -102,3 +104,6 @@ def read_unit(unit: tuple) -> UnitResult:
     for i in range(len(x)):
         add_sample(result, names[i], lambda i=i: to_sample(x[i], y[i], names[i]))
     return result
+
+
+READERS.register(FORMAT)(sys.modules[__name__])

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from crossglg.data.readers import READERS
 from crossglg.data.readers.base import ReadError, Sample, Scan, UnitResult, add_sample, inside, trim_padding
 from crossglg.data.readers.npz_rows import member_shape, read_rows
 from crossglg.errors import UserError
@@ -193,3 +195,6 @@ def _npz_sample(row: np.ndarray, label: np.generic, name: np.generic, extra: dic
     subject = int(extra["subjects"][i]) if "subjects" in extra else -1
     view = int(extra["views"][i]) if "views" in extra else -1
     return Sample(str(name), int(label), arr, subject=subject, view=view)
+
+
+READERS.register(FORMAT)(sys.modules[__name__])

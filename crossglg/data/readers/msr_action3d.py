@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
+from crossglg.data.readers import READERS
 from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult, inside, read_floats
 from crossglg.errors import UserError
 from crossglg.vocab.classes import load_classes
@@ -53,3 +55,6 @@ def read_unit(unit: str) -> UnitResult:
     name = path.name.removesuffix("_skeleton3D.txt")
     sample = Sample(name, int(m.group(1)) - 1, xyz[:, None], subject=int(m.group(2)), bodies=1)
     return UnitResult([sample])
+
+
+READERS.register(FORMAT)(sys.modules[__name__])

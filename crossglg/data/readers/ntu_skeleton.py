@@ -7,12 +7,14 @@ dropped, as CTR-GCN does. Files on the official missing-skeleton list are not pa
 from __future__ import annotations
 
 import re
+import sys
 from importlib import resources
 from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
 
+from crossglg.data.readers import READERS
 from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult, inside
 from crossglg.data.readers.ntu_denoise import Track, select_actors
 from crossglg.errors import UserError
@@ -138,3 +140,6 @@ def read_unit(unit: str) -> UnitResult:
         return UnitResult(problems=[Problem(path.stem, "empty", "no frame holds a body")])
     data = select_actors(tracks, valid)
     return UnitResult([Sample(path.stem, action - 1, data, subject=subject, view=camera)])
+
+
+READERS.register(FORMAT)(sys.modules[__name__])

@@ -10,8 +10,10 @@ sorting by name orders clips by sequence, then start frame (the exemplar rule).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from crossglg.data.readers import READERS
 from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult, read_floats
 from crossglg.errors import UserError
 from crossglg.vocab.classes import load_classes
@@ -127,3 +129,6 @@ def read_unit(unit: tuple[str, str, str]) -> UnitResult:
             )
         result.samples.append(Sample(name, label - 1, frames[start : end + 1], view=view, group=group))
     return result
+
+
+READERS.register(FORMAT)(sys.modules[__name__])

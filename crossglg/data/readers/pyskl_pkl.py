@@ -11,11 +11,13 @@ code. Still treat pickles as trusted input (docs/SECURITY.md): prefer the generi
 from __future__ import annotations
 
 import pickle
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from crossglg.data.readers import READERS
 from crossglg.data.readers.base import ReadError, Sample, Scan, UnitResult, add_sample
 from crossglg.data.readers.ntu_skeleton import parse_name
 from crossglg.errors import UserError
@@ -84,3 +86,6 @@ def _annotation_sample(ann: object, name: str) -> Sample:
     subject, view = (fields[2], fields[1]) if fields else (-1, -1)
     data = np.ascontiguousarray(kp.transpose(1, 0, 2, 3))
     return Sample(name, int(ann["label"]), data, subject=subject, view=view, bodies=kp.shape[0])
+
+
+READERS.register(FORMAT)(sys.modules[__name__])

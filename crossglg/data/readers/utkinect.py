@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from pathlib import Path
 
+from crossglg.data.readers import READERS
 from crossglg.data.readers.base import (
     Problem,
     ReadError,
@@ -135,3 +137,6 @@ def read_unit(unit: tuple[str, int, list[tuple[str, int, int, int]]]) -> UnitRes
             ),
         )
     return result
+
+
+READERS.register(FORMAT)(sys.modules[__name__])

@@ -2,9 +2,10 @@
 
 Every protocol is a TOML file (format in docs/DATA.md); the built-in ones sit beside this
 module, so registering a new one means dropping a file here (or calling
-:func:`register_protocol`). The text toolkit asks this module which classes may be sent to
-an LLM: text is generated for base classes only, so nothing about a novel class can leak
-into training (docs/TEXTGEN.md, "Which classes get text — read this once").
+:func:`register_protocol`); another distribution adds protocols through the
+``crossglg.protocols`` entry-point group (docs/PLUGINS.md). The text toolkit asks this module
+which classes may be sent to an LLM: text is generated for base classes only, so nothing about
+a novel class can leak into training (docs/TEXTGEN.md, "Which classes get text — read this once").
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crossglg.errors import UserError
+from crossglg.registry import Registry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -168,19 +170,31 @@ def read_protocol_file(path: Path) -> Protocol:
     return protocol_from_dict(raw, str(path))
 
 
-BUILTIN: dict[str, Protocol] = {}
+def _check(obj: object) -> str | None:
+    return None if isinstance(obj, Protocol) else f"{obj!r} is not a Protocol (read_protocol_file gives one)"
+
+
+def _adopt(name: str, protocol: Protocol) -> None:
+    if protocol.name != name:
+        raise UserError(f"the entry point's name must be the protocol's name {protocol.name!r}")
+    register_protocol(protocol)
+
+
+PROTOCOLS: Registry[Protocol] = Registry(
+    "one-shot protocol", "crossglg.protocols", check=_check, adopt=_adopt
+)
 # the protocol used when a command names only a dataset
 DEFAULT_PROTOCOL: dict[str, str] = {}
 
 
 def register_protocol(protocol: Protocol) -> None:
     """Make ``protocol`` (and its auxiliary-subset variants) available by name."""
-    BUILTIN[protocol.name] = protocol
+    PROTOCOLS.register(protocol.name)(protocol)
     if protocol.name == protocol.dataset:
         DEFAULT_PROTOCOL[protocol.dataset] = protocol.name
     for k in protocol.auxiliary_subsets:
         variant = protocol.with_auxiliary(k)
-        BUILTIN[variant.name] = variant
+        PROTOCOLS.register(variant.name)(variant)
 
 
 def _load_builtin() -> None:
@@ -194,10 +208,7 @@ _load_builtin()
 
 
 def get_protocol(name: str) -> Protocol:
-    try:
-        return BUILTIN[name]
-    except KeyError:
-        raise UserError(f"unknown one-shot protocol {name!r}; known: {', '.join(BUILTIN)}") from None
+    return PROTOCOLS.get(name)
 
 
 def load_protocol(name_or_file: str | Path, dataset: str | None = None) -> Protocol:
