@@ -22,10 +22,15 @@ from bench.check_engines import Row, Run, format_table, free_port, last_json
 
 REPO = Path(__file__).resolve().parents[2]
 
+# The stand-in takes Ctrl-C as a terminal would deliver it: a process inherits an ignored SIGINT
+# (a background job, or a test worker where something set SIG_IGN), and then Python never
+# raises KeyboardInterrupt, which is not what this test is about.
 STAND_IN = """
-import sys, time
+import signal, sys, time
 from pathlib import Path
 from bench.check_engines import served, stopping_children
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 port, log = int(sys.argv[1]), Path(sys.argv[2])
 server = ["sh", "-c", f"{sys.executable} -m http.server {port} --bind 127.0.0.1 & wait"]
