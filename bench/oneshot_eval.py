@@ -110,6 +110,13 @@ CONDITIONS = {
     "corrected-pack-shuffled": Condition(
         "corrected, pack text of another class (control)", PACK, "corrected-shuffled"
     ),
+    "relation-pack": Condition("text-relation targets, curated pack text", PACK, "relation"),
+    "relation-pack-shuffled": Condition(
+        "text-relation targets, pack text of another class (control)", PACK, "relation-shuffled"
+    ),
+    "base-smooth": Condition(
+        "base encoder, uniform label smoothing 0.3 (control)", ("--no-text", "--set", "model.loss.label_smoothing=0.3")
+    ),
     "cpu-msr": Condition("base encoder, `--config cpu-msr`", ("--no-text",), "cpu-msr"),
     "legacy": Condition("base encoder, `--config cpu-small-legacy`", ("--no-text",), "cpu-small-legacy"),
 }

@@ -30,7 +30,8 @@ SECTION_RANGES = {
     "l2g": {"text_dim": _POSITIVE, "dim": _POSITIVE, "heads": _POSITIVE, "layers": _POSITIVE,
             "mlp_ratio": _POSITIVE, "dropout": _SHARE},
     "loss": {"w_s": _NON_NEGATIVE, "w_cal": _NON_NEGATIVE, "w_c": _NON_NEGATIVE, "label_smoothing": _SHARE,
-             "w_supcon": _NON_NEGATIVE, "supcon_temperature": (0, None, True)},
+             "w_supcon": _NON_NEGATIVE, "supcon_temperature": (0, None, True),
+             "text_relation": _SHARE, "text_relation_temperature": (0, None, True)},
 }  # fmt: skip
 HEAD_FORMS = ("linear", "cosine")
 L2G_FORMS = ("text-residual", "gather")
@@ -116,6 +117,11 @@ class LossConfig:
     # 0 = off, as in the paper. docs/TRAINING.md, "Training objective"
     w_supcon: float = 0.0
     supcon_temperature: float = 0.1
+    # text-relation targets for L_s: this share of each sample's target goes to the other training
+    # classes by how alike their global texts are (softmax of cosine / temperature), in place of
+    # uniform label smoothing; 0 = off. Needs text (docs/MODELS.md, "Text-relation targets")
+    text_relation: float = 0.0
+    text_relation_temperature: float = 0.05
 
 
 @dataclass

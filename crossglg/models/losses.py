@@ -30,3 +30,24 @@ def supervised_contrastive(z: torch.Tensor, y: torch.Tensor, temperature: float)
         return z.sum() * 0.0
     per_anchor = log_prob.masked_fill(~positive, 0.0).sum(1)[anchors] / count[anchors]
     return -per_anchor.mean()
+
+
+def text_relation_targets(
+    similarity: torch.Tensor, y: torch.Tensor, share: float, temperature: float
+) -> torch.Tensor:
+    """Soft targets [N, K]: 1 − share on the label, share spread over the other classes by text.
+
+    ``similarity`` [N, K] holds the cosine similarity of each sample's class text to every
+    training class's. The other classes get softmax(similarity / temperature) over the K − 1
+    non-label entries, so a class whose description reads like the label's takes more of the
+    share: uniform label smoothing with the text deciding where the mass goes
+    (docs/MODELS.md, "Text-relation targets").
+    """
+    label = F.one_hot(y, similarity.shape[1]).bool()
+    others = (similarity.float() / temperature).masked_fill(label, float("-inf")).softmax(dim=1)
+    return torch.where(label, 1.0 - share, share * others)
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against a target distribution per row, averaged over the batch."""
+    return -(target * logits.float().log_softmax(dim=1)).sum(dim=1).mean()

@@ -21,7 +21,7 @@ from crossglg.models.config import ModelConfig
 from crossglg.models.graph import resolve_parts, token_pooling
 from crossglg.models.interaction import CrossModalInteraction
 from crossglg.models.jid import JointImportance, person_average, person_mask
-from crossglg.models.losses import supervised_contrastive
+from crossglg.models.losses import soft_cross_entropy, supervised_contrastive, text_relation_targets
 from crossglg.vocab.layouts import Layout, get_layout
 
 
@@ -174,12 +174,26 @@ class CrossGLG(nn.Module):
         return z
 
     def loss(
-        self, out: ModelOutput, y: torch.Tensor, k_gt_batch: torch.Tensor | None = None
+        self,
+        out: ModelOutput,
+        y: torch.Tensor,
+        k_gt_batch: torch.Tensor | None = None,
+        text_similarity: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """L = w_s·L_s + w_cal·L_cal + w_c·L_c + the encoder's own terms; parts are detached, unweighted."""
+        """L = w_s·L_s + w_cal·L_cal + w_c·L_c + the encoder's own terms; parts are detached, unweighted.
+
+        ``text_similarity`` [N, K]: each sample's class-text similarity to every training class,
+        needed when ``loss.text_relation`` > 0 (L_s then trains towards text-relation targets).
+        """
         lc = self.cfg.loss
         parts: dict[str, torch.Tensor] = {}
-        parts["s"] = F.cross_entropy(out.logits_s.float(), y, label_smoothing=lc.label_smoothing)
+        if lc.text_relation > 0:
+            if text_similarity is None:
+                raise ValueError("loss.text_relation > 0: pass text_similarity (TextTargets.similarity rows)")
+            target = text_relation_targets(text_similarity, y, lc.text_relation, lc.text_relation_temperature)
+            parts["s"] = soft_cross_entropy(out.logits_s, target)
+        else:
+            parts["s"] = F.cross_entropy(out.logits_s.float(), y, label_smoothing=lc.label_smoothing)
         total = lc.w_s * parts["s"]
         if out.k_out is not None:
             if k_gt_batch is None:

@@ -127,6 +127,13 @@ class TrainConfig:
             raise UserError("config: 'protocol' is empty; pass --protocol NAME")
         if not self.no_text and not self.text_cache:
             raise UserError("config: pass --text-cache cache.db, or --no-text to train the base encoder")
+        from crossglg.models.config import ModelConfig
+
+        if self.no_text and ModelConfig.from_dict(self.model).loss.text_relation > 0:
+            raise UserError(
+                "config: model.loss.text_relation > 0 takes its targets from the text; drop --no-text "
+                "and pass --text-cache, or set model.loss.text_relation=0"
+            )
 
     def check_values(self, where: str) -> None:
         """Types and ranges of every field, and the model table (a file or checkpoint can hold anything)."""

@@ -210,13 +210,14 @@ def load_run_data(cfg: TrainConfig, device: str) -> RunData:
 
 @dataclass
 class TextTargets:
-    """Per training class, on the device: local-text vectors [C, P, D] and k_gt [C, V].
+    """Per training class, on the device: local-text vectors [C, P, D], k_gt [C, V], text similarity [C, C].
 
     Rows follow the run's training-label order, so a batch looks them up with ``[y]``.
     """
 
     local: Any
     k_gt: Any
+    similarity: Any  # [C, C] cosine of the classes' global-text vectors (text-relation targets)
     part_names: list[str]
     provenance: Any
 
@@ -248,12 +249,17 @@ class TextTargets:
         )
         row = {int(c): i for i, c in enumerate(bank.class_ids)}
         order = [row[c] for c in data.train_class_ids]
-        local, k_gt = apply_text_control(
-            np.asarray(bank.local_vectors)[order], np.asarray(bank.k_gt)[order], cfg.text_control
+        local, k_gt, global_vectors = apply_text_control(
+            np.asarray(bank.local_vectors)[order],
+            np.asarray(bank.k_gt)[order],
+            np.asarray(bank.global_vectors)[order],
+            cfg.text_control,
         )
+        unit = global_vectors / np.maximum(np.linalg.norm(global_vectors, axis=1, keepdims=True), 1e-12)
         return cls(
             local=torch.as_tensor(local, dtype=torch.float32, device=device),
             k_gt=torch.as_tensor(k_gt, dtype=torch.float32, device=device),
+            similarity=torch.as_tensor(unit @ unit.T, dtype=torch.float32, device=device),
             part_names=list(bank.part_names),
             provenance=getattr(bank, "provenance", None),
         )

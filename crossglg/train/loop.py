@@ -169,9 +169,10 @@ def train_epoch(s: Session, net, epoch: int, amp_ctx, progress=None) -> dict[str
         text_local = s.text.local[y] if s.text is not None else None
         text_bank = s.text.local if s.text is not None else None
         k_gt = s.text.k_gt[y] if s.text is not None else None
+        similarity = s.text.similarity[y] if s.text is not None else None
         with amp_ctx():
             out = net(x, text_local, text_bank)
-            loss, parts = s.model.loss(out, y, k_gt)
+            loss, parts = s.model.loss(out, y, k_gt, similarity)
         s.optimizer.zero_grad(set_to_none=True)
         s.scaler.scale(loss).backward()
         if s.cfg.grad_clip > 0:
