@@ -115,7 +115,8 @@ CONDITIONS = {
         "text-relation targets, pack text of another class (control)", PACK, "relation-shuffled"
     ),
     "base-smooth": Condition(
-        "base encoder, uniform label smoothing 0.3 (control)", ("--no-text", "--set", "model.loss.label_smoothing=0.3")
+        "base encoder, uniform label smoothing 0.3 (control)",
+        ("--no-text", "--set", "model.loss.label_smoothing=0.3"),
     ),
     "cpu-msr": Condition("base encoder, `--config cpu-msr`", ("--no-text",), "cpu-msr"),
     "legacy": Condition("base encoder, `--config cpu-small-legacy`", ("--no-text",), "cpu-small-legacy"),

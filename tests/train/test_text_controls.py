@@ -9,6 +9,7 @@ from crossglg.errors import UserError
 from crossglg.models import ModelConfig
 from crossglg.train.config import load_config
 from crossglg.train.text_controls import apply_text_control, derangement
+from tests.helpers import run_script
 
 
 @pytest.mark.parametrize("n", [2, 3, 10, 100])
@@ -50,9 +51,28 @@ def test_uniform_kgt_keeps_the_local_text_and_flattens_the_target(small):
 
 
 def test_apply_text_control_none_is_the_identity():
-    local, k_gt = np.random.rand(4, 6, 8), np.random.rand(4, 20)
-    same = apply_text_control(local, k_gt, "none")
-    assert same[0] is local and same[1] is k_gt
+    local, k_gt, glob = np.random.rand(4, 6, 8), np.random.rand(4, 20), np.random.rand(4, 8)
+    same = apply_text_control(local, k_gt, glob, "none")
+    assert same[0] is local and same[1] is k_gt and same[2] is glob
+
+
+def test_text_similarity_is_the_cosine_of_global_texts_and_shuffles_with_them(small):
+    real, shuffled = _targets(small, "none"), _targets(small, "shuffled")
+    sim = real.similarity.numpy()
+    np.testing.assert_allclose(np.diag(sim), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(sim, sim.T, rtol=1e-5)
+    assert (sim[~np.eye(len(sim), dtype=bool)] < 0.999).all()  # the classes' texts differ
+    perm = derangement(len(sim))
+    np.testing.assert_allclose(shuffled.similarity.numpy(), sim[perm][:, perm], rtol=1e-5)
+    assert not np.allclose(shuffled.similarity.numpy(), sim)
+
+
+def test_relation_targets_without_text_stop_before_training(small, train_args, tmp_path):
+    args = train_args(tmp_path / "run", "--set", "model.loss.text_relation=0.3", text=False)
+    proc = run_script("crossglg", *args)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "model.loss.text_relation > 0" in proc.stderr and "--no-text" in proc.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_unknown_text_control_is_a_user_error():
@@ -83,3 +103,20 @@ def test_training_runs_the_corrected_form_with_the_shuffled_control(small, run_c
     assert len(history) == 2 and all(np.isfinite(row["loss_c"]) for row in history)
     saved = load_config(out / "config.toml", {}, [])
     assert saved.text_control == "shuffled" and saved.model["l2g"]["form"] == "gather"
+
+
+@pytest.mark.slow
+def test_training_with_relation_targets_logs_l_s_and_keeps_the_base_model(
+    small, run_cli, train_args, tmp_path
+):
+    """use_jid/use_l2g off: the model is the base encoder, only L_s's targets come from the text."""
+    import json
+
+    out = tmp_path / "run"
+    sets = ["model.use_jid=false", "model.use_l2g=false", "model.loss.text_relation=0.3", "epochs=2"]
+    run_cli(train_args(out, *[arg for s in sets for arg in ("--set", s)]))
+    history = json.loads((out / "metrics.json").read_text())
+    assert len(history) == 2 and all(np.isfinite(row["loss_s"]) for row in history)
+    assert not any("loss_cal" in row or "loss_c" in row for row in history)
+    saved = load_config(out / "config.toml", {}, [])
+    assert saved.model["loss"]["text_relation"] == 0.3
