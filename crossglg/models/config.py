@@ -31,7 +31,8 @@ SECTION_RANGES = {
             "mlp_ratio": _POSITIVE, "dropout": _SHARE},
     "loss": {"w_s": _NON_NEGATIVE, "w_cal": _NON_NEGATIVE, "w_c": _NON_NEGATIVE, "label_smoothing": _SHARE,
              "w_supcon": _NON_NEGATIVE, "supcon_temperature": (0, None, True),
-             "text_relation": _SHARE, "text_relation_temperature": (0, None, True)},
+             "text_relation": _SHARE, "text_relation_temperature": (0, None, True),
+             "text_margin": _NON_NEGATIVE},
 }  # fmt: skip
 HEAD_FORMS = ("linear", "cosine")
 L2G_FORMS = ("text-residual", "gather")
@@ -122,6 +123,14 @@ class LossConfig:
     # uniform label smoothing; 0 = off. Needs text (docs/MODELS.md, "Text-relation targets")
     text_relation: float = 0.0
     text_relation_temperature: float = 0.05
+    # text-scaled margins on L_s: every other class's logit is raised by this times the cosine of
+    # its global text and the label's while training, so classes described alike must be held
+    # further apart; 0 = off. Needs text (docs/MODELS.md, "Text-relation targets")
+    text_margin: float = 0.0
+
+    @property
+    def uses_text_similarity(self) -> bool:
+        return self.text_relation > 0 or self.text_margin > 0
 
 
 @dataclass

@@ -48,6 +48,17 @@ def text_relation_targets(
     return torch.where(label, 1.0 - share, share * others)
 
 
+def text_margins(similarity: torch.Tensor, y: torch.Tensor, scale: float) -> torch.Tensor:
+    """[N, K] additive margins: ``scale`` × text similarity to the label for every other class, 0 on the label.
+
+    Added to the logits in training only, so a class must beat the classes described like it by
+    a wider gap than unlike ones (class-pair margins from label semantics, as in Li et al.,
+    CVPR 2020, "Boosting few-shot learning with adaptive margin loss"; docs/MODELS.md).
+    """
+    label = F.one_hot(y, similarity.shape[1]).bool()
+    return (scale * similarity.float()).masked_fill(label, 0.0)
+
+
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Cross-entropy against a target distribution per row, averaged over the batch."""
     return -(target * logits.float().log_softmax(dim=1)).sum(dim=1).mean()

@@ -21,7 +21,7 @@ from crossglg.models.config import ModelConfig
 from crossglg.models.graph import resolve_parts, token_pooling
 from crossglg.models.interaction import CrossModalInteraction
 from crossglg.models.jid import JointImportance, person_average, person_mask
-from crossglg.models.losses import soft_cross_entropy, supervised_contrastive, text_relation_targets
+from crossglg.models.losses import soft_cross_entropy, supervised_contrastive, text_margins, text_relation_targets
 from crossglg.vocab.layouts import Layout, get_layout
 
 
@@ -183,17 +183,12 @@ class CrossGLG(nn.Module):
         """L = w_s·L_s + w_cal·L_cal + w_c·L_c + the encoder's own terms; parts are detached, unweighted.
 
         ``text_similarity`` [N, K]: each sample's class-text similarity to every training class,
-        needed when ``loss.text_relation`` > 0 (L_s then trains towards text-relation targets).
+        needed when ``loss.text_relation`` or ``loss.text_margin`` is on (docs/MODELS.md,
+        "Text-relation targets").
         """
         lc = self.cfg.loss
         parts: dict[str, torch.Tensor] = {}
-        if lc.text_relation > 0:
-            if text_similarity is None:
-                raise ValueError("loss.text_relation > 0: pass text_similarity (TextTargets.similarity rows)")
-            target = text_relation_targets(text_similarity, y, lc.text_relation, lc.text_relation_temperature)
-            parts["s"] = soft_cross_entropy(out.logits_s, target)
-        else:
-            parts["s"] = F.cross_entropy(out.logits_s.float(), y, label_smoothing=lc.label_smoothing)
+        parts["s"] = self._skeleton_loss(out.logits_s.float(), y, text_similarity)
         total = lc.w_s * parts["s"]
         if out.k_out is not None:
             if k_gt_batch is None:
@@ -212,6 +207,22 @@ class CrossGLG(nn.Module):
             parts[name] = value
             total = total + weight * value
         return total, {k: v.detach() for k, v in parts.items()}
+
+    def _skeleton_loss(
+        self, logits: torch.Tensor, y: torch.Tensor, text_similarity: torch.Tensor | None
+    ) -> torch.Tensor:
+        """L_s: cross-entropy with label smoothing, or with the text-relation targets and margins."""
+        lc = self.cfg.loss
+        if not lc.uses_text_similarity:
+            return F.cross_entropy(logits, y, label_smoothing=lc.label_smoothing)
+        if text_similarity is None:
+            raise ValueError("loss.text_relation/text_margin: pass text_similarity (TextTargets.similarity rows)")
+        if lc.text_margin > 0:
+            logits = logits + text_margins(text_similarity, y, lc.text_margin)
+        if lc.text_relation > 0:
+            target = text_relation_targets(text_similarity, y, lc.text_relation, lc.text_relation_temperature)
+            return soft_cross_entropy(logits, target)
+        return F.cross_entropy(logits, y, label_smoothing=lc.label_smoothing)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """z_s with no text: what exemplars and queries go through at one-shot evaluation."""

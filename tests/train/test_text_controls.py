@@ -71,7 +71,7 @@ def test_relation_targets_without_text_stop_before_training(small, train_args, t
     args = train_args(tmp_path / "run", "--set", "model.loss.text_relation=0.3", text=False)
     proc = run_script("crossglg", *args)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    assert "model.loss.text_relation > 0" in proc.stderr and "--no-text" in proc.stderr
+    assert "model.loss.text_relation / text_margin > 0" in proc.stderr and "--no-text" in proc.stderr
     assert not (tmp_path / "run").exists()
 
 
