@@ -21,7 +21,12 @@ from crossglg.models.config import ModelConfig
 from crossglg.models.graph import resolve_parts, token_pooling
 from crossglg.models.interaction import CrossModalInteraction
 from crossglg.models.jid import JointImportance, person_average, person_mask
-from crossglg.models.losses import soft_cross_entropy, supervised_contrastive, text_margins, text_relation_targets
+from crossglg.models.losses import (
+    soft_cross_entropy,
+    supervised_contrastive,
+    text_margins,
+    text_relation_targets,
+)
 from crossglg.vocab.layouts import Layout, get_layout
 
 
@@ -216,7 +221,9 @@ class CrossGLG(nn.Module):
         if not lc.uses_text_similarity:
             return F.cross_entropy(logits, y, label_smoothing=lc.label_smoothing)
         if text_similarity is None:
-            raise ValueError("loss.text_relation/text_margin: pass text_similarity (TextTargets.similarity rows)")
+            raise ValueError(
+                "loss.text_relation/text_margin: pass text_similarity (TextTargets.similarity rows)"
+            )
         if lc.text_margin > 0:
             logits = logits + text_margins(text_similarity, y, lc.text_margin)
         if lc.text_relation > 0:

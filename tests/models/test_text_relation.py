@@ -1,4 +1,4 @@
-"""Text-relation targets for L_s (docs/MODELS.md, "Text-relation targets")."""
+"""Text-relation targets and text-scaled margins for L_s (docs/MODELS.md, "Text-relation targets")."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from crossglg.errors import UserError
 from crossglg.models import ModelConfig
-from crossglg.models.losses import soft_cross_entropy, text_relation_targets
+from crossglg.models.losses import soft_cross_entropy, text_margins, text_relation_targets
 from tests.models.test_crossglg import build
 
 # three classes: 0 and 1 described alike, 2 unlike both
@@ -59,9 +59,37 @@ def test_the_model_trains_l_s_towards_the_relation_targets(x_ntu):
         model.loss(out, y)
 
 
+def test_margins_raise_the_other_classes_by_their_text_similarity_to_the_label():
+    y = torch.tensor([0, 2])
+    margins = text_margins(SIMILARITY[y], y, scale=2.0)
+    torch.testing.assert_close(margins, torch.tensor([[0.0, 1.6, 0.6], [0.6, 0.8, 0.0]]))
+
+
+def test_the_model_adds_the_margins_to_l_s_in_training_only(x_ntu):
+    model = build(use_jid=False, use_l2g=False, loss={"text_margin": 3.0})
+    y = torch.tensor([1, 3])
+    similarity = torch.rand(2, 5, generator=torch.Generator().manual_seed(5))
+    out = model(x_ntu)
+    _, parts = model.loss(out, y, None, similarity)
+    logits = out.logits_s.detach() + text_margins(similarity, y, 3.0)
+    torch.testing.assert_close(parts["s"], F.cross_entropy(logits, y, label_smoothing=0.1))
+    # a margin makes the loss larger than plain cross-entropy: the label must win by more
+    assert float(parts["s"]) > float(F.cross_entropy(out.logits_s.detach(), y, label_smoothing=0.1))
+    both = build(use_jid=False, use_l2g=False, loss={"text_margin": 3.0, "text_relation": 0.3})
+    out = both(x_ntu)
+    _, parts = both.loss(out, y, None, similarity)
+    target = text_relation_targets(similarity, y, 0.3, 0.05)
+    expected = soft_cross_entropy(out.logits_s.detach() + text_margins(similarity, y, 3.0), target)
+    torch.testing.assert_close(parts["s"], expected)
+
+
 @pytest.mark.parametrize(
     ("loss", "message"),
-    [({"text_relation": 1.0}, "loss.text_relation"), ({"text_relation_temperature": 0.0}, "temperature")],
+    [
+        ({"text_relation": 1.0}, "loss.text_relation"),
+        ({"text_relation_temperature": 0.0}, "temperature"),
+        ({"text_margin": -1.0}, "loss.text_margin"),
+    ],
 )
 def test_out_of_range_relation_settings_are_user_errors(loss, message):
     with pytest.raises(UserError, match=message):
