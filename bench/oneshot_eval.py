@@ -114,6 +114,10 @@ CONDITIONS = {
     "relation-pack-shuffled": Condition(
         "text-relation targets, pack text of another class (control)", PACK, "relation-shuffled"
     ),
+    "margin-pack": Condition("text-scaled margins, curated pack text", PACK, "margin"),
+    "margin-pack-shuffled": Condition(
+        "text-scaled margins, pack text of another class (control)", PACK, "margin-shuffled"
+    ),
     "base-smooth": Condition(
         "base encoder, uniform label smoothing 0.3 (control)",
         ("--no-text", "--set", "model.loss.label_smoothing=0.3"),
