@@ -94,3 +94,12 @@ def test_the_model_adds_the_margins_to_l_s_in_training_only(x_ntu):
 def test_out_of_range_relation_settings_are_user_errors(loss, message):
     with pytest.raises(UserError, match=message):
         ModelConfig.from_dict({"loss": loss})
+
+
+def test_with_both_branches_off_the_model_is_the_base_encoder_weight_for_weight():
+    """So a relation or margin run pairs with the --no-text run of its seed: one difference, the loss."""
+    text_only_in_loss = build(use_jid=False, use_l2g=False, loss={"text_margin": 4.0}).state_dict()
+    base = build(use_text=False).state_dict()
+    assert text_only_in_loss.keys() == base.keys()
+    for name, tensor in base.items():
+        torch.testing.assert_close(text_only_in_loss[name], tensor, rtol=0, atol=0)
