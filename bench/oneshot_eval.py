@@ -426,8 +426,19 @@ def paste(docs: Path, text: str) -> None:
     docs.write_text(head + BEGIN + "\n" + text + rest[rest.index(END) :])
 
 
-def report(out: Path, splits: list[str], conditions: dict, docs: Path | None, against: str = "base") -> str:
-    summary = summarise(load_results(out, holdout=splits == [HOLDOUT]), conditions, against)
+def report(
+    out: Path,
+    splits: list[str],
+    conditions: dict,
+    docs: Path | None,
+    against: str = "base",
+    only: list[str] | None = None,
+) -> str:
+    """report.md/.json/.png from the finished runs of ``splits``; ``only``: these conditions (and ``against``)."""
+    results = [d for d in load_results(out, holdout=splits == [HOLDOUT]) if d["split"] in splits]
+    if only:
+        results = [d for d in results if d["condition"] in {*only, against}]
+    summary = summarise(results, conditions, against)
     if not summary["conditions"]:
         return "no finished runs yet"
     recipe = list(RECIPE)
@@ -464,7 +475,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--split-seed", type=int, default=0, help="seed of the random class splits")
     p.add_argument("--no-jeanie", action="store_true", help="leave out the published JEANIE split")
     p.add_argument(
-        "--condition", action="append", help="run these conditions (repeatable; default: base, crossglg)"
+        "--condition",
+        action="append",
+        help="run (and report only) these conditions (repeatable; default: run base, crossglg; report all)",
     )
     p.add_argument("--add-condition", action="append", help="NAME=FLAGS: one more condition (repeatable)")
     p.add_argument("--no-transfer", dest="transfer", action="store_false", help="skip MSR → UTKinect")
@@ -508,7 +521,7 @@ def main(argv: list[str] | None = None) -> None:
 
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             list(pool.map(one, plan))
-    print(report(out, splits, conditions, args.docs, args.against))
+    print(report(out, splits, conditions, args.docs, args.against, only=args.condition))
 
 
 if __name__ == "__main__":

@@ -188,3 +188,17 @@ def test_curves_summarise_the_validation_curve_only(bench, tmp_path, capsys):
         bench.curves([_run(tmp_path, "b", None)])
     with pytest.raises(SystemExit, match=r"missing/metrics\.json: no such file"):
         bench.curves([tmp_path / "missing"])
+
+
+def test_a_report_holds_the_named_conditions_and_splits_only(bench, tmp_path):
+    for split in ("jeanie", "rand1"):
+        for cond in ("base", "crossglg", "corrected"):
+            fake_result(tmp_path, split, cond, 1, {"cosine": 5})
+    bench.report(tmp_path, ["rand1"], bench.CONDITIONS, None, only=["corrected"])
+    summary = json.loads((tmp_path / "report.json").read_text())
+    assert set(summary["conditions"]) == {"base", "corrected"}  # the reference stays for the pairing
+    assert summary["conditions"]["corrected"]["runs"] == ["rand1-s1"]
+    bench.report(tmp_path, ["jeanie", "rand1"], bench.CONDITIONS, None)
+    summary = json.loads((tmp_path / "report.json").read_text())
+    assert set(summary["conditions"]) == {"base", "crossglg", "corrected"}
+    assert summary["conditions"]["base"]["runs"] == ["jeanie-s1", "rand1-s1"]
