@@ -118,6 +118,9 @@ CONDITIONS = {
     "margin-pack-shuffled": Condition(
         "text-scaled margins, pack text of another class (control)", PACK, "margin-shuffled"
     ),
+    "base-ls0": Condition(
+        "base encoder, no label smoothing", ("--no-text", "--set", "model.loss.label_smoothing=0")
+    ),
     "base-smooth": Condition(
         "base encoder, uniform label smoothing 0.3 (control)",
         ("--no-text", "--set", "model.loss.label_smoothing=0.3"),
