@@ -65,7 +65,7 @@ def test_margins_raise_the_other_classes_by_their_text_similarity_to_the_label()
     torch.testing.assert_close(margins, torch.tensor([[0.0, 1.6, 0.6], [0.6, 0.8, 0.0]]))
 
 
-def test_the_model_adds_the_margins_to_l_s_in_training_only(x_ntu):
+def test_the_model_adds_the_margins_to_l_s_alone_or_with_relation_targets(x_ntu):
     model = build(use_jid=False, use_l2g=False, loss={"text_margin": 3.0})
     y = torch.tensor([1, 3])
     similarity = torch.rand(2, 5, generator=torch.Generator().manual_seed(5))
