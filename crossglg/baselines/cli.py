@@ -14,12 +14,18 @@ def dtw(
     frames: int = typer.Option(
         32, min=2, max=10_000, help="Frames each sequence is resampled to before DTW."
     ),
+    calibrated: bool = typer.Option(
+        False,
+        "--calibrated",
+        help="Divide each class's distances by its exemplar's mean distance to the other exemplars "
+        "(the ndtw read-out, docs/TRAINING.md).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """One-shot accuracy of nearest exemplar by DTW on normalised joints (learns nothing)."""
     import numpy as np
 
-    from crossglg.baselines.dtw import nearest_exemplar, normalise
+    from crossglg.baselines.dtw import class_distances, normalise
     from crossglg.data.prepared import open_prepared
     from crossglg.data.splits import split_prepared
     from crossglg.vocab.layouts import get_layout
@@ -32,14 +38,17 @@ def dtw(
     feats = {int(i): normalise(ds.sequence(int(i)), layout, frames) for i in (*split.exemplar, *split.query)}
     ex = np.stack([feats[int(i)] for i in split.exemplar])
     qs = np.stack([feats[int(i)] for i in split.query])
-    pred = np.asarray(ds.labels)[split.exemplar][nearest_exemplar(qs, ex)]
+    classes, dist = class_distances(qs, ex, np.asarray(ds.labels)[split.exemplar], calibrated)
+    pred = classes[dist.argmin(axis=1)]
     truth = np.asarray(ds.labels)[split.query]
     acc = float((pred == truth).mean())
-    result = {"protocol": proto.name, "method": "dtw", "queries": len(truth), "accuracy": acc}
+    method = "ndtw" if calibrated else "dtw"
+    result = {"protocol": proto.name, "method": method, "queries": len(truth), "accuracy": acc}
     if as_json:
         print(json.dumps(result))
     else:
-        print(f"DTW nearest exemplar on {proto.name}: {acc * 100:.1f}% top-1 over {len(truth)} queries")
+        label = "calibrated DTW" if calibrated else "DTW"
+        print(f"{label} nearest exemplar on {proto.name}: {acc * 100:.1f}% top-1 over {len(truth)} queries")
 
 
 def register(app: typer.Typer) -> None:

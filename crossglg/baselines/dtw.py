@@ -54,6 +54,33 @@ def dtw_distances(queries: np.ndarray, exemplars: np.ndarray) -> np.ndarray:
     return acc[:, :, t1, t2] / (t1 + t2)
 
 
-def nearest_exemplar(queries: np.ndarray, exemplars: np.ndarray) -> np.ndarray:
-    """Index of the nearest exemplar for each query."""
-    return dtw_distances(queries, exemplars).argmin(axis=1)
+def exemplar_scales(exemplars: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """[C] each class's mean DTW distance from its exemplars to the other classes' exemplars.
+
+    Raw DTW favours the classes whose exemplar lies close to everything (a short, still or
+    low-amplitude clip): one such exemplar draws most queries. Dividing a class's distances by
+    how far its exemplar lies from the other exemplars puts every class on its own scale, using
+    the support set alone (docs/TRAINING.md, "Read-outs": ``ndtw``). Classes in ``np.unique``
+    order; a lone class has scale 1.
+    """
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        return np.ones(len(classes))
+    d = dtw_distances(exemplars, exemplars)
+    scales = np.array([d[labels == c][:, labels != c].mean() for c in classes])
+    return np.maximum(scales, 1e-12)
+
+
+def class_distances(
+    queries: np.ndarray, exemplars: np.ndarray, labels: np.ndarray, calibrated: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """(classes, [Q, C] DTW distance to each class's nearest exemplar), divided by
+    :func:`exemplar_scales` when ``calibrated``."""
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    d = dtw_distances(queries, exemplars)
+    nearest = np.stack([d[:, labels == c].min(1) for c in classes], axis=1)
+    if calibrated:
+        nearest = nearest / exemplar_scales(exemplars, labels)[None]
+    return classes, nearest

@@ -13,7 +13,7 @@ import numpy as np
 
 from crossglg.train import checkpoint as ckpt_io
 from crossglg.train.distributed import Dist
-from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT
+from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, JOINT_READOUTS
 from crossglg.train.precision import amp_dtype, autocast_factory
 from crossglg.train.session import Session, build_session
 
@@ -54,7 +54,7 @@ def evaluate_checkpoint(
     aux, _ = embed_features(s.model, s.data.batches, s.data.train_idx, bs, amp_ctx)
     sup, k_sup = embed_features(s.model, s.data.batches, split.support, bs, amp_ctx)
     query, _ = embed_features(s.model, s.data.batches, split.query, bs, amp_ctx)
-    if {"dtw", "fused"} & set(classifiers):
+    if JOINT_READOUTS & set(classifiers):
         sup.joints, query.joints = _joints(s, split.support), _joints(s, split.query)
     readouts = Readouts(
         sup, split.support_labels, query, aux_stats(aux, s.data.train_labels, cfg.dc_beta),

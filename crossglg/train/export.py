@@ -233,7 +233,7 @@ def predict_files(
 ) -> list[dict[str, Any]]:
     """Label each query file with the action of the best-scoring exemplar under one read-out."""
     from crossglg.baselines.dtw import normalise
-    from crossglg.train.oneshot import Readouts, resolve_classifiers
+    from crossglg.train.oneshot import JOINT_READOUTS, Readouts, resolve_classifiers
     from crossglg.vocab.layouts import get_layout
 
     if classifier == "all":
@@ -252,7 +252,7 @@ def predict_files(
     query, _ = model.embed_features(seq_q)
     _finite(sup.z, [p for _, p in exemplars])
     _finite(query.z, queries)
-    if classifier in ("dtw", "fused"):
+    if classifier in JOINT_READOUTS:
         lay = get_layout(layout)
         sup.joints = np.stack([normalise(x, lay) for x in seq_sup])
         query.joints = np.stack([normalise(x, lay) for x in seq_q])

@@ -10,7 +10,9 @@ statistics of the auxiliary (training) classes. Keeping them free of any model c
 - ``cl2n``: cosine of the pooled last-block features after centring on the auxiliary mean;
 - ``fdtw``: DTW over the per-frame last-block features (centred, unit length), before pooling;
 - ``dtw``: DTW over normalised joints (the baseline of ``crossglg baseline dtw``, no model);
-- ``fused``: ``cl2n`` and ``dtw`` scores, each standardised per query, mixed by a fixed weight.
+- ``ndtw``: ``dtw`` with each class's distances divided by its exemplar's mean distance to the
+  other classes' exemplars (``crossglg baseline dtw --calibrated``, no model);
+- ``fused``: ``cl2n`` and ``ndtw`` scores, each standardised per query, mixed by a fixed weight.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ import numpy as np
 
 from crossglg.errors import UserError
 
-CLASSIFIERS = ("cosine", "dc", "cl2n", "fdtw", "dtw", "fused")
+CLASSIFIERS = ("cosine", "dc", "cl2n", "fdtw", "dtw", "ndtw", "fused")
+# the read-outs that need the normalised joints of every support and query sample
+JOINT_READOUTS = frozenset({"dtw", "ndtw", "fused"})
 # the weight of the learned (cl2n) score in ``fused``; fixed by rule, never fitted on novel queries
-FUSION_WEIGHT = 0.5
+FUSION_WEIGHT = 0.2
 
 
 @dataclass(frozen=True)
@@ -98,14 +102,13 @@ def cl2n(z: np.ndarray, mean: np.ndarray) -> np.ndarray:
 
 
 def sequence_scores(
-    support: np.ndarray, support_labels: np.ndarray, queries: np.ndarray
+    support: np.ndarray, support_labels: np.ndarray, queries: np.ndarray, calibrated: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """(classes, −DTW distance [Q, C]) of [N, T, F] sequences; a class scores its nearest exemplar."""
-    from crossglg.baselines.dtw import dtw_distances
+    from crossglg.baselines.dtw import class_distances
 
-    classes = np.unique(support_labels)
-    d = dtw_distances(queries, support)  # [Q, S]
-    return classes, -np.stack([d[:, support_labels == c].min(1) for c in classes], axis=1)
+    classes, d = class_distances(queries, support, support_labels, calibrated)
+    return classes, -d
 
 
 def standardise(scores: np.ndarray) -> np.ndarray:
@@ -221,8 +224,9 @@ class Readouts:
         if name == "dc":
             base = self._need(self.aux.base, name, "auxiliary statistics (base_stats.npz)")
             return dc_scores(sup.z, labels, q.z, base, self.dc, seed=self.seed)
-        if name == "dtw":
-            return sequence_scores(self._need(sup.joints, name, "joints"), labels, q.joints)
+        if name in ("dtw", "ndtw"):
+            joints = self._need(sup.joints, name, "joints")
+            return sequence_scores(joints, labels, q.joints, calibrated=name == "ndtw")
         mean = self._need(self.aux.mean, name, "the auxiliary mean of the last-block features")
         if name == "cl2n":
             pooled = self._need(sup.pooled, name, "per-frame features")
@@ -232,7 +236,7 @@ class Readouts:
             return sequence_scores(cl2n(frames, mean), labels, cl2n(q.frames, mean))
         if name == "fused":
             classes, learned = self.scores("cl2n")
-            _, joints = self.scores("dtw")
+            _, joints = self.scores("ndtw")
             return classes, fuse(learned, joints, self.fusion_weight)
         raise UserError(f"--classifier {name!r}: choose from {', '.join(CLASSIFIERS)} or all")
 

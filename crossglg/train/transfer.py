@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, Readouts
+from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, JOINT_READOUTS, Readouts
 
 
 def transfer_eval(
@@ -47,7 +47,7 @@ def transfer_eval(
 
     def features(indices: np.ndarray):
         feats, _ = model.embed_features([data.sequence(int(i))[:, :, to_model] for i in indices])
-        if {"dtw", "fused"} & set(classifiers):
+        if JOINT_READOUTS & set(classifiers):
             feats.joints = np.stack([normalise(data.sequence(int(i)), layout) for i in indices])
         return feats
 

@@ -30,9 +30,11 @@ def bench():
 
 def fake_result(out: Path, split: str, cond: str, seed: int, right: dict[str, int], n: int = 10) -> None:
     """A result file whose read-out ``r`` gets the first ``right[r]`` of ``n`` queries right."""
+    from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT
+
     truth = [11 + i % 2 for i in range(n)]
     classifiers = {}
-    for r in ("cosine", "dc", "cl2n", "fdtw", "dtw", "fused"):
+    for r in CLASSIFIERS:
         k = right.get(r, 5)
         pred = truth[:k] + [23 - t for t in truth[k:]]  # 11 <-> 12 swapped after the first k
         per = {
@@ -44,7 +46,12 @@ def fake_result(out: Path, split: str, cond: str, seed: int, right: dict[str, in
         "split": split,
         "condition": cond,
         "seed": seed,
-        "eval": {"truth": truth, "classes": {"11": "golf", "12": "kick"}, "classifiers": classifiers},
+        "eval": {
+            "truth": truth,
+            "classes": {"11": "golf", "12": "kick"},
+            "classifiers": classifiers,
+            "fusion_weight": FUSION_WEIGHT,
+        },
     }
     path = out / "results" / split / f"{cond}-s{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,3 +209,25 @@ def test_a_report_holds_the_named_conditions_and_splits_only(bench, tmp_path):
     summary = json.loads((tmp_path / "report.json").read_text())
     assert set(summary["conditions"]) == {"base", "crossglg", "corrected"}
     assert summary["conditions"]["base"]["runs"] == ["jeanie-s1", "rand1-s1"]
+
+
+def test_a_result_of_older_read_outs_is_stale_and_is_evaluated_again(bench, tmp_path):
+    from crossglg.train.oneshot import FUSION_WEIGHT
+
+    fake_result(tmp_path, "jeanie", "base", 1, {})
+    path = tmp_path / "results" / "jeanie" / "base-s1.json"
+    doc = json.loads(path.read_text())
+    assert not bench.stale(doc)
+    older = json.loads(path.read_text())
+    del older["eval"]["classifiers"]["ndtw"]  # measured before ndtw existed
+    assert bench.stale(older)
+    other_weight = dict(doc, eval=dict(doc["eval"], fusion_weight=FUSION_WEIGHT + 0.3))
+    assert bench.stale(other_weight)
+    transfer = {r: 0.5 for r in bench.READOUTS} | {"fusion_weight": FUSION_WEIGHT}
+    assert not bench.stale(dict(doc, transfer_utk=transfer))
+    assert bench.stale(dict(doc, transfer_utk={k: v for k, v in transfer.items() if k != "ndtw"}))
+    # a stale result without its trained run is kept as it is: nothing can be evaluated again
+    args = bench.argparse.Namespace(transfer=False, split_seed=0)
+    path.write_text(json.dumps(older))
+    assert bench.run_one(tmp_path, "jeanie", "base", 1, args, {}) == path
+    assert json.loads(path.read_text()) == older

@@ -125,8 +125,8 @@ def test_fused_score_is_the_fixed_weight_mix_of_standardised_cl2n_and_joint_dtw(
     np.testing.assert_allclose([s.mean(), s.std()], [0.0, 1.0], atol=1e-12)
 
 
-def test_joint_dtw_readout_equals_the_baseline():
-    from crossglg.baselines.dtw import nearest_exemplar
+def test_joint_dtw_readouts_equal_the_baseline():
+    from crossglg.baselines.dtw import dtw_distances, exemplar_scales
     from crossglg.train.oneshot import Features
 
     rng = np.random.default_rng(5)
@@ -135,7 +135,12 @@ def test_joint_dtw_readout_equals_the_baseline():
     r = _readouts(
         Features(z=np.ones((3, 2)), joints=joints[:3]), labels, Features(z=np.ones((6, 2)), joints=joints[3:])
     )
-    assert r.predict("dtw").tolist() == labels[nearest_exemplar(joints[3:], joints[:3])].tolist()
+    d = dtw_distances(joints[3:], joints[:3])  # exemplars in label order 3, 1, 2; classes sort to 1, 2, 3
+    order = np.argsort(labels)
+    np.testing.assert_allclose(r.scores("dtw")[1], -d[:, order])
+    scales = exemplar_scales(joints[:3], labels)
+    np.testing.assert_allclose(r.scores("ndtw")[1], -d[:, order] / scales)
+    assert r.predict("dtw").tolist() == labels[d.argmin(1)].tolist()
 
 
 def test_classifier_names_and_missing_inputs_are_clear_user_errors():
