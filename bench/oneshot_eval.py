@@ -146,13 +146,18 @@ def command(*args: str, cwd: Path, script: str = "crossglg.cli") -> str:
     return proc.stdout
 
 
-def prepare(out: Path, data_root: Path, transfer: bool) -> None:
-    """Prepared MSR (and UTKinect) data and the embedded texts (hand-written file, curated pack, SmolLM2), made once."""
+def prepare_data(out: Path, data_root: Path, transfer: bool) -> None:
+    """Prepared MSR (and UTKinect) data in ``out/prepared``, made once."""
     sets = [("msr", "msr-action3d", "msr_action3d")] + ([("utk", "utkinect", "utkinect_action3d")] * transfer)
     for name, fmt, folder in sets:
         if not (out / "prepared" / name / "index.json").is_file():
             command("data", "prepare", str(data_root / folder), "--format", fmt,
                     "--out", f"prepared/{name}", "--force", cwd=out)  # fmt: skip
+
+
+def prepare(out: Path, data_root: Path, transfer: bool) -> None:
+    """Prepared data and the embedded texts (hand-written file, curated pack, SmolLM2), made once."""
+    prepare_data(out, data_root, transfer)
     if not (out / "text.json").is_file():
         hand = REPO / "examples" / "msr_action3d_handwritten.jsonl"
         text = "crossglg.text_cli"

@@ -10,7 +10,7 @@ elsewhere; they are code (a ``.pt2`` graph can name any ``torch.*`` callable, a 
 global), so ``predict`` and ``transfer`` never load them: they rebuild the skeleton branch from
 ``export.json`` and read ``state_dict.pt`` with ``weights_only=True`` (docs/SECURITY.md). No text
 module is imported. An export without ``aux_mean`` (format 1, written before the read-outs
-existed) still serves the cosine, dc and dtw read-outs.
+existed) still serves the cosine, dc, dtw and ndtw read-outs.
 """
 
 from __future__ import annotations

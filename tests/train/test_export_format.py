@@ -40,5 +40,6 @@ def test_a_format_1_export_offers_cosine_and_dtw_and_names_what_cl2n_needs(tmp_p
     r = Readouts(sup, np.array([0, 1]), query, model.aux, model.dc)
     assert r.predict("cosine")[:2].tolist() == [0, 1]  # an exemplar is its own nearest
     assert r.predict("dtw")[:2].tolist() == [0, 1]
+    assert r.predict("ndtw")[:2].tolist() == [0, 1]
     with pytest.raises(UserError, match="--classifier cl2n: needs the auxiliary mean"):
         r.predict("cl2n")
