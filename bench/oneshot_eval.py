@@ -62,7 +62,7 @@ import numpy as np
 from crossglg.train.oneshot import FUSION_WEIGHT
 
 REPO = Path(__file__).resolve().parent.parent
-READOUTS = ("cosine", "dc", "cl2n", "fdtw", "dtw", "ndtw", "fused")
+READOUTS = ("cosine", "dc", "cl2n", "fdtw", "jfdtw", "dtw", "ndtw", "fused")
 RECIPE = ("--encoder", "infogcn", "--config", "cpu-small", "--device", "cpu")
 JEANIE = "jeanie"
 HOLDOUT = "holdout"
@@ -392,7 +392,7 @@ def markdown(summary: dict, splits: list[str], recipe: list[str]) -> str:
             lines.append(
                 f"| {conds[c]['label']} | {len(next(iter(t.values())))} | " + " | ".join(cells) + " |"
             )
-    shown = ("cosine", "cl2n", "fdtw", "fused")
+    shown = ("cosine", "cl2n", "jfdtw", "fused")
     cols = [(c, r) for c in conds for r in shown]
     lines += ["", "Per-class accuracy (%), averaged over the runs in which the class is novel; "
               "`dtw` and `ndtw` are the model-free baselines:", "",

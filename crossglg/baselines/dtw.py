@@ -32,11 +32,13 @@ def normalise(seq: np.ndarray, layout: Layout, frames: int = DTW_FRAMES) -> np.n
     return x.reshape(frames, -1).astype(np.float32)
 
 
-def dtw_distances(queries: np.ndarray, exemplars: np.ndarray) -> np.ndarray:
+def dtw_distances(queries: np.ndarray, exemplars: np.ndarray, band: int | None = None) -> np.ndarray:
     """DTW distance of every query to every exemplar: [Q, T, F] × [E, T, F] → [Q, E].
 
     All pairs advance through the recurrence together, so the Python loop runs T² times
-    whatever the number of pairs.
+    whatever the number of pairs. ``band`` (Sakoe–Chiba) keeps the path within that many
+    frames of the diagonal (of the strip of diagonals that joins both ends when the lengths
+    differ, so a path always exists); None leaves it free.
     """
     q, e = len(queries), len(exemplars)
     t1, t2 = queries.shape[1], exemplars.shape[1]
@@ -49,6 +51,8 @@ def dtw_distances(queries: np.ndarray, exemplars: np.ndarray) -> np.ndarray:
     acc[:, :, 0, 0] = 0.0
     for i in range(1, t1 + 1):
         for j in range(1, t2 + 1):
+            if band is not None and not min(0, t2 - t1) - band <= j - i <= max(0, t2 - t1) + band:
+                continue
             best = np.minimum(np.minimum(acc[:, :, i - 1, j], acc[:, :, i, j - 1]), acc[:, :, i - 1, j - 1])
             acc[:, :, i, j] = cost[:, :, i - 1, j - 1] + best
     return acc[:, :, t1, t2] / (t1 + t2)

@@ -56,6 +56,14 @@ class SkeletonFeatures:
         """
         return person_average(self.last.mean(3), self.mask).transpose(1, 2)
 
+    def joint_frames(self) -> torch.Tensor:
+        """[N, T', V, C] the same features with the joints kept apart (``frames()`` is their mean over V).
+
+        Averaging over joints makes a kick and an arm swing look alike; the ``jfdtw`` read-out
+        (docs/TRAINING.md, "Read-outs") matches where in the body the features are, too.
+        """
+        return person_average(self.last, self.mask).permute(0, 2, 3, 1)
+
 
 class SkeletonBranch(nn.Module):
     """Encoder blocks with the JID after block ``n_pre`` re-weighting every later block."""

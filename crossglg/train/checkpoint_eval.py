@@ -51,9 +51,10 @@ def evaluate_checkpoint(
     amp_ctx = autocast_factory(device, amp_dtype(cfg, device))
     split = s.data.novel_split(shots)
     bs = cfg.eval_batch_size
+    per_joint = "jfdtw" in classifiers
     aux, _ = embed_features(s.model, s.data.batches, s.data.train_idx, bs, amp_ctx)
-    sup, k_sup = embed_features(s.model, s.data.batches, split.support, bs, amp_ctx)
-    query, _ = embed_features(s.model, s.data.batches, split.query, bs, amp_ctx)
+    sup, k_sup = embed_features(s.model, s.data.batches, split.support, bs, amp_ctx, per_joint)
+    query, _ = embed_features(s.model, s.data.batches, split.query, bs, amp_ctx, per_joint)
     if JOINT_READOUTS & set(classifiers):
         sup.joints, query.joints = _joints(s, split.support), _joints(s, split.query)
     readouts = Readouts(

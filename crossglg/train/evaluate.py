@@ -31,30 +31,44 @@ def embed(
 
 
 def embed_features(
-    model, batches, indices: np.ndarray, batch_size: int, amp_ctx
+    model, batches, indices: np.ndarray, batch_size: int, amp_ctx, joint_frames: bool = False
 ) -> tuple[Features, np.ndarray | None]:
-    """z_s and the per-frame last-block features (the read-outs' inputs), and the JID weights."""
+    """z_s, the per-frame last-block features and their per-joint mean (the read-outs' inputs),
+    and the JID weights; the per-joint features themselves only with ``joint_frames`` (they are
+    V times larger: keep them for the support and query sets, never for a whole training set)."""
     import torch
 
     from crossglg.models.jid import person_average
 
     model.eval()
-    zs, frames, ks = [], [], []
+    zs, frames, kept, ks = [], [], [], []
+    total, count = None, 0
     with torch.no_grad(), amp_ctx():
         for start in range(0, len(indices), batch_size):
             feats = model.skeleton.features(batches(indices[start : start + batch_size], train=False))
             zs.append(feats.z.float().cpu().numpy())
             frames.append(feats.frames().float().cpu().numpy())
+            per_joint = feats.joint_frames().float()
+            batch_sum = per_joint.sum((0, 1)).cpu().numpy().astype(np.float64)
+            total = batch_sum if total is None else total + batch_sum
+            count += per_joint.shape[0] * per_joint.shape[1]
+            if joint_frames:
+                kept.append(per_joint.cpu().numpy())
             if feats.k_person is not None:
                 ks.append(person_average(feats.k_person, feats.mask).cpu().numpy())
     if not zs:
         return Features(np.zeros((0, 0), np.float32), np.zeros((0, 0, 0), np.float32)), None
-    return Features(np.concatenate(zs), np.concatenate(frames)), (np.concatenate(ks) if ks else None)
+    out = Features(np.concatenate(zs), np.concatenate(frames), joint_mean=total / max(count, 1))
+    if joint_frames:
+        out.joint_frames = np.concatenate(kept)
+    return out, (np.concatenate(ks) if ks else None)
 
 
 def aux_stats(z: Features, labels: np.ndarray, beta: float) -> AuxStats:
     """DC's per-class statistics of z_s and CL2N's mean, from the auxiliary training samples."""
-    return AuxStats(base=BaseStats.from_embeddings(z.z, labels, beta), mean=z.pooled.mean(0))
+    return AuxStats(
+        base=BaseStats.from_embeddings(z.z, labels, beta), mean=z.pooled.mean(0), joint_mean=z.joint_mean
+    )
 
 
 def dc_config(cfg: TrainConfig) -> DCConfig:

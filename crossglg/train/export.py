@@ -4,8 +4,8 @@ An export directory holds ``model.pt2`` (torch.export, dynamic batch) and ``mode
 (TorchScript), both encoder + JID mapping x → (z_s, joint weights, per-frame features);
 ``state_dict.pt`` (the same weights for ``crossglg.models``); ``base_stats.npz`` (what the
 read-outs know of the auxiliary classes: per-class statistics for distribution calibration and
-``aux_mean``, the mean feature that CL2N and feature DTW centre on) and ``export.json`` (layout,
-input size, model configuration, parameter counts). The two programs are for deployment
+``aux_mean`` and ``aux_joint_mean``, the mean features that CL2N and feature DTW centre on)
+and ``export.json`` (layout, input size, model configuration, parameter counts). The two programs are for deployment
 elsewhere; they are code (a ``.pt2`` graph can name any ``torch.*`` callable, a pickle any
 global), so ``predict`` and ``transfer`` never load them: they rebuild the skeleton branch from
 ``export.json`` and read ``state_dict.pt`` with ``weights_only=True`` (docs/SECURITY.md). No text
@@ -93,7 +93,12 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
     aux = aux_stats(z_base, s.data.train_labels, cfg.dc_beta)
     base = aux.base
     np.savez_compressed(
-        out_dir / "base_stats.npz", means=base.means, covs=base.covs, beta=base.beta, aux_mean=aux.mean
+        out_dir / "base_stats.npz",
+        means=base.means,
+        covs=base.covs,
+        beta=base.beta,
+        aux_mean=aux.mean,
+        aux_joint_mean=aux.joint_mean,
     )
     meta = {
         "format": "crossglg-export/2",
@@ -168,7 +173,7 @@ class ExportedModel:
             try:
                 with np.load(stats, allow_pickle=False) as f:
                     base = BaseStats(means=f["means"], covs=f["covs"], beta=float(f["beta"]))
-                    self.aux = AuxStats(base=base, mean=f.get("aux_mean"))
+                    self.aux = AuxStats(base=base, mean=f.get("aux_mean"), joint_mean=f.get("aux_joint_mean"))
             except (OSError, ValueError, KeyError) as err:
                 raise UserError(f"{stats}: not readable base statistics ({err})") from None
 
@@ -177,8 +182,10 @@ class ExportedModel:
         feats, k = self.embed_features(sequences)
         return feats.z, k
 
-    def embed_features(self, sequences: list[np.ndarray]):
-        """(Features, joint weights): z_s and the per-frame features the order-aware read-outs use."""
+    def embed_features(self, sequences: list[np.ndarray], joint_frames: bool = False):
+        """(Features, joint weights): z_s and the per-frame features the order-aware read-outs use;
+        with ``joint_frames`` also the per-joint ones (``jfdtw``), from the eager branch: the
+        compiled programs keep their documented three outputs."""
         import torch
 
         from crossglg.data.preprocess import PreprocessConfig, preprocess
@@ -190,8 +197,12 @@ class ExportedModel:
         batch = preprocess(sequences, layout=self.meta["layout"], train=False, config=cfg, device=self.device)
         with torch.no_grad():
             out = self.module(batch.x)
+            per_joint = self.module.inner.features(batch.x).joint_frames() if joint_frames else None
         z, k, frames = (t.float().cpu().numpy() for t in out)
-        return Features(z, frames), k
+        feats = Features(z, frames)
+        if per_joint is not None:
+            feats.joint_frames = per_joint.float().cpu().numpy()
+        return feats, k
 
 
 # export.json keys predict and transfer read, with their types
@@ -248,8 +259,8 @@ def predict_files(
     layout = model.meta["layout"]
     seq_sup = [read_sequence(p, layout) for _, p in exemplars]
     seq_q = [read_sequence(p, layout) for p in queries]
-    sup, _ = model.embed_features(seq_sup)
-    query, _ = model.embed_features(seq_q)
+    sup, _ = model.embed_features(seq_sup, joint_frames=classifier == "jfdtw")
+    query, _ = model.embed_features(seq_q, joint_frames=classifier == "jfdtw")
     _finite(sup.z, [p for _, p in exemplars])
     _finite(query.z, queries)
     if classifier in JOINT_READOUTS:

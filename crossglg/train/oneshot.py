@@ -9,6 +9,7 @@ statistics of the auxiliary (training) classes. Keeping them free of any model c
 - ``dc``: distribution calibration on z_s (docs/TRAINING.md, "Read-outs");
 - ``cl2n``: cosine of the pooled last-block features after centring on the auxiliary mean;
 - ``fdtw``: DTW over the per-frame last-block features (centred, unit length), before pooling;
+- ``jfdtw``: the same with the joints kept apart (each frame: joints × channels, centred, unit length);
 - ``dtw``: DTW over normalised joints (the baseline of ``crossglg baseline dtw``, no model);
 - ``ndtw``: ``dtw`` with each class's distances divided by its exemplar's mean distance to the
   other classes' exemplars (``crossglg baseline dtw --calibrated``, no model);
@@ -25,7 +26,7 @@ import numpy as np
 
 from crossglg.errors import UserError
 
-CLASSIFIERS = ("cosine", "dc", "cl2n", "fdtw", "dtw", "ndtw", "fused")
+CLASSIFIERS = ("cosine", "dc", "cl2n", "fdtw", "jfdtw", "dtw", "ndtw", "fused")
 # the read-outs that need the normalised joints of every support and query sample
 JOINT_READOUTS = frozenset({"dtw", "ndtw", "fused"})
 # the weight of the learned (cl2n) score in ``fused``; fixed by rule, never fitted on novel queries
@@ -101,6 +102,12 @@ def cl2n(z: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return unit(np.asarray(z, dtype=np.float64) - np.asarray(mean, dtype=np.float64))
 
 
+def joint_cl2n(frames: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """[N, T', V, C] → [N, T', V·C]: centred per joint and channel, each frame L2-normalised."""
+    f = np.asarray(frames, dtype=np.float64) - np.asarray(mean, dtype=np.float64)
+    return unit(f.reshape(*f.shape[:2], -1))
+
+
 def sequence_scores(
     support: np.ndarray, support_labels: np.ndarray, queries: np.ndarray, calibrated: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -163,6 +170,8 @@ class Features:
     z: np.ndarray  # [N, D] z_s, the embedding the model was trained to classify
     frames: np.ndarray | None = None  # [N, T', C] last-block features per frame (joints, persons averaged)
     joints: np.ndarray | None = None  # [N, T, V·3] normalised joints (crossglg.baselines.dtw.normalise)
+    joint_frames: np.ndarray | None = None  # [N, T', V, C] per frame and joint; kept only when asked
+    joint_mean: np.ndarray | None = None  # [V, C] mean of the per-joint features over samples and frames
 
     @property
     def pooled(self) -> np.ndarray | None:
@@ -176,6 +185,7 @@ class AuxStats:
 
     base: BaseStats | None = None  # for dc
     mean: np.ndarray | None = None  # [C] mean pooled last-block feature over the auxiliary samples
+    joint_mean: np.ndarray | None = None  # [V, C] the same per joint, what jfdtw centres on
 
 
 def resolve_classifiers(names: Sequence[str]) -> tuple[str, ...]:
@@ -227,6 +237,10 @@ class Readouts:
         if name in ("dtw", "ndtw"):
             joints = self._need(sup.joints, name, "joints")
             return sequence_scores(joints, labels, q.joints, calibrated=name == "ndtw")
+        if name == "jfdtw":
+            centre = self._need(self.aux.joint_mean, name, "the auxiliary mean of the per-joint features")
+            frames = self._need(sup.joint_frames, name, "per-joint features")
+            return sequence_scores(joint_cl2n(frames, centre), labels, joint_cl2n(q.joint_frames, centre))
         mean = self._need(self.aux.mean, name, "the auxiliary mean of the last-block features")
         if name == "cl2n":
             pooled = self._need(sup.pooled, name, "per-frame features")

@@ -46,7 +46,8 @@ def transfer_eval(
     labels = np.asarray(data.labels)
 
     def features(indices: np.ndarray):
-        feats, _ = model.embed_features([data.sequence(int(i))[:, :, to_model] for i in indices])
+        sequences = [data.sequence(int(i))[:, :, to_model] for i in indices]
+        feats, _ = model.embed_features(sequences, joint_frames="jfdtw" in classifiers)
         if JOINT_READOUTS & set(classifiers):
             feats.joints = np.stack([normalise(data.sequence(int(i)), layout) for i in indices])
         return feats

@@ -33,6 +33,23 @@ def test_batched_dtw_equals_the_textbook_recurrence() -> None:
     np.testing.assert_allclose(got, want, rtol=1e-9)
 
 
+def test_a_band_keeps_the_path_near_the_diagonal() -> None:
+    rng = np.random.default_rng(3)
+    q = rng.normal(size=(2, 9, 3))
+    e = rng.normal(size=(3, 9, 3))
+    free = dtw_distances(q, e)
+    np.testing.assert_allclose(dtw_distances(q, e, band=8), free)  # a band as wide as the clip: no limit
+    diagonal = np.linalg.norm(q[:, None] - e[None], axis=-1).sum(-1) / 18  # band 0: frame i with frame i
+    np.testing.assert_allclose(dtw_distances(q, e, band=0), diagonal)
+    one = dtw_distances(q, e, band=1)
+    assert (free <= one + 1e-12).all() and (one <= diagonal + 1e-12).all() and (one < diagonal).any()
+    # unequal lengths: band 0 still reaches the end, through the strip of diagonals joining the ends
+    short = q[:, :5]
+    assert np.isfinite(dtw_distances(short, e, band=0)).all()
+    assert (dtw_distances(short, e, band=0) >= dtw_distances(short, e) - 1e-12).all()
+    np.testing.assert_allclose(dtw_distances(short, e, band=4), dtw_distances(short, e))  # strip ± 4: all
+
+
 def test_dtw_ignores_a_change_of_speed() -> None:
     t = np.linspace(0, 1, 16)
     slow = np.stack([np.sin(2 * np.pi * t**2), np.cos(2 * np.pi * t**2)], axis=1)[None]

@@ -255,3 +255,7 @@ def test_per_frame_features_average_to_what_the_encoder_pools(encoder, x_ntu):
         pooled = torch.relu(model.encoder.fc(pooled))
     torch.testing.assert_close(pooled, feats.z, rtol=1e-4, atol=1e-5)
     assert frames.std(1).abs().sum() > 0  # the frames differ: there is an order to align
+    per_joint = feats.joint_frames()  # [N, T', V, C]: the same features, joints kept apart
+    assert per_joint.shape == (1, frames.shape[1], x.shape[3], frames.shape[2])
+    torch.testing.assert_close(per_joint.mean(2), frames, rtol=1e-4, atol=1e-5)
+    assert per_joint.std(2).abs().sum() > 0  # the joints differ: there is a layout to match

@@ -114,13 +114,22 @@ def test_predict_classifies_files_among_exemplar_actions(small, run_cli, train_a
     rows = json.loads(run_cli([*args, "--classifier", "dc", str(files["shake head"])]))
     assert rows[0]["prediction"] in actions
     # every other read-out also finds an exemplar given as a query (DTW distance 0, cosine 1)
-    for readout in ("cl2n", "fdtw", "dtw", "fused"):
+    for readout in ("cl2n", "fdtw", "jfdtw", "dtw", "ndtw", "fused"):
         rows = json.loads(run_cli([*args, "--classifier", readout, *map(str, files.values())]))
         assert [r["prediction"] for r in rows] == list(actions), readout
         assert all(r["classifier"] == readout for r in rows)
     meta = json.loads((export / "export.json").read_text())
     with np.load(export / "base_stats.npz") as f:
         assert meta["format"] == "crossglg-export/2" and f["aux_mean"].shape == (meta["embed_dim"],)
+        joint_mean = f["aux_joint_mean"]
+    # the per-joint centre: one vector per joint of the layout, averaging to the pooled centre
+    # (InfoGCN's z_s has embed_dim channels, the last block's features as many before its fc)
+    from crossglg.vocab.layouts import get_layout
+
+    assert joint_mean.shape[0] == get_layout(meta["layout"]).num_joints
+    np.testing.assert_allclose(joint_mean.mean(0), f_mean := np.load(export / "base_stats.npz")["aux_mean"],
+                               rtol=1e-4, atol=1e-5)  # fmt: skip
+    assert np.abs(f_mean).sum() > 0
     with pytest.raises(UserError, match="one read-out"):
         run_cli([*args, "--classifier", "all", str(files["shake head"])])
 
