@@ -204,7 +204,7 @@ def protocol_of(out: Path, split: str, split_seed: int) -> str:
 def stale(doc: dict) -> bool:
     """A result measured with other read-outs or another fusion weight than today's code has.
 
-    Such a run is evaluated (and transferred) again from its trained model; training is never
+    Such a run is evaluated, exported and transferred again from its trained model; training is never
     redone. This is how results of earlier sessions gain a read-out added later.
     """
     measured = [doc["eval"]] + ([doc["transfer_utk"]] if "transfer_utk" in doc else [])
@@ -221,7 +221,9 @@ def run_one(out: Path, split: str, cond: str, seed: int, args: argparse.Namespac
     if result.is_file():
         if not (stale(json.loads(result.read_text())) and (run_dir / "summary.json").is_file()):
             return result
+        # evaluated and exported again: an older export lacks what newer read-outs need
         (run_dir / "readouts" / "results.json").unlink(missing_ok=True)
+        (run_dir / "export" / "export.json").unlink(missing_ok=True)
     if not (run_dir / "summary.json").is_file():
         resume = ["--resume"] if (run_dir / "last.pt").is_file() else []
         command("train", "--data", "prepared/msr", "--protocol", protocol_of(out, split, args.split_seed),
