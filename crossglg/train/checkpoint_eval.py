@@ -36,7 +36,14 @@ def evaluate_checkpoint(
     """
     import torch
 
-    from crossglg.train.evaluate import aux_stats, classify, dc_config, embed_features, write_results
+    from crossglg.train.evaluate import (
+        aux_stats,
+        classify,
+        dc_config,
+        embed_features,
+        within_joint_budget,
+        write_results,
+    )
     from crossglg.train.oneshot import Readouts
 
     path = ckpt_io.resolve(path)
@@ -51,10 +58,11 @@ def evaluate_checkpoint(
     amp_ctx = autocast_factory(device, amp_dtype(cfg, device))
     split = s.data.novel_split(shots)
     bs = cfg.eval_batch_size
-    per_joint = "jfdtw" in classifiers
     aux, _ = embed_features(s.model, s.data.batches, s.data.train_idx, bs, amp_ctx)
-    sup, k_sup = embed_features(s.model, s.data.batches, split.support, bs, amp_ctx, per_joint)
-    query, _ = embed_features(s.model, s.data.batches, split.query, bs, amp_ctx, per_joint)
+    sup, k_sup = embed_features(s.model, s.data.batches, split.support, bs, amp_ctx, "jfdtw" in classifiers)
+    if sup.joint_frames is not None and len(sup.joint_frames):
+        classifiers = within_joint_budget(classifiers, len(split.query), sup.joint_frames[0].nbytes)
+    query, _ = embed_features(s.model, s.data.batches, split.query, bs, amp_ctx, "jfdtw" in classifiers)
     if JOINT_READOUTS & set(classifiers):
         sup.joints, query.joints = _joints(s, split.support), _joints(s, split.query)
     readouts = Readouts(

@@ -7,11 +7,13 @@ and for the final report on the novel classes (every read-out of docs/TRAINING.m
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from crossglg.errors import UserError
 from crossglg.train.oneshot import AuxStats, BaseStats, DCConfig, Features, Readouts, Report, report
 
 if TYPE_CHECKING:
@@ -62,6 +64,27 @@ def embed_features(
     if joint_frames:
         out.joint_frames = np.concatenate(kept)
     return out, (np.concatenate(ks) if ks else None)
+
+
+# the most bytes of per-joint query features jfdtw may hold (its DTW needs about 4× that at its peak)
+JOINT_FRAMES_BUDGET = 1 << 30
+
+
+def within_joint_budget(classifiers: tuple[str, ...], n_query: int, per_query_bytes: int) -> tuple[str, ...]:
+    """``classifiers`` without jfdtw when its per-joint query features would not fit the budget.
+
+    A large query set (NTU-120's one-shot protocol: tens of thousands of clips) would need
+    many GiB for jfdtw alone; the other read-outs still run, and one line says why jfdtw did not.
+    Asked for alone, it is a user error instead.
+    """
+    need = n_query * per_query_bytes
+    if "jfdtw" not in classifiers or need <= JOINT_FRAMES_BUDGET:
+        return classifiers
+    why = f"jfdtw: {n_query} queries need {need / 2**30:.1f} GiB of per-joint features (limit 1 GiB)"
+    if classifiers == ("jfdtw",):
+        raise UserError(f"--classifier {why}; evaluate a smaller query set")
+    print(f"left out {why}", file=sys.stderr)
+    return tuple(c for c in classifiers if c != "jfdtw")
 
 
 def aux_stats(z: Features, labels: np.ndarray, beta: float) -> AuxStats:

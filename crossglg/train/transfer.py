@@ -33,6 +33,7 @@ def transfer_eval(
     from crossglg.data.prepared import open_prepared
     from crossglg.data.splits import split_prepared
     from crossglg.errors import UserError
+    from crossglg.train.evaluate import within_joint_budget
     from crossglg.train.export import ExportedModel
     from crossglg.vocab.layouts import get_layout
     from crossglg.vocab.protocols import load_protocol
@@ -52,7 +53,10 @@ def transfer_eval(
             feats.joints = np.stack([normalise(data.sequence(int(i)), layout) for i in indices])
         return feats
 
-    sup, query = features(split.exemplar), features(split.query)
+    sup = features(split.exemplar)
+    if sup.joint_frames is not None and len(sup.joint_frames):
+        classifiers = within_joint_budget(classifiers, len(split.query), sup.joint_frames[0].nbytes)
+    query = features(split.query)
     truth = labels[split.query]
     readouts = Readouts(sup, labels[split.exemplar], query, model.aux, model.dc, fusion_weight, seed)
     result = {

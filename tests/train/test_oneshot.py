@@ -188,3 +188,17 @@ def test_joint_feature_dtw_centres_per_joint_and_normalises_each_frame():
     np.testing.assert_allclose(r.scores("jfdtw")[1], -dtw_distances(flat[2:], flat[:2]))
     with pytest.raises(UserError, match="jfdtw: needs the auxiliary mean of the per-joint features"):
         Readouts(sup, np.array([4, 9]), query, AuxStats(), DCConfig()).predict("jfdtw")
+
+
+def test_jfdtw_is_left_out_when_its_query_features_would_not_fit(capsys):
+    from crossglg.errors import UserError
+    from crossglg.train.evaluate import JOINT_FRAMES_BUDGET, within_joint_budget
+
+    every = ("cosine", "jfdtw", "ndtw")
+    assert within_joint_budget(every, 1024, JOINT_FRAMES_BUDGET // 1024) == every  # exactly the budget
+    assert within_joint_budget(every, 1025, JOINT_FRAMES_BUDGET // 1024) == ("cosine", "ndtw")
+    err = capsys.readouterr().err.strip()
+    assert err == "left out jfdtw: 1025 queries need 1.0 GiB of per-joint features (limit 1 GiB)"
+    assert within_joint_budget(("cosine",), 10**9, 10**9) == ("cosine",)
+    with pytest.raises(UserError, match="--classifier jfdtw: 30000 queries need 34.3 GiB"):
+        within_joint_budget(("jfdtw",), 30000, 16 * 25 * 256 * 4 * 3)
