@@ -25,7 +25,7 @@ CLASSIFIER_OPTION = typer.Option(
 FUSION_OPTION = typer.Option(
     FUSION_WEIGHT,
     "--fusion-weight",
-    help="Weight of the learned (cl2n) score in the fused read-out; the rest goes to joint DTW.",
+    help="Weight of the learned (cl2n) score in the fused read-out; the rest goes to calibrated joint DTW (ndtw).",
 )
 
 
