@@ -10,7 +10,6 @@ MSR → UTKinect.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import sys
@@ -48,34 +47,19 @@ def hits(task, band: int | None, g: float) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bench.oneshot_eval import JEANIE, paired_bootstrap, prepare_data, protocol_of
-    from bench.real_data import data_root
-    from bench.text_at_test_time import auxiliary_protocol, task_of
+    from bench.oneshot_eval import paired_bootstrap
+    from bench.text_at_test_time import TRANSFER, setup, split_tasks
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("runs/text-at-test"), help="working folder")
-    p.add_argument("--data-root", type=Path, default=data_root(), help="where msr_action3d/ etc. are")
-    p.add_argument("--random-splits", type=int, default=5, help="random 10/10 class splits besides JEANIE")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the random class splits")
-    args = p.parse_args(argv)
-    out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    prepare_data(out, args.data_root.resolve(), transfer=True)
+    out, splits, split_seed = setup(__doc__.splitlines()[0], argv)
     grid = list(itertools.product(BANDS, VELOCITY))  # in order of preference on ties
     rows, diffs = [], []
-    for split in [JEANIE] + [f"rand{i}" for i in range(1, args.random_splits + 1)]:
-        novel = out / protocol_of(out, split, args.split_seed) if split != JEANIE else None
-        aux_task = task_of(
-            out / "prepared" / "msr", str(auxiliary_protocol(out, split, novel)), "msr-action3d"
-        )
+    for split in splits:
+        aux_task, tasks = split_tasks(out, split, split_seed)
         aux = [float(hits(aux_task, b, g).mean()) for b, g in grid]
         band, g = grid[int(np.argmax(aux))]  # argmax keeps the first of equal values
-        tasks = [(split, task_of(out / "prepared" / "msr", str(novel or "msr-action3d"), "msr-action3d"))]
-        if split == JEANIE:
-            tasks.append(("MSR → UTKinect", task_of(out / "prepared" / "utk", "utkinect-all10", "utkinect")))
         for name, task in tasks:
             chosen, ref = hits(task, band, g), hits(task, None, 0.0)
-            if name != "MSR → UTKinect":
+            if name != TRANSFER:
                 diffs.append(chosen - ref)
             rows.append({"split": name, "band": band, "velocity": g, "auxiliary": dict(zip(map(str, grid), aux, strict=True)),
                          "queries": len(ref), "ndtw": float(ref.mean()), "chosen": float(chosen.mean()),

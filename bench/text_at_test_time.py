@@ -141,11 +141,15 @@ def evaluate(task: Task, form: str, value: float) -> dict[str, np.ndarray]:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    from bench.oneshot_eval import JEANIE, paired_bootstrap, prepare_data, protocol_of
+TRANSFER = "MSR → UTKinect"
+
+
+def setup(description: str, argv: list[str] | None) -> tuple[Path, list[str], int]:
+    """(working folder, splits, split seed) from the command line the training-free searches share."""
+    from bench.oneshot_eval import JEANIE, prepare_data
     from bench.real_data import data_root
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--out", type=Path, default=Path("runs/text-at-test"), help="working folder")
     p.add_argument("--data-root", type=Path, default=data_root(), help="where msr_action3d/ etc. are")
     p.add_argument("--random-splits", type=int, default=5, help="random 10/10 class splits besides JEANIE")
@@ -154,22 +158,39 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     prepare_data(out, args.data_root.resolve(), transfer=True)
+    return out, [JEANIE] + [f"rand{i}" for i in range(1, args.random_splits + 1)], args.split_seed
+
+
+def split_tasks(out: Path, split: str, split_seed: int) -> tuple[Task, list[tuple[str, Task]]]:
+    """(the split's auxiliary classes run one-shot, [(name, novel task)]); JEANIE adds MSR → UTKinect,
+    which takes the setting chosen on JEANIE's auxiliary classes."""
+    from bench.oneshot_eval import JEANIE, protocol_of
+
     msr = out / "prepared" / "msr"
-    splits = [JEANIE] + [f"rand{i}" for i in range(1, args.random_splits + 1)]
+    novel = out / protocol_of(out, split, split_seed) if split != JEANIE else None
+    aux = task_of(msr, str(auxiliary_protocol(out, split, novel)), "msr-action3d")
+    tasks = [(split, task_of(msr, str(novel or "msr-action3d"), "msr-action3d"))]
+    if split == JEANIE:
+        tasks.append((TRANSFER, task_of(out / "prepared" / "utk", "utkinect-all10", "utkinect")))
+    return aux, tasks
+
+
+def main(argv: list[str] | None = None) -> None:
+    from bench.oneshot_eval import paired_bootstrap
+
+    out, splits, split_seed = setup(__doc__.splitlines()[0], argv)
     doc: dict = {"forms": {}}
     for form in GRIDS:
         rows, diffs = [], {"text - no text": [], "text - shuffled": []}
         for split in splits:
-            novel = out / protocol_of(out, split, args.split_seed) if split != JEANIE else None
-            aux = auxiliary_protocol(out, split, novel)
-            value, aux_acc = choose(task_of(msr, str(aux), "msr-action3d"), form)
-            res = evaluate(task_of(msr, str(novel or "msr-action3d"), "msr-action3d"), form, value)
-            rows.append(row(split, value, aux_acc, res))
-            diffs["text - no text"].append(res["text"] - res["no text"])
-            diffs["text - shuffled"].append(res["text"] - res["shuffled"])
-            if split == JEANIE:
-                utk = evaluate(task_of(out / "prepared" / "utk", "utkinect-all10", "utkinect"), form, value)
-                rows.append(row("MSR → UTKinect", value, {}, utk))
+            aux, tasks = split_tasks(out, split, split_seed)
+            value, aux_acc = choose(aux, form)
+            for name, task in tasks:
+                res = evaluate(task, form, value)
+                rows.append(row(name, value, aux_acc if name != TRANSFER else {}, res))
+                if name != TRANSFER:
+                    diffs["text - no text"].append(res["text"] - res["no text"])
+                    diffs["text - shuffled"].append(res["text"] - res["shuffled"])
         pooled = {name: paired_bootstrap(d) for name, d in diffs.items()}
         doc["forms"][form] = {"rows": rows, "pooled": pooled}
     (out / "text_at_test_time.json").write_text(json.dumps(doc, indent=1))

@@ -1,0 +1,76 @@
+"""bench/text_at_test_time.py and bench/dtw_settings.py: the pieces their tables rest on.
+
+Built from small hand-made tasks; the real-data tables are in docs/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from crossglg.baselines.dtw import class_distances
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+
+from bench import dtw_settings, text_at_test_time
+
+
+def _task(seed: int = 0, v: int = 4) -> text_at_test_time.Task:
+    rng = np.random.default_rng(seed)
+    ex = rng.normal(size=(3, 6, v, 3))
+    queries = np.concatenate([ex + 0.3 * rng.normal(size=ex.shape) for _ in range(2)])
+    k = np.eye(3, v)  # class c's text names joint c
+    return text_at_test_time.Task(ex, np.array([5, 6, 7]), queries, np.array([5, 6, 7] * 2), k)
+
+
+def test_no_text_settings_are_ndtw_itself():
+    task = _task()
+    n, t = task.queries.shape[:2]
+    classes, d = class_distances(task.queries.reshape(n, t, -1), task.exemplars.reshape(3, t, -1),
+                                 task.classes, calibrated=True)  # fmt: skip
+    want = (classes[d.argmin(1)] == task.truth).astype(float)
+    np.testing.assert_allclose(text_at_test_time.weighted_distances(task, task.k, 0.0), d)
+    ndtw = text_at_test_time.weighted_distances(task, task.k, 0.0)
+    for form in ("weighted", "prior"):
+        np.testing.assert_array_equal(text_at_test_time.hits(task, form, 0.0, task.k, ndtw), want)
+    np.testing.assert_array_equal(dtw_settings.hits(task, None, 0.0), want)
+
+
+def test_weights_reach_only_the_joints_the_text_names():
+    task = _task()
+    only_joint_0 = text_at_test_time.weighted_distances(task, np.tile(np.eye(1, 4), (3, 1)), 1.0)
+    moved = text_at_test_time.Task(task.exemplars, task.classes, task.queries.copy(), task.truth, task.k)
+    moved.queries[:, :, 1:] += 5.0  # change every joint the text does not name
+    np.testing.assert_allclose(
+        text_at_test_time.weighted_distances(moved, np.tile(np.eye(1, 4), (3, 1)), 1.0), only_joint_0
+    )
+
+
+def test_motion_is_each_joints_share_of_the_travel():
+    x = np.zeros((1, 3, 2, 3))
+    x[0, 1, 0, 0], x[0, 2, 0, 0] = 1.0, 2.0  # joint 0 travels 2, joint 1 stays
+    x[0, 1, 1, 1] = 1.0  # joint 1 goes up and back: travels 2
+    np.testing.assert_allclose(text_at_test_time.motion(x), [[0.5, 0.5]])
+
+
+def test_shuffled_text_moves_every_class_and_choices_prefer_the_smaller_setting():
+    perms = text_at_test_time.derangements(4, 20)
+    assert len(perms) == 20 and all((p != np.arange(4)).all() for p in perms)
+    assert all(sorted(p) == [0, 1, 2, 3] for p in perms)
+    task = _task()
+    task.k = np.full_like(task.k, 1 / task.k.shape[1])  # uniform text: every b gives the same distances
+    value, acc = text_at_test_time.choose(task, "weighted")
+    assert value == 0.0 and len(set(acc.values())) == 1
+
+
+def test_velocity_features_are_scaled_on_the_support_set():
+    rng = np.random.default_rng(1)
+    support = rng.normal(size=(3, 5, 2, 3))
+    f = dtw_settings.features(support, support, 1.0)
+    assert f.shape == (3, 5, 12)
+    pos, vel = f[..., :6], f[..., 6:]
+    assert np.linalg.norm(pos, axis=-1).mean() == pytest.approx(np.linalg.norm(vel, axis=-1).mean())
+    np.testing.assert_allclose(vel[:, -1], 0.0)  # the last frame repeats: no change
+    np.testing.assert_array_equal(dtw_settings.features(support, support, 0.0), support.reshape(3, 5, 6))
