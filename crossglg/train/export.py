@@ -5,11 +5,11 @@ An export directory holds ``model.pt2`` (torch.export, dynamic batch) and ``mode
 ``state_dict.pt`` (the same weights for ``crossglg.models``); ``base_stats.npz`` (what the
 read-outs know of the auxiliary classes: per-class statistics for distribution calibration and
 ``aux_mean`` and ``aux_joint_mean``, the mean features that CL2N and feature DTW centre on)
-and ``export.json`` (layout, input size, model configuration, parameter counts). The two programs are for deployment
-elsewhere; they are code (a ``.pt2`` graph can name any ``torch.*`` callable, a pickle any
-global), so ``predict`` and ``transfer`` never load them: they rebuild the skeleton branch from
-``export.json`` and read ``state_dict.pt`` with ``weights_only=True`` (docs/SECURITY.md). No text
-module is imported. An export without ``aux_mean`` (format 1, written before the read-outs
+and ``export.json`` (layout, input size, model configuration, parameter counts). The two
+programs are for deployment elsewhere; they are code (a ``.pt2`` graph can name any
+``torch.*`` callable, a pickle any global), so ``predict`` and ``transfer`` never load them:
+they rebuild the skeleton branch from ``export.json`` and read ``state_dict.pt`` with
+``weights_only=True`` (docs/SECURITY.md). No text module is imported. An export without ``aux_mean`` (format 1, written before the read-outs
 existed) still serves the cosine, dc, dtw and ndtw read-outs.
 """
 
