@@ -1,9 +1,9 @@
 """Model-free matcher settings on top of ``ndtw``: a Sakoe–Chiba band and velocity features.
 
 Training-free, so each split's setting is chosen on its auxiliary classes run as a one-shot task
-and its novel queries are evaluated once, beside today's ``ndtw`` (docs/RESULTS.md, "Calibrated
-DTW and the fusion weight"). The JEANIE split's choice (made on a01–a10 only) is also taken to
-MSR → UTKinect.
+and its novel queries are evaluated once, beside today's ``ndtw`` (docs/RESULTS.md,
+"Text at test time on joint DTW"). The JEANIE split's choice (made on a01–a10 only) is also
+taken to MSR → UTKinect.
 
     python bench/dtw_settings.py --out runs/text-at-test --random-splits 5
 """

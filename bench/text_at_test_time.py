@@ -2,7 +2,7 @@
 
 Training-free, so every choice can be made on the auxiliary classes run as a one-shot task
 (their ``s01_e01`` exemplars, their other samples as queries) and the novel queries are
-evaluated once (docs/RESULTS.md, "Text at test time"). Two forms, each on top of ``ndtw``
+evaluated once (docs/RESULTS.md, "Text at test time on joint DTW"). Two forms, each on top of ``ndtw``
 (docs/TRAINING.md, "Read-outs"), with ``k_c`` the joint-importance distribution of class c's
 global description (docs/EMBEDDINGS.md, "How `k_gt` is built"):
 
