@@ -9,8 +9,9 @@ and ``export.json`` (layout, input size, model configuration, parameter counts).
 programs are for deployment elsewhere; they are code (a ``.pt2`` graph can name any
 ``torch.*`` callable, a pickle any global), so ``predict`` and ``transfer`` never load them:
 they rebuild the skeleton branch from ``export.json`` and read ``state_dict.pt`` with
-``weights_only=True`` (docs/SECURITY.md). No text module is imported. An export without ``aux_mean`` (format 1, written before the read-outs
-existed) still serves the cosine, dc, dtw and ndtw read-outs.
+``weights_only=True`` (docs/SECURITY.md). No text module is imported. An export without
+``aux_mean`` (format 1, written before the read-outs existed) still serves the cosine, dc, dtw
+and ndtw read-outs.
 """
 
 from __future__ import annotations
@@ -172,10 +173,18 @@ class ExportedModel:
         if stats.is_file():
             try:
                 with np.load(stats, allow_pickle=False) as f:
-                    base = BaseStats(means=f["means"], covs=f["covs"], beta=float(f["beta"]))
-                    self.aux = AuxStats(base=base, mean=f.get("aux_mean"), joint_mean=f.get("aux_joint_mean"))
-            except (OSError, ValueError, KeyError) as err:
+                    arrays = {
+                        k: f[k] for k in ("means", "covs", "beta", "aux_mean", "aux_joint_mean") if k in f
+                    }
+            except (OSError, ValueError) as err:
                 raise UserError(f"{stats}: not readable base statistics ({err})") from None
+            from crossglg.vocab.layouts import get_layout
+
+            _check_stats(stats, arrays, get_layout(self.meta["layout"]).num_joints)
+            base = BaseStats(means=arrays["means"], covs=arrays["covs"], beta=float(arrays["beta"]))
+            self.aux = AuxStats(
+                base=base, mean=arrays.get("aux_mean"), joint_mean=arrays.get("aux_joint_mean")
+            )
 
     def embed(self, sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """z_s and joint weights for raw [T, M, V, 3] sequences, with test-time preprocessing."""
@@ -203,6 +212,32 @@ class ExportedModel:
         if per_joint is not None:
             feats.joint_frames = per_joint.float().cpu().numpy()
         return feats, k
+
+
+def _check_stats(path: Path, arrays: dict[str, np.ndarray], joints: int) -> None:
+    """Refuse, in one line naming the field, statistics whose shapes do not fit together.
+
+    A crafted or damaged base_stats.npz would otherwise fail deep inside a read-out with a
+    numpy broadcasting error.
+    """
+
+    def expect(key: str, *shape: int | None) -> np.ndarray:
+        if key not in arrays:
+            raise UserError(f"{path}: not readable base statistics (no {key!r})")
+        a = arrays[key]
+        if a.ndim != len(shape) or any(w is not None and w != n for w, n in zip(shape, a.shape, strict=True)):
+            expected = "[" + ", ".join("any" if w is None else str(w) for w in shape) + "]"
+            raise UserError(f"{path}: {key!r} has shape {list(a.shape)}; expected {expected}")
+        if not np.issubdtype(a.dtype, np.number) or not np.isfinite(a).all():
+            raise UserError(f"{path}: {key!r} holds values that are not finite numbers")
+        return a
+
+    means = expect("means", None, None)
+    expect("covs", *means.shape, means.shape[1])
+    expect("beta")
+    channels = expect("aux_mean", None).shape[0] if "aux_mean" in arrays else None
+    if "aux_joint_mean" in arrays:
+        expect("aux_joint_mean", joints, channels)
 
 
 # export.json keys predict and transfer read, with their types

@@ -109,6 +109,21 @@ def joint_cl2n(frames: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return unit(f.reshape(*f.shape[:2], -1))
 
 
+def fits(features: np.ndarray, mean: np.ndarray, name: str) -> np.ndarray:
+    """``features`` when the auxiliary mean has their trailing shape; a one-line error otherwise.
+
+    An export whose statistics come from another model (a copied base_stats.npz) must not end
+    in a numpy broadcasting error.
+    """
+    want = np.shape(features)[-np.ndim(mean) :] if np.ndim(mean) else ()
+    if np.shape(mean) != tuple(want):
+        raise UserError(
+            f"--classifier {name}: the auxiliary mean has shape {list(np.shape(mean))}, the model's "
+            f"features {list(want)}: the statistics belong to another model; export it again"
+        )
+    return features
+
+
 def sequence_scores(
     support: np.ndarray, support_labels: np.ndarray, queries: np.ndarray, calibrated: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -240,14 +255,14 @@ class Readouts:
             return sequence_scores(joints, labels, q.joints, calibrated=name == "ndtw")
         if name == "jfdtw":
             centre = self._need(self.aux.joint_mean, name, "the auxiliary mean of the per-joint features")
-            frames = self._need(sup.joint_frames, name, "per-joint features")
+            frames = fits(self._need(sup.joint_frames, name, "per-joint features"), centre, name)
             return sequence_scores(joint_cl2n(frames, centre), labels, joint_cl2n(q.joint_frames, centre))
         mean = self._need(self.aux.mean, name, "the auxiliary mean of the last-block features")
         if name == "cl2n":
-            pooled = self._need(sup.pooled, name, "per-frame features")
+            pooled = fits(self._need(sup.pooled, name, "per-frame features"), mean, name)
             return cosine_scores(cl2n(pooled, mean), labels, cl2n(q.pooled, mean))
         if name == "fdtw":
-            frames = self._need(sup.frames, name, "per-frame features")
+            frames = fits(self._need(sup.frames, name, "per-frame features"), mean, name)
             return sequence_scores(cl2n(frames, mean), labels, cl2n(q.frames, mean))
         if name == "fused":
             classes, learned = self.scores("cl2n")
