@@ -200,5 +200,5 @@ def test_jfdtw_is_left_out_when_its_query_features_would_not_fit(capsys):
     err = capsys.readouterr().err.strip()
     assert err == "left out jfdtw: 1025 queries need 1.0 GiB of per-joint features (limit 1 GiB)"
     assert within_joint_budget(("cosine",), 10**9, 10**9) == ("cosine",)
-    with pytest.raises(UserError, match="--classifier jfdtw: 30000 queries need 34.3 GiB"):
+    with pytest.raises(UserError, match=r"--classifier jfdtw: 30000 queries need 34\.3 GiB"):
         within_joint_budget(("jfdtw",), 30000, 16 * 25 * 256 * 4 * 3)
