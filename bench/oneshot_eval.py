@@ -24,8 +24,9 @@ export``, ``crossglg transfer``), so the tables are what a user gets from the sa
   same recipe (``RECIPE``) and the same seeds, so runs pair up by (split, seed).
 - **Resumable**: each finished run leaves ``OUT/results/SPLIT/CONDITION-sSEED.json`` (every
   read-out's accuracy, per-class accuracy and per-query predictions); a run with a result file
-  is never redone, a killed training resumes from its last epoch, and ``--report-only``
-  rebuilds the report from whatever has finished.
+  is never trained again (one measured with older read-outs is evaluated, exported and
+  transferred again: ``stale``), a killed training resumes from its last epoch, and
+  ``--report-only`` rebuilds the report from whatever has finished.
 - **Report** (``OUT/report.md``, ``report.json``, ``report.png``): accuracy per condition and
   read-out (mean ± sample std over runs), the paired difference of each condition against
   ``base`` with a 95 % bootstrap interval over runs × queries, per-class accuracy, and the
@@ -204,8 +205,8 @@ def protocol_of(out: Path, split: str, split_seed: int) -> str:
 def stale(doc: dict) -> bool:
     """A result measured with other read-outs or another fusion weight than today's code has.
 
-    Such a run is evaluated, exported and transferred again from its trained model; training is never
-    redone. This is how results of earlier sessions gain a read-out added later.
+    Such a run is evaluated, exported and transferred again from its trained model; training
+    is never redone. This is how results of earlier sessions gain a read-out added later.
     """
     measured = [doc["eval"]] + ([doc["transfer_utk"]] if "transfer_utk" in doc else [])
     return any(
