@@ -36,9 +36,10 @@ export``, ``crossglg transfer``), so the tables are what a user gets from the sa
   or the ``cpu-msr`` recipe against ``legacy``).
 - **Choosing on held-out auxiliary classes**: MSR has no validation classes and the novel
   queries must not pick a recipe or a form, so ``--holdout`` runs the conditions on the split
-  ``holdout`` instead (seven auxiliary classes trained, :data:`HOLDOUT_OUT` evaluated one-shot;
-  the novel classes a11–a20 are not in its protocol at all), and its report holds only those
-  runs. ``--curves RUN...`` summarises the validation curves (``metrics.json`` only, never
+  ``holdout`` instead (seven auxiliary classes trained, three evaluated one-shot:
+  :data:`HOLDOUT_FOLDS`; the novel classes a11–a20 are not in its protocol at all), and its
+  report holds only those runs. ``--holdout 3`` runs all three folds, so that nine of the ten
+  auxiliary classes are held out once (one fold of 80 queries is near its ceiling). ``--curves RUN...`` summarises the validation curves (``metrics.json`` only, never
   ``eval/``) of runs trained with ``holdout_classes`` and ``evaluate_novel = false``
   (docs/TRAINING.md, "Choosing a recipe").
 
@@ -67,7 +68,13 @@ READOUTS = ("cosine", "dc", "cl2n", "fdtw", "jfdtw", "dtw", "ndtw", "fused")
 RECIPE = ("--encoder", "infogcn", "--config", "cpu-small", "--device", "cpu")
 JEANIE = "jeanie"
 HOLDOUT = "holdout"
-HOLDOUT_OUT = (2, 6, 10)  # horizontal arm wave, high throw, hand clap: one-shot on these
+# the held-out folds of the JEANIE auxiliary classes: each trains on the other seven and is
+# evaluated one-shot on these three (every one an arm gesture, as all ten are)
+HOLDOUT_FOLDS = {
+    HOLDOUT: (2, 6, 10),  # horizontal arm wave, high throw, hand clap
+    "holdout2": (1, 5, 8),  # high arm wave, forward punch, draw tick
+    "holdout3": (3, 4, 9),  # hammer, hand catch, draw circle
+}
 MSR_CLASSES = 20
 
 
@@ -181,13 +188,14 @@ def protocol_of(out: Path, split: str, split_seed: int) -> str:
     if split == JEANIE:
         return "msr-action3d"
     path = out / "protocols" / f"{split}.toml"
-    if split == HOLDOUT and not path.is_file():
-        base = [c for c in range(1, MSR_CLASSES // 2 + 1) if c not in HOLDOUT_OUT]
+    if split in HOLDOUT_FOLDS and not path.is_file():
+        held = HOLDOUT_FOLDS[split]
+        base = [c for c in range(1, MSR_CLASSES // 2 + 1) if c not in held]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
             f'name = "msr-{split}"\ndataset = "msr-action3d"\n'
             'description = "MSR Action3D auxiliary classes only: 7 trained, 3 held out one-shot"\n'
-            f"base_classes = {base}\nnovel_classes = {list(HOLDOUT_OUT)}\n"
+            f"base_classes = {base}\nnovel_classes = {list(held)}\n"
             'exemplar_pattern = "a{class_id:02d}_s01_e01"\n'
         )
     if not path.is_file():
@@ -256,7 +264,7 @@ def run_one(out: Path, split: str, cond: str, seed: int, args: argparse.Namespac
 def load_results(out: Path, holdout: bool = False) -> list[dict]:
     """The finished runs: those of the held-out split, or all the others; never both in one report."""
     docs = [json.loads(p.read_text()) for p in sorted((out / "results").glob("*/*.json"))]
-    return [d for d in docs if (d["split"] == HOLDOUT) == holdout]
+    return [d for d in docs if (d["split"] in HOLDOUT_FOLDS) == holdout]
 
 
 def curves(runs: list[Path]) -> list[dict]:
@@ -463,7 +471,7 @@ def report(
     only: list[str] | None = None,
 ) -> str:
     """report.md/.json/.png from the finished runs of ``splits``; ``only``: these conditions (and ``against``)."""
-    results = [d for d in load_results(out, holdout=splits == [HOLDOUT]) if d["split"] in splits]
+    results = [d for d in load_results(out, holdout=splits[0] in HOLDOUT_FOLDS) if d["split"] in splits]
     if only:
         results = [d for d in results if d["condition"] in {*only, against}]
     summary = summarise(results, conditions, against)
@@ -515,8 +523,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--against", default="base", help="the condition every other one is paired with")
     p.add_argument(
         "--holdout",
-        action="store_true",
-        help="only the auxiliary-class split (7 trained, 3 held out one-shot)",
+        nargs="?",
+        type=int,
+        const=1,
+        default=0,
+        choices=range(1, len(HOLDOUT_FOLDS) + 1),
+        metavar="FOLDS",
+        help="only auxiliary-class folds (7 trained, 3 held out one-shot): the first FOLDS of 3, default 1",
     )
     p.add_argument("--curves", nargs="+", type=Path, metavar="RUN",
                    help="print the validation-curve summary (JSON) of held-out-fold runs and exit")  # fmt: skip
@@ -534,7 +547,7 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     splits = ([] if args.no_jeanie else [JEANIE]) + [f"rand{i}" for i in range(1, args.random_splits + 1)]
     if args.holdout:
-        splits = [HOLDOUT]
+        splits = list(HOLDOUT_FOLDS)[: args.holdout]
     if not args.report_only:
         prepare(out, args.data_root.resolve(), args.transfer)
         # seed-major, so every finished seed is a complete paired row set

@@ -117,11 +117,24 @@ def test_holdout_split_trains_seven_auxiliary_classes_and_never_names_a_novel_on
     assert all(c <= 10 for c in proto.base_class_ids + proto.novel_class_ids)
 
 
+def test_the_three_holdout_folds_hold_out_nine_auxiliary_classes_once_each(bench, tmp_path):
+    held = []
+    for split in bench.HOLDOUT_FOLDS:
+        proto = read_protocol_file(tmp_path / bench.protocol_of(tmp_path, split, 0))
+        assert len(proto.base_class_ids) == 7 and len(proto.novel_class_ids) == 3
+        assert set(proto.base_class_ids) | set(proto.novel_class_ids) == set(range(1, 11))
+        held += proto.novel_class_ids
+    assert sorted(held) == [1, 2, 3, 4, 5, 6, 8, 9, 10]  # a07 is never held out
+
+
 def test_holdout_runs_and_novel_runs_never_share_a_report(bench, tmp_path):
     fake_result(tmp_path, "jeanie", "base", 1, {"cosine": 5})
     fake_result(tmp_path, "holdout", "base", 1, {"cosine": 9})
+    fake_result(tmp_path, "holdout3", "base", 1, {"cosine": 7})
     assert [d["split"] for d in bench.load_results(tmp_path)] == ["jeanie"]
-    assert [d["split"] for d in bench.load_results(tmp_path, holdout=True)] == ["holdout"]
+    assert [d["split"] for d in bench.load_results(tmp_path, holdout=True)] == ["holdout", "holdout3"]
+    both = bench.report(tmp_path, ["holdout", "holdout3"], bench.CONDITIONS, None)
+    assert "| base encoder (`--no-text`) | 2 | 80.0 ± 14.1 |" in both
     text = bench.report(tmp_path, ["holdout"], bench.CONDITIONS, None)
     assert "| base encoder (`--no-text`) | 1 | 90.0 |" in text
 
