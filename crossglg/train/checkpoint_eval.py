@@ -60,8 +60,7 @@ def evaluate_checkpoint(
     bs = cfg.eval_batch_size
     aux, _ = embed_features(s.model, s.data.batches, s.data.train_idx, bs, amp_ctx)
     sup, k_sup = embed_features(s.model, s.data.batches, split.support, bs, amp_ctx, "jfdtw" in classifiers)
-    if sup.joint_frames is not None and len(sup.joint_frames):
-        classifiers = within_joint_budget(classifiers, len(split.query), sup.joint_frames[0].nbytes)
+    classifiers = within_joint_budget(classifiers, sup, len(split.query))
     query, _ = embed_features(s.model, s.data.batches, split.query, bs, amp_ctx, "jfdtw" in classifiers)
     if JOINT_READOUTS & set(classifiers):
         sup.joints, query.joints = _joints(s, split.support), _joints(s, split.query)

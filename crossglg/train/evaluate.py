@@ -49,8 +49,8 @@ def embed_features(
         for start in range(0, len(indices), batch_size):
             feats = model.skeleton.features(batches(indices[start : start + batch_size], train=False))
             zs.append(feats.z.float().cpu().numpy())
-            frames.append(feats.frames().float().cpu().numpy())
-            per_joint = feats.joint_frames().float()
+            per_joint = feats.joint_frames().float()  # frames() is its mean over the joints
+            frames.append(per_joint.mean(2).cpu().numpy())
             batch_sum = per_joint.sum((0, 1)).cpu().numpy().astype(np.float64)
             total = batch_sum if total is None else total + batch_sum
             count += per_joint.shape[0] * per_joint.shape[1]
@@ -70,14 +70,17 @@ def embed_features(
 JOINT_FRAMES_BUDGET = 1 << 30
 
 
-def within_joint_budget(classifiers: tuple[str, ...], n_query: int, per_query_bytes: int) -> tuple[str, ...]:
-    """``classifiers`` without jfdtw when its per-joint query features would not fit the budget.
+def within_joint_budget(classifiers: tuple[str, ...], support: Features, n_query: int) -> tuple[str, ...]:
+    """``classifiers`` without jfdtw when the per-joint features of ``n_query`` queries, each as
+    large as one of ``support``'s, would not fit the budget.
 
     A large query set (NTU-120's one-shot protocol: tens of thousands of clips) would need
     many GiB for jfdtw alone; the other read-outs still run, and one line says why jfdtw did not.
     Asked for alone, it is a user error instead.
     """
-    need = n_query * per_query_bytes
+    if support.joint_frames is None or not len(support.joint_frames):
+        return classifiers
+    need = n_query * support.joint_frames[0].nbytes
     if "jfdtw" not in classifiers or need <= JOINT_FRAMES_BUDGET:
         return classifiers
     why = f"jfdtw: {n_query} queries need {need / 2**30:.1f} GiB of per-joint features (limit 1 GiB)"

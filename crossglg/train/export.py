@@ -44,7 +44,9 @@ def _wrap(branch):
             self.inner = inner
 
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            feats = self.inner.features(x)
+            return self.outputs(self.inner.features(x), x)
+
+        def outputs(self, feats, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             if feats.k_person is None:  # no JID (a --no-text run): uniform weights keep one signature
                 v = x.shape[3]
                 k = torch.full((x.shape[0], v), 1.0 / v, dtype=feats.z.dtype, device=x.device)
@@ -205,8 +207,9 @@ class ExportedModel:
         cfg = PreprocessConfig(frames=self.meta["frames"], persons=self.meta["persons"], **test_time)
         batch = preprocess(sequences, layout=self.meta["layout"], train=False, config=cfg, device=self.device)
         with torch.no_grad():
-            out = self.module(batch.x)
-            per_joint = self.module.inner.features(batch.x).joint_frames() if joint_frames else None
+            inner = self.module.inner.features(batch.x)  # one pass for both the outputs and the joints
+            out = self.module.outputs(inner, batch.x)
+            per_joint = inner.joint_frames() if joint_frames else None
         z, k, frames = (t.float().cpu().numpy() for t in out)
         feats = Features(z, frames)
         if per_joint is not None:

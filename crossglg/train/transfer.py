@@ -54,8 +54,7 @@ def transfer_eval(
         return feats
 
     sup = features(split.exemplar)
-    if sup.joint_frames is not None and len(sup.joint_frames):
-        classifiers = within_joint_budget(classifiers, len(split.query), sup.joint_frames[0].nbytes)
+    classifiers = within_joint_budget(classifiers, sup, len(split.query))
     query = features(split.query)
     truth = labels[split.query]
     readouts = Readouts(sup, labels[split.exemplar], query, model.aux, model.dc, fusion_weight, seed)

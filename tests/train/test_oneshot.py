@@ -193,12 +193,16 @@ def test_joint_feature_dtw_centres_per_joint_and_normalises_each_frame():
 def test_jfdtw_is_left_out_when_its_query_features_would_not_fit(capsys):
     from crossglg.errors import UserError
     from crossglg.train.evaluate import JOINT_FRAMES_BUDGET, within_joint_budget
+    from crossglg.train.oneshot import Features
 
     every = ("cosine", "jfdtw", "ndtw")
-    assert within_joint_budget(every, 1024, JOINT_FRAMES_BUDGET // 1024) == every  # exactly the budget
-    assert within_joint_budget(every, 1025, JOINT_FRAMES_BUDGET // 1024) == ("cosine", "ndtw")
+    one_kib = Features(z=np.zeros((1, 2)), joint_frames=np.zeros((1, 4, 2, 16), np.float32))  # 512 B each
+    support = Features(z=np.zeros((2, 2)), joint_frames=np.zeros((2, 8, 2, 16), np.float32))  # 1 KiB each
+    assert within_joint_budget(every, support, JOINT_FRAMES_BUDGET // 1024) == every  # exactly the budget
+    assert within_joint_budget(every, support, JOINT_FRAMES_BUDGET // 1024 + 1) == ("cosine", "ndtw")
     err = capsys.readouterr().err.strip()
-    assert err == "left out jfdtw: 1025 queries need 1.0 GiB of per-joint features (limit 1 GiB)"
-    assert within_joint_budget(("cosine",), 10**9, 10**9) == ("cosine",)
-    with pytest.raises(UserError, match=r"--classifier jfdtw: 30000 queries need 34\.3 GiB"):
-        within_joint_budget(("jfdtw",), 30000, 16 * 25 * 256 * 4 * 3)
+    assert err == "left out jfdtw: 1048577 queries need 1.0 GiB of per-joint features (limit 1 GiB)"
+    assert within_joint_budget(every, one_kib, JOINT_FRAMES_BUDGET // 1024 + 1) == every  # half the size
+    assert within_joint_budget(every, Features(z=np.zeros((2, 2))), 10**9) == every  # nothing kept
+    with pytest.raises(UserError, match=r"--classifier jfdtw: 3000000 queries need 2\.9 GiB"):
+        within_joint_budget(("jfdtw",), support, 3_000_000)
