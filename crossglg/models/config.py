@@ -31,6 +31,7 @@ SECTION_RANGES = {
             "mlp_ratio": _POSITIVE, "dropout": _SHARE},
     "loss": {"w_s": _NON_NEGATIVE, "w_cal": _NON_NEGATIVE, "w_c": _NON_NEGATIVE, "label_smoothing": _SHARE,
              "w_supcon": _NON_NEGATIVE, "supcon_temperature": (0, None, True),
+             "w_align": _NON_NEGATIVE, "align_temperature": (0, None, True), "align_gamma": (0, None, True),
              "text_relation": _SHARE, "text_relation_temperature": (0, None, True),
              "text_margin": _NON_NEGATIVE},
 }  # fmt: skip
@@ -118,6 +119,11 @@ class LossConfig:
     # 0 = off, as in the paper. docs/TRAINING.md, "Training objective"
     w_supcon: float = 0.0
     supcon_temperature: float = 0.1
+    # the same term with soft-DTW alignment of the per-joint last-block features as the
+    # similarity (what the jfdtw read-out matches); 0 = off. docs/TRAINING.md, "Training objective"
+    w_align: float = 0.0
+    align_temperature: float = 0.1
+    align_gamma: float = 0.1  # soft-minimum temperature of the soft-DTW
     # text-relation targets for L_s: this share of each sample's target goes to the other training
     # classes by how alike their global texts are (softmax of cosine / temperature), in place of
     # uniform label smoothing; 0 = off. Needs text (docs/MODELS.md, "Text-relation targets")

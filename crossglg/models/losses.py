@@ -12,22 +12,66 @@ import torch.nn.functional as F
 
 
 def supervised_contrastive(z: torch.Tensor, y: torch.Tensor, temperature: float) -> torch.Tensor:
-    """SupCon loss (Khosla et al., NeurIPS 2020, L_out) over one batch of embeddings z [N, D].
+    """SupCon loss (Khosla et al., NeurIPS 2020, L_out) over one batch of embeddings z [N, D]."""
+    z = F.normalize(z.float(), dim=1)
+    return _supcon(z @ z.t() / temperature, y)
+
+
+def aligned_contrastive(
+    frames: torch.Tensor, y: torch.Tensor, temperature: float, gamma: float
+) -> torch.Tensor:
+    """SupCon where two samples are as alike as their per-joint feature sequences align.
+
+    ``frames`` [N, T, V, C] are the last block's features with the joints kept apart. The
+    similarity of two samples is minus their soft-DTW distance (frames centred on the batch mean,
+    unit length, Euclidean frame cost, divided by 2T), the distance the ``jfdtw`` read-out uses
+    with a hard minimum: training then shapes the space that read-out matches in
+    (docs/TRAINING.md, "Training objective").
+    """
+    f = frames.float()
+    f = F.normalize((f - f.mean(dim=(0, 1), keepdim=True).detach()).flatten(2), dim=-1)
+    cos = torch.einsum("ntf,msf->nmts", f, f)
+    cost = ((2 - 2 * cos).clamp(min=0) + 1e-8).sqrt()
+    distance = soft_dtw(cost, gamma) / (2 * f.shape[1])
+    return _supcon(-distance / temperature, y)
+
+
+def soft_dtw(cost: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Soft-DTW (Cuturi & Blondel, ICML 2017) of cost matrices [..., T1, T2] → [...].
+
+    The minimum over the three predecessors becomes a soft minimum of temperature ``gamma``, so
+    the alignment cost is differentiable; as gamma → 0 it is the DTW recurrence of
+    ``crossglg.baselines.dtw`` (without its division by T1 + T2). All pairs advance together:
+    the Python loop runs T1·T2 times whatever the batch.
+    """
+    t1, t2 = cost.shape[-2:]
+    inf = cost.new_full(cost.shape[:-2], float("inf"))
+    prev = [cost.new_zeros(cost.shape[:-2])] + [inf] * t2
+    for i in range(t1):
+        row = [inf]
+        for j in range(t2):
+            r = torch.stack([prev[j + 1], row[j], prev[j]])
+            row.append(cost[..., i, j] - gamma * torch.logsumexp(-r / gamma, dim=0))
+        prev = row
+    return prev[t2]
+
+
+def _supcon(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """SupCon over pairwise logits [N, N] (similarity / temperature).
 
     Each sample's positives are the other samples of its class; anchors without a positive
     in the batch are skipped, and a batch without any positive pair gives 0 (with a graph,
     so backward still works).
     """
-    z = F.normalize(z.float(), dim=1)
-    n = z.shape[0]
-    self_pair = torch.eye(n, dtype=torch.bool, device=z.device)
-    sim = (z @ z.t() / temperature).masked_fill(self_pair, float("-inf"))
+    n = logits.shape[0]
+    self_pair = torch.eye(n, dtype=torch.bool, device=logits.device)
+    sim = logits.masked_fill(self_pair, float("-inf"))
     log_prob = sim - sim.logsumexp(dim=1, keepdim=True)
     positive = (y[:, None] == y[None, :]) & ~self_pair
     count = positive.sum(1)
     anchors = count > 0
     if not bool(anchors.any()):
-        return z.sum() * 0.0
+        return logits.sum() * 0.0
     per_anchor = log_prob.masked_fill(~positive, 0.0).sum(1)[anchors] / count[anchors]
     return -per_anchor.mean()
 

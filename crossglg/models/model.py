@@ -22,6 +22,7 @@ from crossglg.models.graph import resolve_parts, token_pooling
 from crossglg.models.interaction import CrossModalInteraction
 from crossglg.models.jid import JointImportance, person_average, person_mask
 from crossglg.models.losses import (
+    aligned_contrastive,
     soft_cross_entropy,
     supervised_contrastive,
     text_margins,
@@ -39,6 +40,7 @@ class ModelOutput:
     k_out: torch.Tensor | None  # [N, V] joint importance, person-averaged, rows sum to 1
     z_s: torch.Tensor  # [N, 256] skeleton embedding (what one-shot evaluation uses)
     latent: torch.Tensor | None  # InfoGCN's sampled IB latent (for its MMD loss), else None
+    joint_frames: torch.Tensor | None = None  # [N, T', V, C], only when loss.w_align > 0
 
 
 @dataclass
@@ -161,7 +163,8 @@ class CrossGLG(nn.Module):
         elif self.l2g is not None and text_local is not None:
             z_c = self.l2g(text_local, feats.last, feats.mask)
             logits_c, _ = self.head(self._head_input(z_c), sample=False)  # μ only on the cross-modal branch
-        return ModelOutput(logits_s, logits_c, k_out, feats.z, latent)
+        frames = feats.joint_frames() if self.cfg.loss.w_align > 0 else None
+        return ModelOutput(logits_s, logits_c, k_out, feats.z, latent, frames)
 
     def _gather_logits(self, text_bank: torch.Tensor, feats: SkeletonFeatures) -> torch.Tensor:
         """logits_c[n, k] = class k's logit of the skeleton vector that class k's text gathered from n.
@@ -216,6 +219,13 @@ class CrossGLG(nn.Module):
         if lc.w_supcon > 0:
             parts["supcon"] = supervised_contrastive(out.z_s, y, lc.supcon_temperature)
             total = total + lc.w_supcon * parts["supcon"]
+        if lc.w_align > 0:
+            if out.joint_frames is None:
+                raise ValueError(
+                    "loss.w_align > 0: the output has no joint_frames (use this model's forward)"
+                )
+            parts["align"] = aligned_contrastive(out.joint_frames, y, lc.align_temperature, lc.align_gamma)
+            total = total + lc.w_align * parts["align"]
         for name, (weight, value) in self.head.aux_losses(out.latent, y).items():
             parts[name] = value
             total = total + weight * value
