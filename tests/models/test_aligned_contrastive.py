@@ -79,7 +79,7 @@ def test_the_align_weight_adds_its_term_to_the_loss() -> None:
     assert set(parts) == {"s", "align"}
     torch.testing.assert_close(total.detach(), parts["s"] + 0.5 * parts["align"])
     total.backward()
-    assert model.encoder.blocks[0].parameters().__next__().grad is not None
+    assert next(model.encoder.blocks[0].parameters()).grad is not None
 
 
 def test_without_the_align_weight_no_joint_frames_are_kept() -> None:
