@@ -39,7 +39,8 @@ export``, ``crossglg transfer``), so the tables are what a user gets from the sa
   ``holdout`` instead (seven auxiliary classes trained, three evaluated one-shot:
   :data:`HOLDOUT_FOLDS`; the novel classes a11–a20 are not in its protocol at all), and its
   report holds only those runs. ``--holdout 3`` runs all three folds, so that nine of the ten
-  auxiliary classes are held out once (one fold of 80 queries is near its ceiling). ``--curves RUN...`` summarises the validation curves (``metrics.json`` only, never
+  auxiliary classes are held out once (one fold of 80 queries is near its ceiling).
+  ``--curves RUN...`` summarises the validation curves (``metrics.json`` only, never
   ``eval/``) of runs trained with ``holdout_classes`` and ``evaluate_novel = false``
   (docs/TRAINING.md, "Choosing a recipe").
 

@@ -29,7 +29,7 @@ from crossglg.errors import UserError
 CLASSIFIERS = ("cosine", "dc", "cl2n", "fdtw", "jfdtw", "dtw", "ndtw", "fused")
 # the read-outs that need the normalised joints of every support and query sample
 JOINT_READOUTS = frozenset({"dtw", "ndtw", "fused"})
-# the weight of the learned (cl2n) score in ``fused``: chosen on a held-out fold of auxiliary
+# the weight of the learned (cl2n) score in ``fused``: chosen on held-out folds of auxiliary
 # classes (docs/TRAINING.md, "Read-outs"), never fitted on novel queries
 FUSION_WEIGHT = 0.2
 
