@@ -129,6 +129,13 @@ CONDITIONS = {
     "margin-pack-shuffled": Condition(
         "text-scaled margins, pack text of another class (control)", PACK, "margin-shuffled"
     ),
+    "base-align1": Condition(
+        "base encoder, aligned term w 1.0", ("--no-text", "--set", "model.loss.w_align=1.0")
+    ),
+    "align-text-pack": Condition("aligned term, joints weighted by curated pack text", PACK, "align-text"),
+    "align-text-pack-shuffled": Condition(
+        "aligned term, joints weighted by another class's pack text (control)", PACK, "align-text-shuffled"
+    ),
     "base-ls0": Condition(
         "base encoder, no label smoothing", ("--no-text", "--set", "model.loss.label_smoothing=0")
     ),

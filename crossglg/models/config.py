@@ -32,7 +32,7 @@ SECTION_RANGES = {
     "loss": {"w_s": _NON_NEGATIVE, "w_cal": _NON_NEGATIVE, "w_c": _NON_NEGATIVE, "label_smoothing": _SHARE,
              "w_supcon": _NON_NEGATIVE, "supcon_temperature": (0, None, True),
              "w_align": _NON_NEGATIVE, "align_temperature": (0, None, True), "align_gamma": (0, None, True),
-             "text_relation": _SHARE, "text_relation_temperature": (0, None, True),
+             "align_text": (0, 1, False), "text_relation": _SHARE, "text_relation_temperature": (0, None, True),
              "text_margin": _NON_NEGATIVE},
 }  # fmt: skip
 HEAD_FORMS = ("linear", "cosine")
@@ -124,6 +124,9 @@ class LossConfig:
     w_align: float = 0.0
     align_temperature: float = 0.1
     align_gamma: float = 0.1  # soft-minimum temperature of the soft-DTW
+    # share of each joint's weight in that term's frame cost that follows the anchor class's k_gt
+    # (w = 1 - a + a·V·k_gt): 0 = every joint alike. Needs text (docs/MODELS.md, "Text-weighted alignment")
+    align_text: float = 0.0
     # text-relation targets for L_s: this share of each sample's target goes to the other training
     # classes by how alike their global texts are (softmax of cosine / temperature), in place of
     # uniform label smoothing; 0 = off. Needs text (docs/MODELS.md, "Text-relation targets")
@@ -137,6 +140,11 @@ class LossConfig:
     @property
     def uses_text_similarity(self) -> bool:
         return self.text_relation > 0 or self.text_margin > 0
+
+    @property
+    def reads_text(self) -> bool:
+        """Whether a loss term takes its values from the class text (so --no-text cannot run it)."""
+        return self.uses_text_similarity or self.align_text > 0
 
 
 @dataclass
@@ -209,6 +217,10 @@ class ModelConfig:
             raise UserError("model config: jid.hidden_mult must be >= 1")
         if self.l2g.layers < 1 or self.l2g.text_dim < 1:
             raise UserError("model config: l2g.layers and l2g.text_dim must be >= 1")
+        if self.loss.align_text > 0 and self.loss.w_align == 0:
+            raise UserError(
+                "model config: loss.align_text weights the aligned term; set loss.w_align > 0 too"
+            )
 
 
 def _check_choice(key: str, value: str, options: tuple[str, ...]) -> None:

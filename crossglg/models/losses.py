@@ -18,7 +18,11 @@ def supervised_contrastive(z: torch.Tensor, y: torch.Tensor, temperature: float)
 
 
 def aligned_contrastive(
-    frames: torch.Tensor, y: torch.Tensor, temperature: float, gamma: float
+    frames: torch.Tensor,
+    y: torch.Tensor,
+    temperature: float,
+    gamma: float,
+    joint_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """SupCon where two samples are as alike as their per-joint feature sequences align.
 
@@ -27,12 +31,23 @@ def aligned_contrastive(
     unit length, Euclidean frame cost, divided by 2T), the distance the ``jfdtw`` read-out uses
     with a hard minimum: training then shapes the space that read-out matches in
     (docs/TRAINING.md, "Training objective").
+
+    ``joint_weights`` [N, V] (mean 1 per row) weight each joint's share of the frame cost by the
+    anchor: row n compares sample n with every other on the joints n's class text names
+    (``loss.align_text``, docs/MODELS.md). None weighs every joint alike.
     """
     f = frames.float()
+    n, t, v, c = f.shape
     f = F.normalize((f - f.mean(dim=(0, 1), keepdim=True).detach()).flatten(2), dim=-1)
-    cos = torch.einsum("ntf,msf->nmts", f, f)
-    cost = ((2 - 2 * cos).clamp(min=0) + 1e-8).sqrt()
-    distance = soft_dtw(cost, gamma) / (2 * f.shape[1])
+    w = f.new_ones(n, v) if joint_weights is None else joint_weights.to(f)
+    # sum_j w_nj |f_ntj - f_msj|^2, expanded so no [N, N, T, T, V] tensor is built
+    f2 = f.square().view(n, t, v, c).sum(-1)  # [N, T, V]
+    own = torch.einsum("ntv,nv->nt", f2, w)
+    other = torch.einsum("msv,nv->nms", f2, w)
+    cross = torch.einsum("ntf,msf->nmts", (f.view(n, t, v, c) * w[:, None, :, None]).flatten(2), f)
+    squared = own[:, None, :, None] + other[:, :, None, :] - 2 * cross
+    cost = (squared.clamp(min=0) + 1e-8).sqrt()
+    distance = soft_dtw(cost, gamma) / (2 * t)
     return _supcon(-distance / temperature, y)
 
 

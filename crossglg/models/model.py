@@ -224,7 +224,17 @@ class CrossGLG(nn.Module):
                 raise ValueError(
                     "loss.w_align > 0: the output has no joint_frames (use this model's forward)"
                 )
-            parts["align"] = aligned_contrastive(out.joint_frames, y, lc.align_temperature, lc.align_gamma)
+            weights = None
+            if lc.align_text > 0:
+                if k_gt_batch is None:
+                    raise ValueError(
+                        "loss.align_text > 0: pass k_gt_batch (TextBank.k_gt rows of the labels)"
+                    )
+                k = k_gt_batch.to(out.joint_frames.device).float()
+                weights = (1 - lc.align_text) + lc.align_text * k.shape[-1] * k
+            parts["align"] = aligned_contrastive(
+                out.joint_frames, y, lc.align_temperature, lc.align_gamma, weights
+            )
             total = total + lc.w_align * parts["align"]
         for name, (weight, value) in self.head.aux_losses(out.latent, y).items():
             parts[name] = value

@@ -129,10 +129,10 @@ class TrainConfig:
             raise UserError("config: pass --text-cache cache.db, or --no-text to train the base encoder")
         from crossglg.models.config import ModelConfig
 
-        if self.no_text and ModelConfig.from_dict(self.model).loss.uses_text_similarity:
+        if self.no_text and ModelConfig.from_dict(self.model).loss.reads_text:
             raise UserError(
-                "config: model.loss.text_relation / text_margin > 0 take their values from the text; drop "
-                "--no-text and pass --text-cache, or set them to 0"
+                "config: model.loss.text_relation / text_margin / align_text > 0 take their values from the "
+                "text; drop --no-text and pass --text-cache, or set them to 0"
             )
 
     def check_values(self, where: str) -> None:

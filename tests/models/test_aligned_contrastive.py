@@ -61,6 +61,50 @@ def test_aligned_contrastive_is_low_when_the_labels_follow_the_motion() -> None:
     assert frames.grad is not None and torch.isfinite(frames.grad).all() and frames.grad.abs().sum() > 0
 
 
+def test_joint_weights_decide_which_joints_the_alignment_compares() -> None:
+    motions = _two_motions(2)  # samples 0, 1 move one way, 2, 3 another
+    crossed = motions[[0, 2, 1, 3]]
+    frames = torch.cat([motions[:, :, :2], crossed[:, :, 2:]], dim=2)  # joints 2-4 group 0 with 2
+    y = torch.tensor([0, 0, 1, 1])  # the grouping of joints 0 and 1
+    on_first = torch.tensor([2.5, 2.5, 0.0, 0.0, 0.0]).expand(4, 5)
+    on_rest = torch.tensor([0.0, 0.0, 5 / 3, 5 / 3, 5 / 3]).expand(4, 5)
+    plain = aligned_contrastive(frames, y, 0.1, 0.1)
+    low = aligned_contrastive(frames, y, 0.1, 0.1, on_first)
+    high = aligned_contrastive(frames, y, 0.1, 0.1, on_rest)
+    assert float(low) < float(plain) < float(high)
+    ones = aligned_contrastive(frames, y, 0.1, 0.1, torch.ones(4, 5))
+    torch.testing.assert_close(ones, plain)
+
+
+def test_each_anchor_is_compared_on_its_own_joints() -> None:
+    frames = torch.cat([_two_motions(2)[:, :, :2], _two_motions(2)[[0, 2, 1, 3]][:, :, 2:]], dim=2)
+    y = torch.tensor([0, 0, 1, 1])
+    first, rest = torch.tensor([2.5, 2.5, 0, 0, 0]), torch.tensor([0, 0, 5 / 3, 5 / 3, 5 / 3])
+    mixed = torch.stack([first, first, rest, rest])  # anchors 2 and 3 look at the crossed joints
+    both = [aligned_contrastive(frames, y, 0.1, 0.1, w.expand(4, 5)) for w in (first, rest)]
+    assert float(both[0]) < float(aligned_contrastive(frames, y, 0.1, 0.1, mixed)) < float(both[1])
+
+
+def test_align_text_weights_joints_by_the_label_k_gt() -> None:
+    torch.manual_seed(0)
+    cfg = {"use_text": False, "encoder": {"info_bottleneck": False}, "loss": {"w_align": 1.0}}
+    model = build_model("infogcn", "ntu25", 5, cfg)
+    out, y = model(make_input("ntu25", n=4, t=8)), torch.tensor([1, 1, 3, 3])
+    uniform, focused = torch.full((4, 25), 1 / 25), torch.zeros(4, 25)
+    focused[:, :3] = 1 / 3
+    plain = model.loss(out, y)[1]["align"]
+    model.cfg.loss.align_text = 0.5
+    torch.testing.assert_close(model.loss(out, y, uniform)[1]["align"], plain)
+    assert not torch.allclose(model.loss(out, y, focused)[1]["align"], plain)
+    with pytest.raises(ValueError, match="k_gt_batch"):
+        model.loss(out, y)
+
+
+def test_align_text_needs_the_aligned_term() -> None:
+    with pytest.raises(UserError, match=r"loss\.w_align > 0"):
+        ModelConfig.from_dict({"loss": {"align_text": 0.5}})
+
+
 def test_aligned_contrastive_without_positives_is_zero_and_differentiable() -> None:
     frames = _two_motions(2).requires_grad_(True)
     loss = aligned_contrastive(frames, torch.arange(4), 0.1, 0.1)
@@ -87,7 +131,9 @@ def test_without_the_align_weight_no_joint_frames_are_kept() -> None:
     assert model(make_input("ntu25", n=2, t=8)).joint_frames is None
 
 
-@pytest.mark.parametrize("key", ["w_align=-1.0", "align_temperature=0.0", "align_gamma=-0.1"])
+@pytest.mark.parametrize(
+    "key", ["w_align=-1.0", "align_temperature=0.0", "align_gamma=-0.1", "align_text=1.5", "align_text=-0.1"]
+)
 def test_align_settings_are_checked(key: str) -> None:
     name, value = key.split("=")
     with pytest.raises(UserError, match=name):

@@ -67,11 +67,14 @@ def test_text_similarity_is_the_cosine_of_global_texts_and_shuffles_with_them(sm
     assert not np.allclose(shuffled.similarity.numpy(), sim)
 
 
-def test_relation_targets_without_text_stop_before_training(small, train_args, tmp_path):
-    args = train_args(tmp_path / "run", "--set", "model.loss.text_relation=0.3", text=False)
+@pytest.mark.parametrize(
+    "sets", [("model.loss.text_relation=0.3",), ("model.loss.w_align=1", "model.loss.align_text=0.5")]
+)
+def test_text_terms_without_text_stop_before_training(sets, small, train_args, tmp_path):
+    args = train_args(tmp_path / "run", *(a for s in sets for a in ("--set", s)), text=False)
     proc = run_script("crossglg", *args)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    assert "model.loss.text_relation / text_margin > 0" in proc.stderr and "--no-text" in proc.stderr
+    assert "text_relation / text_margin / align_text > 0" in proc.stderr and "--no-text" in proc.stderr
     assert not (tmp_path / "run").exists()
 
 
