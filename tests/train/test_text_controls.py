@@ -109,17 +109,28 @@ def test_training_runs_the_corrected_form_with_the_shuffled_control(small, run_c
 
 
 @pytest.mark.slow
-def test_training_with_relation_targets_logs_l_s_and_keeps_the_base_model(
-    small, run_cli, train_args, tmp_path
-):
-    """use_jid/use_l2g off: the model is the base encoder, only L_s's targets come from the text."""
+@pytest.mark.parametrize(
+    "terms, logged",
+    [
+        (["model.loss.text_relation=0.3"], "loss_s"),
+        (["model.loss.w_align=1.0", "model.loss.align_text=0.5"], "loss_align"),
+    ],
+)
+def test_text_terms_train_the_base_model(terms, logged, small, run_cli, train_args, tmp_path):
+    """use_jid/use_l2g off: the model is the base encoder, the text reaches only the named term.
+
+    Text-relation targets read the class similarities, the text-weighted alignment the label's
+    k_gt: the trainer hands both over even though no JID asks for k_gt.
+    """
     import json
 
     out = tmp_path / "run"
-    sets = ["model.use_jid=false", "model.use_l2g=false", "model.loss.text_relation=0.3", "epochs=2"]
+    sets = ["model.use_jid=false", "model.use_l2g=false", *terms, "epochs=2"]
     run_cli(train_args(out, *[arg for s in sets for arg in ("--set", s)]))
     history = json.loads((out / "metrics.json").read_text())
-    assert len(history) == 2 and all(np.isfinite(row["loss_s"]) for row in history)
+    assert len(history) == 2 and all(np.isfinite(row[logged]) for row in history)
     assert not any("loss_cal" in row or "loss_c" in row for row in history)
     saved = load_config(out / "config.toml", {}, [])
-    assert saved.model["loss"]["text_relation"] == 0.3
+    for term in terms:
+        key, value = term.removeprefix("model.loss.").split("=")
+        assert saved.model["loss"][key] == float(value)
