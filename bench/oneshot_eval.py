@@ -40,6 +40,9 @@ export``, ``crossglg transfer``), so the tables are what a user gets from the sa
   :data:`HOLDOUT_FOLDS`; the novel classes a11–a20 are not in its protocol at all), and its
   report holds only those runs. ``--holdout 3`` runs all three folds, so that nine of the ten
   auxiliary classes are held out once (one fold of 80 queries is near its ceiling).
+  All ten JEANIE auxiliary classes are arm gestures; ``--random-holdout N`` gives folds with
+  legs and whole-body actions: ``randI-held`` trains 7 of random split I's auxiliary classes
+  and holds out the other 3 (:func:`random_holdout`), never naming one of its novel classes.
   ``--curves RUN...`` summarises the validation curves (``metrics.json`` only, never
   ``eval/``) of runs trained with ``holdout_classes`` and ``evaluate_novel = false``
   (docs/TRAINING.md, "Choosing a recipe").
@@ -77,6 +80,10 @@ HOLDOUT_FOLDS = {
     "holdout3": (3, 4, 9),  # hammer, hand catch, draw circle
 }
 MSR_CLASSES = 20
+# "randI-held": random split I's auxiliary classes only, 7 trained and 3 held out one-shot
+# (``--random-holdout``), so that choices can be made on folds that include legs and whole-body actions
+HELD = "-held"
+HELD_PER_FOLD = 3
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,19 @@ def random_split(index: int, split_seed: int) -> list[int]:
     return sorted(int(c) for c in rng.choice(np.arange(1, MSR_CLASSES + 1), MSR_CLASSES // 2, replace=False))
 
 
+def random_holdout(index: int, split_seed: int) -> tuple[list[int], list[int]]:
+    """(trained, held out) classes of fold ``randI-held``: random split I's auxiliary classes only."""
+    auxiliary = sorted(set(range(1, MSR_CLASSES + 1)) - set(random_split(index, split_seed)))
+    rng = np.random.default_rng([split_seed, index, 1])
+    held = sorted(int(c) for c in rng.choice(auxiliary, HELD_PER_FOLD, replace=False))
+    return [c for c in auxiliary if c not in held], held
+
+
+def is_holdout(split: str) -> bool:
+    """Whether a split evaluates held-out auxiliary classes (for choosing), not novel ones."""
+    return split in HOLDOUT_FOLDS or split.endswith(HELD)
+
+
 def protocol_of(out: Path, split: str, split_seed: int) -> str:
     """``msr-action3d`` for the JEANIE split; otherwise a protocol file written on first use."""
     if split == JEANIE:
@@ -205,6 +225,15 @@ def protocol_of(out: Path, split: str, split_seed: int) -> str:
             'description = "MSR Action3D auxiliary classes only: 7 trained, 3 held out one-shot"\n'
             f"base_classes = {base}\nnovel_classes = {list(held)}\n"
             'exemplar_pattern = "a{class_id:02d}_s01_e01"\n'
+        )
+    if split.endswith(HELD) and not path.is_file():
+        base, held = random_holdout(int(split.removeprefix("rand").removesuffix(HELD)), split_seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            f'name = "msr-{split}"\ndataset = "msr-action3d"\n'
+            f'description = "auxiliary classes of {split.removesuffix(HELD)}: 7 trained, 3 held out one-shot"\n'
+            f"base_classes = {base}\nnovel_classes = {held}\n"
+            'exemplar_pattern = "a{class_id:02d}_s01_e01"\nexclude_samples = ["a13_s09_e02"]  # all zeros\n'
         )
     if not path.is_file():
         novel = random_split(int(split.removeprefix("rand")), split_seed)
@@ -272,7 +301,7 @@ def run_one(out: Path, split: str, cond: str, seed: int, args: argparse.Namespac
 def load_results(out: Path, holdout: bool = False) -> list[dict]:
     """The finished runs: those of the held-out split, or all the others; never both in one report."""
     docs = [json.loads(p.read_text()) for p in sorted((out / "results").glob("*/*.json"))]
-    return [d for d in docs if (d["split"] in HOLDOUT_FOLDS) == holdout]
+    return [d for d in docs if is_holdout(d["split"]) == holdout]
 
 
 def curves(runs: list[Path]) -> list[dict]:
@@ -479,7 +508,7 @@ def report(
     only: list[str] | None = None,
 ) -> str:
     """report.md/.json/.png from the finished runs of ``splits``; ``only``: these conditions (and ``against``)."""
-    results = [d for d in load_results(out, holdout=splits[0] in HOLDOUT_FOLDS) if d["split"] in splits]
+    results = [d for d in load_results(out, holdout=is_holdout(splits[0])) if d["split"] in splits]
     if only:
         results = [d for d in results if d["condition"] in {*only, against}]
     summary = summarise(results, conditions, against)
@@ -539,6 +568,13 @@ def main(argv: list[str] | None = None) -> None:
         metavar="FOLDS",
         help="only auxiliary-class folds (7 trained, 3 held out one-shot): the first FOLDS of 3, default 1",
     )
+    p.add_argument(
+        "--random-holdout",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only the held-out folds of random splits 1..N (each: 7 of its auxiliary classes trained, 3 held out)",
+    )
     p.add_argument("--curves", nargs="+", type=Path, metavar="RUN",
                    help="print the validation-curve summary (JSON) of held-out-fold runs and exit")  # fmt: skip
     args = p.parse_args(argv)
@@ -554,8 +590,12 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     splits = ([] if args.no_jeanie else [JEANIE]) + [f"rand{i}" for i in range(1, args.random_splits + 1)]
+    if args.holdout and args.random_holdout:
+        raise SystemExit("--holdout and --random-holdout: choose one set of folds")
     if args.holdout:
         splits = list(HOLDOUT_FOLDS)[: args.holdout]
+    if args.random_holdout:
+        splits = [f"rand{i}{HELD}" for i in range(1, args.random_holdout + 1)]
     if not args.report_only:
         prepare(out, args.data_root.resolve(), args.transfer)
         # seed-major, so every finished seed is a complete paired row set

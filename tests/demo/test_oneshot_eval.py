@@ -127,6 +127,35 @@ def test_the_three_holdout_folds_hold_out_nine_auxiliary_classes_once_each(bench
     assert sorted(held) == [1, 2, 3, 4, 5, 6, 8, 9, 10]  # a07 is never held out
 
 
+@pytest.mark.parametrize("index", range(1, 6))
+def test_random_holdout_folds_hold_out_auxiliary_classes_of_their_split_only(bench, tmp_path, index):
+    split = f"rand{index}-held"
+    proto = read_protocol_file(tmp_path / bench.protocol_of(tmp_path, split, 0))
+    novel = set(bench.random_split(index, 0))
+    auxiliary = set(range(1, 21)) - novel
+    assert len(proto.base_class_ids) == 7 and len(proto.novel_class_ids) == 3
+    assert set(proto.base_class_ids) | set(proto.novel_class_ids) == auxiliary  # no novel class named
+    again = read_protocol_file(tmp_path / "again" / bench.protocol_of(tmp_path / "again", split, 0))
+    assert again.novel_class_ids == proto.novel_class_ids  # reproducible from the seeds
+    other = bench.protocol_of(tmp_path / "seed1", split, 1)
+    assert read_protocol_file(tmp_path / "seed1" / other).novel_class_ids != proto.novel_class_ids
+
+
+def test_the_random_holdout_folds_reach_legs_and_whole_body_actions(bench):
+    held = {c for i in range(1, 6) for c in bench.random_holdout(i, 0)[1]}
+    assert held & {14, 15, 16} and held & {17, 18, 19}  # kicks or jogging; tennis or golf swings
+    assert not held <= set(range(1, 11))  # unlike the JEANIE folds, all arm gestures
+
+
+def test_random_holdout_runs_report_apart_and_exclude_the_jeanie_folds(bench, tmp_path):
+    fake_result(tmp_path, "rand1", "base", 1, {"cosine": 5})
+    fake_result(tmp_path, "rand1-held", "base", 1, {"cosine": 9})
+    assert [d["split"] for d in bench.load_results(tmp_path)] == ["rand1"]
+    assert [d["split"] for d in bench.load_results(tmp_path, holdout=True)] == ["rand1-held"]
+    with pytest.raises(SystemExit, match="choose one set of folds"):
+        bench.main(["--out", str(tmp_path), "--report-only", "--holdout", "--random-holdout", "2"])
+
+
 def test_holdout_runs_and_novel_runs_never_share_a_report(bench, tmp_path):
     fake_result(tmp_path, "jeanie", "base", 1, {"cosine": 5})
     fake_result(tmp_path, "holdout", "base", 1, {"cosine": 9})
