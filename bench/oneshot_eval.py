@@ -411,7 +411,8 @@ def markdown(summary: dict, splits: list[str], recipe: list[str]) -> str:
     rule = "|---|---|" + "---|" * len(READOUTS)
     lines = [
         f"Recipe: `crossglg train {' '.join(recipe)}` plus each condition's flags; splits: {', '.join(splits)}.",
-        "Accuracy (%) on the novel queries, mean ± sample std over runs (a run = one split × one seed).",
+        f"Accuracy (%) on the {'held-out auxiliary' if is_holdout(splits[0]) else 'novel'} queries, mean ± sample std"
+        " over runs (a run = one split × one seed).",
         "`dtw` and `ndtw` need no model: they are the same in every row of a split.",
         "",
         head,

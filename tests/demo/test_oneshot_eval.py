@@ -93,7 +93,7 @@ def test_report_pairs_runs_by_split_and_seed_and_pastes_into_the_docs(bench, tmp
     assert summary["paired"]["crossglg"]["fused"]["mean"] == 0.0
     assert "| base encoder (`--no-text`) | 3 | 53.3 ± 5.8 |" in text
     assert "+20.0 [" in text and (tmp_path / "report.png").is_file()
-    assert "| 11 golf |" in text
+    assert "| 11 golf |" in text and "Accuracy (%) on the novel queries, mean" in text
     pasted = docs.read_text()
     assert (
         pasted.startswith("intro\n")
@@ -164,6 +164,7 @@ def test_holdout_runs_and_novel_runs_never_share_a_report(bench, tmp_path):
     assert [d["split"] for d in bench.load_results(tmp_path, holdout=True)] == ["holdout", "holdout3"]
     both = bench.report(tmp_path, ["holdout", "holdout3"], bench.CONDITIONS, None)
     assert "| base encoder (`--no-text`) | 2 | 80.0 ± 14.1 |" in both
+    assert "on the held-out auxiliary queries" in both and "novel queries" not in both
     text = bench.report(tmp_path, ["holdout"], bench.CONDITIONS, None)
     assert "| base encoder (`--no-text`) | 1 | 90.0 |" in text
 
