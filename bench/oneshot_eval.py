@@ -597,6 +597,10 @@ def main(argv: list[str] | None = None) -> None:
         splits = list(HOLDOUT_FOLDS)[: args.holdout]
     if args.random_holdout:
         splits = [f"rand{i}{HELD}" for i in range(1, args.random_holdout + 1)]
+    if not splits:
+        raise SystemExit(
+            "no splits to run: drop --no-jeanie, or give --random-splits/--random-holdout N >= 1"
+        )
     if not args.report_only:
         prepare(out, args.data_root.resolve(), args.transfer)
         # seed-major, so every finished seed is a complete paired row set

@@ -154,6 +154,9 @@ def test_random_holdout_runs_report_apart_and_exclude_the_jeanie_folds(bench, tm
     assert [d["split"] for d in bench.load_results(tmp_path, holdout=True)] == ["rand1-held"]
     with pytest.raises(SystemExit, match="choose one set of folds"):
         bench.main(["--out", str(tmp_path), "--report-only", "--holdout", "--random-holdout", "2"])
+    for empty in (["--no-jeanie"], ["--random-holdout", "-1"]):
+        with pytest.raises(SystemExit, match="no splits to run"):
+            bench.main(["--out", str(tmp_path), "--report-only", *empty])
 
 
 def test_holdout_runs_and_novel_runs_never_share_a_report(bench, tmp_path):
