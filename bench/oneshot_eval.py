@@ -211,40 +211,43 @@ def is_holdout(split: str) -> bool:
     return split in HOLDOUT_FOLDS or split.endswith(HELD)
 
 
+EXEMPLAR = 'exemplar_pattern = "a{class_id:02d}_s01_e01"\n'
+ZERO_SAMPLE = 'exclude_samples = ["a13_s09_e02"]  # all zeros\n'
+
+
 def protocol_of(out: Path, split: str, split_seed: int) -> str:
     """``msr-action3d`` for the JEANIE split; otherwise a protocol file written on first use."""
     if split == JEANIE:
         return "msr-action3d"
     path = out / "protocols" / f"{split}.toml"
-    if split in HOLDOUT_FOLDS and not path.is_file():
-        held = HOLDOUT_FOLDS[split]
-        base = [c for c in range(1, MSR_CLASSES // 2 + 1) if c not in held]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            f'name = "msr-{split}"\ndataset = "msr-action3d"\n'
-            'description = "MSR Action3D auxiliary classes only: 7 trained, 3 held out one-shot"\n'
-            f"base_classes = {base}\nnovel_classes = {list(held)}\n"
-            'exemplar_pattern = "a{class_id:02d}_s01_e01"\n'
-        )
-    if split.endswith(HELD) and not path.is_file():
-        base, held = random_holdout(int(split.removeprefix("rand").removesuffix(HELD)), split_seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            f'name = "msr-{split}"\ndataset = "msr-action3d"\n'
-            f'description = "auxiliary classes of {split.removesuffix(HELD)}: 7 trained, 3 held out one-shot"\n'
-            f"base_classes = {base}\nnovel_classes = {held}\n"
-            'exemplar_pattern = "a{class_id:02d}_s01_e01"\nexclude_samples = ["a13_s09_e02"]  # all zeros\n'
-        )
     if not path.is_file():
-        novel = random_split(int(split.removeprefix("rand")), split_seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
-            f'name = "msr-{split}"\ndataset = "msr-action3d"\n'
-            f'description = "MSR Action3D, random 10/10 class split {split} (bench/oneshot_eval.py)"\n'
-            f"num_classes = {MSR_CLASSES}\nnovel_classes = {novel}\n"
-            'exemplar_pattern = "a{class_id:02d}_s01_e01"\nexclude_samples = ["a13_s09_e02"]  # all zeros\n'
+            f'name = "msr-{split}"\ndataset = "msr-action3d"\n' + _protocol_classes(split, split_seed)
         )
     return str(path.relative_to(out))
+
+
+def _protocol_classes(split: str, split_seed: int) -> str:
+    """The lines of a split's protocol file that say which classes it trains and tests."""
+    if split in HOLDOUT_FOLDS:
+        held = list(HOLDOUT_FOLDS[split])
+        base = [c for c in range(1, MSR_CLASSES // 2 + 1) if c not in held]
+        return (
+            'description = "MSR Action3D auxiliary classes only: 7 trained, 3 held out one-shot"\n'
+            f"base_classes = {base}\nnovel_classes = {held}\n{EXEMPLAR}"
+        )
+    if split.endswith(HELD):
+        base, held = random_holdout(int(split.removeprefix("rand").removesuffix(HELD)), split_seed)
+        return (
+            f'description = "auxiliary classes of {split.removesuffix(HELD)}: 7 trained, 3 held out one-shot"\n'
+            f"base_classes = {base}\nnovel_classes = {held}\n{EXEMPLAR}{ZERO_SAMPLE}"
+        )
+    novel = random_split(int(split.removeprefix("rand")), split_seed)
+    return (
+        f'description = "MSR Action3D, random 10/10 class split {split} (bench/oneshot_eval.py)"\n'
+        f"num_classes = {MSR_CLASSES}\nnovel_classes = {novel}\n{EXEMPLAR}{ZERO_SAMPLE}"
+    )
 
 
 def stale(doc: dict) -> bool:

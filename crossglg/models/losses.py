@@ -39,12 +39,13 @@ def aligned_contrastive(
     f = frames.float()
     n, t, v, c = f.shape
     f = F.normalize((f - f.mean(dim=(0, 1), keepdim=True).detach()).flatten(2), dim=-1)
+    joints = f.view(n, t, v, c)
     w = f.new_ones(n, v) if joint_weights is None else joint_weights.to(f)
     # sum_j w_nj |f_ntj - f_msj|^2, expanded so no [N, N, T, T, V] tensor is built
-    f2 = f.square().view(n, t, v, c).sum(-1)  # [N, T, V]
+    f2 = joints.square().sum(-1)  # [N, T, V]
     own = torch.einsum("ntv,nv->nt", f2, w)
     other = torch.einsum("msv,nv->nms", f2, w)
-    cross = torch.einsum("ntf,msf->nmts", (f.view(n, t, v, c) * w[:, None, :, None]).flatten(2), f)
+    cross = torch.einsum("ntf,msf->nmts", (joints * w[:, None, :, None]).flatten(2), f)
     squared = own[:, None, :, None] + other[:, :, None, :] - 2 * cross
     cost = (squared.clamp(min=0) + 1e-8).sqrt()
     distance = soft_dtw(cost, gamma) / (2 * t)

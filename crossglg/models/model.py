@@ -230,8 +230,7 @@ class CrossGLG(nn.Module):
                     raise ValueError(
                         "loss.align_text > 0: pass k_gt_batch (TextBank.k_gt rows of the labels)"
                     )
-                k = k_gt_batch.to(out.joint_frames.device).float()
-                weights = (1 - lc.align_text) + lc.align_text * k.shape[-1] * k
+                weights = (1 - lc.align_text) + lc.align_text * k_gt_batch.shape[-1] * k_gt_batch.float()
             parts["align"] = aligned_contrastive(
                 out.joint_frames, y, lc.align_temperature, lc.align_gamma, weights
             )
