@@ -42,6 +42,7 @@ class Task:
     queries: np.ndarray
     truth: np.ndarray
     k: np.ndarray  # row c: joint importance of exemplar c's class
+    layout: str  # the skeleton layout's name
 
 
 def class_k(pack_name: str, layout) -> dict[int, np.ndarray]:
@@ -56,7 +57,7 @@ def class_k(pack_name: str, layout) -> dict[int, np.ndarray]:
     }
 
 
-def task_of(data: Path, protocol: str, pack: str) -> Task:
+def task_of(data: Path, protocol: str, pack: str, view: bool = False) -> Task:
     from crossglg.baselines.dtw import normalise
     from crossglg.data.prepared import open_prepared
     from crossglg.data.splits import split_prepared
@@ -69,13 +70,13 @@ def task_of(data: Path, protocol: str, pack: str) -> Task:
     v = layout.num_joints
 
     def joints(idx: np.ndarray) -> np.ndarray:
-        return np.stack([normalise(ds.sequence(int(i)), layout).reshape(-1, v, 3) for i in idx])
+        return np.stack([normalise(ds.sequence(int(i)), layout, view=view).reshape(-1, v, 3) for i in idx])
 
     labels = np.asarray(ds.labels)
     classes = labels[split.exemplar]
     k = class_k(pack, layout)
     return Task(joints(split.exemplar), classes, joints(split.query), labels[split.query],
-                np.stack([k[int(c) + 1] for c in classes]))  # fmt: skip
+                np.stack([k[int(c) + 1] for c in classes]), layout.name)  # fmt: skip
 
 
 def weighted_distances(task: Task, k: np.ndarray, b: float) -> np.ndarray:
@@ -161,17 +162,19 @@ def setup(description: str, argv: list[str] | None) -> tuple[Path, list[str], in
     return out, [JEANIE] + [f"rand{i}" for i in range(1, args.random_splits + 1)], args.split_seed
 
 
-def split_tasks(out: Path, split: str, split_seed: int) -> tuple[Task, list[tuple[str, Task]]]:
+def split_tasks(
+    out: Path, split: str, split_seed: int, view: bool = False
+) -> tuple[Task, list[tuple[str, Task]]]:
     """(the split's auxiliary classes run one-shot, [(name, novel task)]); JEANIE adds MSR → UTKinect,
-    which takes the setting chosen on JEANIE's auxiliary classes."""
+    which takes the setting chosen on JEANIE's auxiliary classes. ``view``: clips in their body frame."""
     from bench.oneshot_eval import JEANIE, protocol_of
 
     msr = out / "prepared" / "msr"
     novel = out / protocol_of(out, split, split_seed) if split != JEANIE else None
-    aux = task_of(msr, str(auxiliary_protocol(out, split, novel)), "msr-action3d")
-    tasks = [(split, task_of(msr, str(novel or "msr-action3d"), "msr-action3d"))]
+    aux = task_of(msr, str(auxiliary_protocol(out, split, novel)), "msr-action3d", view)
+    tasks = [(split, task_of(msr, str(novel or "msr-action3d"), "msr-action3d", view))]
     if split == JEANIE:
-        tasks.append((TRANSFER, task_of(out / "prepared" / "utk", "utkinect-all10", "utkinect")))
+        tasks.append((TRANSFER, task_of(out / "prepared" / "utk", "utkinect-all10", "utkinect", view)))
     return aux, tasks
 
 

@@ -157,7 +157,7 @@ def _frame_of(x: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
     return x[torch.arange(x.shape[0], device=x.device), frame]
 
 
-def _view_rotation(first: torch.Tensor, layout: Layout) -> torch.Tensor:
+def view_rotation(first: torch.Tensor, layout: Layout) -> torch.Tensor:
     """Rotation [N, 3, 3] taking actor 1's spine to +z and its shoulders (right → left) to +x.
 
     Same target as pyskl's PreNormalize3D, built as one orthonormal frame instead of two
@@ -354,7 +354,7 @@ def preprocess(
             x = x - weight[..., None, None] * origin[:, None, None, None]
             actor1 = actor1 - origin[:, None]
         if cfg.normalize_view:
-            rot = _view_rotation(actor1, lay)
+            rot = view_rotation(actor1, lay)
     if cfg.normalize_scale:
         x = _normalize_scale(x, pa, pb, lay)
     if train:

@@ -7,7 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from crossglg.baselines.dtw import class_distances, dtw_distances, exemplar_scales, normalise
+from crossglg.baselines.dtw import (
+    Matching,
+    class_distances,
+    dtw_distances,
+    exemplar_distances,
+    exemplar_scales,
+    mirrored,
+    normalise,
+)
 from crossglg.vocab.layouts import MSR20
 from tests.helpers import run_script
 
@@ -66,6 +74,56 @@ def test_normalise_removes_position_and_body_size() -> None:
     np.testing.assert_allclose(normalise(seq, MSR20), normalise(moved, MSR20), atol=1e-5)
 
 
+def _wave(arm: tuple[int, int], frames: int = 12) -> np.ndarray:
+    """[T, 1, V, 3] a still MSR20 body whose one arm (elbow, hand joints) swings sideways."""
+    rng = np.random.default_rng(5)
+    body = np.repeat(rng.normal(size=(1, 1, 20, 3)), frames, axis=0)
+    swing = np.sin(np.linspace(0, 2 * np.pi, frames))[:, None, None]
+    body[:, :, list(arm), 0] += swing * np.array([1.0, 2.0])[None, :]
+    return body
+
+
+def test_a_mirror_swaps_sides_and_undoes_itself() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 6, 20 * 3))
+    m = mirrored(x, MSR20).reshape(2, 6, 20, 3)
+    a, b = MSR20.left_right[0]
+    np.testing.assert_allclose(m[..., a, 0], -x.reshape(2, 6, 20, 3)[..., b, 0])
+    np.testing.assert_allclose(m[..., a, 1:], x.reshape(2, 6, 20, 3)[..., b, 1:])
+    np.testing.assert_allclose(mirrored(mirrored(x, MSR20), MSR20), x)
+
+
+def test_a_mirrored_exemplar_matches_the_same_motion_done_with_the_other_arm() -> None:
+    a, b = MSR20.left_right[1], MSR20.left_right[2]  # two joints of one side (any paired joints will do)
+    left = normalise(_wave((a[0], b[0])), MSR20)[None]
+    right = mirrored(left, MSR20)  # the same wave done with the paired joints
+    plain = exemplar_distances(right, left)
+    both = exemplar_distances(right, left, Matching(mirror=MSR20))
+    assert plain[0, 0] > 0.05 and both[0, 0] < 1e-6
+    # the exemplars' own scales see the mirror too: a pair that mirrors each other is at distance 0
+    scales = exemplar_scales(np.concatenate([left, right]), np.array([1, 2]), Matching(mirror=MSR20))
+    assert (scales < 1e-6).all()
+
+
+def test_the_body_frame_removes_where_the_camera_stood() -> None:
+    seq = _wave((4, 6))
+    seq[..., 1] += np.arange(20)[None, None, :] * 0.3  # some height, so the spine has a direction
+    turn = np.deg2rad(70)
+    rot = np.array([[np.cos(turn), 0, np.sin(turn)], [0, 1, 0], [-np.sin(turn), 0, np.cos(turn)]])
+    seen = seq @ rot.T
+    assert np.abs(normalise(seen, MSR20) - normalise(seq, MSR20)).max() > 0.1
+    np.testing.assert_allclose(normalise(seen, MSR20, view=True), normalise(seq, MSR20, view=True), atol=1e-5)
+
+
+def test_a_per_joint_cost_averages_each_joints_distance() -> None:
+    q = np.zeros((1, 1, 6))
+    e = np.array([[[3.0, 4.0, 0.0, 0.0, 0.0, 0.0]]])  # joint 1 off by 5, joint 2 on the spot
+    np.testing.assert_allclose(
+        dtw_distances(q, e), [[5.0 / 2]]
+    )  # whole frame: |(3, 4, 0, 0, 0, 0)| over T + T
+    np.testing.assert_allclose(dtw_distances(q, e, joints=2), [[(5.0 + 0.0) / 2 / 2]])
+
+
 def _constant(values: list[float], frames: int = 5) -> np.ndarray:
     """Still 1-D sequences: their DTW distance is |a − b| / 2 (the diagonal path, over T + T)."""
     return np.array(values, dtype=np.float64)[:, None, None] * np.ones((1, frames, 1))
@@ -113,18 +171,21 @@ def test_dtw_one_shot_on_real_msr_action3d(real_data, tmp_path) -> None:
     )
     got = {}
     for protocol in ("msr-action3d", str(rand1)):
-        for flag in ((), ("--calibrated",)):
+        for flag in ((), ("--calibrated",), ("--calibrated", "--mirror")):
             res = run_script(
                 "crossglg", "baseline", "dtw", "--data", out, "--protocol", protocol, *flag, "--json"
             )
             assert res.returncode == 0, res.stderr
             result = json.loads(res.stdout)
-            got[protocol, result["method"]] = (result["queries"], round(100 * result["accuracy"], 1))
+            method = result["method"] + ("+mirror" if result["mirror"] else "")
+            got[protocol, method] = (result["queries"], round(100 * result["accuracy"], 1))
     assert got == {
         ("msr-action3d", "dtw"): (279, 79.2),
         ("msr-action3d", "ndtw"): (279, 79.2),
+        ("msr-action3d", "ndtw+mirror"): (279, 78.9),
         (str(rand1), "dtw"): (274, 69.7),
         (str(rand1), "ndtw"): (274, 80.3),
+        (str(rand1), "ndtw+mirror"): (274, 79.2),
     }
 
 
