@@ -1,4 +1,4 @@
-"""bench/text_at_test_time.py and bench/dtw_settings.py: the pieces their tables rest on.
+"""bench/text_at_test_time.py, dtw_settings.py and dtw_body_frame.py: the pieces their tables rest on.
 
 Built from small hand-made tasks; the real-data tables are in docs/RESULTS.md.
 """
@@ -14,15 +14,17 @@ from crossglg.baselines.dtw import class_distances
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
 
-from bench import dtw_settings, text_at_test_time
+from bench import dtw_body_frame, dtw_settings, text_at_test_time
+from crossglg.baselines.dtw import mirrored
+from crossglg.vocab.layouts import MSR20
 
 
-def _task(seed: int = 0, v: int = 4) -> text_at_test_time.Task:
+def _task(seed: int = 0, v: int = 20) -> text_at_test_time.Task:
     rng = np.random.default_rng(seed)
     ex = rng.normal(size=(3, 6, v, 3))
     queries = np.concatenate([ex + 0.3 * rng.normal(size=ex.shape) for _ in range(2)])
     k = np.eye(3, v)  # class c's text names joint c
-    return text_at_test_time.Task(ex, np.array([5, 6, 7]), queries, np.array([5, 6, 7] * 2), k)
+    return text_at_test_time.Task(ex, np.array([5, 6, 7]), queries, np.array([5, 6, 7] * 2), k, "msr20")
 
 
 def test_no_text_settings_are_ndtw_itself():
@@ -40,11 +42,13 @@ def test_no_text_settings_are_ndtw_itself():
 
 def test_weights_reach_only_the_joints_the_text_names():
     task = _task()
-    only_joint_0 = text_at_test_time.weighted_distances(task, np.tile(np.eye(1, 4), (3, 1)), 1.0)
-    moved = text_at_test_time.Task(task.exemplars, task.classes, task.queries.copy(), task.truth, task.k)
+    only_joint_0 = text_at_test_time.weighted_distances(task, np.tile(np.eye(1, 20), (3, 1)), 1.0)
+    moved = text_at_test_time.Task(
+        task.exemplars, task.classes, task.queries.copy(), task.truth, task.k, "msr20"
+    )
     moved.queries[:, :, 1:] += 5.0  # change every joint the text does not name
     np.testing.assert_allclose(
-        text_at_test_time.weighted_distances(moved, np.tile(np.eye(1, 4), (3, 1)), 1.0), only_joint_0
+        text_at_test_time.weighted_distances(moved, np.tile(np.eye(1, 20), (3, 1)), 1.0), only_joint_0
     )
 
 
@@ -74,3 +78,25 @@ def test_velocity_features_are_scaled_on_the_support_set():
     assert np.linalg.norm(pos, axis=-1).mean() == pytest.approx(np.linalg.norm(vel, axis=-1).mean())
     np.testing.assert_allclose(vel[:, -1], 0.0)  # the last frame repeats: no change
     np.testing.assert_array_equal(dtw_settings.features(support, support, 0.0), support.reshape(3, 5, 6))
+
+
+def test_body_frame_search_starts_from_ndtw_and_orders_ties_by_fewer_settings():
+    assert dtw_body_frame.SETTINGS[0] == (False, False, False)
+    assert dtw_body_frame.SETTINGS[1:4] == [(True, False, False), (False, True, False), (False, False, True)]
+    assert dtw_body_frame.SETTINGS[-1] == (True, True, True) and len(set(dtw_body_frame.SETTINGS)) == 8
+    assert [dtw_body_frame.name(s) for s in dtw_body_frame.SETTINGS[:3]] == ["ndtw", "view", "mirror"]
+    task = _task()
+    np.testing.assert_array_equal(dtw_body_frame.hits(task, False, False), dtw_settings.hits(task, None, 0.0))
+
+
+def test_mirrored_exemplars_find_queries_done_with_the_other_side():
+    task = _task(seed=3)
+    t = task.exemplars.shape[1]
+    flipped = mirrored(task.queries.reshape(len(task.queries), t, -1), MSR20).reshape(task.queries.shape)
+    other_side = text_at_test_time.Task(task.exemplars, task.classes, flipped, task.truth, task.k, "msr20")
+    assert (
+        dtw_body_frame.hits(other_side, True, False).mean()
+        == dtw_body_frame.hits(task, False, False).mean()
+        == 1.0
+    )
+    assert dtw_body_frame.hits(other_side, False, False).mean() < 1.0
