@@ -6,45 +6,47 @@ matrix and the joint-importance picture of samples the model never trained on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from crossglg.errors import UserError
 from crossglg.train import checkpoint as ckpt_io
+from crossglg.train.data import OneShotSplit
 from crossglg.train.distributed import Dist
-from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, JOINT_READOUTS
+from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, JOINT_READOUTS, Readouts, ScoreSource
 from crossglg.train.precision import amp_dtype, autocast_factory
 from crossglg.train.session import Session, build_session
 
 
-def evaluate_checkpoint(
-    path: Path,
-    out_dir: Path,
-    device: str = "",
-    shots: int = 1,
-    data: str = "",
-    run_data: Any = None,
-    picture: list[str] = (),
-    classifiers: tuple[str, ...] = CLASSIFIERS,
-    fusion_weight: float = FUSION_WEIGHT,
-) -> dict[str, Any]:
-    """Re-evaluate a checkpoint on the novel classes with the chosen read-outs; write the report.
+@dataclass
+class _Member:
+    """One checkpoint loaded and read out on its novel split."""
 
-    ``run_data`` reuses the training run's loaded data instead of reading it a second time;
-    ``picture`` names the samples of the joint-importance picture (default: novel exemplars).
-    """
+    path: Path
+    epoch: int
+    session: Session
+    split: OneShotSplit
+    readouts: Readouts
+    classifiers: tuple[str, ...]
+    has_jid: bool  # the model weighs joints (its support set gave JID weights)
+
+
+def _read_out(
+    path: Path,
+    device: str,
+    shots: int,
+    data: str,
+    run_data: Any,
+    classifiers: tuple[str, ...],
+    fusion_weight: float,
+) -> _Member:
+    """Load a checkpoint and compute what its read-outs need on the novel classes."""
     import torch
 
-    from crossglg.train.evaluate import (
-        aux_stats,
-        classify,
-        dc_config,
-        embed_features,
-        within_joint_budget,
-        write_results,
-    )
-    from crossglg.train.oneshot import Readouts
+    from crossglg.train.evaluate import aux_stats, dc_config, embed_features, within_joint_budget
 
     path = ckpt_io.resolve(path)
     state = ckpt_io.load(path)
@@ -68,25 +70,97 @@ def evaluate_checkpoint(
         sup, split.support_labels, query, aux_stats(aux, s.data.train_labels, cfg.dc_beta),
         dc_config(cfg), fusion_weight=fusion_weight, seed=cfg.seed,
     )  # fmt: skip
-    results = classify(readouts, split, classifiers)
-    extra = {
-        "checkpoint": str(path),
-        "epoch": int(state["epoch"]) + 1,
-        "protocol": cfg.protocol,
-        "shots": shots,
-        "text": not cfg.no_text,
-        "encoder": cfg.encoder,
-        "fusion_weight": fusion_weight,
-    }
-    names = s.data.prepared.names
-    write_results(results, split, s.data.class_names, out_dir, extra, [names[int(i)] for i in split.query])
-    if k_sup is not None:
+    return _Member(path, int(state["epoch"]) + 1, s, split, readouts, classifiers, k_sup is not None)
+
+
+def evaluate_checkpoint(
+    path: Path,
+    out_dir: Path,
+    device: str = "",
+    shots: int = 1,
+    data: str = "",
+    run_data: Any = None,
+    picture: list[str] = (),
+    classifiers: tuple[str, ...] = CLASSIFIERS,
+    fusion_weight: float = FUSION_WEIGHT,
+) -> dict[str, Any]:
+    """Re-evaluate a checkpoint on the novel classes with the chosen read-outs; write the report.
+
+    ``run_data`` reuses the training run's loaded data instead of reading it a second time;
+    ``picture`` names the samples of the joint-importance picture (default: novel exemplars).
+    """
+    m = _read_out(path, device, shots, data, run_data, classifiers, fusion_weight)
+    s = m.session
+    extra = {"checkpoint": str(m.path), "epoch": m.epoch, "protocol": s.cfg.protocol, "shots": shots,
+             "text": not s.cfg.no_text, "encoder": s.cfg.encoder, "fusion_weight": fusion_weight}  # fmt: skip
+    summary = _write(m, m.readouts, m.classifiers, out_dir, extra)
+    if m.has_jid:
+        amp_ctx = autocast_factory(s.device, amp_dtype(s.cfg, s.device))
         _joint_picture(
-            s, [s.data.prepared.index_of(n) for n in picture] or list(split.support[:6]), out_dir, amp_ctx
+            s, [s.data.prepared.index_of(n) for n in picture] or list(m.split.support[:6]), out_dir, amp_ctx
         )
+    return summary
+
+
+def evaluate_ensemble(
+    paths: list[Path],
+    out_dir: Path,
+    device: str = "",
+    shots: int = 1,
+    data: str = "",
+    classifiers: tuple[str, ...] = CLASSIFIERS,
+    fusion_weight: float = FUSION_WEIGHT,
+) -> dict[str, Any]:
+    """Several checkpoints of one split evaluated as one model (:class:`Ensemble`); write the report.
+
+    The members must share the novel split (protocol, data, exemplars and queries): averaging the
+    scores of different queries would be meaningless, so a mismatch is an error naming the checkpoint.
+    """
+    from crossglg.train.oneshot import Ensemble
+
+    members: list[_Member] = []
+    for path in paths:
+        m = _read_out(path, device, shots, data, None, classifiers, fusion_weight)
+        if members:
+            _same_split(members[0], m)
+        members.append(m)
+        classifiers = m.classifiers  # a read-out one member cannot afford is left out for all
+    first = members[0].session
+    extra = {"checkpoints": [str(m.path) for m in members], "epochs": [m.epoch for m in members],
+             "protocol": first.cfg.protocol, "shots": shots, "encoder": first.cfg.encoder,
+             "fusion_weight": fusion_weight}  # fmt: skip
+    summary = _write(members[0], Ensemble([m.readouts for m in members]), classifiers, out_dir, extra)
+    summary["models"] = len(members)
+    return summary
+
+
+def _same_split(first: _Member, other: _Member) -> None:
+    a, b = first.split, other.split
+    same = a.class_ids == b.class_ids and all(
+        np.array_equal(x, y)
+        for x, y in ((a.support, b.support), (a.query, b.query), (a.query_labels, b.query_labels))
+    )
+    if not same or first.session.data.prepared.names != other.session.data.prepared.names:
+        raise UserError(
+            f"{other.path}: its novel split (protocol {other.session.cfg.protocol}) differs from {first.path}'s "
+            f"(protocol {first.session.cfg.protocol}); an ensemble needs models of one split and dataset"
+        )
+
+
+def _write(
+    m: _Member, scores: ScoreSource, classifiers: tuple[str, ...], out_dir: Path, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """results.json and the confusion PNGs of ``scores`` on member ``m``'s split; the printed summary."""
+    from crossglg.train.evaluate import classify, write_results
+
+    s = m.session
+    results = classify(scores, m.split, classifiers)
+    names = s.data.prepared.names
+    query_names = [names[int(i)] for i in m.split.query]
+    write_results(results, m.split, s.data.class_names, out_dir, extra, query_names)
     summary: dict[str, Any] = {"results": str(out_dir / "results.json")}
     summary.update({name: r.accuracy for name, r in results.items()})
-    summary.update({"n_query": len(split.query), "shots": shots})
+    summary.update({"n_query": len(m.split.query), "shots": extra["shots"]})
     return summary
 
 

@@ -166,8 +166,10 @@ def train(
 
 
 def evaluate(
-    checkpoint: Path = typer.Argument(
-        ..., help="A checkpoint (best.pt / last.pt) or a run directory (uses best.pt)."
+    checkpoint: list[Path] = typer.Argument(
+        ...,
+        help="A checkpoint (best.pt / last.pt) or a run directory (uses best.pt); several: one seed "
+        "ensemble (their scores standardised and averaged per query; needs --out).",
     ),
     shots: int = typer.Option(
         1, "--shots", "-k", min=1, help="Exemplars per novel class; k > 1 takes extra ones from the queries."
@@ -186,17 +188,32 @@ def evaluate(
     fusion_weight: float = FUSION_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print the accuracies as JSON."),
 ) -> None:
-    """Re-evaluate a checkpoint one-shot on the novel classes, every read-out side by side."""
+    """Re-evaluate a checkpoint one-shot on the novel classes, every read-out side by side; several
+    checkpoints of one split (e.g. seeds) are evaluated as one ensemble."""
     from crossglg.train.checkpoint import resolve
-    from crossglg.train.checkpoint_eval import evaluate_checkpoint
+    from crossglg.train.checkpoint_eval import evaluate_checkpoint, evaluate_ensemble
 
     classifiers = resolve_classifiers(classifier)
     _check_weight(fusion_weight)
-    path = resolve(checkpoint)
+    paths = [resolve(c) for c in checkpoint]
+    if len(set(paths)) < len(paths):
+        raise UserError("crossglg eval: a checkpoint is named twice; an ensemble takes each model once")
+    data_dir = str(data) if data else ""
+    if len(paths) > 1:
+        if out is None:
+            raise UserError(
+                "crossglg eval: several checkpoints make one ensemble; say where it goes with --out"
+            )
+        if picture:
+            raise UserError("crossglg eval: --picture draws one model's joint weights; name one checkpoint")
+        summary = evaluate_ensemble(paths, out, device=device, shots=shots, data=data_dir,
+                                    classifiers=classifiers, fusion_weight=fusion_weight)  # fmt: skip
+        _print(summary, json_out, title=f"{shots}-shot accuracy of {len(paths)} models on the novel classes")
+        return
     if out is None:
-        out = path.parent / ("eval" if shots == 1 else f"eval-{shots}shot")
+        out = paths[0].parent / ("eval" if shots == 1 else f"eval-{shots}shot")
     summary = evaluate_checkpoint(
-        path, out, device=device, shots=shots, data=str(data) if data else "", picture=picture,
+        paths[0], out, device=device, shots=shots, data=data_dir, picture=picture,
         classifiers=classifiers, fusion_weight=fusion_weight,
     )  # fmt: skip
     _print(summary, json_out, title=f"{shots}-shot accuracy on the novel classes")

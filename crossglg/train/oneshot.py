@@ -216,7 +216,18 @@ def resolve_classifiers(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-class Readouts:
+class ScoreSource:
+    """Anything that gives each read-out's class scores [Q, C] on one split; predicts by argmax."""
+
+    def scores(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def predict(self, name: str) -> np.ndarray:
+        classes, scores = self.scores(name)
+        return classes[np.argmax(scores, axis=1)]
+
+
+class Readouts(ScoreSource):
     """Class scores [Q, C] of every read-out on one support set and query set (computed once each)."""
 
     def __init__(
@@ -238,10 +249,6 @@ class Readouts:
         if name not in self._done:
             self._done[name] = self._compute(name)
         return self._done[name]
-
-    def predict(self, name: str) -> np.ndarray:
-        classes, scores = self.scores(name)
-        return classes[np.argmax(scores, axis=1)]
 
     def _compute(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         sup, q, labels = self.support, self.queries, self.labels
@@ -275,6 +282,31 @@ class Readouts:
         if value is None:
             raise UserError(f"--classifier {name}: needs {what}, which this model or export does not provide")
         return value
+
+
+class Ensemble(ScoreSource):
+    """Several models' read-outs on one split as one: per query, each model's scores are
+    standardised over the classes and averaged.
+
+    Models trained from different seeds disagree on many one-shot queries; averaging their
+    scores keeps what they agree on (docs/TRAINING.md, "Seed ensembles"). Standardising first
+    lets models whose scores differ in scale weigh the same. Read-outs that involve no model
+    (``dtw``, ``ndtw``) come out as one model's.
+    """
+
+    def __init__(self, members: Sequence[ScoreSource]) -> None:
+        if not members:
+            raise UserError("an ensemble needs at least one model")
+        self.members = list(members)
+
+    def scores(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        got = [m.scores(name) for m in self.members]
+        classes = got[0][0]
+        if any(not np.array_equal(c, classes) for c, _ in got):
+            raise UserError(
+                f"--classifier {name}: the models score different classes; an ensemble needs one split"
+            )
+        return classes, np.mean([standardise(s) for _, s in got], axis=0)
 
 
 @dataclass

@@ -206,3 +206,32 @@ def test_jfdtw_is_left_out_when_its_query_features_would_not_fit(capsys):
     assert within_joint_budget(every, Features(z=np.zeros((2, 2))), 10**9) == every  # nothing kept
     with pytest.raises(UserError, match=r"--classifier jfdtw: 3000000 queries need 2\.9 GiB"):
         within_joint_budget(("jfdtw",), support, 3_000_000)
+
+
+class _Fixed:
+    """A score source with given scores (what a model's Readouts would give)."""
+
+    def __init__(self, classes: list[int], scores: list[list[float]]) -> None:
+        self.classes, self.values = np.array(classes), np.array(scores, dtype=float)
+
+    def scores(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        return self.classes, self.values
+
+
+def test_an_ensemble_averages_standardised_scores():
+    from crossglg.errors import UserError
+    from crossglg.train.oneshot import Ensemble
+
+    # query 0: model a prefers class 7 on a large scale, model b prefers 8 more sharply on a small one
+    a = _Fixed([7, 8, 9], [[10.0, 0.0, -10.0], [0.0, 1.0, 2.0]])
+    b = _Fixed([7, 8, 9], [[0.1, 0.25, 0.0], [0.0, 1.0, 2.0]])
+    classes, mean = Ensemble([a, b]).scores("cosine")
+    z = lambda s: (np.array(s) - np.mean(s)) / np.std(s)  # noqa: E731
+    np.testing.assert_allclose(mean[0], (z([10.0, 0.0, -10.0]) + z([0.1, 0.25, 0.0])) / 2)
+    # scale does not decide (raw scores averaged would pick 7): b's sharper preference wins
+    assert classes.tolist() == [7, 8, 9] and Ensemble([a, b]).predict("cosine").tolist() == [8, 9]
+    assert Ensemble([a]).predict("cosine").tolist() == [7, 9]
+    with pytest.raises(UserError, match="different classes"):
+        Ensemble([a, _Fixed([7, 8, 10], [[0, 1, 2], [0, 1, 2]])]).scores("cosine")
+    with pytest.raises(UserError, match="at least one model"):
+        Ensemble([])

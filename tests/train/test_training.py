@@ -7,6 +7,7 @@ classes for model selection, 5 novel classes evaluated one-shot.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -299,3 +300,45 @@ def test_training_reads_the_per_joint_pack_as_25_text_tokens(small, run_cli, tmp
     np.testing.assert_array_equal(state["model"]["l2g.pooling"].numpy(), np.eye(25))  # joints → identity
     assert state["config"]["parts"] == "joints"
     assert np.isfinite(json.loads((out / "metrics.json").read_text())[0]["loss"])
+
+
+def test_several_checkpoints_are_evaluated_as_one_ensemble(small, text_run, run_cli, train_args, tmp_path):
+    other = tmp_path / "other"
+    run_cli(train_args(other, "--seed", "2", text=False))
+    ens = json.loads(run_cli(["eval", str(text_run), str(other), "--out", str(tmp_path / "ens"), "--json"]))
+    assert ens["models"] == 2 and ens["n_query"] == 35
+    doc = json.loads((tmp_path / "ens" / "results.json").read_text())
+    assert doc["checkpoints"] == [str(text_run / "best.pt"), str(other / "best.pt")]
+    singles = [
+        json.loads((run / "eval" / "results.json").read_text())["classifiers"] for run in (text_run, other)
+    ]
+    for name, got in doc["classifiers"].items():
+        one, two = (np.array(s[name]["predictions"]) for s in singles)
+        both = np.array(got["predictions"])
+        if name in ("dtw", "ndtw"):  # no model in them: the ensemble is each member
+            assert (both == one).all() and (both == two).all()
+        # where both members pick one class, the mean of their standardised scores picks it too
+        assert (both[one == two] == one[one == two]).all(), name
+        assert got["accuracy"] == ens[name]
+    with pytest.raises(UserError, match="differs from .*models of one split"):
+        run_cli(["eval", str(text_run), str(_other_split(text_run, tmp_path)), "--out", str(tmp_path / "x")])
+    with pytest.raises(UserError, match="named twice"):
+        run_cli(["eval", str(text_run), str(text_run / "best.pt"), "--out", str(tmp_path / "x")])
+    with pytest.raises(UserError, match="--out"):
+        run_cli(["eval", str(text_run), str(other)])
+    with pytest.raises(UserError, match="--picture"):
+        run_cli(["eval", str(text_run), str(other), "--out", str(tmp_path / "x"), "--picture", "a"])
+    assert not (tmp_path / "x").exists()
+
+
+def _other_split(run: Path, tmp_path: Path) -> Path:
+    """A copy of the run's checkpoint whose protocol leaves its first novel class out: another split."""
+    state = torch.load(run / "best.pt", weights_only=False)
+    text = Path(state["config"]["protocol"]).read_text()
+    protocol = tmp_path / "fewer.toml"
+    protocol.write_text(re.sub(r"novel_classes = \[\d+, ", "novel_classes = [", text, count=1))
+    assert protocol.read_text() != text
+    state["config"]["protocol"] = str(protocol)
+    out = tmp_path / "fewer.pt"
+    torch.save(state, out)
+    return out
