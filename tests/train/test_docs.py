@@ -82,5 +82,7 @@ def test_the_documented_commands_run(real_data, run_cli, tmp_path):
     assert ran.count("crossglg train") == 4 and "crossglg predict" in ran and "crossglg export" in ran
     assert (work / "runs" / "msr" / "export" / "model.ts").is_file()
     assert (work / "runs" / "msr" / "eval-picked" / "joint_importance.png").is_file()
+    ensemble = json.loads((work / "runs" / "msr-ensemble" / "results.json").read_text())
+    assert [Path(c).parent.name for c in ensemble["checkpoints"]] == ["msr", "msr-base"]
     history = json.loads((work / "runs" / "msr" / "metrics.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2]  # the resumed run added one epoch

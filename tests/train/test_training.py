@@ -320,7 +320,7 @@ def test_several_checkpoints_are_evaluated_as_one_ensemble(small, text_run, run_
         # where both members pick one class, the mean of their standardised scores picks it too
         assert (both[one == two] == one[one == two]).all(), name
         assert got["accuracy"] == ens[name]
-    with pytest.raises(UserError, match="differs from .*models of one split"):
+    with pytest.raises(UserError, match=r"differs from .*models of one split"):
         run_cli(["eval", str(text_run), str(_other_split(text_run, tmp_path)), "--out", str(tmp_path / "x")])
     with pytest.raises(UserError, match="named twice"):
         run_cli(["eval", str(text_run), str(text_run / "best.pt"), "--out", str(tmp_path / "x")])
