@@ -55,10 +55,7 @@ def mirrored(x: np.ndarray, layout: Layout) -> np.ndarray:
     v = layout.num_joints
     out = np.array(x, dtype=np.float64).reshape(*np.shape(x)[:-1], v, 3)
     out[..., 0] *= -1
-    perm = np.arange(v)
-    for a, b in layout.left_right:
-        perm[a], perm[b] = b, a
-    return out[..., perm, :].reshape(np.shape(x))
+    return out[..., list(layout.mirror_order), :].reshape(np.shape(x))
 
 
 def _frame_costs(a: np.ndarray, b: np.ndarray, joints: int) -> np.ndarray:

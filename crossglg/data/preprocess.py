@@ -271,13 +271,19 @@ def _mirror(
     if cfg.mirror <= 0 or not lay.left_right:
         return x, None
     flip = (_uniform((n,), generator) < cfg.mirror).to(x.device)
-    perm = torch.arange(lay.num_joints)
-    for a, b in lay.left_right:
-        perm[a], perm[b] = b, a
+    perm = torch.tensor(lay.mirror_order)
     x = torch.where(flip[:, None, None, None, None], x[:, :, :, perm.to(x.device)], x)
     sign = torch.ones(n, 3, dtype=torch.float64)
     sign[:, 0] = torch.where(flip.cpu(), -1.0, 1.0)
     return x, torch.diag_embed(sign)
+
+
+def mirror_input(x: torch.Tensor, layout: Layout) -> torch.Tensor:
+    """Model input [N, 3, T, V, M] as done with the other side: x negated, the layout's
+    ``left_right`` joints swapped (the test-time mirror view, docs/TRAINING.md, "Test-time views")."""
+    out = x[:, :, :, list(layout.mirror_order)].clone()
+    out[:, 0] = -out[:, 0]
+    return out
 
 
 def _normalize_scale(x: torch.Tensor, pa: torch.Tensor, pb: torch.Tensor, lay: Layout) -> torch.Tensor:

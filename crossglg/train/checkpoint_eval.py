@@ -6,6 +6,7 @@ matrix and the joint-importance picture of samples the model never trained on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from crossglg.errors import UserError
 from crossglg.train import checkpoint as ckpt_io
 from crossglg.train.data import OneShotSplit
 from crossglg.train.distributed import Dist
-from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, JOINT_READOUTS, Readouts, ScoreSource
+from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, JOINT_READOUTS, Ensemble, Readouts, ScoreSource
 from crossglg.train.precision import amp_dtype, autocast_factory
 from crossglg.train.session import Session, build_session
 
@@ -29,9 +30,34 @@ class _Member:
     epoch: int
     session: Session
     split: OneShotSplit
-    readouts: Readouts
+    readouts: ScoreSource  # Readouts, or an Ensemble of them over the test-time views
     classifiers: tuple[str, ...]
     has_jid: bool  # the model weighs joints (its support set gave JID weights)
+
+
+TTA_VIEWS = ("mirror",)  # test-time views besides the samples as they are
+
+
+def check_views(views: Sequence[str]) -> tuple[str, ...]:
+    """The test-time views asked for, each known and named once."""
+    for v in views:
+        if v not in TTA_VIEWS:
+            raise UserError(f"--tta {v!r}: choose from {', '.join(TTA_VIEWS)}")
+    if len(set(views)) < len(views):
+        raise UserError("--tta: a view is named twice")
+    return tuple(views)
+
+
+def _view(s: Session, view: str):
+    """The session's batch function, seen through a test-time view."""
+    if not view:
+        return s.data.batches
+    from crossglg.data.preprocess import mirror_input
+
+    def mirrored(idx: np.ndarray, train: bool):
+        return mirror_input(s.data.batches(idx, train), s.data.layout)
+
+    return mirrored
 
 
 def _read_out(
@@ -42,8 +68,14 @@ def _read_out(
     run_data: Any,
     classifiers: tuple[str, ...],
     fusion_weight: float,
+    views: tuple[str, ...] = (),
 ) -> _Member:
-    """Load a checkpoint and compute what its read-outs need on the novel classes."""
+    """Load a checkpoint and compute what its read-outs need on the novel classes, in every view.
+
+    With test-time views each view is read out as if it were another model and the views are
+    averaged like a seed ensemble (:class:`Ensemble`); statistics of the auxiliary classes are
+    taken in the same view, so centring matches the features it centres.
+    """
     import torch
 
     from crossglg.train.evaluate import aux_stats, dc_config, embed_features, within_joint_budget
@@ -60,17 +92,22 @@ def _read_out(
     amp_ctx = autocast_factory(device, amp_dtype(cfg, device))
     split = s.data.novel_split(shots)
     bs = cfg.eval_batch_size
-    aux, _ = embed_features(s.model, s.data.batches, s.data.train_idx, bs, amp_ctx)
-    sup, k_sup = embed_features(s.model, s.data.batches, split.support, bs, amp_ctx, "jfdtw" in classifiers)
-    classifiers = within_joint_budget(classifiers, sup, len(split.query))
-    query, _ = embed_features(s.model, s.data.batches, split.query, bs, amp_ctx, "jfdtw" in classifiers)
-    if JOINT_READOUTS & set(classifiers):
-        sup.joints, query.joints = _joints(s, split.support), _joints(s, split.query)
-    readouts = Readouts(
-        sup, split.support_labels, query, aux_stats(aux, s.data.train_labels, cfg.dc_beta),
-        dc_config(cfg), fusion_weight=fusion_weight, seed=cfg.seed,
-    )  # fmt: skip
-    return _Member(path, int(state["epoch"]) + 1, s, split, readouts, classifiers, k_sup is not None)
+    per_view, has_jid = [], False
+    for view in ("", *views):
+        batches = _view(s, view)
+        aux, _ = embed_features(s.model, batches, s.data.train_idx, bs, amp_ctx)
+        sup, k_sup = embed_features(s.model, batches, split.support, bs, amp_ctx, "jfdtw" in classifiers)
+        classifiers = within_joint_budget(classifiers, sup, len(split.query))
+        query, _ = embed_features(s.model, batches, split.query, bs, amp_ctx, "jfdtw" in classifiers)
+        if JOINT_READOUTS & set(classifiers):
+            sup.joints, query.joints = _joints(s, split.support), _joints(s, split.query)
+        per_view.append(Readouts(
+            sup, split.support_labels, query, aux_stats(aux, s.data.train_labels, cfg.dc_beta),
+            dc_config(cfg), fusion_weight=fusion_weight, seed=cfg.seed,
+        ))  # fmt: skip
+        has_jid = has_jid or k_sup is not None
+    readouts = per_view[0] if len(per_view) == 1 else Ensemble(per_view)
+    return _Member(path, int(state["epoch"]) + 1, s, split, readouts, classifiers, has_jid)
 
 
 def evaluate_checkpoint(
@@ -83,16 +120,19 @@ def evaluate_checkpoint(
     picture: list[str] = (),
     classifiers: tuple[str, ...] = CLASSIFIERS,
     fusion_weight: float = FUSION_WEIGHT,
+    views: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Re-evaluate a checkpoint on the novel classes with the chosen read-outs; write the report.
 
     ``run_data`` reuses the training run's loaded data instead of reading it a second time;
-    ``picture`` names the samples of the joint-importance picture (default: novel exemplars).
+    ``picture`` names the samples of the joint-importance picture (default: novel exemplars);
+    ``views``: test-time views averaged with the samples as they are (:data:`TTA_VIEWS`).
     """
-    m = _read_out(path, device, shots, data, run_data, classifiers, fusion_weight)
+    m = _read_out(path, device, shots, data, run_data, classifiers, fusion_weight, views)
     s = m.session
     extra = {"checkpoint": str(m.path), "epoch": m.epoch, "protocol": s.cfg.protocol, "shots": shots,
-             "text": not s.cfg.no_text, "encoder": s.cfg.encoder, "fusion_weight": fusion_weight}  # fmt: skip
+             "text": not s.cfg.no_text, "encoder": s.cfg.encoder, "fusion_weight": fusion_weight,
+             "tta": list(views)}  # fmt: skip
     summary = _write(m, m.readouts, m.classifiers, out_dir, extra)
     if m.has_jid:
         amp_ctx = autocast_factory(s.device, amp_dtype(s.cfg, s.device))
@@ -110,17 +150,16 @@ def evaluate_ensemble(
     data: str = "",
     classifiers: tuple[str, ...] = CLASSIFIERS,
     fusion_weight: float = FUSION_WEIGHT,
+    views: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Several checkpoints of one split evaluated as one model (:class:`Ensemble`); write the report.
 
     The members must share the novel split (protocol, data, exemplars and queries): averaging the
     scores of different queries would be meaningless, so a mismatch is an error naming the checkpoint.
     """
-    from crossglg.train.oneshot import Ensemble
-
     members: list[_Member] = []
     for path in paths:
-        m = _read_out(path, device, shots, data, None, classifiers, fusion_weight)
+        m = _read_out(path, device, shots, data, None, classifiers, fusion_weight, views)
         if members:
             _same_split(members[0], m)
         members.append(m)
@@ -128,7 +167,7 @@ def evaluate_ensemble(
     first = members[0].session
     extra = {"checkpoints": [str(m.path) for m in members], "epochs": [m.epoch for m in members],
              "protocol": first.cfg.protocol, "shots": shots, "encoder": first.cfg.encoder,
-             "fusion_weight": fusion_weight}  # fmt: skip
+             "fusion_weight": fusion_weight, "tta": list(views)}  # fmt: skip
     summary = _write(members[0], Ensemble([m.readouts for m in members]), classifiers, out_dir, extra)
     summary["models"] = len(members)
     return summary

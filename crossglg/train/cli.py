@@ -186,14 +186,21 @@ def evaluate(
     ),
     classifier: list[str] = CLASSIFIER_OPTION,
     fusion_weight: float = FUSION_OPTION,
+    tta: list[str] = typer.Option(
+        [],
+        "--tta",
+        help="Test-time view averaged with the samples as they are (repeatable): mirror (left-right; "
+        "docs/TRAINING.md, 'Test-time views').",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the accuracies as JSON."),
 ) -> None:
     """Re-evaluate a checkpoint one-shot on the novel classes, every read-out side by side; several
     checkpoints of one split (e.g. seeds) are evaluated as one ensemble."""
     from crossglg.train.checkpoint import resolve
-    from crossglg.train.checkpoint_eval import evaluate_checkpoint, evaluate_ensemble
+    from crossglg.train.checkpoint_eval import check_views, evaluate_checkpoint, evaluate_ensemble
 
     classifiers = resolve_classifiers(classifier)
+    views = check_views(tta)
     _check_weight(fusion_weight)
     paths = [resolve(c) for c in checkpoint]
     if len(set(paths)) < len(paths):
@@ -207,14 +214,14 @@ def evaluate(
         if picture:
             raise UserError("crossglg eval: --picture draws one model's joint weights; name one checkpoint")
         summary = evaluate_ensemble(paths, out, device=device, shots=shots, data=data_dir,
-                                    classifiers=classifiers, fusion_weight=fusion_weight)  # fmt: skip
+                                    classifiers=classifiers, fusion_weight=fusion_weight, views=views)  # fmt: skip
         _print(summary, json_out, title=f"{shots}-shot accuracy of {len(paths)} models on the novel classes")
         return
     if out is None:
         out = paths[0].parent / ("eval" if shots == 1 else f"eval-{shots}shot")
     summary = evaluate_checkpoint(
         paths[0], out, device=device, shots=shots, data=data_dir, picture=picture,
-        classifiers=classifiers, fusion_weight=fusion_weight,
+        classifiers=classifiers, fusion_weight=fusion_weight, views=views,
     )  # fmt: skip
     _print(summary, json_out, title=f"{shots}-shot accuracy on the novel classes")
 

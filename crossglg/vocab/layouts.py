@@ -55,6 +55,18 @@ class Layout:
         return a
 
     @cached_property
+    def mirror_order(self) -> tuple[int, ...]:
+        """Joint order of the left-right mirror: each ``left_right`` pair swapped, other joints kept.
+
+        One definition for every mirror in the toolkit (the training augmentation, the test-time
+        mirror view, mirrored DTW exemplars); the x coordinate is negated alongside.
+        """
+        order = list(range(self.num_joints))
+        for a, b in self.left_right:
+            order[a], order[b] = b, a
+        return tuple(order)
+
+    @cached_property
     def parents(self) -> tuple[int, ...]:
         """Parent of each joint (the centre is its own parent); used for bone features."""
         parent = list(range(self.num_joints))

@@ -205,6 +205,12 @@ def test_mirror_swaps_the_paired_joints_and_negates_x() -> None:
                       generator=torch.Generator().manual_seed(1)).x  # fmt: skip
     share = (many[:, 0, 0, 0, 0] != plain[0, 0, 0, 0]).float().mean()
     assert 0.35 < share < 0.65
+    # the test-time mirror view is the same transform, applied to every sample of a model input
+    from crossglg.data.preprocess import mirror_input
+
+    torch.testing.assert_close(mirror_input(plain[None], MSR20)[0], flipped)
+    torch.testing.assert_close(mirror_input(mirror_input(plain[None], MSR20), MSR20)[0], plain)
+    assert MSR20.mirror_order == tuple(perm)
 
 
 def test_scaling_changes_every_bone_length_by_one_factor_per_sample() -> None:

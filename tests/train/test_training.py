@@ -147,30 +147,13 @@ def test_dry_run_reports_counts_and_trains_nothing(small, run_cli, train_args, t
 def test_eval_agrees_with_a_direct_computation(small, text_run, run_cli):
     """Embed exemplars and queries by hand with the model and compare to `crossglg eval`."""
     from crossglg.data.prepared import open_prepared
-    from crossglg.data.preprocess import PreprocessConfig, preprocess
     from crossglg.data.splits import split_prepared
-    from crossglg.models import build_model
     from crossglg.vocab.protocols import load_protocol
 
     summary = json.loads(run_cli(["eval", str(text_run), "--json", "--out", str(text_run / "eval-again")]))
-    state = torch.load(text_run / "best.pt", weights_only=False)
-    cfg = state["config"]
+    pred = _cosine_predictions(small, text_run, mirrored=False)
     data = open_prepared(small["data"])
     split = split_prepared(data, load_protocol(small["protocol"], data.dataset))
-    model_cfg = dict(cfg["model"], use_text=True, l2g={**cfg["model"]["l2g"], "text_dim": 384})
-    model = build_model("infogcn", data.layout, 8, model_cfg)
-    model.load_state_dict(state["model"])
-    model.eval()
-    pre = PreprocessConfig(frames=cfg["frames"], persons=cfg["persons"])
-
-    def z(indices):
-        batch = preprocess([data.sequence(i) for i in indices], layout=data.layout, config=pre)
-        with torch.no_grad():
-            return model.embed(batch.x).numpy()
-
-    zs, zq = z(split.exemplar), z(split.query)
-    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
-    pred = (np.asarray(data.labels)[split.exemplar] + 1)[np.argmax(unit(zq) @ unit(zs).T, axis=1)]
     truth = np.asarray(data.labels)[split.query] + 1
     assert summary["cosine"] == pytest.approx(float((pred == truth).mean()))
     results = json.loads((text_run / "eval-again" / "results.json").read_text())
@@ -320,6 +303,17 @@ def test_several_checkpoints_are_evaluated_as_one_ensemble(small, text_run, run_
         # where both members pick one class, the mean of their standardised scores picks it too
         assert (both[one == two] == one[one == two]).all(), name
         assert got["accuracy"] == ens[name]
+    # a test-time view is one more member: the mirror view averaged in, per model
+    tta = json.loads(run_cli(["eval", str(text_run), "--tta", "mirror", "--classifier", "cosine",
+                              "--classifier", "ndtw", "--out", str(tmp_path / "tta"), "--json"]))  # fmt: skip
+    tta_doc = json.loads((tmp_path / "tta" / "results.json").read_text())
+    assert tta_doc["tta"] == ["mirror"] and tta["ndtw"] == singles[0]["ndtw"]["accuracy"]
+    mirror_only = _cosine_predictions(small, text_run, mirrored=True)
+    plain = np.array(singles[0]["cosine"]["predictions"])
+    agree = plain == mirror_only
+    assert (np.array(tta_doc["classifiers"]["cosine"]["predictions"])[agree] == plain[agree]).all()
+    with pytest.raises(UserError, match="--tta 'flip'"):
+        run_cli(["eval", str(text_run), "--tta", "flip"])
     with pytest.raises(UserError, match=r"differs from .*models of one split"):
         run_cli(["eval", str(text_run), str(_other_split(text_run, tmp_path)), "--out", str(tmp_path / "x")])
     with pytest.raises(UserError, match="named twice"):
@@ -329,6 +323,35 @@ def test_several_checkpoints_are_evaluated_as_one_ensemble(small, text_run, run_
     with pytest.raises(UserError, match="--picture"):
         run_cli(["eval", str(text_run), str(other), "--out", str(tmp_path / "x"), "--picture", "a"])
     assert not (tmp_path / "x").exists()
+
+
+def _cosine_predictions(small, run: Path, mirrored: bool) -> np.ndarray:
+    """The run's cosine predictions computed by hand, on mirrored inputs when asked."""
+    from crossglg.data.prepared import open_prepared
+    from crossglg.data.preprocess import PreprocessConfig, mirror_input, preprocess
+    from crossglg.data.splits import split_prepared
+    from crossglg.models import build_model
+    from crossglg.vocab.layouts import get_layout
+    from crossglg.vocab.protocols import load_protocol
+
+    state = torch.load(run / "best.pt", weights_only=False)
+    cfg = state["config"]
+    data = open_prepared(small["data"])
+    split = split_prepared(data, load_protocol(small["protocol"], data.dataset))
+    model_cfg = dict(cfg["model"], use_text=True, l2g={**cfg["model"]["l2g"], "text_dim": 384})
+    model = build_model("infogcn", data.layout, 8, model_cfg)
+    model.load_state_dict(state["model"])
+    model.eval()
+    pre = PreprocessConfig(frames=cfg["frames"], persons=cfg["persons"])
+
+    def z(indices):
+        x = preprocess([data.sequence(i) for i in indices], layout=data.layout, config=pre).x
+        with torch.no_grad():
+            return model.embed(mirror_input(x, get_layout(data.layout)) if mirrored else x).numpy()
+
+    zs, zq = z(split.exemplar), z(split.query)
+    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
+    return (np.asarray(data.labels)[split.exemplar] + 1)[np.argmax(unit(zq) @ unit(zs).T, axis=1)]
 
 
 def _other_split(run: Path, tmp_path: Path) -> Path:
