@@ -36,6 +36,7 @@ TRAIN_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "crop_min_frames": (1, None, False),
     "holdout_classes": (0, None, False),
     "holdout_fold": (0, None, False),
+    "swa_epochs": (0, None, False),
     "seed": (0, 2**63 - 1, False),
     "eval_every": (1, None, False),
     "eval_batch_size": (1, None, False),
@@ -77,6 +78,7 @@ class TrainConfig:
     lr_gamma: float = 0.1
     text_lr_mult: float = 0.03  # lr multiplier of the L2G module (optim.py); measured, docs/TRAINING.md
     grad_clip: float = 0.0  # max global gradient norm; 0 = off (InfoGCN does not clip)
+    swa_epochs: int = 0  # > 0: the run's model is the mean of its last N end-of-epoch weights (averaging.py)
 
     # input: CTR-GCN feeder (docs/TRAINING.md, "Input pipeline and augmentation")
     frames: int = 64
@@ -148,6 +150,10 @@ class TrainConfig:
             raise UserError(f"{where}: amp={self.amp!r}; choose one of {', '.join(AMP_CHOICES)}")
         if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in self.lr_steps):
             raise UserError(f"{where}: lr_steps must be a list of epochs >= 1, got {self.lr_steps!r}")
+        if self.swa_epochs > self.epochs:
+            raise UserError(
+                f"{where}: swa_epochs={self.swa_epochs} averages more epochs than the run has ({self.epochs})"
+            )
         if self.holdout_classes == 1:
             raise UserError(f"{where}: holdout_classes must be 0 (off) or >= 2, got 1")
         self.preprocess_config(self.persons or 1)  # range checks of the input pipeline keys

@@ -53,6 +53,8 @@ def _run(cfg: TrainConfig, resume: bool, dist: Dist, device: str, console) -> di
     _epochs(s, _wrapped(s), out, autocast_factory(device, amp_dtype(cfg, device)), console)
     summary: dict[str, Any] = {"run": str(out), "epochs": cfg.epochs, "best_epoch": s.best_epoch}
     if dist.main:
+        if s.average is not None:
+            _install_average(s, out, summary, autocast_factory(device, amp_dtype(cfg, device)))
         _finish(s, out, summary)
     return summary
 
@@ -85,6 +87,8 @@ def _epochs(s: Session, net, out: Path, amp_ctx, console) -> None:
                 t0 = time.perf_counter()
                 row = {"epoch": epoch + 1, "lr": s.optimizer.param_groups[0]["lr"]}
                 row.update(train_epoch(s, net, epoch, amp_ctx, progress.step))
+                if dist.main and s.average is not None and epoch >= cfg.epochs - cfg.swa_epochs:
+                    s.average.update(s.model, cfg.epochs - cfg.swa_epochs)
                 if dist.main and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                     acc = validate(s, amp_ctx)
                     if acc is not None:
@@ -106,6 +110,28 @@ def _epochs(s: Session, net, out: Path, amp_ctx, console) -> None:
     finally:
         if log is not None:
             log.close()
+
+
+def _install_average(s: Session, out: Path, summary: dict[str, Any], amp_ctx) -> None:
+    """Make the mean of the last ``swa_epochs`` epochs the run's model: BatchNorm statistics
+    re-estimated on the training samples, written as best.pt (last.pt keeps the last epoch's own
+    weights, which a resumed run continues from)."""
+    from crossglg.train.averaging import recompute_batchnorm
+
+    s.model.load_state_dict(s.average.averaged_state(s.model))
+    s.data.generator.manual_seed(epoch_seed(s.cfg.seed, s.cfg.epochs, 0))
+    idx, bs = s.data.train_idx, s.cfg.batch_size
+    batches = (s.data.batches(idx[i : i + bs], train=True) for i in range(0, len(idx), bs))
+    with amp_ctx():
+        recompute_batchnorm(s.model.skeleton, batches, s.model.skeleton.features)
+    s.model.eval()
+    first = s.cfg.epochs - s.average.count + 1
+    summary["averaged_epochs"] = [first, s.cfg.epochs]
+    acc = validate(s, amp_ctx)
+    if acc is not None:
+        summary["averaged_val_cosine"] = acc
+    s.best_epoch = summary["best_epoch"] = s.cfg.epochs
+    ckpt_io.save_atomic(checkpoint_state(s, s.cfg.epochs - 1), out / ckpt_io.BEST)
 
 
 def _finish(s: Session, out: Path, summary: dict[str, Any]) -> None:

@@ -49,6 +49,7 @@ def checkpoint_state(s: Session, epoch: int) -> dict[str, Any]:
         "history": s.history,
         "best": s.best,
         "best_epoch": s.best_epoch,
+        "average": s.average.state_dict() if s.average is not None else None,
         "meta": {
             "layout": s.data.layout.name,
             "dataset": s.data.dataset_name,
@@ -71,6 +72,8 @@ def restore(s: Session, state: dict[str, Any]) -> None:
     s.start_epoch = int(state["epoch"]) + 1
     s.best = float(state.get("best", -1.0))
     s.best_epoch = int(state.get("best_epoch", -1))
+    if s.average is not None and state.get("average"):
+        s.average.load_state_dict(state["average"])
 
 
 def check_resumable(cfg: TrainConfig, state: dict, path: Path) -> None:
@@ -104,4 +107,5 @@ _BEFORE_THEIR_TIME = {
     "holdout_fold": 0,
     "evaluate_novel": True,
     "text_control": "none",
+    "swa_epochs": 0,
 }

@@ -32,6 +32,7 @@ class Session:
     start_epoch: int = 0
     best: float = -1.0
     best_epoch: int = -1
+    average: Any = None  # crossglg.train.averaging.WeightAverage when cfg.swa_epochs > 0
 
 
 def build_session(
@@ -66,6 +67,10 @@ def build_session(
         )
         use_scaler = amp_dtype(cfg, device) == torch.float16
         s.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+        if cfg.swa_epochs > 0:
+            from crossglg.train.averaging import WeightAverage
+
+            s.average = WeightAverage()
     return s
 
 
