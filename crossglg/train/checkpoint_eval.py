@@ -69,12 +69,15 @@ def _read_out(
     classifiers: tuple[str, ...],
     fusion_weight: float,
     views: tuple[str, ...] = (),
+    model_free: dict | None = None,
 ) -> _Member:
     """Load a checkpoint and compute what its read-outs need on the novel classes, in every view.
 
     With test-time views each view is read out as if it were another model and the views are
     averaged like a seed ensemble (:class:`Ensemble`); statistics of the auxiliary classes are
-    taken in the same view, so centring matches the features it centres.
+    taken in the same view, so centring matches the features it centres. The views share one
+    store of model-free scores (``model_free``, passed on to share it with other checkpoints of
+    the same split): joint DTW runs once.
     """
     import torch
 
@@ -92,6 +95,10 @@ def _read_out(
     amp_ctx = autocast_factory(device, amp_dtype(cfg, device))
     split = s.data.novel_split(shots)
     bs = cfg.eval_batch_size
+    model_free = {} if model_free is None else model_free
+    joints = None
+    if JOINT_READOUTS & set(classifiers):
+        joints = _joints(s, split.support), _joints(s, split.query)
     per_view, has_jid = [], False
     for view in ("", *views):
         batches = _view(s, view)
@@ -99,11 +106,11 @@ def _read_out(
         sup, k_sup = embed_features(s.model, batches, split.support, bs, amp_ctx, "jfdtw" in classifiers)
         classifiers = within_joint_budget(classifiers, sup, len(split.query))
         query, _ = embed_features(s.model, batches, split.query, bs, amp_ctx, "jfdtw" in classifiers)
-        if JOINT_READOUTS & set(classifiers):
-            sup.joints, query.joints = _joints(s, split.support), _joints(s, split.query)
+        if joints is not None:
+            sup.joints, query.joints = joints
         per_view.append(Readouts(
             sup, split.support_labels, query, aux_stats(aux, s.data.train_labels, cfg.dc_beta),
-            dc_config(cfg), fusion_weight=fusion_weight, seed=cfg.seed,
+            dc_config(cfg), fusion_weight=fusion_weight, seed=cfg.seed, model_free=model_free,
         ))  # fmt: skip
         has_jid = has_jid or k_sup is not None
     readouts = per_view[0] if len(per_view) == 1 else Ensemble(per_view)
@@ -158,8 +165,9 @@ def evaluate_ensemble(
     scores of different queries would be meaningless, so a mismatch is an error naming the checkpoint.
     """
     members: list[_Member] = []
+    model_free: dict = {}  # one split for all members (checked below, before any score is computed)
     for path in paths:
-        m = _read_out(path, device, shots, data, None, classifiers, fusion_weight, views)
+        m = _read_out(path, device, shots, data, None, classifiers, fusion_weight, views, model_free)
         if members:
             _same_split(members[0], m)
         members.append(m)

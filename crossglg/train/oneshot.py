@@ -29,6 +29,7 @@ from crossglg.errors import UserError
 CLASSIFIERS = ("cosine", "dc", "cl2n", "fdtw", "jfdtw", "dtw", "ndtw", "fused")
 # the read-outs that need the normalised joints of every support and query sample
 JOINT_READOUTS = frozenset({"dtw", "ndtw", "fused"})
+MODEL_FREE = frozenset({"dtw", "ndtw"})  # read-outs whose scores no model changes
 # the weight of the learned (cl2n) score in ``fused``: chosen on held-out folds of auxiliary
 # classes (docs/TRAINING.md, "Read-outs"), never fitted on novel queries
 FUSION_WEIGHT = 0.2
@@ -239,16 +240,22 @@ class Readouts(ScoreSource):
         dc: DCConfig,
         fusion_weight: float = FUSION_WEIGHT,
         seed: int = 0,
+        model_free: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
+        """``model_free``: a store for the scores of :data:`MODEL_FREE` read-outs, shared by every
+        Readouts on the same exemplars and queries (test-time views, ensemble members), so that
+        joint DTW runs once for all of them."""
         self.support, self.labels, self.queries = support, np.asarray(support_labels), queries
         self.aux, self.dc, self.fusion_weight, self.seed = aux, dc, fusion_weight, seed
         self._done: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._model_free = {} if model_free is None else model_free
 
     def scores(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(classes, scores [Q, C]) of read-out ``name``; the prediction is the row's argmax."""
-        if name not in self._done:
-            self._done[name] = self._compute(name)
-        return self._done[name]
+        done = self._model_free if name in MODEL_FREE else self._done
+        if name not in done:
+            done[name] = self._compute(name)
+        return done[name]
 
     def _compute(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         sup, q, labels = self.support, self.queries, self.labels

@@ -235,3 +235,23 @@ def test_an_ensemble_averages_standardised_scores():
         Ensemble([a, _Fixed([7, 8, 10], [[0, 1, 2], [0, 1, 2]])]).scores("cosine")
     with pytest.raises(UserError, match="at least one model"):
         Ensemble([])
+
+
+def test_readouts_on_one_split_share_the_model_free_scores():
+    """Test-time views and ensemble members run joint DTW once: the second Readouts reuses the first's."""
+    from crossglg.train.oneshot import Features
+
+    rng = np.random.default_rng(6)
+    joints = rng.normal(size=(5, 8, 6))
+    store: dict = {}
+    views = [
+        _readouts(Features(z=rng.normal(size=(2, 3)), joints=joints[:2]), [1, 2],
+                  Features(z=rng.normal(size=(3, 3)), joints=joints[2:]), model_free=store)
+        for _ in range(2)
+    ]  # fmt: skip
+    first = views[0].scores("ndtw")
+    assert set(store) == {"ndtw"} and views[1].scores("ndtw") is first
+    assert (
+        views[0].scores("cosine")[1] is not views[1].scores("cosine")[1]
+    )  # the learned ones stay each model's
+    assert set(store) == {"ndtw"}
