@@ -1,4 +1,4 @@
-"""bench/text_at_test_time.py, dtw_settings.py and dtw_body_frame.py: the pieces their tables rest on.
+"""bench/text_at_test_time.py, dtw_settings.py, dtw_body_frame.py and semantic_prior.py: the pieces their tables rest on.
 
 Built from small hand-made tasks; the real-data tables are in docs/RESULTS.md.
 """
@@ -14,7 +14,7 @@ from crossglg.baselines.dtw import class_distances
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
 
-from bench import dtw_body_frame, dtw_settings, text_at_test_time
+from bench import dtw_body_frame, dtw_settings, semantic_prior, text_at_test_time
 from crossglg.baselines.dtw import mirrored
 from crossglg.vocab.layouts import MSR20
 
@@ -100,3 +100,50 @@ def test_mirrored_exemplars_find_queries_done_with_the_other_side():
         == 1.0
     )
     assert dtw_body_frame.hits(other_side, False, False).mean() < 1.0
+
+
+def _four_classes(seed: int = 0) -> text_at_test_time.Task:
+    """Four classes apart in where the body is (the descriptor's means), three queries each."""
+    rng = np.random.default_rng(seed)
+    ex = rng.normal(size=(4, 6, 20, 3)) + 3.0 * np.arange(4)[:, None, None, None]
+    queries = np.concatenate([ex + 0.3 * rng.normal(size=ex.shape) for _ in range(3)])
+    classes = np.array([0, 1, 2, 3])
+    return text_at_test_time.Task(ex, classes, queries, np.tile(classes, 3), np.eye(4, 20), "msr20")
+
+
+def test_semantic_prior_without_text_is_ndtw_itself():
+    task = _task()
+    scored = semantic_prior.Scored.of(task)
+    columns, rows = np.arange(3), np.arange(len(task.truth))
+    np.testing.assert_allclose(scored.ndtw(columns), text_at_test_time.weighted_distances(task, task.k, 0.0))
+    ndtw = text_at_test_time.weighted_distances(task, task.k, 0.0)
+    tmap = semantic_prior.fitted(task, {c: np.eye(3)[c - 6] for c in (6, 7, 8)}, 1.0)
+    np.testing.assert_array_equal(
+        semantic_prior.hits(scored, rows, columns, np.eye(3), tmap, 0.0),
+        text_at_test_time.hits(task, "weighted", 0.0, task.k, ndtw),
+    )
+    # a support set of two: each exemplar scaled by its distance to the other one alone
+    pair = scored.ndtw(np.array([0, 2]))
+    np.testing.assert_allclose(pair, scored.raw[:, [0, 2]] / scored.between[0, 2])
+
+
+def test_the_text_map_names_the_class_whose_description_it_was_fitted_to():
+    task = _four_classes()
+    vectors = {c + 1: v for c, v in enumerate(np.eye(4, 8))}
+    tmap = semantic_prior.fitted(task, vectors, 1e-3)
+    scored = semantic_prior.Scored.of(task)
+    assert semantic_prior.zero_shot(scored, tmap, np.eye(4, 8)).mean() == 1.0
+    # the same map, the texts given to the wrong classes: every query goes to the wrong class
+    assert semantic_prior.zero_shot(scored, tmap, np.eye(4, 8)[[1, 2, 3, 0]]).mean() == 0.0
+    d = semantic_prior.descriptor(task.queries)
+    assert d.shape == (12, 200)
+    np.testing.assert_allclose(d[:, :60], task.queries.mean(1).reshape(12, 60))
+    np.testing.assert_allclose(d[:, 180:].sum(1), 1.0)  # the shares of travel
+
+
+def test_semantic_prior_choices_are_made_on_halves_and_prefer_the_smaller_setting():
+    task = _four_classes(seed=1)
+    same_text = {c + 1: np.ones(8) for c in range(4)}  # one text for every class: it cannot tell them apart
+    (alpha, lam), acc = semantic_prior.choose(semantic_prior.Scored.of(task), same_text)
+    assert (alpha, lam) == (semantic_prior.ALPHAS[0], 0.0)
+    assert len(acc) == len(semantic_prior.ALPHAS) * len(semantic_prior.LAMS) and len(set(acc.values())) == 1
