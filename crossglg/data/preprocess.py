@@ -27,6 +27,9 @@ from crossglg.vocab.layouts import Layout, get_layout
 _NTU_SPINE_BASE, _NTU_SPINE_MID, _NTU_LEFT_SHOULDER, _NTU_RIGHT_SHOULDER = 0, 1, 4, 8
 
 
+STREAMS = ("joint", "bone", "motion")
+
+
 @dataclass(frozen=True)
 class PreprocessConfig:
     """What the feeder does; the defaults are CTR-GCN's (docs/TRAINING.md, "Input pipeline and augmentation"), every addition off.
@@ -45,6 +48,12 @@ class PreprocessConfig:
     swap the layout's ``left_right`` joint pairs, persons kept); ``speed`` warps time inside
     the crop by u → u^γ with log γ uniform in [-speed, speed], so the action speeds up or
     slows down along the clip (a crop alone only changes the overall rate).
+
+    ``stream`` is what the model is fed, after every step above: ``joint`` the coordinates,
+    ``bone`` each joint minus its parent (:attr:`Layout.parents`; the centre's vector is 0),
+    ``motion`` each frame minus the one before it (the first frame's is 0). Models fed different
+    streams err differently, which is what an ensemble of them needs (docs/TRAINING.md, "Input
+    streams").
     """
 
     frames: int = 64
@@ -60,6 +69,7 @@ class PreprocessConfig:
     shear: float = 0.0
     mirror: float = 0.0
     speed: float = 0.0
+    stream: str = "joint"
 
     def __post_init__(self) -> None:
         lo, hi = self.crop_ratio
@@ -77,6 +87,8 @@ class PreprocessConfig:
             raise UserError(f"preprocess: scale must be in [0, 1), got {self.scale}")
         if not 0 <= self.mirror <= 1:
             raise UserError(f"preprocess: mirror is a probability in [0, 1], got {self.mirror}")
+        if self.stream not in STREAMS:
+            raise UserError(f"preprocess: stream must be one of {', '.join(STREAMS)}, got {self.stream!r}")
         for name in ("rotation", "shear", "speed"):
             if getattr(self, name) < 0:
                 raise UserError(f"preprocess: {name} must be >= 0, got {getattr(self, name)}")
@@ -378,4 +390,17 @@ def preprocess(
     # rotate (if at all) and move to the model layout in one pass
     x = x.permute(0, 4, 1, 3, 2) if rot is None else torch.einsum("nij,ntmvj->nitvm", rot, x)
     x = torch.nn.functional.pad(x, (0, cfg.persons - m_in)).contiguous()  # [N, 3, T, V, M]
-    return Batch(x, person_mask)
+    return Batch(to_stream(x, cfg.stream, lay), person_mask)
+
+
+def to_stream(x: torch.Tensor, stream: str, layout: Layout) -> torch.Tensor:
+    """Model input [N, 3, T, V, M] of joint coordinates as the ``stream`` asks (PreprocessConfig).
+
+    Both transforms are linear and commute with the left-right mirror where the layout's bones
+    are symmetric, so the mirror view (:func:`mirror_input`) applies to any stream.
+    """
+    if stream == "bone":
+        return x - x[:, :, :, list(layout.parents)]
+    if stream == "motion":
+        return torch.nn.functional.pad(x[:, :, 1:] - x[:, :, :-1], (0, 0, 0, 0, 0, 1))
+    return x

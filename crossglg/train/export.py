@@ -138,7 +138,7 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
 def _preprocess_meta(cfg) -> dict[str, Any]:
     """The test-time settings of the input pipeline, so ``predict`` feeds the model as training did."""
     return {"center": cfg.center, "normalize_view": cfg.normalize_view, "test_ratio": cfg.test_ratio,
-            "normalize_scale": cfg.normalize_scale}  # fmt: skip
+            "normalize_scale": cfg.normalize_scale, "stream": cfg.stream}  # fmt: skip
 
 
 def _null():

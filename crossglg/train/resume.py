@@ -108,4 +108,5 @@ _BEFORE_THEIR_TIME = {
     "evaluate_novel": True,
     "text_control": "none",
     "swa_epochs": 0,
+    "input_stream": "joint",
 }

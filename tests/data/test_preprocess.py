@@ -290,3 +290,26 @@ def test_augmentations_that_are_off_draw_no_random_numbers() -> None:
 def test_bad_augmentation_settings_are_user_errors(field: str, value: float, match: str) -> None:
     with pytest.raises(UserError, match=match):
         PreprocessConfig(**{field: value})
+
+
+def test_bone_and_motion_streams_are_what_the_joints_give() -> None:
+    seqs = _random_batch([(50, 2), (20, 1)], seed=5)
+    joint = preprocess(seqs).x
+    bone = preprocess(seqs, config=PreprocessConfig(stream="bone")).x
+    motion = preprocess(seqs, config=PreprocessConfig(stream="motion")).x
+    for child, parent in NTU25.bones:  # every bone: the joint minus its parent
+        torch.testing.assert_close(bone[:, :, :, child], joint[:, :, :, child] - joint[:, :, :, parent])
+    assert torch.count_nonzero(bone[:, :, :, NTU25.center]) == 0  # the centre has no parent
+    torch.testing.assert_close(motion[:, :, :-1], joint[:, :, 1:] - joint[:, :, :-1])
+    assert torch.count_nonzero(motion[:, :, -1]) == 0 and motion.shape == joint.shape
+    assert torch.count_nonzero(bone[1, ..., 1]) == torch.count_nonzero(motion[1, ..., 1]) == 0  # empty slot
+    # the test-time mirror view is the same whether it is taken before or after the transform
+    from crossglg.data.preprocess import mirror_input, to_stream
+
+    for stream in ("bone", "motion"):
+        torch.testing.assert_close(
+            mirror_input(to_stream(joint, stream, NTU25), NTU25),
+            to_stream(mirror_input(joint, NTU25), stream, NTU25),
+        )
+    with pytest.raises(UserError, match="stream must be one of joint, bone, motion, got 'velocity'"):
+        PreprocessConfig(stream="velocity")

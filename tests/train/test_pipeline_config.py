@@ -69,7 +69,8 @@ def test_pipeline_keys_reach_the_preprocessing(msr) -> None:
         0.3,
         0.1,
     )
-    assert p.crop_ratio == (0.6, 0.9)
+    assert p.crop_ratio == (0.6, 0.9) and p.stream == "joint"
+    assert load_config(None, {}, ["input_stream=bone"]).preprocess_config(1).stream == "bone"
     legacy = load_config("cpu-small-legacy", {}, [])
     assert legacy.persons == 2 and legacy.crop_min_frames == 64 and not legacy.normalize_scale
     assert legacy.model["encoder"]["mask_empty_persons"] is False
@@ -84,6 +85,7 @@ def test_pipeline_keys_reach_the_preprocessing(msr) -> None:
         ("crop_min_frames", 0, "crop_min_frames"),
         ("crop_ratio", [0.9, 0.5], "crop_ratio"),
         ("crop_ratio", [0.5], "crop_ratio"),
+        ("input_stream", "bones", "stream must be one of"),
     ],
 )
 def test_bad_pipeline_values_are_one_line_errors(msr, key, value, match) -> None:
