@@ -94,9 +94,7 @@ class TrainConfig:
     aug_shear: float = 0.0  # shear entries in [-s, s]
     aug_mirror: float = 0.0  # probability of a left-right mirror (the layout's left_right pairs)
     aug_speed: float = 0.0  # time warp u -> u^g inside the crop, log g in [-s, s]
-    input_stream: str = (
-        "joint"  # what the model is fed: joint coordinates, bone vectors or frame-to-frame motion
-    )
+    input_stream: str = "joint"  # model input: joint coordinates, bone vectors or frame-to-frame motion
 
     # model selection on held-out auxiliary classes (protocols without validation classes: MSR);
     # fold f of the auxiliary class ids, sorted, cut into consecutive groups of holdout_classes
