@@ -85,27 +85,35 @@ class TextMap:
 
 @dataclass
 class Scored:
-    """A one-shot task's raw joint-DTW distances and what calibration and the text map need."""
+    """A one-shot task's raw joint-DTW distances and the descriptors of its clips, computed once."""
 
     task: object  # bench.text_at_test_time.Task
     raw: np.ndarray  # [Q, C] DTW distances, queries × exemplars
-    between: np.ndarray  # [C, C] DTW distances between the exemplars
-    features: np.ndarray  # [Q, 10V] query descriptors
+    exemplars: np.ndarray  # [C, T, V·3], what the calibration is measured on
+    clips: np.ndarray  # [C + Q, 10V] descriptors of the exemplars, then the queries
+    labels: np.ndarray  # [C + Q] their classes
 
     @classmethod
     def of(cls, task) -> Scored:
-        from crossglg.baselines.dtw import dtw_distances, exemplar_distances
+        from crossglg.baselines.dtw import dtw_distances
 
         q, t = task.queries.shape[:2]
         ex = task.exemplars.reshape(len(task.exemplars), t, -1)
         raw = dtw_distances(task.queries.reshape(q, t, -1), ex)
-        return cls(task, raw, exemplar_distances(ex, ex), descriptor(task.queries))
+        clips = descriptor(np.concatenate([task.exemplars, task.queries]))
+        return cls(task, raw, ex, clips, np.concatenate([task.classes, task.truth]))
+
+    @property
+    def features(self) -> np.ndarray:
+        """[Q, 10V] the queries' descriptors."""
+        return self.clips[len(self.exemplars) :]
 
     def ndtw(self, columns: np.ndarray) -> np.ndarray:
-        """Calibrated distances to the exemplars in ``columns``, each scaled within that support set."""
-        b = self.between[np.ix_(columns, columns)]
-        scales = (b.sum(1) - b.diagonal()) / max(len(columns) - 1, 1) if len(columns) > 1 else np.ones(1)
-        return self.raw[:, columns] / np.maximum(scales, 1e-12)
+        """Calibrated distances to the exemplars in ``columns``, scaled within that support set
+        (one exemplar per class, so each exemplar is labelled by its own position)."""
+        from crossglg.baselines.dtw import exemplar_scales
+
+        return self.raw[:, columns] / exemplar_scales(self.exemplars[columns], np.arange(len(columns)))
 
 
 def hits(
@@ -121,12 +129,14 @@ def hits(
     return (task.classes[columns][score.argmax(1)] == task.truth[rows]).astype(float)
 
 
-def fitted(task, vectors: dict[int, np.ndarray], alpha: float, classes: np.ndarray | None = None) -> TextMap:
-    """The map fitted on every clip of ``task`` (exemplars and queries) whose class is in ``classes``."""
-    x = descriptor(np.concatenate([task.exemplars, task.queries]))
-    y = np.concatenate([task.classes, task.truth])
-    keep = np.isin(y, task.classes if classes is None else classes)
-    return TextMap.fit(x[keep], np.stack([vectors[int(c) + 1] for c in y[keep]]), alpha)
+def fitted(
+    scored: Scored, vectors: dict[int, np.ndarray], alpha: float, classes: np.ndarray | None = None
+) -> TextMap:
+    """The map fitted on every clip of the task (exemplars and queries) whose class is in ``classes``."""
+    keep = np.isin(scored.labels, scored.task.classes if classes is None else classes)
+    return TextMap.fit(
+        scored.clips[keep], np.stack([vectors[int(c) + 1] for c in scored.labels[keep]]), alpha
+    )
 
 
 def choose(aux: Scored, vectors: dict[int, np.ndarray]) -> tuple[tuple[float, float], dict[str, float]]:
@@ -142,7 +152,7 @@ def choose(aux: Scored, vectors: dict[int, np.ndarray]) -> tuple[tuple[float, fl
             rows = np.flatnonzero(np.isin(task.truth, run))
             text = np.stack([vectors[int(c) + 1] for c in task.classes[columns]])
             for alpha in ALPHAS:
-                tmap = fitted(task, vectors, alpha, fit)
+                tmap = fitted(aux, vectors, alpha, fit)
                 for lam in LAMS:
                     acc[(alpha, lam)].append(float(hits(aux, rows, columns, text, tmap, lam).mean()))
     means = {k: float(np.mean(v)) for k, v in acc.items()}
@@ -183,8 +193,9 @@ def main(argv: list[str] | None = None) -> None:
     rows, diffs = [], {"text - no text": [], "text - shuffled": []}
     for split in splits:
         aux_task, tasks = split_tasks(out, split, split_seed)
-        (alpha, lam), aux_acc = choose(Scored.of(aux_task), packs["msr"])
-        tmap = fitted(aux_task, packs["msr"], alpha)
+        aux = Scored.of(aux_task)
+        (alpha, lam), aux_acc = choose(aux, packs["msr"])
+        tmap = fitted(aux, packs["msr"], alpha)
         for name, task in tasks:
             res = evaluate(Scored.of(task), tmap, packs["utk" if name == TRANSFER else "msr"], lam)
             rows.append(row(name, f"alpha={alpha:g} lam={lam:g}", aux_acc if name != TRANSFER else {}, res))

@@ -15,7 +15,7 @@ from crossglg.baselines.dtw import class_distances
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
 
 from bench import dtw_body_frame, dtw_settings, semantic_prior, text_at_test_time
-from crossglg.baselines.dtw import mirrored
+from crossglg.baselines.dtw import exemplar_distances, mirrored
 from crossglg.vocab.layouts import MSR20
 
 
@@ -117,21 +117,22 @@ def test_semantic_prior_without_text_is_ndtw_itself():
     columns, rows = np.arange(3), np.arange(len(task.truth))
     np.testing.assert_allclose(scored.ndtw(columns), text_at_test_time.weighted_distances(task, task.k, 0.0))
     ndtw = text_at_test_time.weighted_distances(task, task.k, 0.0)
-    tmap = semantic_prior.fitted(task, {c: np.eye(3)[c - 6] for c in (6, 7, 8)}, 1.0)
+    tmap = semantic_prior.fitted(scored, {c: np.eye(3)[c - 6] for c in (6, 7, 8)}, 1.0)
     np.testing.assert_array_equal(
         semantic_prior.hits(scored, rows, columns, np.eye(3), tmap, 0.0),
         text_at_test_time.hits(task, "weighted", 0.0, task.k, ndtw),
     )
     # a support set of two: each exemplar scaled by its distance to the other one alone
     pair = scored.ndtw(np.array([0, 2]))
-    np.testing.assert_allclose(pair, scored.raw[:, [0, 2]] / scored.between[0, 2])
+    between = exemplar_distances(scored.exemplars[[0]], scored.exemplars[[2]])[0, 0]
+    np.testing.assert_allclose(pair, scored.raw[:, [0, 2]] / between)
 
 
 def test_the_text_map_names_the_class_whose_description_it_was_fitted_to():
     task = _four_classes()
     vectors = {c + 1: v for c, v in enumerate(np.eye(4, 8))}
-    tmap = semantic_prior.fitted(task, vectors, 1e-3)
     scored = semantic_prior.Scored.of(task)
+    tmap = semantic_prior.fitted(scored, vectors, 1e-3)
     assert semantic_prior.zero_shot(scored, tmap, np.eye(4, 8)).mean() == 1.0
     # the same map, the texts given to the wrong classes: every query goes to the wrong class
     assert semantic_prior.zero_shot(scored, tmap, np.eye(4, 8)[[1, 2, 3, 0]]).mean() == 0.0
