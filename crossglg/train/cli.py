@@ -254,6 +254,12 @@ def predict(
         "cosine", "--classifier", help=f"The read-out: one of {', '.join(CLASSIFIERS)} (docs/TRAINING.md)."
     ),
     fusion_weight: float = FUSION_OPTION,
+    ensemble: list[Path] = typer.Option(
+        [],
+        "--ensemble",
+        help="Another export of the same layout (repeatable): the exports' scores are standardised "
+        "and averaged, a seed or input-stream ensemble (docs/TRAINING.md, 'Seed ensembles').",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print predictions as JSON."),
 ) -> None:
     """Classify new sequences among new actions, each given by one exemplar: one-shot recognition."""
@@ -266,7 +272,9 @@ def predict(
             raise UserError(f"--exemplar {item!r}: expected NAME=FILE")
         pairs.append((name, Path(file)))
     _check_weight(fusion_weight)
-    rows = predict_files(export_dir, pairs, queries, classifier=classifier, fusion_weight=fusion_weight)
+    rows = predict_files(
+        [export_dir, *ensemble], pairs, queries, classifier=classifier, fusion_weight=fusion_weight
+    )
     if json_out:
         typer.echo(_json(rows))
         return
@@ -275,7 +283,11 @@ def predict(
 
 
 def transfer(
-    export_dir: Path = typer.Argument(..., help="Directory written by `crossglg export`."),
+    export_dir: list[Path] = typer.Argument(
+        ...,
+        help="Directory written by `crossglg export`; several (one layout): one ensemble, their scores "
+        "standardised and averaged per query (docs/TRAINING.md, 'Seed ensembles').",
+    ),
     data: Path = typer.Option(..., "--data", help="Prepared data of ANOTHER dataset (any layout)."),
     protocol: str = typer.Option(
         ..., "--protocol", help="One-shot protocol on that data, e.g. utkinect-all10 (every class novel)."
@@ -287,7 +299,8 @@ def transfer(
     fusion_weight: float = FUSION_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print the accuracies as JSON."),
 ) -> None:
-    """One-shot accuracy of an exported model on another dataset, its joints mapped between layouts."""
+    """One-shot accuracy of an exported model (or an ensemble of them) on another dataset, its joints
+    mapped between layouts."""
     from crossglg.train.transfer import transfer_eval
 
     classifiers = resolve_classifiers(classifier)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -273,40 +274,73 @@ def _read_meta(export_dir: Path) -> dict[str, Any]:
     return meta
 
 
+def load_exports(export_dirs: Sequence[Path]) -> list[ExportedModel]:
+    """The models of one ensemble (one model when one directory is named), each loaded once.
+
+    Members may differ in seed, recipe, encoder or input stream (each export applies its own
+    test-time preprocessing), but not in layout: the same files are read for all of them.
+    """
+    dirs = [Path(d) for d in export_dirs]
+    if not dirs:
+        raise UserError("name at least one export directory")
+    if len({d.resolve() for d in dirs}) < len(dirs):
+        raise UserError("an export is named twice; an ensemble takes each model once")
+    models = [ExportedModel(d) for d in dirs]
+    layout = models[0].meta["layout"]
+    for d, m in zip(dirs, models, strict=True):
+        if m.meta["layout"] != layout:
+            raise UserError(
+                f"{d}: layout {m.meta['layout']}, but {dirs[0]} has {layout}; an ensemble needs one layout"
+            )
+    return models
+
+
 def predict_files(
-    export_dir: Path,
+    export_dirs: Sequence[Path],
     exemplars: list[tuple[str, Path]],
     queries: list[Path],
     classifier: str = "cosine",
     fusion_weight: float = FUSION_WEIGHT,
 ) -> list[dict[str, Any]]:
-    """Label each query file with the action of the best-scoring exemplar under one read-out."""
+    """Label each query file with the action of the best-scoring exemplar under one read-out.
+
+    With several exports the scores are those of their ensemble (per query each model's scores
+    standardised over the actions, then averaged: docs/TRAINING.md, "Seed ensembles").
+    """
     from crossglg.baselines.dtw import normalise
-    from crossglg.train.oneshot import JOINT_READOUTS, Readouts, resolve_classifiers
+    from crossglg.train.oneshot import JOINT_READOUTS, Ensemble, Readouts, resolve_classifiers
     from crossglg.vocab.layouts import get_layout
 
     if classifier == "all":
         raise UserError("--classifier all: predict labels with one read-out; choose one of them")
     (classifier,) = resolve_classifiers([classifier])
-    model = ExportedModel(export_dir)
+    models = load_exports(export_dirs)
     names = [n for n, _ in exemplars]
     if len(set(names)) != len(names):
         raise UserError("--exemplar: each action name may appear once (one exemplar per new action)")
     if len(names) < 2:
         raise UserError("--exemplar: give at least two actions to choose between")
-    layout = model.meta["layout"]
+    layout = models[0].meta["layout"]
     seq_sup = [read_sequence(p, layout) for _, p in exemplars]
     seq_q = [read_sequence(p, layout) for p in queries]
-    sup, _ = model.embed_features(seq_sup, joint_frames=classifier == "jfdtw")
-    query, _ = model.embed_features(seq_q, joint_frames=classifier == "jfdtw")
-    _finite(sup.z, [p for _, p in exemplars])
-    _finite(query.z, queries)
+    joints = None
     if classifier in JOINT_READOUTS:
         lay = get_layout(layout)
-        sup.joints = np.stack([normalise(x, lay) for x in seq_sup])
-        query.joints = np.stack([normalise(x, lay) for x in seq_q])
+        joints = np.stack([normalise(x, lay) for x in seq_sup]), np.stack([normalise(x, lay) for x in seq_q])
     labels = np.arange(len(names))
-    readouts = Readouts(sup, labels, query, model.aux, model.dc, fusion_weight)
+    model_free: dict = {}  # joint DTW, computed once for every member
+    members = []
+    for model in models:
+        sup, _ = model.embed_features(seq_sup, joint_frames=classifier == "jfdtw")
+        query, _ = model.embed_features(seq_q, joint_frames=classifier == "jfdtw")
+        _finite(sup.z, [p for _, p in exemplars])
+        _finite(query.z, queries)
+        if joints is not None:
+            sup.joints, query.joints = joints
+        members.append(
+            Readouts(sup, labels, query, model.aux, model.dc, fusion_weight, model_free=model_free)
+        )
+    readouts = members[0] if len(members) == 1 else Ensemble(members)
     classes, scores = readouts.scores(classifier)
     pred = classes[np.argmax(scores, axis=1)]
     return [
@@ -314,6 +348,7 @@ def predict_files(
             "file": str(path),
             "prediction": names[int(p)],
             "classifier": classifier,
+            "models": len(models),
             "score": float(scores[i, int(np.argmax(scores[i]))]),
             "similarities": {names[int(c)]: float(scores[i, j]) for j, c in enumerate(classes)},
         }

@@ -4,29 +4,33 @@ A model trained on one sensor (say MSR Action3D's 20 joints) meets data from ano
 (UTKinect's Kinect-v1 order): the joints are re-indexed through the layouts' shared NTU
 correspondences (``Layout.mapping_to``), so no retraining or code is needed. The read-outs
 that use auxiliary statistics (dc, cl2n, fdtw, fused) take them from the export, i.e. from
-the training data; joint-space DTW works on the new dataset's own layout.
+the training data; joint-space DTW works on the new dataset's own layout. Several exports of
+one layout are read out as one ensemble, as ``crossglg eval`` does with checkpoints
+(docs/TRAINING.md, "Seed ensembles"): a seed or input-stream ensemble transfers as it was measured.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, JOINT_READOUTS, Readouts
+from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, JOINT_READOUTS, Ensemble, Readouts
 
 
 def transfer_eval(
-    export_dir: Path,
+    export_dirs: Sequence[Path],
     data_dir: Path,
     protocol: str,
     seed: int = 0,
     classifiers: tuple[str, ...] = CLASSIFIERS,
     fusion_weight: float = FUSION_WEIGHT,
 ) -> dict:
-    """One-shot accuracy of ``export_dir`` on ``data_dir`` under ``protocol``, per read-out.
+    """One-shot accuracy of the exports in ``export_dirs`` (one model, or their ensemble) on
+    ``data_dir`` under ``protocol``, per read-out.
 
-    A read-out the export cannot serve (dc without statistics, cl2n from a format-1 export)
+    A read-out the exports cannot serve (dc without statistics, cl2n from a format-1 export)
     is left out of the result rather than failing the others.
     """
     from crossglg.baselines.dtw import normalise
@@ -34,34 +38,44 @@ def transfer_eval(
     from crossglg.data.splits import split_prepared
     from crossglg.errors import UserError
     from crossglg.train.evaluate import within_joint_budget
-    from crossglg.train.export import ExportedModel
+    from crossglg.train.export import load_exports
     from crossglg.vocab.layouts import get_layout
     from crossglg.vocab.protocols import load_protocol
 
-    model = ExportedModel(export_dir)
+    models = load_exports(export_dirs)
     data = open_prepared(data_dir)
     proto = load_protocol(protocol, data.dataset)
     layout = get_layout(data.layout)
-    to_model = layout.mapping_to(get_layout(model.meta["layout"]))
+    to_model = layout.mapping_to(get_layout(models[0].meta["layout"]))
     split = split_prepared(data, proto)
     labels = np.asarray(data.labels)
+    joints = None
+    if JOINT_READOUTS & set(classifiers):  # on the new dataset's own layout, once for every member
+        joints = [np.stack([normalise(data.sequence(int(i)), layout) for i in idx])
+                  for idx in (split.exemplar, split.query)]  # fmt: skip
 
-    def features(indices: np.ndarray):
+    def features(model, indices: np.ndarray, part: int):
         sequences = [data.sequence(int(i))[:, :, to_model] for i in indices]
         feats, _ = model.embed_features(sequences, joint_frames="jfdtw" in classifiers)
-        if JOINT_READOUTS & set(classifiers):
-            feats.joints = np.stack([normalise(data.sequence(int(i)), layout) for i in indices])
+        if joints is not None:
+            feats.joints = joints[part]
         return feats
 
-    sup = features(split.exemplar)
-    classifiers = within_joint_budget(classifiers, sup, len(split.query))
-    query = features(split.query)
     truth = labels[split.query]
-    readouts = Readouts(sup, labels[split.exemplar], query, model.aux, model.dc, fusion_weight, seed)
+    model_free: dict = {}
+    members = []
+    for model in models:
+        sup = features(model, split.exemplar, 0)
+        classifiers = within_joint_budget(classifiers, sup, len(split.query))
+        query = features(model, split.query, 1)
+        members.append(Readouts(sup, labels[split.exemplar], query, model.aux, model.dc, fusion_weight, seed,
+                                model_free=model_free))  # fmt: skip
+    readouts = members[0] if len(members) == 1 else Ensemble(members)
     result = {
         "protocol": proto.name,
         "data_layout": data.layout,
-        "model_layout": model.meta["layout"],
+        "model_layout": models[0].meta["layout"],
+        "models": len(models),
         "queries": len(truth),
         "fusion_weight": fusion_weight,
         "mapping": to_model.tolist(),

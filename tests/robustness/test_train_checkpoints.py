@@ -206,3 +206,20 @@ def test_an_export_from_before_safe_loading_says_how_to_convert(root, exemplars)
     meta["model"], meta["dc"] = {}, {"beta": "x"}
     (export / "export.json").write_text(json.dumps(meta))
     assert "'dc' must hold exactly" in user_error(["predict", export, *exemplars, good])
+
+
+def test_every_ensemble_member_is_checked_like_the_first(root, exemplars):
+    good = _query(root, "good.npy", np.random.default_rng(0).normal(size=(20, 25, 3)))
+    export = root / "export"
+    message = user_error(["predict", export, *exemplars, good, "--ensemble", root / "queries"])
+    assert message.startswith(f"{root / 'queries'} is not an export directory")
+    # the same directory spelled another way is still one model
+    assert "named twice" in user_error(
+        ["predict", export, *exemplars, good, "--ensemble", export / ".." / "export"]
+    )
+    marker = root / "pwned-member"
+    member = root / "export-member"
+    shutil.copytree(export, member)
+    torch.save({"weight": Payload(marker)}, member / "state_dict.pt")
+    assert "refers to posix.system" in user_error(["predict", export, *exemplars, good, "--ensemble", member])
+    assert not marker.exists()

@@ -136,6 +136,44 @@ def test_predict_classifies_files_among_exemplar_actions(small, run_cli, train_a
         run_cli([*args, "--classifier", "all", str(files["shake head"])])
 
 
+def test_predict_with_an_ensemble_averages_each_exports_standardised_scores(
+    small, run_cli, train_args, tmp_path
+):
+    """Two exports of different input streams: the ensemble's score of each action is the mean of
+    the members' own scores standardised over the actions, and the exemplars still find themselves."""
+    from crossglg.data.prepared import open_prepared
+    from crossglg.errors import UserError
+    from crossglg.train.oneshot import standardise
+
+    exports = []
+    for name, stream in (("joint", "joint"), ("motion", "motion")):
+        run = tmp_path / name
+        run_cli(train_args(run, "--epochs", "1", "--set", f"input_stream={stream}", text=False))
+        exports.append(tmp_path / f"export-{name}")
+        run_cli(["export", str(run / "last.pt"), "--out", str(exports[-1])])
+    data = open_prepared(small["data"])
+    args, files = [], []
+    labels = np.asarray(data.labels)
+    for c in (2, 20, 34):
+        files.append(tmp_path / f"a{c}.npy")
+        np.save(files[-1], _as_generic(data.sequence(int(np.flatnonzero(labels == c - 1)[0]))))
+        args += ["--exemplar", f"a{c}={files[-1]}"]
+    query = tmp_path / "query.npy"  # a clip that is none of the exemplars
+    np.save(query, _as_generic(data.sequence(int(np.flatnonzero(labels == 19)[1]))))
+    for readout in ("cosine", "jfdtw", "fused"):
+        common = [*args, "--classifier", readout, "--json", *map(str, files), str(query)]
+        single = [json.loads(run_cli(["predict", str(e), *common])) for e in exports]
+        both = json.loads(run_cli(["predict", str(exports[0]), "--ensemble", str(exports[1]), *common]))
+        assert [r["models"] for r in both] == [2] * 4 and single[0][0]["models"] == 1
+        assert [r["prediction"] for r in both[:3]] == ["a2", "a20", "a34"], readout
+        for i, row in enumerate(both):
+            actions = list(row["similarities"])
+            own = [standardise(np.array([[s[i]["similarities"][a] for a in actions]]))[0] for s in single]
+            np.testing.assert_allclose([row["similarities"][a] for a in actions], np.mean(own, 0), atol=1e-9)
+    with pytest.raises(UserError, match="named twice"):
+        run_cli(["predict", str(exports[0]), "--ensemble", str(exports[0]), *args, str(query)])
+
+
 def test_predict_reads_real_msr_files(real_data, tmp_path, run_cli):
     """predict's reader path on the real 20-joint format: bad layout is a one-line UserError."""
     from crossglg.errors import UserError

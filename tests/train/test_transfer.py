@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from typer.testing import CliRunner
 from crossglg.cli import app
 
 pytestmark = pytest.mark.slow
+
+READOUTS = ("cosine", "dc", "cl2n", "fdtw", "jfdtw", "dtw", "ndtw", "fused")
 
 
 def test_transfer_maps_kinect_v1_joints_into_the_models_layout(
@@ -65,6 +68,18 @@ def test_transfer_maps_kinect_v1_joints_into_the_models_layout(
         run_cli(["transfer", str(export), "--data", str(utk), "--protocol", "utkinect-all10", "--json"])
     )
     assert (again["cosine"], again["dc"]) == (doc["cosine"], doc["dc"])
+
+    # an ensemble of a model with its own copy reads out as the model itself (standardising each
+    # query's scores keeps their order); joint DTW involves no model and runs once
+    twin = tmp_path / "twin"
+    shutil.copytree(export, twin)
+    pair = json.loads(
+        run_cli(
+            ["transfer", str(export), str(twin), "--data", str(utk), "--protocol", "utkinect-all10", "--json"]
+        )
+    )
+    assert (pair["models"], doc["models"]) == (2, 1)
+    assert {r: pair[r] for r in READOUTS} == {r: doc[r] for r in READOUTS}
 
     wrong = CliRunner().invoke(
         app, ["transfer", str(export), "--data", str(utk), "--protocol", "msr-action3d"]
