@@ -74,24 +74,31 @@ class PreprocessConfig:
     def __post_init__(self) -> None:
         lo, hi = self.crop_ratio
         if not 0 < lo <= hi <= 1:
-            raise UserError(
-                f"preprocess: crop_ratio must satisfy 0 < low <= high <= 1, got {self.crop_ratio}"
-            )
+            raise PipelineError("crop_ratio", f"must satisfy 0 < low <= high <= 1, got {self.crop_ratio}")
         if not 0 < self.test_ratio <= 1:
-            raise UserError(f"preprocess: test_ratio must be in (0, 1], got {self.test_ratio}")
-        if self.frames < 1 or self.persons < 1:
-            raise UserError(f"preprocess: frames and persons must be >= 1, got {self.frames}, {self.persons}")
-        if self.min_crop < 1:
-            raise UserError(f"preprocess: min_crop must be >= 1, got {self.min_crop}")
+            raise PipelineError("test_ratio", f"must be in (0, 1], got {self.test_ratio}")
+        for name in ("frames", "persons", "min_crop"):
+            if getattr(self, name) < 1:
+                raise PipelineError(name, f"must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.scale < 1:
-            raise UserError(f"preprocess: scale must be in [0, 1), got {self.scale}")
+            raise PipelineError("scale", f"must be in [0, 1), got {self.scale}")
         if not 0 <= self.mirror <= 1:
-            raise UserError(f"preprocess: mirror is a probability in [0, 1], got {self.mirror}")
+            raise PipelineError("mirror", f"is a probability in [0, 1], got {self.mirror}")
         if self.stream not in STREAMS:
-            raise UserError(f"preprocess: stream must be one of {', '.join(STREAMS)}, got {self.stream!r}")
+            raise PipelineError("stream", f"must be one of {', '.join(STREAMS)}, got {self.stream!r}")
         for name in ("rotation", "shear", "speed"):
             if getattr(self, name) < 0:
-                raise UserError(f"preprocess: {name} must be >= 0, got {getattr(self, name)}")
+                raise PipelineError(name, f"must be >= 0, got {getattr(self, name)}")
+
+
+class PipelineError(UserError):
+    """A pipeline setting out of range. ``field`` is kept apart from the problem so that a caller
+    whose users spell the setting otherwise (the training config's ``aug_*`` and ``input_stream``
+    keys) can name it in their terms."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"preprocess: {field} {problem}")
+        self.field, self.problem = field, problem
 
 
 class Batch(NamedTuple):

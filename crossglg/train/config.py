@@ -163,24 +163,23 @@ class TrainConfig:
         ModelConfig.from_dict(self.model)
 
     def preprocess_config(self, persons: int):
-        """The input pipeline this configuration asks for (``persons`` resolved from the data)."""
-        from crossglg.data.preprocess import PreprocessConfig
+        """The input pipeline this configuration asks for (``persons`` resolved from the data); a
+        setting out of range is named by its key here, not by the pipeline's own field name."""
+        from crossglg.data.preprocess import PipelineError, PreprocessConfig
 
         if not (isinstance(self.crop_ratio, list | tuple) and len(self.crop_ratio) == 2):
             raise UserError(f"config: crop_ratio must be [low, high], got {self.crop_ratio!r}")
-        return PreprocessConfig(
-            frames=self.frames,
-            persons=persons,
-            crop_ratio=(float(self.crop_ratio[0]), float(self.crop_ratio[1])),
-            min_crop=self.crop_min_frames,
-            rotation=self.aug_rotation,
-            normalize_scale=self.normalize_scale,
-            scale=self.aug_scale,
-            shear=self.aug_shear,
-            mirror=self.aug_mirror,
-            speed=self.aug_speed,
-            stream=self.input_stream,
-        )
+        keys = {"min_crop": "crop_min_frames", "rotation": "aug_rotation", "scale": "aug_scale",
+                "shear": "aug_shear", "mirror": "aug_mirror", "speed": "aug_speed", "stream": "input_stream"}  # fmt: skip
+        try:
+            return PreprocessConfig(
+                frames=self.frames, persons=persons, crop_ratio=(float(self.crop_ratio[0]), float(self.crop_ratio[1])),
+                min_crop=self.crop_min_frames, rotation=self.aug_rotation, normalize_scale=self.normalize_scale,
+                scale=self.aug_scale, shear=self.aug_shear, mirror=self.aug_mirror, speed=self.aug_speed,
+                stream=self.input_stream,
+            )  # fmt: skip
+        except PipelineError as err:
+            raise UserError(f"config: {keys.get(err.field, err.field)} {err.problem}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -136,10 +136,42 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
     }
 
 
+# the input pipeline's test-time settings an export keeps, with their types
+_TEST_TIME = {
+    "center": bool,
+    "normalize_view": bool,
+    "test_ratio": float,
+    "normalize_scale": bool,
+    "stream": str,
+}
+
+
 def _preprocess_meta(cfg) -> dict[str, Any]:
     """The test-time settings of the input pipeline, so ``predict`` feeds the model as training did."""
-    return {"center": cfg.center, "normalize_view": cfg.normalize_view, "test_ratio": cfg.test_ratio,
-            "normalize_scale": cfg.normalize_scale, "stream": cfg.stream}  # fmt: skip
+    return {key: getattr(cfg, key) for key in _TEST_TIME}
+
+
+def _test_time_pipeline(meta: dict[str, Any], path: Path):
+    """The export's test-time pipeline, its ``preprocess`` table checked key by key (an export is
+    untrusted input: an unknown key or a wrong type must not end in a traceback)."""
+    from crossglg.data.preprocess import PipelineError, PreprocessConfig
+
+    raw = meta.get(
+        "preprocess", {}
+    )  # exports written before the pipeline options had only frames and persons
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: 'preprocess' must be a table of test-time settings")
+    for key, value in raw.items():
+        kind = _TEST_TIME.get(key)
+        if kind is None:
+            raise UserError(f"{path}: preprocess.{key} is not a test-time setting ({', '.join(_TEST_TIME)})")
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not (number if kind is float else isinstance(value, kind)):
+            raise UserError(f"{path}: preprocess.{key}={value!r} is not {kind.__name__}")
+    try:
+        return PreprocessConfig(frames=meta["frames"], persons=meta["persons"], **raw)
+    except PipelineError as err:
+        raise UserError(f"{path}: preprocess.{err.field} {err.problem}") from None
 
 
 def _null():
@@ -158,6 +190,7 @@ class ExportedModel:
         export_dir = Path(export_dir)
         self.meta = _read_meta(export_dir)
         self.dc = dc_settings(self.meta["dc"], export_dir)
+        self.pipeline = _test_time_pipeline(self.meta, export_dir / META_NAME)
         self.device = device
         weights = export_dir / "state_dict.pt"
         if not weights.is_file():
@@ -200,13 +233,12 @@ class ExportedModel:
         compiled programs keep their documented three outputs."""
         import torch
 
-        from crossglg.data.preprocess import PreprocessConfig, preprocess
+        from crossglg.data.preprocess import preprocess
         from crossglg.train.oneshot import Features
 
-        # exports written before the pipeline options had only frames and persons
-        test_time = self.meta.get("preprocess", {})
-        cfg = PreprocessConfig(frames=self.meta["frames"], persons=self.meta["persons"], **test_time)
-        batch = preprocess(sequences, layout=self.meta["layout"], train=False, config=cfg, device=self.device)
+        batch = preprocess(
+            sequences, layout=self.meta["layout"], train=False, config=self.pipeline, device=self.device
+        )
         with torch.no_grad():
             inner = self.module.inner.features(batch.x)  # one pass for both the outputs and the joints
             out = self.module.outputs(inner, batch.x)

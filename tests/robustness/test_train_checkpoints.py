@@ -223,3 +223,25 @@ def test_every_ensemble_member_is_checked_like_the_first(root, exemplars):
     torch.save({"weight": Payload(marker)}, member / "state_dict.pt")
     assert "refers to posix.system" in user_error(["predict", export, *exemplars, good, "--ensemble", member])
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"stream": "velocity"}, "preprocess.stream must be one of joint, bone, motion, got 'velocity'"),
+        ({"test_ratio": 0}, "preprocess.test_ratio must be in (0, 1], got 0"),
+        ({"test_ratio": "0.9"}, "preprocess.test_ratio='0.9' is not float"),
+        ({"center": 1}, "preprocess.center=1 is not bool"),
+        ({"evil": 1}, "preprocess.evil is not a test-time setting"),
+        ([1, 2], "'preprocess' must be a table of test-time settings"),
+    ],
+)
+def test_a_crafted_test_time_pipeline_is_named_in_one_line(root, exemplars, table, message):
+    export = root / "export-pipeline"
+    shutil.rmtree(export, ignore_errors=True)
+    shutil.copytree(root / "export", export)
+    meta = json.loads((export / "export.json").read_text())
+    meta["preprocess"] = table
+    (export / "export.json").write_text(json.dumps(meta))
+    good = _query(root, "good.npy", np.random.default_rng(0).normal(size=(20, 25, 3)))
+    assert user_error(["predict", export, *exemplars, good]).startswith(f"{export / 'export.json'}: {message}")

@@ -81,14 +81,17 @@ def test_pipeline_keys_reach_the_preprocessing(msr) -> None:
     [
         ("holdout_classes", 1, "holdout_classes"),
         ("persons", -1, "persons"),
-        ("aug_mirror", 2.0, "probability"),
+        ("aug_mirror", 2.0, "^config: aug_mirror is a probability in \\[0, 1\\], got 2.0$"),
+        ("aug_scale", 1.0, "^config: aug_scale must be in \\[0, 1\\), got 1.0$"),
+        ("aug_speed", -0.1, "^config: aug_speed must be >= 0, got -0.1$"),
         ("crop_min_frames", 0, "crop_min_frames"),
         ("crop_ratio", [0.9, 0.5], "crop_ratio"),
         ("crop_ratio", [0.5], "crop_ratio"),
-        ("input_stream", "bones", "stream must be one of"),
+        ("input_stream", "bones", "^config: input_stream must be one of joint, bone, motion, got 'bones'$"),
     ],
 )
 def test_bad_pipeline_values_are_one_line_errors(msr, key, value, match) -> None:
+    """Named by the key the user wrote (aug_scale), not by the pipeline's own field (scale)."""
     with pytest.raises(UserError, match=match):
         _cfg(msr, **{key: value})
 
