@@ -7,6 +7,9 @@
     OMP_NUM_THREADS=1 .venv/bin/python bench/oneshot_eval.py --out runs/oneshot --report-only --docs docs/RESULTS.md
     OMP_NUM_THREADS=1 .venv/bin/python bench/oneshot_eval.py --out runs/msr --holdout --condition corrected --seeds 3
     .venv/bin/python bench/oneshot_eval.py --out runs/msr --report-only --against crossglg
+    .venv/bin/python bench/oneshot_eval.py --out runs/oneshot --seeds 3 --condition base --condition motion \
+        --add-condition 'motion=--no-text --set input_stream=motion' --ensemble 'jm=base,motion' \
+        --ensemble 'two=base,base+1' --condition jm --condition two --against two
     .venv/bin/python bench/oneshot_eval.py --curves runs/search/A-f0 runs/search/B-f0
 
 Every step is a real command in its own process (``crossglg data prepare``, ``crossglg-text
@@ -27,6 +30,11 @@ export``, ``crossglg transfer``), so the tables are what a user gets from the sa
   is never trained again (one measured with older read-outs is evaluated, exported and
   transferred again: ``stale``), a killed training resumes from its last epoch, and
   ``--report-only`` rebuilds the report from whatever has finished.
+- **Ensembles** (``--ensemble 'NAME=COND,COND+1'``): a row whose run at seed s is the ensemble of
+  finished trainings, each member a condition at seed s plus an offset (``base+1``: the base run
+  of seed s + 1), so that stream ensembles pair with seed ensembles of their size. It is
+  evaluated by ``crossglg eval MEMBER…`` (and on the jeanie split ``crossglg transfer EXPORT…``),
+  never trained; naming it with ``--condition`` reports it like any condition, ``--against`` too.
 - **Report** (``OUT/report.md``, ``report.json``, ``report.png``): accuracy per condition and
   read-out (mean ± sample std over runs), the paired difference of each condition against
   ``base`` with a 95 % bootstrap interval over runs × queries, per-class accuracy, and the
@@ -103,6 +111,17 @@ class Condition:
             return self.flags
         local = REPO / "bench" / "recipes" / f"{self.config}.toml"
         return ("--config", str(local) if local.is_file() else self.config, *self.flags)
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """A row made of finished runs: ``members`` are (condition, seed offset) pairs (``--ensemble``)."""
+
+    label: str
+    members: tuple[tuple[str, int], ...]
+
+    def runs(self, seed: int) -> list[tuple[str, int]]:
+        return [(cond, seed + k) for cond, k in self.members]
 
 
 # the cache holds the hand-written MSR text (examples/, auxiliary classes only) and the curated
@@ -284,12 +303,49 @@ def run_one(out: Path, split: str, cond: str, seed: int, args: argparse.Namespac
     doc = {"split": split, "condition": cond, "seed": seed, "flags": list(conditions[cond].flags)}
     doc["config"] = conditions[cond].config or "cpu-small"
     doc["eval"] = json.loads(readouts.read_text())
-    if args.transfer and split == JEANIE:
-        if not (run_dir / "export" / "export.json").is_file():
-            command("export", rel, "--json", cwd=out)
+    return _finish(out, result, doc, [rel], args)
+
+
+def run_ensemble(
+    out: Path, split: str, name: str, ens: Ensemble, seed: int, args: argparse.Namespace
+) -> Path | None:
+    """Evaluate (and transfer) the ensemble of finished runs; None while a member is unfinished."""
+    result = out / "results" / split / f"{name}-s{seed}.json"
+    if result.is_file() and not stale(json.loads(result.read_text())):
+        return result
+    members = ens.runs(seed)
+    if not all((out / "results" / split / f"{c}-s{k}.json").is_file() for c, k in members):
+        return None
+    rels = [f"runs/{split}/{c}-s{k}" for c, k in members]
+    rel = f"runs/{split}/{name}-s{seed}"
+    readouts = out / rel / "results.json"
+    if result.is_file():  # stale: evaluated again with today's read-outs
+        readouts.unlink(missing_ok=True)
+        for member in rels:
+            (out / member / "export" / "export.json").unlink(missing_ok=True)
+    if not readouts.is_file():
+        command("eval", *rels, "--classifier", "all", "--out", rel, "--device", "cpu", cwd=out)
+    doc = {
+        "split": split,
+        "condition": name,
+        "seed": seed,
+        "members": rels,
+        "eval": json.loads(readouts.read_text()),
+    }
+    return _finish(out, result, doc, rels, args)
+
+
+def _finish(out: Path, result: Path, doc: dict, rels: list[str], args: argparse.Namespace) -> Path:
+    """Add the MSR → UTKinect transfer of the run (or of its members, one ensemble) on the jeanie
+    split, then write the result file atomically."""
+    if args.transfer and doc["split"] == JEANIE:
+        for rel in rels:
+            if not (out / rel / "export" / "export.json").is_file():
+                command("export", rel, "--json", cwd=out)
         utk = ("--data", "prepared/utk", "--protocol", "utkinect-all10", "--classifier", "all")
+        exports = [f"{rel}/export" for rel in rels]
         doc["transfer_utk"] = json.loads(
-            command("transfer", f"{rel}/export", *utk, "--seed", str(seed), "--json", cwd=out)
+            command("transfer", *exports, *utk, "--seed", str(doc["seed"]), "--json", cwd=out)
         )
     result.parent.mkdir(parents=True, exist_ok=True)
     tmp = result.with_suffix(".tmp")
@@ -538,6 +594,35 @@ def parse_conditions(extra: list[str]) -> dict[str, Condition]:
     return conditions
 
 
+def parse_ensembles(items: list[str] | None, conditions: dict) -> dict[str, Ensemble]:
+    """``NAME=COND[+K],COND[+K],…`` → :class:`Ensemble`; a bad spec is a one-line error."""
+    ensembles = {}
+    for item in items or []:
+        name, sep, spec = item.partition("=")
+        if not sep or not name or not spec:
+            raise SystemExit(f"--ensemble {item!r}: expected NAME=COND[+K],COND[+K],...")
+        if name in conditions:
+            raise SystemExit(f"--ensemble {name}: already the name of a condition")
+        members = []
+        for member in spec.split(","):
+            cond, plus, offset = member.strip().partition("+")
+            if cond not in conditions:
+                raise SystemExit(
+                    f"--ensemble {name}: {cond!r} is no condition; choose from {', '.join(conditions)}"
+                )
+            if plus and not offset.isdigit():
+                raise SystemExit(
+                    f"--ensemble {name}: {member!r}: the seed offset after '+' must be a whole number"
+                )
+            members.append((cond, int(offset) if plus else 0))
+        if len(members) < 2 or len(set(members)) < len(members):
+            raise SystemExit(f"--ensemble {name}: needs two or more different members")
+        ensembles[name] = Ensemble(
+            f"ensemble of {', '.join(m.strip() for m in spec.split(','))}", tuple(members)
+        )
+    return ensembles
+
+
 def main(argv: list[str] | None = None) -> None:
     from bench.real_data import data_root
 
@@ -557,6 +642,9 @@ def main(argv: list[str] | None = None) -> None:
         help="run (and report only) these conditions (repeatable; default: run base, crossglg; report all)",
     )
     p.add_argument("--add-condition", action="append", help="NAME=FLAGS: one more condition (repeatable)")
+    p.add_argument("--ensemble", action="append",
+                   help="NAME=COND[+K],COND[+K],...: a row of finished runs evaluated as one ensemble, member "
+                   "COND+K being COND's run of seed s+K (repeatable; name it with --condition)")  # fmt: skip
     p.add_argument("--no-transfer", dest="transfer", action="store_false", help="skip MSR → UTKinect")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (each uses one thread)")
     p.add_argument("--report-only", action="store_true", help="only rebuild the report from finished runs")
@@ -586,11 +674,13 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(curves(args.curves), indent=1))
         return
     conditions = parse_conditions(args.add_condition)
+    ensembles = parse_ensembles(args.ensemble, conditions)
+    rows = {**conditions, **ensembles}
     chosen = args.condition or list(DEFAULT)
     for option, names in (("--condition", chosen), ("--against", [args.against])):
-        unknown = sorted(set(names) - set(conditions))
+        unknown = sorted(set(names) - set(rows))
         if unknown:
-            raise SystemExit(f"{option} {', '.join(unknown)}: choose from {', '.join(conditions)}")
+            raise SystemExit(f"{option} {', '.join(unknown)}: choose from {', '.join(rows)}")
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     splits = ([] if args.no_jeanie else [JEANIE]) + [f"rand{i}" for i in range(1, args.random_splits + 1)]
@@ -607,7 +697,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report_only:
         prepare(out, args.data_root.resolve(), args.transfer)
         # seed-major, so every finished seed is a complete paired row set
-        plan = [(sp, c, s) for s in range(args.first_seed, args.seeds + 1) for sp in splits for c in chosen]
+        seeds = range(args.first_seed, args.seeds + 1)
+        plan = [(sp, c, s) for s in seeds for sp in splits for c in chosen if c in conditions]
 
         def one(job: tuple[str, str, int]) -> None:
             sp, c, s = job
@@ -618,7 +709,16 @@ def main(argv: list[str] | None = None) -> None:
 
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             list(pool.map(one, plan))
-    print(report(out, splits, conditions, args.docs, args.against, only=args.condition))
+        for s in seeds:  # after the trainings they are made of
+            for sp in splits:
+                for name in (c for c in chosen if c in ensembles):
+                    try:
+                        done = run_ensemble(out, sp, name, ensembles[name], s, args)
+                    except RuntimeError as err:
+                        print(f"{sp} {name} s{s} FAILED: {err}", file=sys.stderr, flush=True)
+                        continue
+                    print(sp, name, s, done or "members not finished", flush=True)
+    print(report(out, splits, rows, args.docs, args.against, only=args.condition))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -277,3 +278,43 @@ def test_a_result_of_older_read_outs_is_stale_and_is_evaluated_again(bench, tmp_
     path.write_text(json.dumps(older))
     assert bench.run_one(tmp_path, "jeanie", "base", 1, args, {}) == path
     assert json.loads(path.read_text()) == older
+
+
+def test_ensembles_name_conditions_with_seed_offsets_and_bad_specs_are_one_line_errors(bench):
+    conditions = bench.parse_conditions(["motion=--no-text --set input_stream=motion"])
+    ens = bench.parse_ensembles(["jm=base,motion", "two=base, base+1"], conditions)
+    assert ens["jm"].runs(3) == [("base", 3), ("motion", 3)]
+    assert ens["two"].runs(3) == [("base", 3), ("base", 4)]
+    for spec, message in (
+        ("jm", "expected NAME=COND"),
+        ("base=base,motion", "already the name of a condition"),
+        ("x=base,bone", "'bone' is no condition"),
+        ("x=base,base+one", "seed offset after '+' must be a whole number"),
+        ("x=base", "two or more different members"),
+        ("x=base,base+0", "two or more different members"),
+    ):
+        with pytest.raises(SystemExit, match=re.escape(message)):
+            bench.parse_ensembles([spec], conditions)
+
+
+def test_an_ensemble_waits_for_its_members_and_reports_like_a_condition(bench, tmp_path):
+    import argparse
+
+    conditions = bench.parse_conditions([])
+    ens = bench.parse_ensembles(["pair=base,crossglg", "seeds=base,base+1"], conditions)
+    fake_result(tmp_path, "rand1", "base", 1, {"jfdtw": 6})
+    args = argparse.Namespace(transfer=False)
+    # crossglg's run of seed 1 has not finished: nothing is evaluated, no command runs
+    assert bench.run_ensemble(tmp_path, "rand1", "pair", ens["pair"], 1, args) is None
+    assert not (tmp_path / "runs").exists()
+    # finished ensemble results (as `crossglg eval RUN…` leaves them) pair by split and seed
+    fake_result(tmp_path, "rand1", "pair", 1, {"jfdtw": 9})
+    fake_result(tmp_path, "rand1", "seeds", 1, {"jfdtw": 7})
+    rows = {**conditions, **ens}
+    assert bench.run_ensemble(tmp_path, "rand1", "pair", ens["pair"], 1, args) == (
+        tmp_path / "results" / "rand1" / "pair-s1.json"
+    )
+    text = bench.report(tmp_path, ["rand1"], rows, None, against="seeds", only=["pair", "seeds"])
+    summary = json.loads((tmp_path / "report.json").read_text())
+    assert summary["paired"]["pair"]["jfdtw"]["mean"] == pytest.approx(0.2)
+    assert "ensemble of base, crossglg" in text
