@@ -244,4 +244,6 @@ def test_a_crafted_test_time_pipeline_is_named_in_one_line(root, exemplars, tabl
     meta["preprocess"] = table
     (export / "export.json").write_text(json.dumps(meta))
     good = _query(root, "good.npy", np.random.default_rng(0).normal(size=(20, 25, 3)))
-    assert user_error(["predict", export, *exemplars, good]).startswith(f"{export / 'export.json'}: {message}")
+    assert user_error(["predict", export, *exemplars, good]).startswith(
+        f"{export / 'export.json'}: {message}"
+    )
