@@ -156,9 +156,8 @@ def _test_time_pipeline(meta: dict[str, Any], path: Path):
     untrusted input: an unknown key or a wrong type must not end in a traceback)."""
     from crossglg.data.preprocess import PipelineError, PreprocessConfig
 
-    raw = meta.get(
-        "preprocess", {}
-    )  # exports written before the pipeline options had only frames and persons
+    # exports written before the pipeline options had only frames and persons
+    raw = meta.get("preprocess", {})
     if not isinstance(raw, dict):
         raise UserError(f"{path}: 'preprocess' must be a table of test-time settings")
     for key, value in raw.items():
