@@ -85,3 +85,25 @@ def test_transfer_maps_kinect_v1_joints_into_the_models_layout(
         app, ["transfer", str(export), "--data", str(utk), "--protocol", "msr-action3d"]
     )
     assert wrong.exit_code != 0
+
+
+def test_an_ensemble_of_exports_of_two_layouts_is_refused_in_one_line(
+    small, run_cli, train_args, real_data, tmp_path
+):
+    """An NTU-25 export and an MSR-20 export read the same files differently: refused, naming the second."""
+    from crossglg.data.prepare import prepare
+    from crossglg.errors import UserError
+
+    runs = {"ntu": tmp_path / "ntu", "msr": tmp_path / "msr"}
+    run_cli(train_args(runs["ntu"], "--epochs", "1", text=False))
+    msr = tmp_path / "msr-data"
+    prepare(real_data("msr_action3d"), "msr-action3d", msr, workers=2)
+    run_cli(["train", "--no-text", "--data", str(msr), "--protocol", "msr-action3d", "--device", "cpu",
+             "--out", str(runs["msr"]), "--epochs", "1", "--set", "frames=12",
+             "--set", "model.encoder.base_channels=8"])  # fmt: skip
+    exports = [Path(json.loads(run_cli(["export", str(r), "--json"]))["export"]) for r in runs.values()]
+    with pytest.raises(UserError) as err:
+        run_cli(["transfer", *map(str, exports), "--data", str(msr), "--protocol", "msr-action3d"])
+    assert str(err.value) == (
+        f"{exports[1]}: layout msr20, but {exports[0]} has ntu25; an ensemble needs one layout"
+    )
