@@ -65,6 +65,9 @@ def test_the_documented_commands_run(real_data, run_cli, tmp_path):
                     assert json.loads(out)["shots"] == 5
                 if args[0] == "predict":
                     assert len(out.strip().splitlines()) == 2
+                if args[0] == "transfer" and "--json" in args:  # two exports read out as one ensemble
+                    doc = json.loads(out)
+                    assert doc["models"] == 2 and 0 <= doc["jfdtw"] <= 1 and doc["queries"] == 189
             elif cmd[0] == "torchrun":
                 assert cmd[1:6] == ["--standalone", "--nproc-per-node", "2", "-m", "crossglg.cli"]
             else:
@@ -79,7 +82,10 @@ def test_the_documented_commands_run(real_data, run_cli, tmp_path):
             ran.append(cmd[0] if cmd[0] != "crossglg" else f"crossglg {cmd[1]}")
     finally:
         os.chdir(old)
-    assert ran.count("crossglg train") == 4 and "crossglg predict" in ran and "crossglg export" in ran
+    assert (
+        ran.count("crossglg train") == 4 and ran.count("crossglg predict") == 2 and "crossglg export" in ran
+    )
+    assert ran.count("crossglg transfer") == 2
     assert (work / "runs" / "msr" / "export" / "model.ts").is_file()
     assert (work / "runs" / "msr" / "eval-picked" / "joint_importance.png").is_file()
     ensemble = json.loads((work / "runs" / "msr-ensemble" / "results.json").read_text())
