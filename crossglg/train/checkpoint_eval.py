@@ -17,7 +17,15 @@ from crossglg.errors import UserError
 from crossglg.train import checkpoint as ckpt_io
 from crossglg.train.data import OneShotSplit
 from crossglg.train.distributed import Dist
-from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, JOINT_READOUTS, Ensemble, Readouts, ScoreSource
+from crossglg.train.oneshot import (
+    CLASSIFIERS,
+    FUSION_WEIGHT,
+    JOINT_READOUTS,
+    Ensemble,
+    Readouts,
+    ScoreSource,
+    combined,
+)
 from crossglg.train.precision import amp_dtype, autocast_factory
 from crossglg.train.session import Session, build_session
 
@@ -113,7 +121,7 @@ def _read_out(
             dc_config(cfg), fusion_weight=fusion_weight, seed=cfg.seed, model_free=model_free,
         ))  # fmt: skip
         has_jid = has_jid or k_sup is not None
-    readouts = per_view[0] if len(per_view) == 1 else Ensemble(per_view)
+    readouts = combined(per_view)
     return _Member(path, int(state["epoch"]) + 1, s, split, readouts, classifiers, has_jid)
 
 

@@ -20,6 +20,10 @@ from crossglg.errors import UserError
 from crossglg.train.text_controls import TEXT_CONTROLS
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
+# the input pipeline's fields (crossglg.data.preprocess.PreprocessConfig) as this config spells them,
+# where the names differ
+PIPELINE_KEYS = {"min_crop": "crop_min_frames", "rotation": "aug_rotation", "scale": "aug_scale",
+                 "shear": "aug_shear", "mirror": "aug_mirror", "speed": "aug_speed", "stream": "input_stream"}  # fmt: skip
 # (low, high, low_open) per numeric field: low/high None = unbounded; every float must be finite
 TRAIN_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "epochs": (1, None, False),
@@ -169,8 +173,6 @@ class TrainConfig:
 
         if not (isinstance(self.crop_ratio, list | tuple) and len(self.crop_ratio) == 2):
             raise UserError(f"config: crop_ratio must be [low, high], got {self.crop_ratio!r}")
-        keys = {"min_crop": "crop_min_frames", "rotation": "aug_rotation", "scale": "aug_scale",
-                "shear": "aug_shear", "mirror": "aug_mirror", "speed": "aug_speed", "stream": "input_stream"}  # fmt: skip
         try:
             return PreprocessConfig(
                 frames=self.frames, persons=persons, crop_ratio=(float(self.crop_ratio[0]), float(self.crop_ratio[1])),
@@ -179,7 +181,7 @@ class TrainConfig:
                 stream=self.input_stream,
             )  # fmt: skip
         except PipelineError as err:
-            raise UserError(f"config: {keys.get(err.field, err.field)} {err.problem}") from None
+            raise UserError(f"config: {PIPELINE_KEYS.get(err.field, err.field)} {err.problem}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -339,7 +339,7 @@ def predict_files(
     standardised over the actions, then averaged: docs/TRAINING.md, "Seed ensembles").
     """
     from crossglg.baselines.dtw import normalise
-    from crossglg.train.oneshot import JOINT_READOUTS, Ensemble, Readouts, resolve_classifiers
+    from crossglg.train.oneshot import JOINT_READOUTS, Readouts, combined, resolve_classifiers
     from crossglg.vocab.layouts import get_layout
 
     if classifier == "all":
@@ -371,7 +371,7 @@ def predict_files(
         members.append(
             Readouts(sup, labels, query, model.aux, model.dc, fusion_weight, model_free=model_free)
         )
-    readouts = members[0] if len(members) == 1 else Ensemble(members)
+    readouts = combined(members)
     classes, scores = readouts.scores(classifier)
     pred = classes[np.argmax(scores, axis=1)]
     return [

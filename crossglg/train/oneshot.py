@@ -316,6 +316,12 @@ class Ensemble(ScoreSource):
         return classes, np.mean([standardise(s) for _, s in got], axis=0)
 
 
+def combined(members: Sequence[ScoreSource]) -> ScoreSource:
+    """One model's read-outs as they are (raw scores, e.g. cosines, stay readable); several as their
+    :class:`Ensemble`."""
+    return members[0] if len(members) == 1 else Ensemble(members)
+
+
 @dataclass
 class Report:
     """Accuracy of one classifier: overall, per class, and the confusion matrix (rows = truth)."""

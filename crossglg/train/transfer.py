@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, JOINT_READOUTS, Ensemble, Readouts
+from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, JOINT_READOUTS, Readouts, combined
 
 
 def transfer_eval(
@@ -49,14 +49,15 @@ def transfer_eval(
     to_model = layout.mapping_to(get_layout(models[0].meta["layout"]))
     split = split_prepared(data, proto)
     labels = np.asarray(data.labels)
+    # read once for every member: the exemplars, then the queries
+    sequences = [[data.sequence(int(i)) for i in idx] for idx in (split.exemplar, split.query)]
     joints = None
-    if JOINT_READOUTS & set(classifiers):  # on the new dataset's own layout, once for every member
-        joints = [np.stack([normalise(data.sequence(int(i)), layout) for i in idx])
-                  for idx in (split.exemplar, split.query)]  # fmt: skip
+    if JOINT_READOUTS & set(classifiers):  # on the new dataset's own layout
+        joints = [np.stack([normalise(x, layout) for x in part]) for part in sequences]
 
-    def features(model, indices: np.ndarray, part: int):
-        sequences = [data.sequence(int(i))[:, :, to_model] for i in indices]
-        feats, _ = model.embed_features(sequences, joint_frames="jfdtw" in classifiers)
+    def features(model, part: int):
+        mapped = [x[:, :, to_model] for x in sequences[part]]
+        feats, _ = model.embed_features(mapped, joint_frames="jfdtw" in classifiers)
         if joints is not None:
             feats.joints = joints[part]
         return feats
@@ -65,12 +66,12 @@ def transfer_eval(
     model_free: dict = {}
     members = []
     for model in models:
-        sup = features(model, split.exemplar, 0)
+        sup = features(model, 0)
         classifiers = within_joint_budget(classifiers, sup, len(split.query))
-        query = features(model, split.query, 1)
+        query = features(model, 1)
         members.append(Readouts(sup, labels[split.exemplar], query, model.aux, model.dc, fusion_weight, seed,
                                 model_free=model_free))  # fmt: skip
-    readouts = members[0] if len(members) == 1 else Ensemble(members)
+    readouts = combined(members)
     result = {
         "protocol": proto.name,
         "data_layout": data.layout,
