@@ -30,6 +30,26 @@ _NTU_SPINE_BASE, _NTU_SPINE_MID, _NTU_LEFT_SHOULDER, _NTU_RIGHT_SHOULDER = 0, 1,
 STREAMS = ("joint", "bone", "motion")
 
 
+def stream_parts(stream: str) -> tuple[str, ...]:
+    """The streams a ``+``-joined input stream concatenates (``joint+bone+motion``: 9 channels).
+
+    Raises PipelineError for an unknown or repeated part, so every reader of the setting (the
+    training config, an export's ``preprocess`` table) names it the same way.
+    """
+    parts = tuple(stream.split("+"))
+    if any(part not in STREAMS for part in parts) or len(set(parts)) != len(parts):
+        raise PipelineError(
+            "stream",
+            f"must be one of {', '.join(STREAMS)} or several joined by '+' (each once), got {stream!r}",
+        )
+    return parts
+
+
+def stream_channels(stream: str) -> int:
+    """Input channels of a model fed ``stream``: three (x, y, z) per part."""
+    return 3 * len(stream_parts(stream))
+
+
 @dataclass(frozen=True)
 class PreprocessConfig:
     """What the feeder does; the defaults are CTR-GCN's (docs/TRAINING.md, "Input pipeline and augmentation"), every addition off.
@@ -53,7 +73,8 @@ class PreprocessConfig:
     ``bone`` each joint minus its parent (:attr:`Layout.parents`; the centre's vector is 0),
     ``motion`` each frame minus the one before it (the first frame's is 0). Models fed different
     streams err differently, which is what an ensemble of them needs (docs/TRAINING.md, "Input
-    streams").
+    streams"); ``joint+bone+motion`` (any parts joined by ``+``) feeds one model all of them at
+    once, three channels each (:func:`stream_parts`).
     """
 
     frames: int = 64
@@ -84,8 +105,7 @@ class PreprocessConfig:
             raise PipelineError("scale", f"must be in [0, 1), got {self.scale}")
         if not 0 <= self.mirror <= 1:
             raise PipelineError("mirror", f"is a probability in [0, 1], got {self.mirror}")
-        if self.stream not in STREAMS:
-            raise PipelineError("stream", f"must be one of {', '.join(STREAMS)}, got {self.stream!r}")
+        stream_parts(self.stream)
         for name in ("rotation", "shear", "speed"):
             if getattr(self, name) < 0:
                 raise PipelineError(name, f"must be >= 0, got {getattr(self, name)}")
@@ -298,10 +318,10 @@ def _mirror(
 
 
 def mirror_input(x: torch.Tensor, layout: Layout) -> torch.Tensor:
-    """Model input [N, 3, T, V, M] as done with the other side: x negated, the layout's
-    ``left_right`` joints swapped (the test-time mirror view, docs/TRAINING.md, "Test-time views")."""
+    """Model input [N, 3·parts, T, V, M] as done with the other side: every part's x negated, the
+    layout's ``left_right`` joints swapped (the test-time mirror view, docs/TRAINING.md, "Test-time views")."""
     out = x[:, :, :, list(layout.mirror_order)].clone()
-    out[:, 0] = -out[:, 0]
+    out[:, 0::3] = -out[:, 0::3]
     return out
 
 
@@ -401,11 +421,17 @@ def preprocess(
 
 
 def to_stream(x: torch.Tensor, stream: str, layout: Layout) -> torch.Tensor:
-    """Model input [N, 3, T, V, M] of joint coordinates as the ``stream`` asks (PreprocessConfig).
+    """Model input [N, 3·parts, T, V, M] of joint coordinates [N, 3, T, V, M] as the ``stream`` asks
+    (PreprocessConfig), the parts of a joined stream concatenated along channels in its order.
 
     Both transforms are linear and commute with the left-right mirror where the layout's bones
     are symmetric, so the mirror view (:func:`mirror_input`) applies to any stream.
     """
+    parts = [_one_stream(x, part, layout) for part in stream_parts(stream)]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+
+def _one_stream(x: torch.Tensor, stream: str, layout: Layout) -> torch.Tensor:
     if stream == "bone":
         return x - x[:, :, :, list(layout.parents)]
     if stream == "motion":

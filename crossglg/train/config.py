@@ -164,7 +164,19 @@ class TrainConfig:
         self.preprocess_config(self.persons or 1)  # range checks of the input pipeline keys
         from crossglg.models.config import ModelConfig
 
-        ModelConfig.from_dict(self.model)
+        channels = ModelConfig.from_dict(self.model).encoder.in_channels
+        if "in_channels" in self.model.get("encoder", {}) and channels != self.input_channels:
+            raise UserError(
+                f"{where}: model.encoder.in_channels={channels} does not fit input_stream={self.input_stream!r} "
+                f"({self.input_channels} channels); leave it out, the stream sets it"
+            )
+
+    @property
+    def input_channels(self) -> int:
+        """Channels the model's input has: three per part of ``input_stream``."""
+        from crossglg.data.preprocess import stream_channels
+
+        return stream_channels(self.input_stream)
 
     def preprocess_config(self, persons: int):
         """The input pipeline this configuration asks for (``persons`` resolved from the data); a

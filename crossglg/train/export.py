@@ -195,6 +195,14 @@ class ExportedModel:
         if not weights.is_file():
             raise UserError(f"{export_dir}: state_dict.pt missing; run `crossglg export` again")
         branch = build_inference_model(self.meta["encoder"], self.meta["layout"], self.meta["model"])
+        from crossglg.data.preprocess import stream_channels
+
+        if branch.encoder.cfg.in_channels != stream_channels(self.pipeline.stream):
+            raise UserError(
+                f"{export_dir / META_NAME}: preprocess.stream={self.pipeline.stream!r} feeds "
+                f"{stream_channels(self.pipeline.stream)} channels, model.encoder.in_channels is "
+                f"{branch.encoder.cfg.in_channels}"
+            )
         try:
             branch.load_state_dict(load_weights(weights, "export weights"))
         except (RuntimeError, TypeError, AttributeError) as err:

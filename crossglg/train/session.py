@@ -53,6 +53,7 @@ def build_session(
         l2g["text_dim"] = text.dim
         l2g["parts"] = list(text.part_names)
     model_cfg.setdefault("encoder", {}).setdefault("num_person", cfg.persons)
+    model_cfg["encoder"].setdefault("in_channels", cfg.input_channels)
     model = build_model(cfg.encoder, data.layout, len(data.train_class_ids), model_cfg).to(device)
     s = Session(cfg=cfg, dist=dist, device=device, data=data, text=text, model=model)
     if for_training:

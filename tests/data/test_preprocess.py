@@ -311,5 +311,5 @@ def test_bone_and_motion_streams_are_what_the_joints_give() -> None:
             mirror_input(to_stream(joint, stream, NTU25), NTU25),
             to_stream(mirror_input(joint, NTU25), stream, NTU25),
         )
-    with pytest.raises(UserError, match="stream must be one of joint, bone, motion, got 'velocity'"):
+    with pytest.raises(UserError, match="stream must be one of joint, bone, motion or several joined by"):
         PreprocessConfig(stream="velocity")

@@ -228,7 +228,14 @@ def test_every_ensemble_member_is_checked_like_the_first(root, exemplars):
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ({"stream": "velocity"}, "preprocess.stream must be one of joint, bone, motion, got 'velocity'"),
+        (
+            {"stream": "velocity"},
+            "preprocess.stream must be one of joint, bone, motion or several joined by '+' (each once), got 'velocity'",
+        ),
+        (
+            {"stream": "joint+bone"},
+            "preprocess.stream='joint+bone' feeds 6 channels, model.encoder.in_channels is 3",
+        ),
         ({"test_ratio": 0}, "preprocess.test_ratio must be in (0, 1], got 0"),
         ({"test_ratio": "0.9"}, "preprocess.test_ratio='0.9' is not float"),
         ({"center": 1}, "preprocess.center=1 is not bool"),

@@ -87,7 +87,11 @@ def test_pipeline_keys_reach_the_preprocessing(msr) -> None:
         ("crop_min_frames", 0, "crop_min_frames"),
         ("crop_ratio", [0.9, 0.5], "crop_ratio"),
         ("crop_ratio", [0.5], "crop_ratio"),
-        ("input_stream", "bones", "^config: input_stream must be one of joint, bone, motion, got 'bones'$"),
+        (
+            "input_stream",
+            "bones",
+            "^config: input_stream must be one of joint, bone, motion or several joined by '\\+' \\(each once\\), got 'bones'$",
+        ),
     ],
 )
 def test_bad_pipeline_values_are_one_line_errors(msr, key, value, match) -> None:
