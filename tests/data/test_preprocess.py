@@ -313,3 +313,22 @@ def test_bone_and_motion_streams_are_what_the_joints_give() -> None:
         )
     with pytest.raises(UserError, match="stream must be one of joint, bone, motion or several joined by"):
         PreprocessConfig(stream="velocity")
+
+
+def test_a_joined_stream_is_its_parts_side_by_side_and_mirrors_as_they_do() -> None:
+    from crossglg.data.preprocess import mirror_input, stream_channels, to_stream
+
+    seqs = _random_batch([(50, 2), (20, 1)], seed=6)
+    joint = preprocess(seqs).x
+    parts = {s: preprocess(seqs, config=PreprocessConfig(stream=s)).x for s in ("bone", "motion")}
+    joined = preprocess(seqs, config=PreprocessConfig(stream="motion+joint+bone")).x
+    assert joined.shape[1] == 9 == stream_channels("motion+joint+bone")
+    # in the order written: motion's xyz, then the joint's, then the bone's
+    torch.testing.assert_close(joined, torch.cat([parts["motion"], joint, parts["bone"]], dim=1))
+    # the mirror negates every part's x channel (0, 3, 6), not only the first
+    torch.testing.assert_close(
+        mirror_input(joined, NTU25), to_stream(mirror_input(joint, NTU25), "motion+joint+bone", NTU25)
+    )
+    for bad in ("joint+joint", "joint+", "joint+velocity", "joint bone"):
+        with pytest.raises(UserError, match="several joined by '\\+' \\(each once\\)"):
+            PreprocessConfig(stream=bad)

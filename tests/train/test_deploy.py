@@ -45,13 +45,14 @@ def test_export_runs_without_text_modules_and_gives_the_same_embeddings(small, r
     from crossglg.train.session import build_session
 
     run = tmp_path / "run"
-    # fed frame-to-frame motion: the export must transform its input as training did
-    run_cli(train_args(run, "--epochs", "2", "--set", "dc_samples=20", "--set", "input_stream=motion"))
+    # fed joints and frame-to-frame motion (6 channels): the export must transform its input as
+    # training did
+    run_cli(train_args(run, "--epochs", "2", "--set", "dc_samples=20", "--set", "input_stream=joint+motion"))
     info = json.loads(run_cli(["export", str(run), "--json"]))
     export = Path(info["export"])
     meta = json.loads((export / "export.json").read_text())
     assert meta["text_trained"] and meta["layout"] == "ntu25" and meta["frames"] == 24
-    assert meta["preprocess"]["stream"] == "motion"
+    assert meta["preprocess"]["stream"] == "joint+motion" and meta["model"]["encoder"]["in_channels"] == 6
     assert meta["parameters"] < meta["training_parameters"]
 
     data = open_prepared(small["data"])
@@ -80,7 +81,7 @@ def test_export_runs_without_text_modules_and_gives_the_same_embeddings(small, r
     s = build_session(TrainConfig(**state["config"]), Dist(), "cpu", for_training=False)
     s.model.load_state_dict(state["model"])
     s.model.eval()
-    cfg = PreprocessConfig(frames=24, persons=2, stream="motion")
+    cfg = PreprocessConfig(frames=24, persons=2, stream="joint+motion")
     x = preprocess([data.sequence(i) for i in range(6)], layout="ntu25", config=cfg).x
     with torch.no_grad():
         expected = s.model.embed(x).numpy()

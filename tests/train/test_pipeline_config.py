@@ -71,6 +71,16 @@ def test_pipeline_keys_reach_the_preprocessing(msr) -> None:
     )
     assert p.crop_ratio == (0.6, 0.9) and p.stream == "joint"
     assert load_config(None, {}, ["input_stream=bone"]).preprocess_config(1).stream == "bone"
+    joined = load_config(None, {}, ["input_stream=joint+bone+motion"])
+    assert joined.preprocess_config(1).stream == "joint+bone+motion" and joined.input_channels == 9
+    with pytest.raises(
+        UserError,
+        match=r"^config: model.encoder.in_channels=3 does not fit input_stream='joint\+bone' \(6 channels\)",
+    ):
+        load_config(None, {}, ["input_stream=joint+bone", "model.encoder.in_channels=3"]).check_values(
+            "config"
+        )
+    load_config(None, {}, ["input_stream=joint+bone", "model.encoder.in_channels=6"]).check_values("config")
     legacy = load_config("cpu-small-legacy", {}, [])
     assert legacy.persons == 2 and legacy.crop_min_frames == 64 and not legacy.normalize_scale
     assert legacy.model["encoder"]["mask_empty_persons"] is False
