@@ -197,11 +197,11 @@ class ExportedModel:
         branch = build_inference_model(self.meta["encoder"], self.meta["layout"], self.meta["model"])
         from crossglg.data.preprocess import stream_channels
 
-        if branch.encoder.cfg.in_channels != stream_channels(self.pipeline.stream):
+        fed, takes = stream_channels(self.pipeline.stream), branch.encoder.cfg.in_channels
+        if fed != takes:
             raise UserError(
                 f"{export_dir / META_NAME}: preprocess.stream={self.pipeline.stream!r} feeds "
-                f"{stream_channels(self.pipeline.stream)} channels, model.encoder.in_channels is "
-                f"{branch.encoder.cfg.in_channels}"
+                f"{fed} channels, model.encoder.in_channels is {takes}"
             )
         try:
             branch.load_state_dict(load_weights(weights, "export weights"))
