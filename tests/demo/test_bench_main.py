@@ -25,7 +25,7 @@ def test_bench_quick_runs_every_benchmark():
     doc = json.loads(proc.stdout)
     assert doc["errors"] == {}
     areas = [r["area"] for r in doc["rows"]]
-    assert set(areas) == {"textgen", "embed", "data", "model-info", "train"}
+    assert set(areas) == {"textgen", "embed", "data", "model-info", "train", "soft-dtw"}
     for row in doc["rows"]:
         assert row["ours"] is not None and row["ours"] > 0, row
         if row["reference"] is not None:

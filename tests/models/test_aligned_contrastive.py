@@ -37,6 +37,39 @@ def test_soft_dtw_of_a_stretched_copy_is_near_zero() -> None:
     assert float(soft_dtw(_pair_costs(seq[None], shifted[None]), 1e-3)) > 0.5
 
 
+def _soft_dtw_cell_by_cell(cost: np.ndarray, gamma: float) -> float:
+    """The textbook recurrence, one cell at a time, for one [T1, T2] cost matrix."""
+    t1, t2 = cost.shape
+    r = np.full((t1 + 1, t2 + 1), np.inf)
+    r[0, 0] = 0.0
+    for i in range(1, t1 + 1):
+        for j in range(1, t2 + 1):
+            prev = np.array([r[i - 1, j], r[i, j - 1], r[i - 1, j - 1]])
+            low = prev.min()
+            r[i, j] = cost[i - 1, j - 1] + low - gamma * np.log(np.exp(-(prev - low) / gamma).sum())
+    return float(r[t1, t2])
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (4, 9), (9, 3), (1, 5)])
+def test_soft_dtw_by_diagonals_equals_the_cell_by_cell_recurrence(shape: tuple[int, int]) -> None:
+    cost = torch.tensor(np.random.default_rng(1).uniform(0, 2, size=(2, 3, *shape)))
+    got = soft_dtw(cost, 0.3).numpy()
+    want = [[_soft_dtw_cell_by_cell(c, 0.3) for c in row] for row in cost.numpy()]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_soft_dtw_gradient_is_the_expected_alignment() -> None:
+    """d softDTW / d cost is each cell's share of the alignment: the hard path's 0/1 cells as gamma → 0."""
+    cost = torch.tensor([[0.0, 0.0, 5.0], [5.0, 5.0, 0.0]], requires_grad=True)  # one free path
+    (grad,) = torch.autograd.grad(soft_dtw(cost[None], 1e-3).sum(), cost)
+    path = torch.tensor([[1.0, 1, 0], [0, 0, 1]])
+    torch.testing.assert_close(grad, path)
+    wide = torch.rand(2, 7, 4, requires_grad=True)  # unequal lengths: every gradient finite, none negative
+    (grad,) = torch.autograd.grad(soft_dtw(wide, 0.5).sum(), wide)
+    assert torch.isfinite(grad).all() and (grad >= 0).all()
+    assert (grad.sum(dim=(1, 2)) >= 7).all()  # a path visits at least max(T1, T2) cells
+
+
 def _two_motions(n: int, t: int = 8) -> torch.Tensor:
     """[2n, T, V, C]: n copies of a motion played at random speeds, then n of another."""
     g = torch.Generator().manual_seed(0)
