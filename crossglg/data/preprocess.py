@@ -22,32 +22,10 @@ import torch
 
 from crossglg.errors import UserError
 from crossglg.vocab.layouts import Layout, get_layout
+from crossglg.vocab.streams import StreamError, stream_parts
 
 # NTU-25 joints (0-based) that view normalisation and centring are defined on (docs/SYNTHETIC.md, "Feeding a model: batched preprocessing")
 _NTU_SPINE_BASE, _NTU_SPINE_MID, _NTU_LEFT_SHOULDER, _NTU_RIGHT_SHOULDER = 0, 1, 4, 8
-
-
-STREAMS = ("joint", "bone", "motion")
-
-
-def stream_parts(stream: str) -> tuple[str, ...]:
-    """The streams a ``+``-joined input stream concatenates (``joint+bone+motion``: 9 channels).
-
-    Raises PipelineError for an unknown or repeated part, so every reader of the setting (the
-    training config, an export's ``preprocess`` table) names it the same way.
-    """
-    parts = tuple(stream.split("+"))
-    if any(part not in STREAMS for part in parts) or len(set(parts)) != len(parts):
-        raise PipelineError(
-            "stream",
-            f"must be one of {', '.join(STREAMS)} or several joined by '+' (each once), got {stream!r}",
-        )
-    return parts
-
-
-def stream_channels(stream: str) -> int:
-    """Input channels of a model fed ``stream``: three (x, y, z) per part."""
-    return 3 * len(stream_parts(stream))
 
 
 @dataclass(frozen=True)
@@ -105,7 +83,10 @@ class PreprocessConfig:
             raise PipelineError("scale", f"must be in [0, 1), got {self.scale}")
         if not 0 <= self.mirror <= 1:
             raise PipelineError("mirror", f"is a probability in [0, 1], got {self.mirror}")
-        stream_parts(self.stream)
+        try:
+            stream_parts(self.stream)
+        except StreamError as err:
+            raise PipelineError("stream", err.problem) from None
         for name in ("rotation", "shear", "speed"):
             if getattr(self, name) < 0:
                 raise PipelineError(name, f"must be >= 0, got {getattr(self, name)}")

@@ -36,6 +36,12 @@ def model_info_command(
         min=1,
         help="JID hidden width as a multiple of its input channels (default 4).",
     ),
+    stream: str = typer.Option(
+        "joint",
+        "--stream",
+        help="Input stream the model is fed: joint, bone, motion or several joined by '+' "
+        "(joint+bone+motion: 9 input channels), as training's input_stream.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per encoder in a list."),
 ) -> None:
     """Print total and inference-only parameters and per-sample FLOPs, base vs +CrossGLG."""
@@ -45,18 +51,29 @@ def model_info_command(
     from crossglg.errors import UserError
     from crossglg.models.config import ModelConfig
     from crossglg.models.report import model_info
+    from crossglg.vocab.streams import StreamError, stream_channels
 
     names = ENCODERS.names() if encoder == "all" else [encoder]
     if encoder != "all" and encoder not in ENCODERS:
         raise UserError(f"--encoder {encoder!r}: choose one of {', '.join(ENCODERS.names())} or all")
     torch.manual_seed(0)
     jid = {} if jid_hidden_mult is None else {"hidden_mult": jid_hidden_mult}
+    try:
+        channels = stream_channels(stream)
+    except StreamError as err:
+        raise UserError(f"--stream {stream!r}: {err.problem}") from None
     console = Console(stderr=True)
     infos = []
     with console.status("counting parameters and FLOPs") as status:
         for name in names:
             status.update(f"counting {name} on {layout}")
-            cfg = ModelConfig.from_dict({"l2g": {"text_dim": text_dim, "parts": parts}, "jid": jid})
+            cfg = ModelConfig.from_dict(
+                {
+                    "l2g": {"text_dim": text_dim, "parts": parts},
+                    "jid": jid,
+                    "encoder": {"in_channels": channels},
+                }
+            )
             infos.append(model_info(name, layout, num_classes, cfg, frames, persons))
     if as_json:
         typer.echo(json.dumps([i.to_dict() for i in infos], indent=2))

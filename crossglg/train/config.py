@@ -174,7 +174,7 @@ class TrainConfig:
     @property
     def input_channels(self) -> int:
         """Channels the model's input has: three per part of ``input_stream``."""
-        from crossglg.data.preprocess import stream_channels
+        from crossglg.vocab.streams import stream_channels
 
         return stream_channels(self.input_stream)
 

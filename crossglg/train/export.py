@@ -195,7 +195,7 @@ class ExportedModel:
         if not weights.is_file():
             raise UserError(f"{export_dir}: state_dict.pt missing; run `crossglg export` again")
         branch = build_inference_model(self.meta["encoder"], self.meta["layout"], self.meta["model"])
-        from crossglg.data.preprocess import stream_channels
+        from crossglg.vocab.streams import stream_channels
 
         fed, takes = stream_channels(self.pipeline.stream), branch.encoder.cfg.in_channels
         if fed != takes:

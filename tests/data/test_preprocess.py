@@ -316,7 +316,8 @@ def test_bone_and_motion_streams_are_what_the_joints_give() -> None:
 
 
 def test_a_joined_stream_is_its_parts_side_by_side_and_mirrors_as_they_do() -> None:
-    from crossglg.data.preprocess import mirror_input, stream_channels, to_stream
+    from crossglg.data.preprocess import mirror_input, to_stream
+    from crossglg.vocab.streams import stream_channels
 
     seqs = _random_batch([(50, 2), (20, 1)], seed=6)
     joint = preprocess(seqs).x

@@ -62,11 +62,31 @@ def test_model_info_other_layout_short_options():
     assert info["jid_params"] == 66_561
 
 
+def test_model_info_counts_a_joined_stream_with_its_input_channels():
+    """InfoGCN maps each joint's input channels to its width (64) with one linear layer: a
+    9-channel joint+bone+motion input adds 6 × 64 weights and nothing else."""
+    infos = {}
+    for stream in ("joint", "joint+bone+motion"):
+        args = ["model-info", "-e", "infogcn", "-l", "ntu25", "--frames", "8", "--stream", stream, "--json"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        (infos[stream],) = json.loads(result.stdout)
+    joint, joined = infos["joint"], infos["joint+bone+motion"]
+    assert joined["base_params"] - joint["base_params"] == 6 * 64
+    assert joined["base_inference_params"] - joint["base_inference_params"] == 6 * 64
+    assert joined["jid_params"] == joint["jid_params"] and joined["l2g_params"] == joint["l2g_params"]
+    assert joined["base_inference_flops"] > joint["base_inference_flops"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--encoder", "resnet"], "--encoder 'resnet'"),
         (["--layout", "ntu18"], "ntu18"),
+        (
+            ["--stream", "joint+joint"],
+            "--stream 'joint+joint': must be one of joint, bone, motion or several",
+        ),
     ],
 )
 def test_model_info_bad_input_is_a_user_error(args, message):
@@ -91,6 +111,7 @@ def test_model_info_help_lists_every_option():
         "--persons",
         "--text-dim",
         "--parts",
+        "--stream",
         "--json",
     ):
         assert option in result.stdout
