@@ -27,7 +27,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "data": frozenset({"vocab"}),
     "models": frozenset({"vocab"}),
     "embeddings": frozenset({"cache", "vocab"}),
-    "baselines": frozenset({"data", "vocab"}),
+    "baselines": frozenset({"data", "models", "vocab"}),
     "textgen": frozenset({"cache", "prompts", "data", "embeddings", "vocab"}),
     "train": frozenset({"data", "models", "embeddings", "baselines", "vocab"}),
     "cli": frozenset({"*"}),

@@ -107,16 +107,18 @@ class Matching:
 
     joints: int = 0  # > 0: frame cost = mean of per-joint distances over this many joints
     mirror: Layout | None = None  # set: a class may also match its exemplar's mirror, the nearer counts
+    weights: tuple[float, ...] | None = None  # V·3 coordinate scales, applied after any mirror (dtw_weights)
 
 
 def exemplar_distances(
     queries: np.ndarray, exemplars: np.ndarray, matching: Matching = Matching()
 ) -> np.ndarray:
     """[Q, E] DTW distance under ``matching``: with a mirror, the nearer of the exemplar and its mirror."""
-    d = dtw_distances(queries, exemplars, joints=matching.joints)
+    w = 1.0 if matching.weights is None else np.asarray(matching.weights)
+    d = dtw_distances(queries * w, exemplars * w, joints=matching.joints)
     if matching.mirror is not None:
         d = np.minimum(
-            d, dtw_distances(queries, mirrored(exemplars, matching.mirror), joints=matching.joints)
+            d, dtw_distances(queries * w, mirrored(exemplars, matching.mirror) * w, joints=matching.joints)
         )
     return d
 

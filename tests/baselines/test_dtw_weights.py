@@ -1,0 +1,148 @@
+"""Coordinate weights for calibrated joint DTW (``crossglg baseline dtw --learn-weights``)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from crossglg.baselines.dtw import Matching, exemplar_distances
+from crossglg.baselines.dtw_weights import CoordinateWeights, LearnedWeights, train_map
+from crossglg.errors import UserError
+from crossglg.vocab.layouts import get_layout
+from tests.helpers import run_script
+
+
+def _clips(rng: np.random.Generator, per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """Three classes told apart by joint 0's motion; joint 1 moves at random, far more widely."""
+    t = np.linspace(0, 2 * np.pi, 16)
+    x, y = [], []
+    for c in range(3):
+        for _ in range(per_class):
+            signal = np.stack([np.sin((c + 1) * t), np.cos((c + 1) * t), 0 * t], 1) + rng.normal(
+                0, 0.05, (16, 3)
+            )
+            x.append(np.concatenate([signal, rng.normal(0, 1.5, (16, 3))], 1))
+            y.append(c)
+    return np.asarray(x, dtype=np.float32), np.asarray(y)
+
+
+def test_training_turns_down_the_coordinates_that_carry_no_class() -> None:
+    x, y = _clips(np.random.default_rng(0), 4)
+    w = train_map(CoordinateWeights(6), x, y, seed=1, episodes=40, penalty=1e-2).weight.detach().numpy()
+    assert w[3:].max() < 1.0 < w[:2].min()  # the jittering joint down, the moving x and y up
+    held, truth = _clips(np.random.default_rng(1), 3)
+    plain = exemplar_distances(held, held[::3]).argmin(1)
+    weighted = exemplar_distances(held, held[::3], Matching(weights=tuple(w))).argmin(1)
+    assert (weighted == truth).mean() > (plain == truth).mean()
+
+
+def test_weights_move_to_another_sensor_with_their_joints() -> None:
+    msr, kinect = get_layout("msr20"), get_layout("kinect20")
+    w = np.random.default_rng(2).uniform(0.5, 1.5, (20, 3))
+    learned = LearnedWeights("msr20", tuple(map(tuple, w.tolist())), False, (1, 2), 1)
+    clip = np.random.default_rng(3).normal(size=(5, 20, 3))
+    joints = msr.mapping_to(kinect)  # kinect joint j is MSR joint joints[j]
+    moved = np.asarray(learned.for_layout(kinect)).reshape(20, 3)
+    np.testing.assert_allclose(clip[:, joints] * moved, (clip * w)[:, joints])
+    assert learned.for_layout(msr) == tuple(w.reshape(-1))
+
+
+def test_a_saved_file_reads_back(tmp_path) -> None:
+    learned = LearnedWeights("msr20", tuple((1.0, 0.5, 2.0) for _ in range(20)), True, (1, 3), 7)
+    learned.save(tmp_path / "w.json")
+    assert LearnedWeights.load(tmp_path / "w.json") == learned
+
+
+def test_weights_that_cannot_be_written_are_one_line(tmp_path) -> None:
+    learned = LearnedWeights("msr20", tuple((1.0, 1.0, 1.0) for _ in range(20)), False, (1,), 1)
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(UserError, match="cannot write the weights") as err:
+        learned.save(tmp_path / "taken")  # a folder stands where the file should go
+    assert "taken" in str(err.value) and "\n" not in str(err.value)
+
+
+def _doc(**change) -> dict:
+    doc = {"kind": "crossglg-dtw-weights", "layout": "msr20", "weights": [[1, 1, 1]] * 20,
+           "view": False, "classes": [1], "seed": 1}  # fmt: skip
+    doc.update(change)
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe{", "not a weights file"),
+        (b"[1, 2]", "not a weights file (kind should be"),
+        (json.dumps(_doc(kind="crossglg-export")).encode(), "kind should be"),
+        (json.dumps(_doc(weights=None)).encode(), "field 'weights' missing"),
+        (json.dumps(_doc(layout="ntu99")).encode(), "ntu99"),
+        (json.dumps(_doc(weights=[[1, 1]] * 20)).encode(), "20 rows of 3 finite, non-negative numbers"),
+        (json.dumps(_doc(weights=[[1, 1, -1]] * 20)).encode(), "non-negative"),
+        (json.dumps(_doc(weights=[["a", 1, 1]] * 20)).encode(), "malformed field"),
+        (json.dumps(_doc(seed="x")).encode(), "malformed field"),
+    ],
+)
+def test_a_bad_weights_file_is_one_line_naming_it(tmp_path, content: bytes, message: str) -> None:
+    path = tmp_path / "w.json"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=r"w\.json") as err:
+        LearnedWeights.load(path)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_learned_weights_on_real_msr_and_moved_to_utkinect(real_data, tmp_path) -> None:
+    """rand1 (bench/oneshot_eval.py's first random split): 80.3 % calibrated, 83.2 with weights
+    learned on its auxiliary classes, seed 1 (docs/RESULTS.md, "A learned metric for joint DTW")."""
+    for name, fmt, folder in (
+        ("msr", "msr-action3d", "msr_action3d"),
+        ("utk", "utkinect", "utkinect_action3d"),
+    ):
+        prep = run_script(
+            "crossglg", "data", "prepare", real_data(folder), "--format", fmt, "--out", tmp_path / name
+        )
+        assert prep.returncode == 0, prep.stderr
+    rand1 = tmp_path / "rand1.toml"
+    rand1.write_text(
+        'name = "msr-rand1"\ndataset = "msr-action3d"\nnum_classes = 20\n'
+        "novel_classes = [2, 4, 5, 6, 8, 11, 13, 16, 17, 18]\n"
+        'exemplar_pattern = "a{class_id:02d}_s01_e01"\nexclude_samples = ["a13_s09_e02"]\n'
+    )
+    saved = tmp_path / "weights.json"
+    args = ("crossglg", "baseline", "dtw", "--calibrated", "--json")
+    res = run_script(
+        *args, "--data", tmp_path / "msr", "--protocol", rand1, "--learn-weights", "--save-weights", saved
+    )
+    assert res.returncode == 0, res.stderr
+    result = json.loads(res.stdout)
+    assert (result["weights"], result["queries"], round(100 * result["accuracy"], 1)) == (
+        "learned",
+        274,
+        83.2,
+    )
+    learned = LearnedWeights.load(saved)
+    assert learned.layout == "msr20" and learned.classes == (1, 3, 7, 9, 10, 12, 14, 15, 19, 20)
+    assert np.ptp(learned.weights) > 0.1  # the weights moved away from 1
+    # on another sensor the file is re-indexed; UTKinect has no auxiliary class to learn on
+    utk = ("--data", tmp_path / "utk", "--protocol", "utkinect-all10")
+    res = run_script(*args, *utk, "--weights", saved)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["queries"] == 189
+    res = run_script(*args, *utk, "--learn-weights")
+    assert res.returncode != 0 and "trains no class" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--learn-weights", "--weights", "w.json"], "--learn-weights and --weights: choose one"),
+        (["--save-weights", "w.json"], "--save-weights needs --learn-weights"),
+        (["--weights", "missing.json"], "missing.json: not a weights file"),
+    ],
+)
+def test_weights_options_that_cannot_work_are_one_line(tmp_path, extra: list[str], message: str) -> None:
+    res = run_script("crossglg", "baseline", "dtw", "--data", tmp_path, "--protocol", "msr-action3d", *extra,
+                     cwd=tmp_path)  # fmt: skip
+    assert res.returncode != 0 and message in res.stderr and "Traceback" not in res.stderr
