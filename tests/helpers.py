@@ -75,3 +75,14 @@ def stored_vectors(
     )
     return {tid: (np.frombuffer(blob, f"<{dtype}", dim).astype(np.float32), n, bool(trunc))
             for tid, blob, n, trunc in rows}  # fmt: skip
+
+
+def msr_rand1_protocol(folder: Path) -> Path:
+    """bench/oneshot_eval.py's first random 10/10 MSR split (rand1) as a protocol file in ``folder``."""
+    path = folder / "rand1.toml"
+    path.write_text(
+        'name = "msr-rand1"\ndataset = "msr-action3d"\nnum_classes = 20\n'
+        "novel_classes = [2, 4, 5, 6, 8, 11, 13, 16, 17, 18]\n"
+        'exemplar_pattern = "a{class_id:02d}_s01_e01"\nexclude_samples = ["a13_s09_e02"]\n'
+    )
+    return path

@@ -17,7 +17,7 @@ from crossglg.baselines.dtw import (
     normalise,
 )
 from crossglg.vocab.layouts import MSR20
-from tests.helpers import run_script
+from tests.helpers import msr_rand1_protocol, run_script
 
 
 def _reference_dtw(a: np.ndarray, b: np.ndarray) -> float:
@@ -163,12 +163,7 @@ def test_dtw_one_shot_on_real_msr_action3d(real_data, tmp_path) -> None:
     assert prep.returncode == 0, prep.stderr
     # the JEANIE split, and a random 10/10 split (bench/oneshot_eval.py's rand1) where one
     # exemplar draws most queries under raw DTW; measured: 79.2 / 79.2 and 69.7 / 80.3 % (docs/RESULTS.md)
-    rand1 = tmp_path / "rand1.toml"
-    rand1.write_text(
-        'name = "msr-rand1"\ndataset = "msr-action3d"\nnum_classes = 20\n'
-        "novel_classes = [2, 4, 5, 6, 8, 11, 13, 16, 17, 18]\n"
-        'exemplar_pattern = "a{class_id:02d}_s01_e01"\nexclude_samples = ["a13_s09_e02"]\n'
-    )
+    rand1 = msr_rand1_protocol(tmp_path)
     got = {}
     for protocol in ("msr-action3d", str(rand1)):
         for flag in ((), ("--calibrated",), ("--calibrated", "--mirror")):

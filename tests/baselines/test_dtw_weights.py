@@ -11,7 +11,7 @@ from crossglg.baselines.dtw import Matching, exemplar_distances
 from crossglg.baselines.dtw_weights import CoordinateWeights, LearnedWeights, train_map
 from crossglg.errors import UserError
 from crossglg.vocab.layouts import get_layout
-from tests.helpers import run_script
+from tests.helpers import msr_rand1_protocol, run_script
 
 
 def _clips(rng: np.random.Generator, per_class: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,12 +104,7 @@ def test_learned_weights_on_real_msr_and_moved_to_utkinect(real_data, tmp_path) 
             "crossglg", "data", "prepare", real_data(folder), "--format", fmt, "--out", tmp_path / name
         )
         assert prep.returncode == 0, prep.stderr
-    rand1 = tmp_path / "rand1.toml"
-    rand1.write_text(
-        'name = "msr-rand1"\ndataset = "msr-action3d"\nnum_classes = 20\n'
-        "novel_classes = [2, 4, 5, 6, 8, 11, 13, 16, 17, 18]\n"
-        'exemplar_pattern = "a{class_id:02d}_s01_e01"\nexclude_samples = ["a13_s09_e02"]\n'
-    )
+    rand1 = msr_rand1_protocol(tmp_path)
     saved = tmp_path / "weights.json"
     args = ("crossglg", "baseline", "dtw", "--calibrated", "--json")
     res = run_script(
