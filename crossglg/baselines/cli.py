@@ -80,7 +80,7 @@ def dtw(
         return np.stack([normalise(ds.sequence(int(i)), layout, frames, view) for i in idx])
 
     if learn_weights:
-        saved = _learn(clips, split.auxiliary, labels, layout, view, seed)
+        saved = _learn(clips, split.auxiliary, labels, layout, view, seed, as_json)
     ex, qs = clips(split.exemplar), clips(split.query)
     weights = None if saved is None else saved.for_layout(layout)
     matching = Matching(mirror=layout if mirror else None, weights=weights)
@@ -104,11 +104,12 @@ def dtw(
         print(f"{label} nearest exemplar on {proto.name}: {acc * 100:.1f}% top-1 over {len(truth)} queries")
 
 
-def _learn(clips, auxiliary, labels, layout, view: bool, seed: int):
-    """Weights learned on the auxiliary clips, under a progress spinner (a minute or so on a CPU)."""
+def _learn(clips, auxiliary, labels, layout, view: bool, seed: int, quiet: bool):
+    """Weights learned on the auxiliary clips, under a progress bar of episodes (a minute or so on a CPU)."""
     from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from crossglg.baselines.dtw_weights import learn_weights
+    from crossglg.baselines.dtw_weights import EPISODES, learn_weights
     from crossglg.errors import UserError
 
     if len(auxiliary) == 0:
@@ -116,8 +117,12 @@ def _learn(clips, auxiliary, labels, layout, view: bool, seed: int):
             "--learn-weights: this protocol trains no class; learn on one that does (--save-weights) "
             "and pass the file with --weights"
         )
-    with Console(stderr=True).status(f"learning DTW weights on {len(auxiliary)} auxiliary clips"):
-        return learn_weights(clips(auxiliary), labels[auxiliary], layout, view, seed)
+    frames = clips(auxiliary)
+    columns = (TextColumn(f"learning DTW weights on {len(auxiliary)} auxiliary clips"), BarColumn(),
+               MofNCompleteColumn(), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=Console(stderr=True), transient=True, disable=quiet) as progress:
+        task = progress.add_task("episodes", total=EPISODES)
+        return learn_weights(frames, labels[auxiliary], layout, view, seed, lambda: progress.advance(task))
 
 
 def _source(learned: bool, path: Path | None) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,10 +46,19 @@ class CoordinateWeights:
         return torch.as_tensor(x, dtype=torch.float32) * self.weight
 
 
-def train_map(frame_map, frames: np.ndarray, labels: np.ndarray, seed: int, episodes: int, penalty: float):
+def train_map(
+    frame_map,
+    frames: np.ndarray,
+    labels: np.ndarray,
+    seed: int,
+    episodes: int,
+    penalty: float,
+    on_episode: Callable[[], None] = lambda: None,
+):
     """Train ``frame_map`` in place by one-shot episodes on frames [N, T, F] of two or more classes.
 
-    Every class needs three clips (an exemplar and two queries per episode).
+    Every class needs three clips (an exemplar and two queries per episode); ``on_episode`` is
+    called after each (a progress bar).
     """
     import torch
 
@@ -71,6 +81,7 @@ def train_map(frame_map, frames: np.ndarray, labels: np.ndarray, seed: int, epis
         opt.zero_grad()
         loss.backward()
         opt.step()
+        on_episode()
     return frame_map
 
 
@@ -133,16 +144,22 @@ def _layout(name: object, path: Path) -> Layout:
 
 
 def learn_weights(
-    frames: np.ndarray, labels: np.ndarray, layout: Layout, view: bool, seed: int = 1
+    frames: np.ndarray,
+    labels: np.ndarray,
+    layout: Layout,
+    view: bool,
+    seed: int = 1,
+    on_episode: Callable[[], None] = lambda: None,
 ) -> LearnedWeights:
-    """Weights learned on normalised frames [N, T, V·3] of the auxiliary classes (the recipe above)."""
+    """Weights learned on normalised frames [N, T, V·3] of the auxiliary classes (the recipe above;
+    :data:`EPISODES` calls of ``on_episode``)."""
     counts = {int(c): int((labels == c).sum()) for c in np.unique(labels)}
     if len(counts) < 2 or min(counts.values()) < 3:
         raise UserError(
             "learning DTW weights needs two or more auxiliary classes with three clips each; "
             f"the protocol gives {counts or 'none'}"
         )
-    fmap = train_map(CoordinateWeights(frames.shape[-1]), frames, labels, seed, EPISODES, PENALTY)
+    fmap = train_map(CoordinateWeights(frames.shape[-1]), frames, labels, seed, EPISODES, PENALTY, on_episode)
     w = fmap.weight.detach().clamp(min=0).numpy().reshape(layout.num_joints, 3)
     ids = tuple(c + 1 for c in counts)  # labels count from 0, class ids (a01, ...) from 1
     return LearnedWeights(layout.name, tuple(map(tuple, w.tolist())), view, ids, seed)

@@ -30,7 +30,12 @@ def _clips(rng: np.random.Generator, per_class: int) -> tuple[np.ndarray, np.nda
 
 def test_training_turns_down_the_coordinates_that_carry_no_class() -> None:
     x, y = _clips(np.random.default_rng(0), 4)
-    w = train_map(CoordinateWeights(6), x, y, seed=1, episodes=40, penalty=1e-2).weight.detach().numpy()
+    ticks = []
+    fmap = train_map(
+        CoordinateWeights(6), x, y, seed=1, episodes=40, penalty=1e-2, on_episode=lambda: ticks.append(1)
+    )
+    assert len(ticks) == 40  # one progress tick per episode
+    w = fmap.weight.detach().numpy()
     assert w[3:].max() < 1.0 < w[:2].min()  # the jittering joint down, the moving x and y up
     held, truth = _clips(np.random.default_rng(1), 3)
     plain = exemplar_distances(held, held[::3]).argmin(1)
