@@ -146,3 +146,18 @@ def test_weights_options_that_cannot_work_are_one_line(tmp_path, extra: list[str
     res = run_script("crossglg", "baseline", "dtw", "--data", tmp_path, "--protocol", "msr-action3d", *extra,
                      cwd=tmp_path)  # fmt: skip
     assert res.returncode != 0 and message in res.stderr and "Traceback" not in res.stderr
+
+
+def test_learning_needs_three_clips_of_two_classes() -> None:
+    from crossglg.baselines.dtw_weights import learn_weights
+
+    x, y = _clips(np.random.default_rng(4), 3)
+    msr = get_layout("msr20")
+    frames = np.zeros((len(x), 16, 60), dtype=np.float32)
+    for labels, shown in (
+        (np.zeros(len(y), dtype=int), "{0: 9}"),
+        (np.where(y == 2, 1, 0)[:-1], "{0: 6, 1: 2}"),
+    ):
+        with pytest.raises(UserError, match="two or more auxiliary classes with three clips each") as err:
+            learn_weights(frames[: len(labels)], labels, msr, view=False)
+        assert shown in str(err.value)
