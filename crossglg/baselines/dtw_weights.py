@@ -25,6 +25,7 @@ from crossglg.vocab.layouts import Layout, get_layout
 
 GAMMA, LR, SCALE = 0.1, 1e-2, 10.0  # soft-DTW temperature, Adam step, initial logit scale
 EPISODES, PENALTY = 300, 0.1  # the recipe of docs/RESULTS.md
+KIND = "crossglg-dtw-weights"  # the "kind" field of a saved weights file
 
 
 class CoordinateWeights:
@@ -120,20 +121,19 @@ class LearnedWeights:
         try:
             layout = _layout(doc["layout"], path)
             weights = np.asarray(doc["weights"], dtype=np.float64)
-            view, classes, seed = bool(doc["view"]), tuple(int(c) for c in doc["classes"]), int(doc["seed"])
+            view, classes, seed = doc["view"], tuple(int(c) for c in doc["classes"]), int(doc["seed"])
         except KeyError as err:
             raise UserError(f"{path}: field {err.args[0]!r} missing") from None
         except (TypeError, ValueError) as err:
             raise UserError(f"{path}: malformed field ({err})") from None
+        if not isinstance(view, bool):
+            raise UserError(f"{path}: view must be true or false, got {view!r}")
         if weights.shape != (layout.num_joints, 3) or not np.isfinite(weights).all() or (weights < 0).any():
             raise UserError(
                 f"{path}: weights must be {layout.num_joints} rows of 3 finite, non-negative numbers "
                 f"(layout {layout.name})"
             )
         return cls(layout.name, tuple(map(tuple, weights.tolist())), view, classes, seed)
-
-
-KIND = "crossglg-dtw-weights"
 
 
 def _layout(name: object, path: Path) -> Layout:

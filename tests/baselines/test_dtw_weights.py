@@ -87,6 +87,7 @@ def _doc(**change) -> dict:
         (json.dumps(_doc(weights=[[1, 1, -1]] * 20)).encode(), "non-negative"),
         (json.dumps(_doc(weights=[["a", 1, 1]] * 20)).encode(), "malformed field"),
         (json.dumps(_doc(seed="x")).encode(), "malformed field"),
+        (json.dumps(_doc(view="false")).encode(), "view must be true or false, got 'false'"),
     ],
 )
 def test_a_bad_weights_file_is_one_line_naming_it(tmp_path, content: bytes, message: str) -> None:
