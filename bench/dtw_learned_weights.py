@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from crossglg.baselines.dtw_weights import EPISODES  # the product's recipe
+
 REPO = Path(__file__).resolve().parent.parent
 FOLDS = ("holdout", "holdout2", "holdout3", *(f"rand{i}-held" for i in range(1, 6)))
 NOVEL = ("jeanie", *(f"rand{i}" for i in range(1, 6)))
 TRANSFER = "utkinect"  # MSR → UTKinect with the JEANIE split's map
-from crossglg.baselines.dtw_weights import EPISODES  # noqa: E402  (the product's recipe)
 
 
 @dataclass(frozen=True)
