@@ -8,8 +8,10 @@ fold's held-out classes. The folds are the eight of docs/RESULTS.md ("A learned 
 DTW"): the three JEANIE holdout folds and the five ``--random-holdout`` folds, so no novel class
 is read. ``--novel`` reads the novel classes instead (the JEANIE split and the five random splits,
 each map trained on the split's auxiliary classes; the JEANIE map also on MSR → UTKinect, its
-weights moved to UTKinect's joint order): run it once, for a variant the folds chose. One result
-file per fold; a rerun skips finished folds.
+weights moved to UTKinect's joint order): run it once, for a variant the folds chose. The
+``text`` forms let each class's description scale its own joints by a learned share
+(:class:`TextGated`; ``text-shuffled`` is its control). One result file per fold; a rerun skips
+finished folds.
 
     python bench/dtw_learned_weights.py --out runs/dtw-weights
     python bench/dtw_learned_weights.py --out runs/dtw-weights --variant joint --variant feature-strong
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossglg.baselines.dtw_weights import EPISODES  # the product's recipe
+from crossglg.baselines.dtw_weights import EPISODES, CoordinateWeights  # the product's recipe and map
 
 REPO = Path(__file__).resolve().parent.parent
 FOLDS = ("holdout", "holdout2", "holdout3", *(f"rand{i}-held" for i in range(1, 6)))
@@ -38,8 +40,10 @@ TRANSFER = "utkinect"  # MSR → UTKinect with the JEANIE split's map
 class Variant:
     """How much of the frame the map may change, and how hard it is pulled back to the identity."""
 
-    form: str  # feature: a weight per coordinate; joint: per joint; linear: a full matrix; velocity: [x, dx] → x
+    form: str  # feature: a weight per coordinate; joint: per joint; linear: a full matrix; velocity: [x, dx] → x;
+    # text: per coordinate, each class's joints scaled by its text as far as a learned share says
     penalty: float
+    shuffled_text: bool = False  # text: every class gets another class's text (the control)
 
 
 VARIANTS = {
@@ -48,12 +52,15 @@ VARIANTS = {
     "velocity": Variant("velocity", 1e-2),
     "joint": Variant("joint", 1e-2),
     "feature-strong": Variant("feature", 1e-1),
+    "text": Variant("text", 1e-1),
+    "text-shuffled": Variant("text", 1e-1, shuffled_text=True),
 }
+PACKS = {"msr20": "msr-action3d", "kinect20": "utkinect"}  # the curated text pack of each dataset's layout
 
 
-def frames_of(data: Path, protocol: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def frames_of(data: Path, protocol: str) -> dict:
     """{trained, exemplars, queries}: (normalised frames [N, 32, V·3], labels) of one fold (no
-    ``trained`` where the protocol trains nothing)."""
+    ``trained`` where the protocol trains nothing), and its ``layout``."""
     from crossglg.baselines.dtw import normalise
     from crossglg.data.prepared import open_prepared
     from crossglg.data.splits import split_prepared
@@ -64,16 +71,16 @@ def frames_of(data: Path, protocol: str) -> dict[str, tuple[np.ndarray, np.ndarr
     split = split_prepared(ds, load_protocol(protocol, ds.dataset))
     layout, labels = get_layout(ds.layout), np.asarray(ds.labels)
     parts = {"trained": split.auxiliary, "exemplars": split.exemplar, "queries": split.query}
-    return {
+    fold: dict = {
         name: (np.stack([normalise(ds.sequence(int(i)), layout) for i in idx]), labels[idx])
         for name, idx in parts.items()
         if len(idx)  # a transfer protocol trains no class
     }
+    return {**fold, "layout": layout}
 
 
-class FrameMap:
-    """The maps the product does not offer (per joint, a full matrix, positions with velocities),
-    with the members :func:`crossglg.baselines.dtw_weights.train_map` trains through."""
+class FrameMap(CoordinateWeights):
+    """The maps the product does not offer (per joint, a full matrix, positions with velocities)."""
 
     def __init__(self, variant: Variant, features: int) -> None:
         import torch
@@ -98,15 +105,69 @@ class FrameMap:
         return x @ self.weight
 
 
+class TextGated(CoordinateWeights):
+    """Class c's coordinates scaled by w · (1 + a·(V·k_c[j] − 1)) for joint j, with k_c the joint
+    importance of c's global description (bench/text_at_test_time.py ``class_k``) and the share
+    a ∈ [0, 1] learned from 0: text counts as far as the auxiliary classes bear it out."""
+
+    def __init__(self, layout, shuffled_text: bool) -> None:
+        import torch
+
+        from bench.text_at_test_time import class_k, derangements
+
+        super().__init__(3 * layout.num_joints)
+        self.share = torch.nn.Parameter(torch.zeros(()))
+        self.layout, self.shuffled_text = layout, shuffled_text
+        k = class_k(PACKS[layout.name], layout)
+        ids = sorted(k)
+        order = derangements(len(ids), 1)[0] if shuffled_text else range(len(ids))
+        self.texts = {
+            c: torch.tensor(k[ids[o]], dtype=torch.float32) for c, o in zip(ids, order, strict=True)
+        }
+        self.rows = None
+
+    def parameters(self) -> list:
+        return [self.weight, self.share]
+
+    def scales(self, labels: np.ndarray):
+        """[C, F] coordinate scales of the classes with these labels (counted from 0)."""
+        import torch
+
+        k = torch.stack([self.texts[int(c) + 1] for c in labels])
+        a = self.share.clamp(0, 1)
+        return self.weight * (1 + a * (k.shape[1] * k - 1)).repeat_interleave(3, dim=1)
+
+    def costs(self, queries, exemplars):
+        """Query q against exemplar i under class i's scales (:attr:`rows`, set before training)."""
+        import torch
+
+        sc = self.scales(self.rows)
+        q = torch.as_tensor(queries, dtype=torch.float32)[:, None] * sc[None, :, None, :]
+        e = torch.as_tensor(exemplars, dtype=torch.float32) * sc[:, None, :]
+        return torch.cdist(q, e[None].expand(len(q), -1, -1, -1))
+
+    def moved(self, layout) -> TextGated:
+        """The same weights and share for another sensor's clips, with that dataset's own texts."""
+        from crossglg.vocab.layouts import get_layout
+
+        out = TextGated(layout, self.shuffled_text)
+        joints = get_layout(self.layout.name).mapping_to(layout)
+        out.weight.data = self.weight.detach().view(-1, 3)[joints].flatten()
+        out.share.data = self.share.detach().clone()
+        return out
+
+
 def on_layout(fmap, out: Path):
-    """The JEANIE split's per-coordinate map for UTKinect clips (the product's re-indexing)."""
+    """The JEANIE split's map for UTKinect clips (per coordinate: the product's re-indexing)."""
     import torch
 
-    from crossglg.baselines.dtw_weights import CoordinateWeights, LearnedWeights
+    from crossglg.baselines.dtw_weights import LearnedWeights
     from crossglg.data.prepared import open_prepared
     from crossglg.vocab.layouts import get_layout
 
     msr, utk = (get_layout(open_prepared(out / "prepared" / n).layout) for n in ("msr", "utk"))
+    if isinstance(fmap, TextGated):
+        return fmap.moved(utk)
     w = fmap.weight.detach().view(-1, 3).tolist()
     moved = CoordinateWeights(3 * utk.num_joints)
     moved.weight.data = torch.tensor(
@@ -127,10 +188,14 @@ def shuffled(fmap, seed: int):
 
 def train(fold: dict, variant: Variant, seed: int, episodes: int = EPISODES):
     """The map after ``episodes`` one-shot episodes on the fold's trained classes."""
-    from crossglg.baselines.dtw_weights import CoordinateWeights, train_map
+    from crossglg.baselines.dtw_weights import train_map
 
     x, y = fold["trained"]
-    fmap = CoordinateWeights(x.shape[-1]) if variant.form == "feature" else FrameMap(variant, x.shape[-1])
+    if variant.form == "text":
+        fmap = TextGated(fold["layout"], variant.shuffled_text)
+        fmap.rows = np.unique(y)  # train_map's exemplar i is of the i-th class
+    else:
+        fmap = CoordinateWeights(x.shape[-1]) if variant.form == "feature" else FrameMap(variant, x.shape[-1])
     return train_map(fmap, x, y, seed, episodes, variant.penalty)
 
 
@@ -141,6 +206,14 @@ def hits(fold: dict, fmap=None) -> np.ndarray:
     from crossglg.baselines.dtw import class_distances
 
     (ex, ex_y), (q, q_y) = fold["exemplars"], fold["queries"]
+    if isinstance(fmap, TextGated):  # each class under its own scales, its calibration included
+        classes = np.unique(ex_y)
+        with torch.no_grad():
+            scales = fmap.scales(classes).numpy()
+        d = np.stack(
+            [class_distances(q * s, ex * s, ex_y, calibrated=True)[1][:, c] for c, s in enumerate(scales)], 1
+        )
+        return (classes[d.argmin(1)] == q_y).astype(float)
     if fmap is not None:
         with torch.no_grad():
             ex, q = fmap(ex).numpy(), fmap(q).numpy()
@@ -165,13 +238,17 @@ def main(argv: list[str] | None = None) -> dict:
     prepare_data(out, args.data_root.resolve(), transfer=args.novel)
     names = args.variant or list(VARIANTS)
     folds = NOVEL if args.novel else FOLDS
-    tails = ("", "-shuffled") if args.novel else ("",)  # the novel reading carries its control
+
+    def tails_of(name: str) -> tuple[str, ...]:
+        """Per-coordinate weights read on novel classes carry their control: the weights dealt to other joints."""
+        return ("", "-shuffled") if args.novel and VARIANTS[name].form == "feature" else ("",)
+
     for split in folds:
         path, moved = results / f"{split}.json", results / f"{TRANSFER}.json"
         row = json.loads(path.read_text()) if path.is_file() else {}
         other = json.loads(moved.read_text()) if moved.is_file() else {}
         keys = [f"{n}-s{s}" for n in names for s in range(1, args.seeds + 1)]
-        todo = [k for k in keys if any(k + tail not in row for tail in tails)]
+        todo = [k for k in keys if any(k + tail not in row for tail in tails_of(k.rsplit("-s", 1)[0]))]
         if not todo and "truth" in row:
             continue
         protocol = "msr-action3d" if split == "jeanie" else str(out / protocol_of(out, split, 0))
@@ -187,13 +264,16 @@ def main(argv: list[str] | None = None) -> dict:
             name, seed = key.rsplit("-s", 1)
             fmap = train(fold, VARIANTS[name], int(seed))
             row[key] = hits(fold, fmap).tolist()
-            if args.novel:  # the control: the same weights given to other joints
+            if "-shuffled" in tails_of(name):  # the control: the same weights given to other joints
                 row[f"{key}-shuffled"] = hits(fold, shuffled(fmap, int(seed))).tolist()
             print(split, key, f"{100 * np.mean(row[key]):.1f}", file=sys.stderr, flush=True)
             path.write_text(json.dumps(row))
             if target is not None:
                 other[key] = hits(target, on_layout(fmap, out)).tolist()
-                other[f"{key}-shuffled"] = hits(target, on_layout(shuffled(fmap, int(seed)), out)).tolist()
+                if "-shuffled" in tails_of(name):
+                    other[f"{key}-shuffled"] = hits(
+                        target, on_layout(shuffled(fmap, int(seed)), out)
+                    ).tolist()
                 moved.write_text(json.dumps(other))
     if args.novel:
         folds = (*folds, TRANSFER)
@@ -207,7 +287,7 @@ def main(argv: list[str] | None = None) -> dict:
              "|---|" + "---|" * (len(folds) + 3)]  # fmt: skip
     lines.append("| ndtw | " + " | ".join(f"{100 * np.mean(rows[s]['ndtw']):.1f}" for s in folds)
                  + f" | {100 * np.mean([np.mean(rows[s]['ndtw']) for s in msr]):.1f} | | |")  # fmt: skip
-    for name, tail in ((n, t) for n in names for t in tails):
+    for name, tail in ((n, t) for n in names for t in tails_of(n)):
         keys = [f"{name}-s{s}{tail}" for s in range(1, args.seeds + 1)]
         name = name + tail.replace("-", " ")
         acc = {s: np.mean([np.mean(rows[s][k]) for k in keys]) for s in folds}

@@ -31,8 +31,9 @@ KIND = "crossglg-dtw-weights"  # the "kind" field of a saved weights file
 class CoordinateWeights:
     """A learnable map of frames [N, T, F]: ``weight`` scales each of the F coordinates.
 
-    ``identity`` is the value the penalty pulls towards; other maps with the same three members
-    (bench/dtw_learned_weights.py: per joint, a full matrix) train through :func:`train_map`.
+    ``identity`` is the value the penalty pulls towards. Other maps (bench/dtw_learned_weights.py:
+    per joint, a full matrix, class texts) train through :func:`train_map` by overriding
+    ``__call__``, ``parameters`` or ``costs``.
     """
 
     def __init__(self, features: int) -> None:
@@ -46,6 +47,19 @@ class CoordinateWeights:
 
         return torch.as_tensor(x, dtype=torch.float32) * self.weight
 
+    def parameters(self) -> list:
+        return [self.weight]
+
+    def deviation(self):
+        """|weight − identity|², what the penalty charges."""
+        return (self.weight - self.identity).square().sum()
+
+    def costs(self, queries: np.ndarray, exemplars: np.ndarray):
+        """[Q, E, T1, T2] Euclidean frame costs of mapped queries against mapped exemplars."""
+        import torch
+
+        return torch.cdist(self(queries)[:, None], self(exemplars)[None])
+
 
 def train_map(
     frame_map,
@@ -58,8 +72,8 @@ def train_map(
 ):
     """Train ``frame_map`` in place by one-shot episodes on frames [N, T, F] of two or more classes.
 
-    Every class needs three clips (an exemplar and two queries per episode); ``on_episode`` is
-    called after each (a progress bar).
+    Every class needs three clips (an exemplar and two queries per episode; exemplar i is of the
+    i-th class in sorted order); ``on_episode`` is called after each (a progress bar).
     """
     import torch
 
@@ -69,16 +83,14 @@ def train_map(
     torch.manual_seed(seed)
     classes = np.unique(labels)
     log_scale = torch.nn.Parameter(torch.tensor(math.log(SCALE)))
-    opt = torch.optim.Adam([frame_map.weight, log_scale], lr=LR)
+    opt = torch.optim.Adam([*frame_map.parameters(), log_scale], lr=LR)
     truth = torch.arange(len(classes)).repeat_interleave(2)
     for _ in range(episodes):
         picks = [rng.choice(np.flatnonzero(labels == c), 3, replace=False) for c in classes]
-        exemplars = frame_map(frames[[p[0] for p in picks]])
-        queries = frame_map(frames[[i for p in picks for i in p[1:]]])
-        cost = torch.cdist(queries[:, None], exemplars[None])
-        distance = soft_dtw(cost, GAMMA) / (2 * queries.shape[1])
+        cost = frame_map.costs(frames[[i for p in picks for i in p[1:]]], frames[[p[0] for p in picks]])
+        distance = soft_dtw(cost, GAMMA) / (2 * cost.shape[-2])
         loss = torch.nn.functional.cross_entropy(-log_scale.exp() * distance, truth)
-        loss = loss + penalty * (frame_map.weight - frame_map.identity).square().sum()
+        loss = loss + penalty * frame_map.deviation()
         opt.zero_grad()
         loss.backward()
         opt.step()
