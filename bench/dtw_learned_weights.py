@@ -148,30 +148,25 @@ class TextGated(CoordinateWeights):
 
     def moved(self, layout) -> TextGated:
         """The same weights and share for another sensor's clips, with that dataset's own texts."""
-        from crossglg.vocab.layouts import get_layout
-
         out = TextGated(layout, self.shuffled_text)
-        joints = get_layout(self.layout.name).mapping_to(layout)
+        joints = self.layout.mapping_to(layout)
         out.weight.data = self.weight.detach().view(-1, 3)[joints].flatten()
         out.share.data = self.share.detach().clone()
         return out
 
 
-def on_layout(fmap, out: Path):
-    """The JEANIE split's map for UTKinect clips (per coordinate: the product's re-indexing)."""
+def on_layout(fmap, source, target):
+    """A map learned on ``source`` layout's clips for ``target``'s (per coordinate: the product's re-indexing)."""
     import torch
 
     from crossglg.baselines.dtw_weights import LearnedWeights
-    from crossglg.data.prepared import open_prepared
-    from crossglg.vocab.layouts import get_layout
 
-    msr, utk = (get_layout(open_prepared(out / "prepared" / n).layout) for n in ("msr", "utk"))
     if isinstance(fmap, TextGated):
-        return fmap.moved(utk)
+        return fmap.moved(target)
     w = fmap.weight.detach().view(-1, 3).tolist()
-    moved = CoordinateWeights(3 * utk.num_joints)
+    moved = CoordinateWeights(3 * target.num_joints)
     moved.weight.data = torch.tensor(
-        LearnedWeights(msr.name, tuple(map(tuple, w)), False, (), 0).for_layout(utk)
+        LearnedWeights(source.name, tuple(map(tuple, w)), False, (), 0).for_layout(target)
     )
     return moved
 
@@ -269,17 +264,17 @@ def main(argv: list[str] | None = None) -> dict:
             print(split, key, f"{100 * np.mean(row[key]):.1f}", file=sys.stderr, flush=True)
             path.write_text(json.dumps(row))
             if target is not None:
-                other[key] = hits(target, on_layout(fmap, out)).tolist()
+                other[key] = hits(target, on_layout(fmap, fold["layout"], target["layout"])).tolist()
                 if "-shuffled" in tails_of(name):
                     other[f"{key}-shuffled"] = hits(
-                        target, on_layout(shuffled(fmap, int(seed)), out)
+                        target, on_layout(shuffled(fmap, int(seed)), fold["layout"], target["layout"])
                     ).tolist()
                 moved.write_text(json.dumps(other))
     if args.novel:
         folds = (*folds, TRANSFER)
     rows = {s: json.loads((results / f"{s}.json").read_text()) for s in folds}
     doc = {
-        "folds": {s: {k: float(np.mean(v)) for k, v in r.items()} for s, r in rows.items()},
+        "folds": {s: {k: float(np.mean(v)) for k, v in r.items() if k != "truth"} for s, r in rows.items()},
         "variants": {},
     }
     msr = [s for s in folds if s != TRANSFER]  # pooled over MSR; the transfer is its own column
