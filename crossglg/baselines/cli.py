@@ -80,7 +80,9 @@ def dtw(
         return np.stack([normalise(ds.sequence(int(i)), layout, frames, view) for i in idx])
 
     if learn_weights:
-        saved = _learn(clips, split.auxiliary, labels, layout, view, seed, as_json)
+        saved = _learn(clips, split.auxiliary, labels, layout, (view, ds.dataset), seed, as_json)
+    elif saved is not None:
+        saved.check_unseen(ds.dataset, labels[split.exemplar] + 1, weights_file)
     ex, qs = clips(split.exemplar), clips(split.query)
     weights = None if saved is None else saved.for_layout(layout)
     matching = Matching(mirror=layout if mirror else None, weights=weights)
@@ -104,8 +106,9 @@ def dtw(
         print(f"{label} nearest exemplar on {proto.name}: {acc * 100:.1f}% top-1 over {len(truth)} queries")
 
 
-def _learn(clips, auxiliary, labels, layout, view: bool, seed: int, quiet: bool):
-    """Weights learned on the auxiliary clips, under a progress bar of episodes (a minute or so on a CPU)."""
+def _learn(clips, auxiliary, labels, layout, source: tuple[bool, str], seed: int, quiet: bool):
+    """Weights learned on the auxiliary clips, under a progress bar of episodes (a minute or so on a CPU);
+    ``source``: (body frame or not, the dataset's name), recorded with them."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -122,7 +125,7 @@ def _learn(clips, auxiliary, labels, layout, view: bool, seed: int, quiet: bool)
                MofNCompleteColumn(), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=Console(stderr=True), transient=True, disable=quiet) as progress:
         task = progress.add_task("episodes", total=EPISODES)
-        return learn_weights(frames, labels[auxiliary], layout, view, seed, lambda: progress.advance(task))
+        return learn_weights(frames, labels[auxiliary], layout, *source, seed, lambda: progress.advance(task))
 
 
 def _source(learned: bool, path: Path | None) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +107,7 @@ class LearnedWeights:
     view: bool  # learned on body-frame clips (``--view``)
     classes: tuple[int, ...]  # the class ids trained on
     seed: int
+    dataset: str = ""  # the prepared dataset of those classes ("" in files from before it was recorded)
 
     def for_layout(self, layout: Layout) -> tuple[float, ...]:
         """The V·3 coordinate scales for clips of ``layout`` (another sensor's joints re-indexed)."""
@@ -114,6 +115,17 @@ class LearnedWeights:
         if layout.name != self.layout:
             w = w[get_layout(self.layout).mapping_to(layout)]
         return tuple(float(v) for v in w.reshape(-1))
+
+    def check_unseen(self, dataset: str, novel: Iterable[int], path: Path) -> None:
+        """Refuse weights learned on a class that the protocol tests: they would have seen the
+        answers, and the accuracy would not be one-shot (docs/RESULTS.md, "A learned metric")."""
+        seen = sorted(set(self.classes) & {int(c) for c in novel}) if dataset == self.dataset else []
+        if seen:
+            which = f"class {seen[0]}" if len(seen) == 1 else f"classes {', '.join(map(str, seen))}"
+            raise UserError(
+                f"{path}: learned on {dataset} {which}, novel in this protocol; learn the weights "
+                "on its auxiliary classes (crossglg baseline dtw --learn-weights)"
+            )
 
     def save(self, path: Path) -> None:
         try:
@@ -134,18 +146,21 @@ class LearnedWeights:
             layout = _layout(doc["layout"], path)
             weights = np.asarray(doc["weights"], dtype=np.float64)
             view, classes, seed = doc["view"], tuple(int(c) for c in doc["classes"]), int(doc["seed"])
+            dataset = doc.get("dataset", "")
         except KeyError as err:
             raise UserError(f"{path}: field {err.args[0]!r} missing") from None
         except (TypeError, ValueError) as err:
             raise UserError(f"{path}: malformed field ({err})") from None
         if not isinstance(view, bool):
             raise UserError(f"{path}: view must be true or false, got {view!r}")
+        if not isinstance(dataset, str):
+            raise UserError(f"{path}: dataset must be a name, got {dataset!r}")
         if weights.shape != (layout.num_joints, 3) or not np.isfinite(weights).all() or (weights < 0).any():
             raise UserError(
                 f"{path}: weights must be {layout.num_joints} rows of 3 finite, non-negative numbers "
                 f"(layout {layout.name})"
             )
-        return cls(layout.name, tuple(map(tuple, weights.tolist())), view, classes, seed)
+        return cls(layout.name, tuple(map(tuple, weights.tolist())), view, classes, seed, dataset)
 
 
 def _layout(name: object, path: Path) -> Layout:
@@ -160,6 +175,7 @@ def learn_weights(
     labels: np.ndarray,
     layout: Layout,
     view: bool,
+    dataset: str,
     seed: int = 1,
     on_episode: Callable[[], None] = lambda: None,
 ) -> LearnedWeights:
@@ -174,4 +190,27 @@ def learn_weights(
     fmap = train_map(CoordinateWeights(frames.shape[-1]), frames, labels, seed, EPISODES, PENALTY, on_episode)
     w = fmap.weight.detach().clamp(min=0).numpy().reshape(layout.num_joints, 3)
     ids = tuple(c + 1 for c in counts)  # labels count from 0, class ids (a01, ...) from 1
-    return LearnedWeights(layout.name, tuple(map(tuple, w.tolist())), view, ids, seed)
+    return LearnedWeights(layout.name, tuple(map(tuple, w.tolist())), view, ids, seed, dataset)
+
+
+def readout_weights(path: Path | None) -> LearnedWeights | None:
+    """``--dtw-weights`` of ``crossglg eval``, ``predict`` and ``transfer``: their joint read-outs
+    match clips as recorded, so weights learned in the body frame would weigh the wrong axes."""
+    if path is None:
+        return None
+    weights = LearnedWeights.load(path)
+    if weights.view:
+        raise UserError(
+            f"{path}: learned with --view (the body frame); the read-outs match clips without it, "
+            "so learn the weights without --view"
+        )
+    return weights
+
+
+def dtw_inputs(sequences: Iterable[np.ndarray], layout: Layout, weights: LearnedWeights | None) -> np.ndarray:
+    """The joint read-outs' input: normalised joints [N, T, V·3], each coordinate scaled by its
+    learned weight when there are weights (DTW on scaled frames is DTW under the weighted metric)."""
+    from crossglg.baselines.dtw import normalise
+
+    frames = np.stack([normalise(s, layout) for s in sequences])
+    return frames if weights is None else frames * np.asarray(weights.for_layout(layout))

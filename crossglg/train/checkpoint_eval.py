@@ -78,6 +78,7 @@ def _read_out(
     fusion_weight: float,
     views: tuple[str, ...] = (),
     model_free: dict | None = None,
+    dtw_weights: Path | None = None,
 ) -> _Member:
     """Load a checkpoint and compute what its read-outs need on the novel classes, in every view.
 
@@ -85,12 +86,15 @@ def _read_out(
     averaged like a seed ensemble (:class:`Ensemble`); statistics of the auxiliary classes are
     taken in the same view, so centring matches the features it centres. The views share one
     store of model-free scores (``model_free``, passed on to share it with other checkpoints of
-    the same split): joint DTW runs once.
+    the same split): joint DTW runs once. ``dtw_weights``: coordinate weights of the joint
+    read-outs (``crossglg baseline dtw --save-weights``), refused if learned on a novel class.
     """
     import torch
 
+    from crossglg.baselines.dtw_weights import readout_weights
     from crossglg.train.evaluate import aux_stats, dc_config, embed_features, within_joint_budget
 
+    weights = readout_weights(dtw_weights)
     path = ckpt_io.resolve(path)
     state = ckpt_io.load(path)
     cfg = ckpt_io.config_from(state, path)
@@ -106,7 +110,9 @@ def _read_out(
     model_free = {} if model_free is None else model_free
     joints = None
     if JOINT_READOUTS & set(classifiers):
-        joints = _joints(s, split.support), _joints(s, split.query)
+        if weights is not None:
+            weights.check_unseen(s.data.dataset_name, split.class_ids, dtw_weights)
+        joints = _joints(s, split.support, weights), _joints(s, split.query, weights)
     per_view, has_jid = [], False
     for view in ("", *views):
         batches = _view(s, view)
@@ -136,18 +142,22 @@ def evaluate_checkpoint(
     classifiers: tuple[str, ...] = CLASSIFIERS,
     fusion_weight: float = FUSION_WEIGHT,
     views: tuple[str, ...] = (),
+    dtw_weights: Path | None = None,
 ) -> dict[str, Any]:
     """Re-evaluate a checkpoint on the novel classes with the chosen read-outs; write the report.
 
     ``run_data`` reuses the training run's loaded data instead of reading it a second time;
     ``picture`` names the samples of the joint-importance picture (default: novel exemplars);
-    ``views``: test-time views averaged with the samples as they are (:data:`TTA_VIEWS`).
+    ``views``: test-time views averaged with the samples as they are (:data:`TTA_VIEWS`);
+    ``dtw_weights``: the joint read-outs' coordinate weights (:func:`_read_out`).
     """
-    m = _read_out(path, device, shots, data, run_data, classifiers, fusion_weight, views)
+    m = _read_out(
+        path, device, shots, data, run_data, classifiers, fusion_weight, views, dtw_weights=dtw_weights
+    )
     s = m.session
     extra = {"checkpoint": str(m.path), "epoch": m.epoch, "protocol": s.cfg.protocol, "shots": shots,
              "text": not s.cfg.no_text, "encoder": s.cfg.encoder, "fusion_weight": fusion_weight,
-             "tta": list(views)}  # fmt: skip
+             "tta": list(views), "dtw_weights": _name(dtw_weights)}  # fmt: skip
     summary = _write(m, m.readouts, m.classifiers, out_dir, extra)
     if m.has_jid:
         amp_ctx = autocast_factory(s.device, amp_dtype(s.cfg, s.device))
@@ -166,6 +176,7 @@ def evaluate_ensemble(
     classifiers: tuple[str, ...] = CLASSIFIERS,
     fusion_weight: float = FUSION_WEIGHT,
     views: tuple[str, ...] = (),
+    dtw_weights: Path | None = None,
 ) -> dict[str, Any]:
     """Several checkpoints of one split evaluated as one model (:class:`Ensemble`); write the report.
 
@@ -175,7 +186,9 @@ def evaluate_ensemble(
     members: list[_Member] = []
     model_free: dict = {}  # one split for all members (checked below, before any score is computed)
     for path in paths:
-        m = _read_out(path, device, shots, data, None, classifiers, fusion_weight, views, model_free)
+        m = _read_out(
+            path, device, shots, data, None, classifiers, fusion_weight, views, model_free, dtw_weights
+        )
         if members:
             _same_split(members[0], m)
         members.append(m)
@@ -183,10 +196,15 @@ def evaluate_ensemble(
     first = members[0].session
     extra = {"checkpoints": [str(m.path) for m in members], "epochs": [m.epoch for m in members],
              "protocol": first.cfg.protocol, "shots": shots, "encoder": first.cfg.encoder,
-             "fusion_weight": fusion_weight, "tta": list(views)}  # fmt: skip
+             "fusion_weight": fusion_weight, "tta": list(views), "dtw_weights": _name(dtw_weights)}  # fmt: skip
     summary = _write(members[0], Ensemble([m.readouts for m in members]), classifiers, out_dir, extra)
     summary["models"] = len(members)
     return summary
+
+
+def _name(path: Path | None) -> str | None:
+    """A weights file as results.json records it."""
+    return None if path is None else str(path)
 
 
 def _same_split(first: _Member, other: _Member) -> None:
@@ -219,11 +237,11 @@ def _write(
     return summary
 
 
-def _joints(s: Session, indices: np.ndarray) -> np.ndarray:
+def _joints(s: Session, indices: np.ndarray, weights) -> np.ndarray:
     """Normalised joints [N, T, V·3] of prepared samples, the input of the joint-space DTW read-out."""
-    from crossglg.baselines.dtw import DTW_FRAMES, normalise
+    from crossglg.baselines.dtw_weights import dtw_inputs
 
-    return np.stack([normalise(s.data.prepared.sequence(int(i)), s.data.layout, DTW_FRAMES) for i in indices])
+    return dtw_inputs((s.data.prepared.sequence(int(i)) for i in indices), s.data.layout, weights)
 
 
 def _joint_picture(s: Session, indices: list[int], out_dir: Path, amp_ctx) -> None:

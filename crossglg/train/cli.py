@@ -15,12 +15,18 @@ import typer
 from crossglg.cli_numbers import real
 from crossglg.errors import UserError
 from crossglg.models.registry import ENCODERS
-from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, resolve_classifiers
+from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, JOINT_READOUTS, resolve_classifiers
 
 CLASSIFIER_OPTION = typer.Option(
     ["all"],
     "--classifier",
     help=f"Read-out to report (repeatable): {', '.join(CLASSIFIERS)}, or all (docs/TRAINING.md).",
+)
+DTW_WEIGHTS_OPTION = typer.Option(
+    None,
+    "--dtw-weights",
+    help="Coordinate weights saved by `crossglg baseline dtw --learn-weights --save-weights`: the dtw, "
+    "ndtw and fused read-outs match the weighted joints (docs/TRAINING.md, 'Read-outs').",
 )
 FUSION_OPTION = typer.Option(
     FUSION_WEIGHT,
@@ -192,6 +198,7 @@ def evaluate(
         help="Test-time view averaged with the samples as they are (repeatable): mirror (left-right; "
         "docs/TRAINING.md, 'Test-time views').",
     ),
+    dtw_weights: Path | None = DTW_WEIGHTS_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print the accuracies as JSON."),
 ) -> None:
     """Re-evaluate a checkpoint one-shot on the novel classes, every read-out side by side; several
@@ -202,6 +209,7 @@ def evaluate(
     classifiers = resolve_classifiers(classifier)
     views = check_views(tta)
     _check_weight(fusion_weight)
+    _check_dtw_weights(dtw_weights, classifiers)
     paths = [resolve(c) for c in checkpoint]
     if len(set(paths)) < len(paths):
         raise UserError("crossglg eval: a checkpoint is named twice; an ensemble takes each model once")
@@ -214,14 +222,15 @@ def evaluate(
         if picture:
             raise UserError("crossglg eval: --picture draws one model's joint weights; name one checkpoint")
         summary = evaluate_ensemble(paths, out, device=device, shots=shots, data=data_dir,
-                                    classifiers=classifiers, fusion_weight=fusion_weight, views=views)  # fmt: skip
+                                    classifiers=classifiers, fusion_weight=fusion_weight, views=views,
+                                    dtw_weights=dtw_weights)  # fmt: skip
         _print(summary, json_out, title=f"{shots}-shot accuracy of {len(paths)} models on the novel classes")
         return
     if out is None:
         out = paths[0].parent / ("eval" if shots == 1 else f"eval-{shots}shot")
     summary = evaluate_checkpoint(
         paths[0], out, device=device, shots=shots, data=data_dir, picture=picture,
-        classifiers=classifiers, fusion_weight=fusion_weight, views=views,
+        classifiers=classifiers, fusion_weight=fusion_weight, views=views, dtw_weights=dtw_weights,
     )  # fmt: skip
     _print(summary, json_out, title=f"{shots}-shot accuracy on the novel classes")
 
@@ -260,6 +269,7 @@ def predict(
         help="Another export of the same layout (repeatable): the exports' scores are standardised "
         "and averaged, a seed or input-stream ensemble (docs/TRAINING.md, 'Seed ensembles').",
     ),
+    dtw_weights: Path | None = DTW_WEIGHTS_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print predictions as JSON."),
 ) -> None:
     """Classify new sequences among new actions, each given by one exemplar: one-shot recognition."""
@@ -272,9 +282,9 @@ def predict(
             raise UserError(f"--exemplar {item!r}: expected NAME=FILE")
         pairs.append((name, Path(file)))
     _check_weight(fusion_weight)
-    rows = predict_files(
-        [export_dir, *ensemble], pairs, queries, classifier=classifier, fusion_weight=fusion_weight
-    )
+    _check_dtw_weights(dtw_weights, (classifier,))
+    rows = predict_files([export_dir, *ensemble], pairs, queries, classifier=classifier,
+                         fusion_weight=fusion_weight, dtw_weights=dtw_weights)  # fmt: skip
     if json_out:
         typer.echo(_json(rows))
         return
@@ -297,6 +307,7 @@ def transfer(
     ),
     classifier: list[str] = CLASSIFIER_OPTION,
     fusion_weight: float = FUSION_OPTION,
+    dtw_weights: Path | None = DTW_WEIGHTS_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print the accuracies as JSON."),
 ) -> None:
     """One-shot accuracy of an exported model (or an ensemble of them) on another dataset, its joints
@@ -305,9 +316,9 @@ def transfer(
 
     classifiers = resolve_classifiers(classifier)
     _check_weight(fusion_weight)
-    result = transfer_eval(
-        export_dir, data, protocol, seed=seed, classifiers=classifiers, fusion_weight=fusion_weight
-    )
+    _check_dtw_weights(dtw_weights, classifiers)
+    result = transfer_eval(export_dir, data, protocol, seed=seed, classifiers=classifiers,
+                           fusion_weight=fusion_weight, dtw_weights=dtw_weights)  # fmt: skip
     if not json_out:
         result.pop("mapping")
     _print(result, json_out, title="cross-dataset one-shot")
@@ -316,6 +327,15 @@ def transfer(
 def _check_weight(weight: float) -> None:
     if not 0.0 <= weight <= 1.0:
         raise UserError(f"--fusion-weight {weight}: must lie in [0, 1]")
+
+
+def _check_dtw_weights(path: Path | None, classifiers: tuple[str, ...]) -> None:
+    """Weights no chosen read-out would use are a mistake to point out, not to ignore."""
+    if path is not None and not JOINT_READOUTS & set(classifiers):
+        raise UserError(
+            f"--dtw-weights: only the {', '.join(sorted(JOINT_READOUTS))} read-outs use it; "
+            "choose one of them with --classifier"
+        )
 
 
 def _json(doc: object) -> str:

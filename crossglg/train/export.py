@@ -340,19 +340,22 @@ def predict_files(
     queries: list[Path],
     classifier: str = "cosine",
     fusion_weight: float = FUSION_WEIGHT,
+    dtw_weights: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Label each query file with the action of the best-scoring exemplar under one read-out.
 
     With several exports the scores are those of their ensemble (per query each model's scores
     standardised over the actions, then averaged: docs/TRAINING.md, "Seed ensembles").
+    ``dtw_weights``: coordinate weights of the joint read-outs (``crossglg baseline dtw --save-weights``).
     """
-    from crossglg.baselines.dtw import normalise
+    from crossglg.baselines.dtw_weights import dtw_inputs, readout_weights
     from crossglg.train.oneshot import JOINT_READOUTS, Readouts, combined, resolve_classifiers
     from crossglg.vocab.layouts import get_layout
 
     if classifier == "all":
         raise UserError("--classifier all: predict labels with one read-out; choose one of them")
     (classifier,) = resolve_classifiers([classifier])
+    weights = readout_weights(dtw_weights)
     models = load_exports(export_dirs)
     names = [n for n, _ in exemplars]
     if len(set(names)) != len(names):
@@ -365,7 +368,7 @@ def predict_files(
     joints = None
     if classifier in JOINT_READOUTS:
         lay = get_layout(layout)
-        joints = np.stack([normalise(x, lay) for x in seq_sup]), np.stack([normalise(x, lay) for x in seq_q])
+        joints = dtw_inputs(seq_sup, lay, weights), dtw_inputs(seq_q, lay, weights)
     labels = np.arange(len(names))
     model_free: dict = {}  # joint DTW, computed once for every member
     members = []

@@ -26,14 +26,16 @@ def transfer_eval(
     seed: int = 0,
     classifiers: tuple[str, ...] = CLASSIFIERS,
     fusion_weight: float = FUSION_WEIGHT,
+    dtw_weights: Path | None = None,
 ) -> dict:
     """One-shot accuracy of the exports in ``export_dirs`` (one model, or their ensemble) on
     ``data_dir`` under ``protocol``, per read-out.
 
     A read-out the exports cannot serve (dc without statistics, cl2n from a format-1 export)
-    is left out of the result rather than failing the others.
+    is left out of the result rather than failing the others. ``dtw_weights``: coordinate weights
+    of the joint read-outs, re-indexed to the new dataset's layout like the model's joints.
     """
-    from crossglg.baselines.dtw import normalise
+    from crossglg.baselines.dtw_weights import dtw_inputs, readout_weights
     from crossglg.data.prepared import open_prepared
     from crossglg.data.splits import split_prepared
     from crossglg.errors import UserError
@@ -42,6 +44,7 @@ def transfer_eval(
     from crossglg.vocab.layouts import get_layout
     from crossglg.vocab.protocols import load_protocol
 
+    weights = readout_weights(dtw_weights)
     models = load_exports(export_dirs)
     data = open_prepared(data_dir)
     proto = load_protocol(protocol, data.dataset)
@@ -53,7 +56,9 @@ def transfer_eval(
     sequences = [[data.sequence(int(i)) for i in idx] for idx in (split.exemplar, split.query)]
     joints = None
     if JOINT_READOUTS & set(classifiers):  # on the new dataset's own layout
-        joints = [np.stack([normalise(x, layout) for x in part]) for part in sequences]
+        if weights is not None:
+            weights.check_unseen(data.dataset, labels[split.exemplar] + 1, dtw_weights)
+        joints = [dtw_inputs(part, layout, weights) for part in sequences]
 
     def features(model, part: int):
         mapped = [x[:, :, to_model] for x in sequences[part]]
@@ -79,6 +84,7 @@ def transfer_eval(
         "models": len(models),
         "queries": len(truth),
         "fusion_weight": fusion_weight,
+        "dtw_weights": None if dtw_weights is None else str(dtw_weights),
         "mapping": to_model.tolist(),
     }
     for name in classifiers:

@@ -55,9 +55,63 @@ def test_weights_move_to_another_sensor_with_their_joints() -> None:
 
 
 def test_a_saved_file_reads_back(tmp_path) -> None:
-    learned = LearnedWeights("msr20", tuple((1.0, 0.5, 2.0) for _ in range(20)), True, (1, 3), 7)
+    learned = LearnedWeights(
+        "msr20", tuple((1.0, 0.5, 2.0) for _ in range(20)), True, (1, 3), 7, "msr-action3d"
+    )
     learned.save(tmp_path / "w.json")
     assert LearnedWeights.load(tmp_path / "w.json") == learned
+    # files written before the dataset was recorded still read, with no dataset
+    (tmp_path / "old.json").write_text(json.dumps(_doc()))
+    assert LearnedWeights.load(tmp_path / "old.json").dataset == ""
+
+
+def test_weights_learned_on_a_tested_class_are_refused(tmp_path) -> None:
+    learned = LearnedWeights(
+        "msr20", tuple((1.0, 1.0, 1.0) for _ in range(20)), False, (1, 2, 3), 1, "msr-action3d"
+    )
+    path = tmp_path / "w.json"
+    with pytest.raises(UserError, match=r"w\.json: learned on msr-action3d class 3, novel in this protocol"):
+        learned.check_unseen("msr-action3d", [3, 11, 12], path)
+    with pytest.raises(UserError, match="classes 1, 2, novel"):
+        learned.check_unseen("msr-action3d", np.array([2, 1, 20]), path)
+    learned.check_unseen("msr-action3d", [4, 5], path)  # only auxiliary classes were learned on
+    learned.check_unseen("utkinect", [1, 2, 3], path)  # another dataset's class 1 is another action
+
+
+def test_the_read_outs_refuse_body_frame_weights(tmp_path) -> None:
+    from crossglg.baselines.dtw_weights import readout_weights
+
+    assert readout_weights(None) is None
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(_doc(view=True)))
+    with pytest.raises(UserError, match=r"w\.json: learned with --view"):
+        readout_weights(path)
+    path.write_text(json.dumps(_doc(weights=[[2, 1, 0]] * 20)))
+    assert readout_weights(path).weights[0] == (2.0, 1.0, 0.0)
+
+
+def test_weighted_inputs_match_as_the_weighted_metric_does() -> None:
+    """The read-outs scale the frames once; the baseline scales inside its matching: same distances."""
+    from crossglg.baselines.dtw import class_distances, normalise
+    from crossglg.baselines.dtw_weights import dtw_inputs
+
+    msr = get_layout("msr20")
+    rng = np.random.default_rng(5)
+    clips = [rng.normal(size=(int(n), 1, 20, 3)) for n in rng.integers(20, 50, 9)]
+    w = rng.uniform(0.0, 2.0, (20, 3))
+    learned = LearnedWeights("msr20", tuple(map(tuple, w.tolist())), False, (1,), 1)
+    plain = np.stack([normalise(c, msr) for c in clips])
+    scaled = dtw_inputs(clips, msr, learned)
+    np.testing.assert_allclose(scaled, plain * w.reshape(-1))
+    np.testing.assert_array_equal(dtw_inputs(clips, msr, None), plain)
+    labels = np.array([0, 1, 2])
+    _, by_inputs = class_distances(scaled[3:], scaled[:3], labels, calibrated=True)
+    _, by_matching = class_distances(
+        plain[3:], plain[:3], labels, True, Matching(weights=tuple(w.reshape(-1)))
+    )
+    np.testing.assert_allclose(by_inputs, by_matching)
+    _, unweighted = class_distances(plain[3:], plain[:3], labels, calibrated=True)
+    assert not np.allclose(by_inputs, unweighted)
 
 
 def test_weights_that_cannot_be_written_are_one_line(tmp_path) -> None:
@@ -88,6 +142,7 @@ def _doc(**change) -> dict:
         (json.dumps(_doc(weights=[["a", 1, 1]] * 20)).encode(), "malformed field"),
         (json.dumps(_doc(seed="x")).encode(), "malformed field"),
         (json.dumps(_doc(view="false")).encode(), "view must be true or false, got 'false'"),
+        (json.dumps(_doc(dataset=3)).encode(), "dataset must be a name, got 3"),
     ],
 )
 def test_a_bad_weights_file_is_one_line_naming_it(tmp_path, content: bytes, message: str) -> None:
@@ -160,5 +215,20 @@ def test_learning_needs_three_clips_of_two_classes() -> None:
         (np.where(y == 2, 1, 0)[:-1], "{0: 6, 1: 2}"),
     ):
         with pytest.raises(UserError, match="two or more auxiliary classes with three clips each") as err:
-            learn_weights(frames[: len(labels)], labels, msr, view=False)
+            learn_weights(frames[: len(labels)], labels, msr, view=False, dataset="msr-action3d")
         assert shown in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["eval", "run", "--classifier", "cosine"],
+        ["predict", "export", "q.npy", "--exemplar", "a=a.npy", "--exemplar", "b=b.npy"],
+        ["transfer", "export", "--data", "utk", "--protocol", "utkinect-all10", "--classifier", "jfdtw"],
+    ],
+)
+def test_dtw_weights_without_a_joint_read_out_are_one_line(tmp_path, command: list[str]) -> None:
+    """Weights no chosen read-out uses would be ignored in silence: a mistake to point out."""
+    res = run_script("crossglg", *command, "--dtw-weights", "w.json", cwd=tmp_path)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "--dtw-weights: only the dtw, fused, ndtw read-outs use it" in res.stderr

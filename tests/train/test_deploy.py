@@ -135,6 +135,22 @@ def test_predict_classifies_files_among_exemplar_actions(small, run_cli, train_a
     assert np.abs(f_mean).sum() > 0
     with pytest.raises(UserError, match="one read-out"):
         run_cli([*args, "--classifier", "all", str(files["shake head"])])
+    # coordinate weights (crossglg baseline dtw --save-weights; a random file here) reach the joint
+    # read-out: each action scores minus the baseline's weighted, calibrated DTW distance
+    from crossglg.baselines.dtw import Matching, class_distances, normalise
+    from crossglg.baselines.dtw_weights import LearnedWeights
+
+    layout = get_layout(meta["layout"])
+    w = np.random.default_rng(0).uniform(0.0, 2.0, (layout.num_joints, 3))
+    LearnedWeights(layout.name, tuple(map(tuple, w.tolist())), False, (1,), 1).save(tmp_path / "w.json")
+    query = tmp_path / "query.npy"  # a kick that is not the exemplar
+    np.save(query, _as_generic(data.sequence(by_class[20][1])))
+    (row,) = json.loads(run_cli([*args, "--classifier", "ndtw", "--dtw-weights", str(tmp_path / "w.json"),
+                                 str(query)]))  # fmt: skip
+    ex = np.stack([normalise(data.sequence(by_class[c][0]), layout) for c in actions.values()])
+    q = normalise(data.sequence(by_class[20][1]), layout)[None]
+    _, d = class_distances(q, ex, np.arange(3), True, Matching(weights=tuple(w.reshape(-1))))
+    np.testing.assert_allclose([row["similarities"][a] for a in actions], -d[0], rtol=1e-6)
 
 
 def test_predict_with_an_ensemble_averages_each_exports_standardised_scores(

@@ -185,6 +185,51 @@ def test_eval_agrees_with_a_direct_computation(small, text_run, run_cli):
         run_cli(["eval", str(text_run), "--fusion-weight", "2"])
 
 
+def test_eval_reads_out_joint_dtw_under_learned_weights(small, text_run, run_cli, tmp_path):
+    """`--dtw-weights` gives the baseline's accuracy under the same file, and refuses weights that
+    were learned on a class the protocol tests (tests/train/conftest.py: NOVEL)."""
+    from crossglg.baselines.dtw_weights import LearnedWeights
+
+    where = ["--data", str(small["data"]), "--protocol", str(small["protocol"])]
+    saved = tmp_path / "weights.json"
+    learned = json.loads(run_cli(["baseline", "dtw", *where, "--calibrated", "--learn-weights",
+                                  "--save-weights", str(saved), "--json"]))  # fmt: skip
+    weights = LearnedWeights.load(saved)
+    assert weights.dataset == "synthetic" and not set(weights.classes) & {2, 10, 20, 34, 38}
+    summary = json.loads(run_cli(["eval", str(text_run), "--classifier", "ndtw", "--classifier", "fused",
+                                  "--dtw-weights", str(saved), "--json", "--out", str(tmp_path / "ev")]))  # fmt: skip
+    assert summary["ndtw"] == pytest.approx(learned["accuracy"])
+    assert json.loads((tmp_path / "ev" / "results.json").read_text())["dtw_weights"] == str(saved)
+    # a hand-made file that keeps only the right hand: the read-out follows the file, not the learner
+    hand = LearnedWeights(
+        "ntu25", tuple((3.0,) * 3 if j == 11 else (0.0,) * 3 for j in range(25)), False, (1,), 1
+    )
+    hand.save(tmp_path / "hand.json")
+    alone = json.loads(run_cli(["baseline", "dtw", *where, "--calibrated", "--weights", str(tmp_path / "hand.json"),
+                                "--json"]))  # fmt: skip
+    plain = json.loads(run_cli(["baseline", "dtw", *where, "--calibrated", "--json"]))
+    assert alone["accuracy"] != plain["accuracy"]
+    summary = json.loads(run_cli(["eval", str(text_run), "--classifier", "ndtw", "--dtw-weights",
+                                  str(tmp_path / "hand.json"), "--json", "--out", str(tmp_path / "ev2")]))  # fmt: skip
+    assert summary["ndtw"] == pytest.approx(alone["accuracy"])
+    leaked = LearnedWeights("ntu25", hand.weights, False, (1, 20), 1, "synthetic")  # 20: kick left leg, novel
+    leaked.save(tmp_path / "leaked.json")
+    with pytest.raises(
+        UserError, match=r"leaked\.json: learned on synthetic class 20, novel in this protocol"
+    ):
+        run_cli(
+            [
+                "eval",
+                str(text_run),
+                "--dtw-weights",
+                str(tmp_path / "leaked.json"),
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+    assert not (tmp_path / "x").exists()
+
+
 def test_k_shot_eval_moves_queries_into_the_support(text_run, run_cli):
     summary = json.loads(run_cli(["eval", str(text_run), "--shots", "3", "--json"]))
     assert summary["shots"] == 3 and summary["n_query"] == 35 - 2 * 5

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -63,6 +64,21 @@ def test_transfer_maps_kinect_v1_joints_into_the_models_layout(
     # every read-out; joint DTW on UTKinect's own joints is the baseline's 69.3 %
     assert all(0.0 <= doc[r] <= 1.0 for r in ("cl2n", "fdtw", "fused")) and "unavailable" not in doc
     assert doc["dtw"] == pytest.approx(0.693, abs=0.001)
+    # coordinate weights of the model's layout are re-indexed to UTKinect's joints, as the baseline does
+    from crossglg.baselines.dtw_weights import LearnedWeights
+
+    w = np.random.default_rng(0).uniform(0.0, 2.0, (25, 3))
+    LearnedWeights("ntu25", tuple(map(tuple, w.tolist())), False, (1,), 1).save(tmp_path / "w.json")
+    on_utk = ["--data", str(utk), "--protocol", "utkinect-all10", "--json"]
+    weighted = json.loads(run_cli(["transfer", str(export), *on_utk, "--classifier", "ndtw",
+                                   "--dtw-weights", str(tmp_path / "w.json")]))  # fmt: skip
+    baseline = json.loads(
+        run_cli(["baseline", "dtw", *on_utk, "--calibrated", "--weights", str(tmp_path / "w.json")])
+    )
+    assert weighted["ndtw"] == pytest.approx(baseline["accuracy"]) and weighted["dtw_weights"] == str(
+        tmp_path / "w.json"
+    )
+    assert weighted["ndtw"] != pytest.approx(doc["ndtw"])
     # the same command twice gives the same accuracies (DC's sampling is seeded)
     again = json.loads(
         run_cli(["transfer", str(export), "--data", str(utk), "--protocol", "utkinect-all10", "--json"])
