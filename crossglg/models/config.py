@@ -33,7 +33,7 @@ SECTION_RANGES = {
              "w_supcon": _NON_NEGATIVE, "supcon_temperature": (0, None, True),
              "w_align": _NON_NEGATIVE, "align_temperature": (0, None, True), "align_gamma": (0, None, True),
              "align_text": (0, 1, False), "text_relation": _SHARE, "text_relation_temperature": (0, None, True),
-             "text_margin": _NON_NEGATIVE},
+             "text_margin": _NON_NEGATIVE, "w_recon": _NON_NEGATIVE},
 }  # fmt: skip
 HEAD_FORMS = ("linear", "cosine")
 L2G_FORMS = ("text-residual", "gather")
@@ -136,6 +136,10 @@ class LossConfig:
     # its global text and the label's while training, so classes described alike must be held
     # further apart; 0 = off. Needs text (docs/MODELS.md, "Text-relation targets")
     text_margin: float = 0.0
+    # the input joints read back from the per-joint last-block features by one linear map (the
+    # error as a share of the input's variance), so the features keep every joint's position,
+    # the legs too when the training classes move only arms; 0 = off. docs/MODELS.md, "Classifier heads"
+    w_recon: float = 0.0
 
     @property
     def uses_text_similarity(self) -> bool:

@@ -133,3 +133,10 @@ def text_margins(similarity: torch.Tensor, y: torch.Tensor, scale: float) -> tor
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Cross-entropy against a target distribution per row, averaged over the batch."""
     return -(target * logits.float().log_softmax(dim=1)).sum(dim=1).mean()
+
+
+def reconstruction_error(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error as a share of the target's variance: 1 for a constant guess, 0 for a
+    perfect one, whatever the unit of the coordinates (``loss.w_recon``, docs/MODELS.md)."""
+    t = target.float()
+    return F.mse_loss(predicted.float(), t) / t.var(correction=0).clamp(min=1e-8)

@@ -23,6 +23,7 @@ from crossglg.models.interaction import CrossModalInteraction
 from crossglg.models.jid import JointImportance, person_average, person_mask
 from crossglg.models.losses import (
     aligned_contrastive,
+    reconstruction_error,
     soft_cross_entropy,
     supervised_contrastive,
     text_margins,
@@ -41,6 +42,8 @@ class ModelOutput:
     z_s: torch.Tensor  # [N, 256] skeleton embedding (what one-shot evaluation uses)
     latent: torch.Tensor | None  # InfoGCN's sampled IB latent (for its MMD loss), else None
     joint_frames: torch.Tensor | None = None  # [N, T', V, C], only when loss.w_align > 0
+    # (read back, input) [N, T', V, C_in] each, only when loss.w_recon > 0
+    recon: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 @dataclass
@@ -139,6 +142,9 @@ class CrossGLG(nn.Module):
             self.part_names = resolve_parts(encoder.layout, cfg.l2g.parts)
             pooling = torch.from_numpy(token_pooling(encoder.layout, self.part_names))
             self.l2g = CrossModalInteraction(encoder.channels[-1], pooling, cfg.l2g, encoder.embed_dim)
+        self.read_back: nn.Linear | None = None
+        if cfg.loss.w_recon > 0:  # training only: the exported skeleton branch never holds it
+            self.read_back = nn.Linear(encoder.channels[-1], encoder.cfg.in_channels)
 
     @property
     def encoder(self) -> SkeletonEncoder:
@@ -164,7 +170,18 @@ class CrossGLG(nn.Module):
             z_c = self.l2g(text_local, feats.last, feats.mask)
             logits_c, _ = self.head(self._head_input(z_c), sample=False)  # μ only on the cross-modal branch
         frames = feats.joint_frames() if self.cfg.loss.w_align > 0 else None
-        return ModelOutput(logits_s, logits_c, k_out, feats.z, latent, frames)
+        recon = None if self.read_back is None else self._read_back(feats, x)
+        return ModelOutput(logits_s, logits_c, k_out, feats.z, latent, frames, recon)
+
+    def _read_back(self, feats: SkeletonFeatures, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The input [N, C_in, T, V, M] averaged over each feature frame's span of input frames and
+        over present persons, beside what the linear map reads from the per-joint features."""
+        joints = feats.joint_frames()  # [N, T', V, C]
+        n, c_in, _, v, m = x.shape
+        pooled = F.adaptive_avg_pool3d(x.float(), (joints.shape[1], v, m))  # [N, C_in, T', V, M]
+        flat = pooled.permute(0, 4, 1, 2, 3).reshape(n * m, c_in, joints.shape[1], v)
+        target = person_average(flat, feats.mask).permute(0, 2, 3, 1)
+        return self.read_back(joints), target
 
     def _gather_logits(self, text_bank: torch.Tensor, feats: SkeletonFeatures) -> torch.Tensor:
         """logits_c[n, k] = class k's logit of the skeleton vector that class k's text gathered from n.
@@ -235,6 +252,9 @@ class CrossGLG(nn.Module):
                 out.joint_frames, y, lc.align_temperature, lc.align_gamma, weights
             )
             total = total + lc.w_align * parts["align"]
+        if out.recon is not None:
+            parts["recon"] = reconstruction_error(*out.recon)
+            total = total + lc.w_recon * parts["recon"]
         for name, (weight, value) in self.head.aux_losses(out.latent, y).items():
             parts[name] = value
             total = total + weight * value

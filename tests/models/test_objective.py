@@ -109,3 +109,45 @@ def test_the_supcon_weight_adds_its_term_to_the_loss() -> None:
     torch.testing.assert_close(total.detach(), parts["s"] + 0.5 * parts["supcon"])
     with pytest.raises(UserError, match="w_supcon"):
         ModelConfig.from_dict({"loss": {"w_supcon": -1.0}})
+
+
+def test_reconstruction_error_is_a_share_of_the_inputs_variance() -> None:
+    from crossglg.models.losses import reconstruction_error
+
+    t = torch.randn(3, 8, 25, 3, generator=torch.Generator().manual_seed(1)) * 40.0 + 7.0
+    assert float(reconstruction_error(t, t)) == 0.0
+    assert float(reconstruction_error(torch.full_like(t, float(t.mean())), t)) == pytest.approx(1.0, rel=1e-5)
+    # the unit of the coordinates does not matter: millimetres or metres give one value
+    guess = t + torch.randn(t.shape, generator=torch.Generator().manual_seed(2)) * 10
+    assert float(reconstruction_error(guess / 1000, t / 1000)) == pytest.approx(
+        float(reconstruction_error(guess, t))
+    )
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_the_read_back_target_is_the_input_per_feature_frame_and_present_person(encoder: str) -> None:
+    """T = 16 input frames become 4 feature frames: each target frame is the mean of its 4 input
+    frames, over the persons present (tests/models/conftest.py: the last sample's second is empty)."""
+    torch.manual_seed(0)
+    cfg = {"use_text": False, "encoder": {"num_person": 2}, "loss": {"w_recon": 0.5}}
+    if encoder == "infogcn":
+        cfg["encoder"]["info_bottleneck"] = False
+    model = build_model(encoder, "ntu25", 5, cfg)
+    x = make_input("ntu25", n=3, t=16)
+    out = model(x)
+    predicted, target = out.recon
+    assert predicted.shape == target.shape == (3, 4, 25, 3)
+    span = x.reshape(3, 3, 4, 4, 25, 2).mean(3)  # [N, C, T', V, M]
+    torch.testing.assert_close(target[0], span[0].mean(-1).permute(1, 2, 0))
+    torch.testing.assert_close(target[2], span[2, ..., 0].permute(1, 2, 0))  # the empty slot left out
+    total, parts = model.loss(out, torch.tensor([0, 1, 2]))
+    assert set(parts) == {"s", "recon"}
+    torch.testing.assert_close(total.detach(), parts["s"] + 0.5 * parts["recon"])
+    total.backward()
+    assert model.encoder.blocks[0].parameters().__next__().grad.abs().sum() > 0  # it trains the encoder
+    # the read-back map is a training aid: the exported branch and a model without the term lack it
+    assert not any("read_back" in k for k in model.inference_model().state_dict())
+    plain = build_model(encoder, "ntu25", 5, {**cfg, "loss": {}})
+    assert plain(x).recon is None and not any("read_back" in k for k in plain.state_dict())
+    with pytest.raises(UserError, match="w_recon"):
+        ModelConfig.from_dict({"loss": {"w_recon": -1.0}})
