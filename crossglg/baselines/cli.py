@@ -47,6 +47,11 @@ def dtw(
         None, "--save-weights", help="With --learn-weights: write the learned weights to this JSON file."
     ),
     seed: int = typer.Option(1, "--seed", min=0, help="Seed of the episodes --learn-weights draws."),
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        help="With --learn-weights or --weights: draw the weights on a skeleton, one panel per axis (PNG).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """One-shot accuracy of nearest exemplar by DTW on normalised joints (learns nothing unless
@@ -65,6 +70,8 @@ def dtw(
         raise UserError("--learn-weights and --weights: choose one")
     if save_weights is not None and not learn_weights:
         raise UserError("--save-weights needs --learn-weights")
+    if plot is not None and not learn_weights and weights_file is None:
+        raise UserError("--plot draws coordinate weights: add --learn-weights or --weights")
     saved = LearnedWeights.load(weights_file) if weights_file is not None else None
     if saved is not None and saved.view != view:
         raise UserError(
@@ -95,6 +102,9 @@ def dtw(
     result.update({"weights": _source(learn_weights, weights_file), "queries": len(truth), "accuracy": acc})
     if save_weights is not None and saved is not None:
         saved.save(save_weights)
+    if plot is not None and weights is not None:
+        first = split.auxiliary[0] if learn_weights else split.exemplar[0]
+        _plot(weights, ds.sequence(int(first)), layout, plot)
     if as_json:
         print(json.dumps(result))
     else:
@@ -126,6 +136,24 @@ def _learn(clips, auxiliary, labels, layout, source: tuple[bool, str], seed: int
     with Progress(*columns, console=Console(stderr=True), transient=True, disable=quiet) as progress:
         task = progress.add_task("episodes", total=EPISODES)
         return learn_weights(frames, labels[auxiliary], layout, *source, seed, lambda: progress.advance(task))
+
+
+def _plot(weights: tuple[float, ...], clip, layout, path: Path) -> None:
+    """The weights of each axis on the clip's middle pose: which joints the metric turned up or down."""
+    import numpy as np
+
+    from crossglg.data.pictures import weighted_skeletons
+    from crossglg.errors import UserError
+
+    w = np.asarray(weights).reshape(layout.num_joints, 3).T  # [axis, V]
+    pose = np.asarray(clip[len(clip) // 2, 0])
+    titles = [
+        f"{axis} weights ({row.min():.2f} to {row.max():.2f})" for axis, row in zip("xyz", w, strict=True)
+    ]
+    try:
+        weighted_skeletons(np.stack([pose] * 3), w, layout.bones, titles, path, shared_scale=True)
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}: cannot write the picture ({err})") from None
 
 
 def _source(learned: bool, path: Path | None) -> str | None:

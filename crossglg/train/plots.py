@@ -79,19 +79,6 @@ def joint_importance(
     ``poses`` is [S, V, 3], ``weights`` [S, V] (rows sum to 1). Circle area is proportional
     to the weight relative to uniform 1/V, so a uniform prediction draws equal circles.
     """
-    plt = _pyplot()
-    s = len(poses)
-    fig, axes = plt.subplots(1, s, figsize=(3 * s, 3.6), squeeze=False)
-    v = poses.shape[1]
-    for ax, pose, w, title in zip(axes[0], poses, weights, titles, strict=True):
-        for child, parent in bones:
-            ax.plot(pose[[child, parent], 0], pose[[child, parent], 1], color="0.5", lw=1.5, zorder=1)
-        ax.scatter(pose[:, 0], pose[:, 1], s=60 * v * w, c=w, cmap="autumn_r", alpha=0.75,
-                   edgecolors="k", linewidths=0.5, zorder=2)  # fmt: skip
-        ax.scatter(pose[:, 0], pose[:, 1], s=4, c="k", zorder=3)
-        ax.set_title(title, fontsize=8)
-        ax.set_aspect("equal")
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from crossglg.data.pictures import weighted_skeletons
+
+    weighted_skeletons(poses, poses.shape[1] * np.asarray(weights), bones, titles, path)

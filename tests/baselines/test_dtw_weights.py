@@ -183,9 +183,14 @@ def test_learned_weights_on_real_msr_and_moved_to_utkinect(real_data, tmp_path) 
     assert np.ptp(learned.weights) > 0.1  # the weights moved away from 1
     # on another sensor the file is re-indexed; UTKinect has no auxiliary class to learn on
     utk = ("--data", tmp_path / "utk", "--protocol", "utkinect-all10")
-    res = run_script(*args, *utk, "--weights", saved)
+    res = run_script(*args, *utk, "--weights", saved, "--plot", tmp_path / "weights.png")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["queries"] == 189
+    assert (tmp_path / "weights.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (tmp_path / "taken.png").mkdir()  # a folder where the picture should go: one line, after the result
+    res = run_script(*args, *utk, "--weights", saved, "--plot", tmp_path / "taken.png")
+    assert res.returncode == 2 and "taken.png: cannot write the picture" in res.stderr
+    assert "Traceback" not in res.stderr
     res = run_script(*args, *utk, "--learn-weights")
     assert res.returncode != 0 and "trains no class" in res.stderr and "Traceback" not in res.stderr
 
@@ -196,6 +201,7 @@ def test_learned_weights_on_real_msr_and_moved_to_utkinect(real_data, tmp_path) 
         (["--learn-weights", "--weights", "w.json"], "--learn-weights and --weights: choose one"),
         (["--save-weights", "w.json"], "--save-weights needs --learn-weights"),
         (["--weights", "missing.json"], "missing.json: not a weights file"),
+        (["--plot", "w.png"], "--plot draws coordinate weights: add --learn-weights or --weights"),
     ],
 )
 def test_weights_options_that_cannot_work_are_one_line(tmp_path, extra: list[str], message: str) -> None:
