@@ -19,6 +19,13 @@ from crossglg.models.jid import person_average, person_mask
 from crossglg.vocab.layouts import Layout
 
 
+def kept_blocks(plan: list[tuple], cfg: EncoderConfig, encoder: str) -> list[tuple]:
+    """The first ``encoder.depth`` entries of an encoder's block plan (all when unset)."""
+    if cfg.depth is not None and cfg.depth > len(plan):
+        raise UserError(f"model config: encoder.depth={cfg.depth}; {encoder} has {len(plan)} blocks")
+    return plan[: cfg.depth]
+
+
 class SkeletonEncoder(nn.Module):
     """Base class: subclasses fill ``blocks``, ``channels`` and implement ``stem`` / ``pool``."""
 

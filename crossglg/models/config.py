@@ -22,7 +22,7 @@ _POSITIVE, _NON_NEGATIVE, _SHARE = (1, None, False), (0, None, False), (0, 0.999
 SECTION_RANGES = {
     "encoder": {
         "in_channels": _POSITIVE, "num_person": _POSITIVE, "base_channels": _POSITIVE, "dropout": _SHARE,
-        "temporal_kernel": _POSITIVE, "rel_k": _POSITIVE, "z_prior_gain": (0, None, True),
+        "temporal_kernel": _POSITIVE, "depth": _POSITIVE, "rel_k": _POSITIVE, "z_prior_gain": (0, None, True),
         "lambda1": _NON_NEGATIVE, "lambda2": _NON_NEGATIVE, "head_scale": (0, None, True),
     },
     "jid": {"n_pre": _POSITIVE, "hidden_mult": _POSITIVE, "target_smoothing": (0, 1, False),
@@ -49,6 +49,9 @@ class EncoderConfig:
     base_channels: int = 64  # 64/128/256 stages [ref]
     dropout: float = 0.0  # before the classifier; InfoGCN and CTR-GCN NTU configs use 0 [ref]
     temporal_kernel: int | None = None  # InfoGCN/CTR-GCN 5 (multi-scale), ST-GCN 9 [ref]
+    # keep only the first N blocks (InfoGCN 9, ST-GCN and CTR-GCN 10 [ref]); the embedding is the
+    # last kept block's width. docs/MODELS.md, "Encoders"
+    depth: int | None = None
     # InfoGCN only
     rel_k: int = 1  # joint embedding x <- (I - A^k) x, k = 1 in the NTU configs [ref]
     info_bottleneck: bool = True  # InfoGCN's IB head (fc_mu, fc_logvar, sampled latent) [ref]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from crossglg.models.base import SkeletonEncoder
+from crossglg.models.base import SkeletonEncoder, kept_blocks
 from crossglg.models.config import EncoderConfig
 from crossglg.models.graph import three_subsets
 from crossglg.models.layers import MultiScaleTCN, init_weights, residual, reweight
@@ -83,9 +83,10 @@ class CTRGCN(SkeletonEncoder):
         plan = [(cfg.in_channels, c, 1, False), (c, c, 1, True), (c, c, 1, True), (c, c, 1, True),
                 (c, 2 * c, 2, True), (2 * c, 2 * c, 1, True), (2 * c, 2 * c, 1, True),
                 (2 * c, 4 * c, 2, True), (4 * c, 4 * c, 1, True), (4 * c, 4 * c, 1, True)]  # fmt: skip
+        plan = kept_blocks(plan, cfg, "ctrgcn")
         self.blocks = nn.ModuleList(CTRGCNBlock(i, o, topology, s, kernel, r) for i, o, s, r in plan)
         self.channels = tuple(o for _, o, _, _ in plan)
-        self.embed_dim = 4 * c
+        self.embed_dim = self.channels[-1]
         init_weights(self)
         for block in self.blocks:
             nn.init.constant_(block.gcn.bn.weight, 1e-6)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from crossglg.models.base import InfoBottleneckHead, SkeletonEncoder, check_head, classifier_head
+from crossglg.models.base import InfoBottleneckHead, SkeletonEncoder, check_head, classifier_head, kept_blocks
 from crossglg.models.config import EncoderConfig
 from crossglg.models.graph import relative_position, three_subsets
 from crossglg.models.layers import MultiScaleTCN, init_branch_conv, init_weights, residual, reweight
@@ -92,11 +92,12 @@ class InfoGCN(SkeletonEncoder):
         topology = torch.from_numpy(three_subsets(layout))
         plan = [(c, c, 1), (c, c, 1), (c, c, 1), (c, 2 * c, 2), (2 * c, 2 * c, 1), (2 * c, 2 * c, 1),
                 (2 * c, 4 * c, 2), (4 * c, 4 * c, 1), (4 * c, 4 * c, 1)]  # fmt: skip
+        plan = kept_blocks(plan, cfg, "infogcn")
         per_frame = cfg.attention == "frame"
         self.blocks = nn.ModuleList(InfoGCNBlock(i, o, topology, s, kernel, per_frame) for i, o, s in plan)
         self.channels = tuple(o for _, o, _ in plan)
-        self.embed_dim = 4 * c
-        self.fc = nn.Linear(4 * c, 4 * c)
+        self.embed_dim = self.channels[-1]
+        self.fc = nn.Linear(self.embed_dim, self.embed_dim)
         init_weights(self)
         for block in self.blocks:
             init_branch_conv(block.gcn.mix, block.gcn.heads)

@@ -78,12 +78,12 @@ class SkeletonBranch(nn.Module):
         self.encoder = encoder
         n_blocks = len(encoder.blocks)
         self.n_pre = cfg.jid.n_pre or encoder.default_n_pre
-        if not 1 <= self.n_pre < n_blocks:
-            raise UserError(
-                f"model config: jid.n_pre={self.n_pre}; {type(encoder).__name__} has blocks 1..{n_blocks - 1}"
-            )
         self.jid: JointImportance | None = None
-        if cfg.jid_on:
+        if cfg.jid_on:  # without a JID, n_pre names no block (a shallow encoder may lack it)
+            if not 1 <= self.n_pre < n_blocks:
+                raise UserError(
+                    f"model config: jid.n_pre={self.n_pre}; {type(encoder).__name__} has blocks 1..{n_blocks - 1}"
+                )
             c = encoder.channels[self.n_pre - 1]
             self.jid = JointImportance(c, cfg.jid.hidden_mult * c)
         self.jid_cfg = cfg.jid

@@ -11,7 +11,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from crossglg.models.base import SkeletonEncoder, classifier_head
+from crossglg.models.base import SkeletonEncoder, classifier_head, kept_blocks
 from crossglg.models.config import EncoderConfig
 from crossglg.models.graph import spatial_partition
 from crossglg.models.layers import init_weights, residual, reweight
@@ -76,11 +76,12 @@ class STGCN(SkeletonEncoder):
         plan = [(cfg.in_channels, c, 1, False), (c, c, 1, True), (c, c, 1, True), (c, c, 1, True),
                 (c, 2 * c, 2, True), (2 * c, 2 * c, 1, True), (2 * c, 2 * c, 1, True),
                 (2 * c, 4 * c, 2, True), (4 * c, 4 * c, 1, True), (4 * c, 4 * c, 1, True)]  # fmt: skip
+        plan = kept_blocks(plan, cfg, "stgcn")
         self.blocks = nn.ModuleList(
             STGCNBlock(i, o, graph, s, kernel, cfg.dropout, r, cfg.edge_importance) for i, o, s, r in plan
         )
         self.channels = tuple(o for _, o, _, _ in plan)
-        self.embed_dim = 4 * c
+        self.embed_dim = self.channels[-1]
         init_weights(self)
 
     def make_head(self, num_classes: int) -> nn.Module:

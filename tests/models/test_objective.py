@@ -151,3 +151,27 @@ def test_the_read_back_target_is_the_input_per_feature_frame_and_present_person(
     assert plain(x).recon is None and not any("read_back" in k for k in plain.state_dict())
     with pytest.raises(UserError, match="w_recon"):
         ModelConfig.from_dict({"loss": {"w_recon": -1.0}})
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_depth_keeps_the_first_blocks_and_embeds_at_their_width(encoder: str) -> None:
+    """`encoder.depth = 3`: three blocks of base width and no temporal stride, so the per-joint
+    features keep every input frame; a depth beyond the plan, or a JID after the last kept block,
+    is a one-line config error."""
+    full = _base(encoder, num_person=2)
+    short = _base(encoder, num_person=2, depth=3)
+    x = make_input("ntu25", n=2, t=16)
+    assert len(short.encoder.blocks) == 3 and short.encoder.channels == full.encoder.channels[:3]
+    feats = short.skeleton.features(x)
+    assert feats.z.shape == (2, full.encoder.channels[0]) and feats.joint_frames().shape[1] == 16
+    assert short(x).logits_s.shape == (2, 5)
+    for name, _ in short.encoder.blocks.named_parameters():  # the kept blocks are the full plan's
+        assert name in dict(full.encoder.blocks.named_parameters())
+    with pytest.raises(UserError, match=rf"encoder\.depth=11; {encoder} has"):
+        _base(encoder, depth=11)
+    with pytest.raises(UserError, match=r"jid\.n_pre=5"):
+        build_model(
+            encoder, "ntu25", 5, {"encoder": {"depth": 4, "info_bottleneck": False}, "jid": {"n_pre": 5}}
+        )
+    with pytest.raises(UserError, match="depth"):
+        ModelConfig.from_dict({"encoder": {"depth": 0}})
