@@ -150,7 +150,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument(
         "--oneshot", type=Path, default=Path("runs/oneshot"), help="bench/oneshot_eval.py's JEANIE folder"
     )
-    p.add_argument("--seeds", type=int, default=3, help="base runs of seeds 1..N per fold (--novel: 5)")
+    p.add_argument("--seeds", type=int, default=3, help="runs of seeds 1..N per fold (--novel: 5)")
+    p.add_argument(
+        "--condition", default="base", help="bench/oneshot_eval.py's condition whose runs are read"
+    )
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--folds", action="store_true", help="the held-out runs of the five random folds")
     mode.add_argument("--novel", action="store_true", help="the JEANIE novel classes and MSR → UTKinect")
@@ -160,17 +163,18 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = []
+    tag = "" if args.condition == "base" else f"{args.condition}-"
     if args.folds:
         for fold in FOLDS:
             for s in range(1, args.seeds + 1):
-                run = args.splits / "runs" / fold / f"base-s{s}"
-                jobs.append((f"{fold}-s{s}", run, args.splits / "prepared" / "msr",
+                run = args.splits / "runs" / fold / f"{args.condition}-s{s}"
+                jobs.append((f"{tag}{fold}-s{s}", run, args.splits / "prepared" / "msr",
                              str(args.splits / "protocols" / f"{fold}.toml"), None))  # fmt: skip
     else:
         target = (args.oneshot / "prepared" / "utk", "utkinect-all10")
         for s in range(1, args.seeds + 1):
-            run = args.oneshot / "runs" / "jeanie" / f"base-s{s}"
-            jobs.append((f"jeanie-s{s}", run, args.oneshot / "prepared" / "msr", "msr-action3d", target))
+            run = args.oneshot / "runs" / "jeanie" / f"{args.condition}-s{s}"
+            jobs.append((f"{tag}jeanie-s{s}", run, args.oneshot / "prepared" / "msr", "msr-action3d", target))
     rows = []
     prefix = "untrained-" if args.untrained else ""
     for seed, (name, run, data_dir, protocol, target) in enumerate(jobs, start=1):
