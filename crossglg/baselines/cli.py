@@ -89,7 +89,7 @@ def dtw(
     if learn_weights:
         saved = _learn(clips, split.auxiliary, labels, layout, (view, ds.dataset), seed, as_json)
     elif saved is not None:
-        saved.check_unseen(ds.dataset, labels[split.exemplar] + 1, weights_file)
+        saved.check_unseen(ds.dataset, labels[split.exemplar] + 1)
     ex, qs = clips(split.exemplar), clips(split.query)
     weights = None if saved is None else saved.for_layout(layout)
     matching = Matching(mirror=layout if mirror else None, weights=weights)

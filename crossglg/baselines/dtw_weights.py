@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +108,7 @@ class LearnedWeights:
     classes: tuple[int, ...]  # the class ids trained on
     seed: int
     dataset: str = ""  # the prepared dataset of those classes ("" in files from before it was recorded)
+    source: str = field(default="", compare=False)  # the file it was read from, for messages; never saved
 
     def for_layout(self, layout: Layout) -> tuple[float, ...]:
         """The V·3 coordinate scales for clips of ``layout`` (another sensor's joints re-indexed)."""
@@ -116,20 +117,21 @@ class LearnedWeights:
             w = w[get_layout(self.layout).mapping_to(layout)]
         return tuple(float(v) for v in w.reshape(-1))
 
-    def check_unseen(self, dataset: str, novel: Iterable[int], path: Path) -> None:
+    def check_unseen(self, dataset: str, novel: Iterable[int]) -> None:
         """Refuse weights learned on a class that the protocol tests: they would have seen the
         answers, and the accuracy would not be one-shot (docs/RESULTS.md, "A learned metric")."""
         seen = sorted(set(self.classes) & {int(c) for c in novel}) if dataset == self.dataset else []
         if seen:
             which = f"class {seen[0]}" if len(seen) == 1 else f"classes {', '.join(map(str, seen))}"
             raise UserError(
-                f"{path}: learned on {dataset} {which}, novel in this protocol; learn the weights "
+                f"{self.source or 'the weights'}: learned on {dataset} {which}, novel in this protocol; learn the weights "
                 "on its auxiliary classes (crossglg baseline dtw --learn-weights)"
             )
 
     def save(self, path: Path) -> None:
         try:
-            path.write_text(json.dumps({"kind": KIND, **self.__dict__}, indent=1))
+            fields = {k: v for k, v in asdict(self).items() if k != "source"}
+            path.write_text(json.dumps({"kind": KIND, **fields}, indent=1))
         except OSError as err:
             raise UserError(f"{path}: cannot write the weights ({err.strerror})") from None
 
@@ -160,7 +162,7 @@ class LearnedWeights:
                 f"{path}: weights must be {layout.num_joints} rows of 3 finite, non-negative numbers "
                 f"(layout {layout.name})"
             )
-        return cls(layout.name, tuple(map(tuple, weights.tolist())), view, classes, seed, dataset)
+        return cls(layout.name, tuple(map(tuple, weights.tolist())), view, classes, seed, dataset, str(path))
 
 
 def _layout(name: object, path: Path) -> Layout:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from crossglg.baselines.dtw_weights import LearnedWeights, readout_weights
 from crossglg.errors import UserError
 from crossglg.train import checkpoint as ckpt_io
 from crossglg.train.data import OneShotSplit
@@ -78,7 +79,7 @@ def _read_out(
     fusion_weight: float,
     views: tuple[str, ...] = (),
     model_free: dict | None = None,
-    dtw_weights: Path | None = None,
+    weights: LearnedWeights | None = None,
 ) -> _Member:
     """Load a checkpoint and compute what its read-outs need on the novel classes, in every view.
 
@@ -86,15 +87,13 @@ def _read_out(
     averaged like a seed ensemble (:class:`Ensemble`); statistics of the auxiliary classes are
     taken in the same view, so centring matches the features it centres. The views share one
     store of model-free scores (``model_free``, passed on to share it with other checkpoints of
-    the same split): joint DTW runs once. ``dtw_weights``: coordinate weights of the joint
-    read-outs (``crossglg baseline dtw --save-weights``), refused if learned on a novel class.
+    the same split): joint DTW runs once. ``weights``: coordinate weights of the joint read-outs
+    (``crossglg baseline dtw --save-weights``), refused if learned on a novel class.
     """
     import torch
 
-    from crossglg.baselines.dtw_weights import readout_weights
     from crossglg.train.evaluate import aux_stats, dc_config, embed_features, within_joint_budget
 
-    weights = readout_weights(dtw_weights)
     path = ckpt_io.resolve(path)
     state = ckpt_io.load(path)
     cfg = ckpt_io.config_from(state, path)
@@ -111,7 +110,7 @@ def _read_out(
     joints = None
     if JOINT_READOUTS & set(classifiers):
         if weights is not None:
-            weights.check_unseen(s.data.dataset_name, split.class_ids, dtw_weights)
+            weights.check_unseen(s.data.dataset_name, split.class_ids)
         joints = _joints(s, split.support, weights), _joints(s, split.query, weights)
     per_view, has_jid = [], False
     for view in ("", *views):
@@ -151,13 +150,12 @@ def evaluate_checkpoint(
     ``views``: test-time views averaged with the samples as they are (:data:`TTA_VIEWS`);
     ``dtw_weights``: the joint read-outs' coordinate weights (:func:`_read_out`).
     """
-    m = _read_out(
-        path, device, shots, data, run_data, classifiers, fusion_weight, views, dtw_weights=dtw_weights
-    )
+    weights = readout_weights(dtw_weights)
+    m = _read_out(path, device, shots, data, run_data, classifiers, fusion_weight, views, weights=weights)
     s = m.session
     extra = {"checkpoint": str(m.path), "epoch": m.epoch, "protocol": s.cfg.protocol, "shots": shots,
              "text": not s.cfg.no_text, "encoder": s.cfg.encoder, "fusion_weight": fusion_weight,
-             "tta": list(views), "dtw_weights": _name(dtw_weights)}  # fmt: skip
+             "tta": list(views), "dtw_weights": _source(weights)}  # fmt: skip
     summary = _write(m, m.readouts, m.classifiers, out_dir, extra)
     if m.has_jid:
         amp_ctx = autocast_factory(s.device, amp_dtype(s.cfg, s.device))
@@ -183,12 +181,11 @@ def evaluate_ensemble(
     The members must share the novel split (protocol, data, exemplars and queries): averaging the
     scores of different queries would be meaningless, so a mismatch is an error naming the checkpoint.
     """
+    weights = readout_weights(dtw_weights)  # read once for every member
     members: list[_Member] = []
     model_free: dict = {}  # one split for all members (checked below, before any score is computed)
     for path in paths:
-        m = _read_out(
-            path, device, shots, data, None, classifiers, fusion_weight, views, model_free, dtw_weights
-        )
+        m = _read_out(path, device, shots, data, None, classifiers, fusion_weight, views, model_free, weights)
         if members:
             _same_split(members[0], m)
         members.append(m)
@@ -196,15 +193,15 @@ def evaluate_ensemble(
     first = members[0].session
     extra = {"checkpoints": [str(m.path) for m in members], "epochs": [m.epoch for m in members],
              "protocol": first.cfg.protocol, "shots": shots, "encoder": first.cfg.encoder,
-             "fusion_weight": fusion_weight, "tta": list(views), "dtw_weights": _name(dtw_weights)}  # fmt: skip
+             "fusion_weight": fusion_weight, "tta": list(views), "dtw_weights": _source(weights)}  # fmt: skip
     summary = _write(members[0], Ensemble([m.readouts for m in members]), classifiers, out_dir, extra)
     summary["models"] = len(members)
     return summary
 
 
-def _name(path: Path | None) -> str | None:
-    """A weights file as results.json records it."""
-    return None if path is None else str(path)
+def _source(weights: LearnedWeights | None) -> str | None:
+    """The weights file as results.json records it."""
+    return None if weights is None else weights.source
 
 
 def _same_split(first: _Member, other: _Member) -> None:
@@ -237,7 +234,7 @@ def _write(
     return summary
 
 
-def _joints(s: Session, indices: np.ndarray, weights) -> np.ndarray:
+def _joints(s: Session, indices: np.ndarray, weights: LearnedWeights | None) -> np.ndarray:
     """Normalised joints [N, T, V·3] of prepared samples, the input of the joint-space DTW read-out."""
     from crossglg.baselines.dtw_weights import dtw_inputs
 

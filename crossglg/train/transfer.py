@@ -57,7 +57,7 @@ def transfer_eval(
     joints = None
     if JOINT_READOUTS & set(classifiers):  # on the new dataset's own layout
         if weights is not None:
-            weights.check_unseen(data.dataset, labels[split.exemplar] + 1, dtw_weights)
+            weights.check_unseen(data.dataset, labels[split.exemplar] + 1)
         joints = [dtw_inputs(part, layout, weights) for part in sequences]
 
     def features(model, part: int):

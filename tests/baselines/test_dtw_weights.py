@@ -66,16 +66,18 @@ def test_a_saved_file_reads_back(tmp_path) -> None:
 
 
 def test_weights_learned_on_a_tested_class_are_refused(tmp_path) -> None:
-    learned = LearnedWeights(
-        "msr20", tuple((1.0, 1.0, 1.0) for _ in range(20)), False, (1, 2, 3), 1, "msr-action3d"
-    )
     path = tmp_path / "w.json"
+    LearnedWeights(
+        "msr20", tuple((1.0, 1.0, 1.0) for _ in range(20)), False, (1, 2, 3), 1, "msr-action3d"
+    ).save(path)
+    learned = LearnedWeights.load(path)  # the message names the file it was read from
     with pytest.raises(UserError, match=r"w\.json: learned on msr-action3d class 3, novel in this protocol"):
-        learned.check_unseen("msr-action3d", [3, 11, 12], path)
+        learned.check_unseen("msr-action3d", [3, 11, 12])
     with pytest.raises(UserError, match="classes 1, 2, novel"):
-        learned.check_unseen("msr-action3d", np.array([2, 1, 20]), path)
-    learned.check_unseen("msr-action3d", [4, 5], path)  # only auxiliary classes were learned on
-    learned.check_unseen("utkinect", [1, 2, 3], path)  # another dataset's class 1 is another action
+        learned.check_unseen("msr-action3d", np.array([2, 1, 20]))
+    learned.check_unseen("msr-action3d", [4, 5])  # only auxiliary classes were learned on
+    learned.check_unseen("utkinect", [1, 2, 3])  # another dataset's class 1 is another action
+    assert "source" not in json.loads(path.read_text())  # where a file was read from is not saved in it
 
 
 def test_the_read_outs_refuse_body_frame_weights(tmp_path) -> None:
