@@ -63,6 +63,7 @@ def dtw(
     from crossglg.data.prepared import open_prepared
     from crossglg.data.splits import split_prepared
     from crossglg.errors import UserError
+    from crossglg.outputs import writable_file
     from crossglg.vocab.layouts import get_layout
     from crossglg.vocab.protocols import load_protocol
 
@@ -72,6 +73,9 @@ def dtw(
         raise UserError("--save-weights needs --learn-weights")
     if plot is not None and not learn_weights and weights_file is None:
         raise UserError("--plot draws coordinate weights: add --learn-weights or --weights")
+    for path, what in ((save_weights, "weights file"), (plot, "PNG file")):
+        if path is not None:
+            writable_file(path, what)
     saved = LearnedWeights.load(weights_file) if weights_file is not None else None
     if saved is not None and saved.view != view:
         raise UserError(
@@ -102,9 +106,6 @@ def dtw(
     result.update({"weights": _source(learn_weights, weights_file), "queries": len(truth), "accuracy": acc})
     if save_weights is not None and saved is not None:
         saved.save(save_weights)
-    if plot is not None and weights is not None:
-        first = split.auxiliary[0] if learn_weights else split.exemplar[0]
-        _plot(weights, ds.sequence(int(first)), layout, plot)
     if as_json:
         print(json.dumps(result))
     else:
@@ -114,6 +115,9 @@ def dtw(
             if on
         )
         print(f"{label} nearest exemplar on {proto.name}: {acc * 100:.1f}% top-1 over {len(truth)} queries")
+    if plot is not None and weights is not None:  # after the result: a failed picture loses no figure
+        first = split.auxiliary[0] if learn_weights else split.exemplar[0]
+        _plot(weights, ds.sequence(int(first)), layout, plot)
 
 
 def _learn(clips, auxiliary, labels, layout, source: tuple[bool, str], seed: int, quiet: bool):
@@ -152,8 +156,8 @@ def _plot(weights: tuple[float, ...], clip, layout, path: Path) -> None:
     ]
     try:
         weighted_skeletons(np.stack([pose] * 3), w, layout.bones, titles, path, shared_scale=True)
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path}: cannot write the picture ({err})") from None
+    except ValueError as err:  # a write error is already one line (crossglg/outputs.py)
+        raise UserError(f"{path}: cannot draw the picture ({err})") from None
 
 
 def _source(learned: bool, path: Path | None) -> str | None:

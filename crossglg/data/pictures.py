@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from crossglg.outputs import save_png
+
 
 def weighted_skeletons(
     poses: np.ndarray,
@@ -48,5 +50,4 @@ def weighted_skeletons(
         fig.colorbar(dots, ax=axes[0].tolist(), fraction=0.03)
     else:
         fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path, dpi=110)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from crossglg.data.readers.base import Problem, Sample
+from crossglg.outputs import save_png
 
 
 def check_sample(sample: Sample, num_joints: int, max_bodies: int, num_classes: int) -> Problem | None:
@@ -142,5 +143,4 @@ def _histogram_png(path: Path, lengths: np.ndarray, title: str) -> None:
     ax.set_ylabel("samples")
     ax.set_title(Path(title).name, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_png(fig, path, dpi=90)

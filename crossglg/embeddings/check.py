@@ -19,6 +19,7 @@ from crossglg.cache import open_cache
 from crossglg.cache.vectors import item_datasets
 from crossglg.embeddings.textbank import TextBank
 from crossglg.errors import UserError
+from crossglg.outputs import save_png
 from crossglg.vocab.body_words import match_parts
 
 
@@ -126,5 +127,4 @@ def similarity_png(report: CheckReport, path: Path) -> None:
     ax.set_title(f"{report.dataset} · {report.source} · {report.embedder}: cosine of global descriptions")
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_png(fig, path, dpi=120)

@@ -188,10 +188,10 @@ def check_command(
 ) -> None:
     """Check one source's texts before training: near-duplicate classes, merged k_gt, shared parts."""
     from crossglg.embeddings.check import check_texts, similarity_png
-    from crossglg.embeddings.export import writable_folder
+    from crossglg.outputs import writable_file
 
     if png is not None:
-        writable_folder(png, "PNG file")
+        writable_file(png, "PNG file")
     report = check_texts(cache, dataset, source, embedder, layout, threshold, shared_by, parts)
     if png is not None:
         similarity_png(report, png)

@@ -15,15 +15,7 @@ import numpy as np
 
 from crossglg.embeddings.textbank import TextBank
 from crossglg.errors import UserError
-
-
-def writable_folder(path: Path, what: str) -> None:
-    """Refuse an output whose folder is missing or read-only, before any input is read."""
-    folder = path.parent
-    if not folder.is_dir():
-        raise UserError(f"{path}: folder {folder} does not exist; create it or name another {what}")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"{path}: folder {folder} is read-only; name another {what}")
+from crossglg.outputs import writable_file
 
 
 def export_vectors(
@@ -40,7 +32,7 @@ def export_vectors(
         raise UserError(f"{out}: the output must end in .npz")
     if out.resolve() == Path(cache).resolve():
         raise UserError(f"{out}: that is the cache itself; name a new .npz file")
-    writable_folder(out, ".npz file")
+    writable_file(out, ".npz file")
     bank = TextBank.from_cache(
         cache, dataset=dataset, embedder=embedder, parts=parts, layout=layout, source=source
     )

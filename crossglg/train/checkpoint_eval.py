@@ -231,6 +231,8 @@ def _write(
     summary: dict[str, Any] = {"results": str(out_dir / "results.json")}
     summary.update({name: r.accuracy for name, r in results.items()})
     summary.update({"n_query": len(m.split.query), "shots": extra["shots"]})
+    if extra["dtw_weights"]:  # the figures differ with and without it: say so beside them
+        summary["dtw_weights"] = extra["dtw_weights"]
     return summary
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from crossglg.outputs import save_png
+
 
 def _pyplot():
     import matplotlib
@@ -40,8 +42,7 @@ def training_curves(history: list[dict], path: Path) -> None:
     ax_lr.plot(epochs, [h.get("lr", np.nan) for h in history], color="grey", ls=":", label="lr")
     ax_lr.set_ylabel("learning rate", color="grey")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path, dpi=110)
 
 
 def confusion(matrix: np.ndarray, labels: list[str], title: str, path: Path) -> None:
@@ -63,8 +64,7 @@ def confusion(matrix: np.ndarray, labels: list[str], title: str, path: Path) -> 
                         color="white" if m[i, j] > 0.5 else "black")  # fmt: skip
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path, dpi=110)
 
 
 def joint_importance(

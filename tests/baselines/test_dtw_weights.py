@@ -189,10 +189,14 @@ def test_learned_weights_on_real_msr_and_moved_to_utkinect(real_data, tmp_path) 
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["queries"] == 189
     assert (tmp_path / "weights.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    (tmp_path / "taken.png").mkdir()  # a folder where the picture should go: one line, after the result
+    (tmp_path / "taken.png").mkdir()  # a folder where the picture should go: one line, before any work
     res = run_script(*args, *utk, "--weights", saved, "--plot", tmp_path / "taken.png")
-    assert res.returncode == 2 and "taken.png: cannot write the picture" in res.stderr
-    assert "Traceback" not in res.stderr
+    assert res.returncode == 2 and "taken.png: a folder is in the way; name a new PNG file" in res.stderr
+    assert res.stdout == "" and "Traceback" not in res.stderr
+    # a full device: the picture fails after the accuracy is printed, so the figure is not lost
+    res = run_script(*args, *utk, "--weights", saved, "--plot", "/dev/full")
+    assert res.returncode == 2 and "/dev/full: cannot write the picture" in res.stderr
+    assert json.loads(res.stdout)["queries"] == 189 and "Traceback" not in res.stderr
     res = run_script(*args, *utk, "--learn-weights")
     assert res.returncode != 0 and "trains no class" in res.stderr and "Traceback" not in res.stderr
 
@@ -204,6 +208,8 @@ def test_learned_weights_on_real_msr_and_moved_to_utkinect(real_data, tmp_path) 
         (["--save-weights", "w.json"], "--save-weights needs --learn-weights"),
         (["--weights", "missing.json"], "missing.json: not a weights file"),
         (["--plot", "w.png"], "--plot draws coordinate weights: add --learn-weights or --weights"),
+        # checked before the data is read and a minute is spent learning
+        (["--learn-weights", "--save-weights", "no/w.json"], "no/w.json: folder no does not exist"),
     ],
 )
 def test_weights_options_that_cannot_work_are_one_line(tmp_path, extra: list[str], message: str) -> None:

@@ -198,7 +198,7 @@ def test_eval_reads_out_joint_dtw_under_learned_weights(small, text_run, run_cli
     assert weights.dataset == "synthetic" and not set(weights.classes) & {2, 10, 20, 34, 38}
     summary = json.loads(run_cli(["eval", str(text_run), "--classifier", "ndtw", "--classifier", "fused",
                                   "--dtw-weights", str(saved), "--json", "--out", str(tmp_path / "ev")]))  # fmt: skip
-    assert summary["ndtw"] == pytest.approx(learned["accuracy"])
+    assert summary["ndtw"] == pytest.approx(learned["accuracy"]) and summary["dtw_weights"] == str(saved)
     assert json.loads((tmp_path / "ev" / "results.json").read_text())["dtw_weights"] == str(saved)
     # a hand-made file that keeps only the right hand: the read-out follows the file, not the learner
     hand = LearnedWeights(
