@@ -343,6 +343,9 @@ def demo(
 
     A rerun with the same --out skips the finished steps.
     """
+    from crossglg.outputs import writable_folder
+
+    writable_folder(out, "demo")
     result = run_demo(out, quick=quick)
     if json_out:
         typer.echo(json.dumps(result, indent=1))

@@ -1,4 +1,4 @@
-"""Checks on an output path, made before any input is read or any work is done.
+"""Checks on an output path (a file or a folder), made before any input is read or any work is done.
 
 A command that learns for a minute and then cannot write its file has wasted the minute and
 left the user guessing; so every named output is checked first (docs/ARCHITECTURE.md, "Errors").
@@ -43,3 +43,18 @@ def save_png(fig: Any, path: Path, dpi: int) -> None:
         Path(path).write_bytes(buffer.getvalue())
     except OSError as err:
         raise UserError(f"{path}: cannot write the picture ({err.strerror or err})") from None
+
+
+def writable_folder(path: Path, what: str) -> None:
+    """Refuse an output folder that cannot be made or written: a file in its place or above it, or
+    a read-only folder where it would go. Checked, not created: a command whose input then fails
+    leaves nothing behind."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: a file is in the way; name a folder for the {what}")
+    above = path
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise UserError(f"{path}: {above} is a file, not a folder; name another folder for the {what}")
+    if not os.access(above, os.W_OK):
+        raise UserError(f"{path}: {above} is read-only; name another folder for the {what}")

@@ -64,6 +64,7 @@ def prepare(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from crossglg.data.prepare import prepare as run_prepare
+    from crossglg.outputs import writable_folder
 
     options = {
         "class_file": classes,
@@ -76,6 +77,7 @@ def prepare(
     if dry_run:
         _dry_run(source, fmt, options, as_json)
         return
+    writable_folder(out, "prepared cache")
     workers = workers or min(2, os.cpu_count() or 1)
     columns = (TextColumn("parsing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True, disable=as_json) as progress:

@@ -15,6 +15,7 @@ import typer
 from crossglg.cli_numbers import real
 from crossglg.errors import UserError
 from crossglg.models.registry import ENCODERS
+from crossglg.outputs import writable_folder
 from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, JOINT_READOUTS, resolve_classifiers
 
 CLASSIFIER_OPTION = typer.Option(
@@ -159,6 +160,7 @@ def train(
         report = plan(cfg)
         _print(report, json_out, title="dry run: nothing trained")
         return
+    writable_folder(Path(cfg.out), "run")
     console = None
     if not json_out:
         from rich.console import Console
@@ -221,6 +223,7 @@ def evaluate(
             )
         if picture:
             raise UserError("crossglg eval: --picture draws one model's joint weights; name one checkpoint")
+        writable_folder(out, "evaluation")
         summary = evaluate_ensemble(paths, out, device=device, shots=shots, data=data_dir,
                                     classifiers=classifiers, fusion_weight=fusion_weight, views=views,
                                     dtw_weights=dtw_weights)  # fmt: skip
@@ -228,6 +231,7 @@ def evaluate(
         return
     if out is None:
         out = paths[0].parent / ("eval" if shots == 1 else f"eval-{shots}shot")
+    writable_folder(out, "evaluation")
     summary = evaluate_checkpoint(
         paths[0], out, device=device, shots=shots, data=data_dir, picture=picture,
         classifiers=classifiers, fusion_weight=fusion_weight, views=views, dtw_weights=dtw_weights,
@@ -246,7 +250,9 @@ def export(
     from crossglg.train.export import export_checkpoint
 
     path = resolve(checkpoint)
-    info = export_checkpoint(path, out or path.parent / "export", data=str(data) if data else "")
+    out = out or path.parent / "export"
+    writable_folder(out, "export")
+    info = export_checkpoint(path, out, data=str(data) if data else "")
     _print(info, json_out, title="exported")
 
 

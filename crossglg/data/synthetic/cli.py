@@ -56,10 +56,12 @@ def synth(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from crossglg.data.synthetic import ACTIONS, write_prepared, write_raw
+    from crossglg.outputs import writable_folder
 
     ids = _class_ids(classes)
     if plant_defects and not raw:
         raise UserError("--plant-defects only applies with --raw (a prepared cache holds no broken files)")
+    writable_folder(out, "synthetic actions")
     total = per_class * len(ids if ids is not None else ACTIONS)
     columns = (TextColumn("generating"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, transient=True, disable=as_json) as progress:
