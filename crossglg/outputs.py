@@ -58,3 +58,13 @@ def writable_folder(path: Path, what: str) -> None:
         raise UserError(f"{path}: {above} is a file, not a folder; name another folder for the {what}")
     if not os.access(above, os.W_OK):
         raise UserError(f"{path}: {above} is read-only; name another folder for the {what}")
+
+
+def regular_or_new(path: Path, what: str) -> None:
+    """Refuse a device, pipe or socket where an output written beside it and renamed over it goes.
+
+    The rename would put a regular file in its place: as root, ``export /dev/full`` replaced the
+    device node itself and reported success.
+    """
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise UserError(f"{path}: not a regular file (a device, pipe or socket); name a new {what}")

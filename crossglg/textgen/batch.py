@@ -20,6 +20,7 @@ model behind it, so its answers are stored as they are, without repair turns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -99,10 +100,15 @@ def batch_lines(backend: Backend, entries: Iterable[tuple[str, str]]) -> list[st
 
 def write_lines(path: Path, lines: Sequence[str]) -> None:
     """Write the file whole or not at all (a temporary name, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):  # no temporary may be left, whatever stood in the way
+            tmp.unlink()
+        raise UserError(f"{path}: cannot write the batch file ({err.strerror or err})") from None
 
 
 def input_path(cache_path: Path, local_id: str) -> Path:

@@ -20,6 +20,7 @@ from typing import IO
 
 from crossglg.cache import Cache
 from crossglg.errors import UserError
+from crossglg.outputs import regular_or_new
 
 EXPORT_FIELDS = (
     "dataset",
@@ -51,6 +52,7 @@ def check_output(out: Path, cache: Path) -> None:
         )
     if out.is_dir():
         raise UserError(f"{out}: is a folder; name an output file")
+    regular_or_new(out, "output file (or '-' for stdout)")
     if out.is_file():
         try:
             with out.open("rb") as fh:

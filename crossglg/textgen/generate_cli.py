@@ -295,6 +295,11 @@ def generate(
     price = load_prices(prices).lookup(chosen.source)
     if batch and batch_file is not None:
         raise UserError("--batch submits to OpenAI, --batch-file writes a file for vllm run-batch: pick one")
+    if batch_file is not None:  # before the cache records a batch that could then not be written
+        from crossglg.outputs import regular_or_new, writable_file
+
+        writable_file(batch_file, "--batch-file")
+        regular_or_new(batch_file, "--batch-file")
     if dry_run:
         plan = plan_for()
         if chosen.negotiable and not as_json:  # asking the server would be sending something
