@@ -169,6 +169,13 @@ CONDITIONS = {
         "base encoder, uniform label smoothing 0.3 (control)",
         ("--no-text", "--set", "model.loss.label_smoothing=0.3"),
     ),
+    "base-depth3": Condition("base encoder, three blocks", ("--no-text", "--set", "model.encoder.depth=3")),
+    "dep3-pack": Condition(
+        "+CrossGLG corrected on three blocks, curated pack text", PACK, "corrected-depth3"
+    ),
+    "dep3-pack-shuffled": Condition(
+        "corrected on three blocks, pack text of another class (control)", PACK, "corrected-depth3-shuffled"
+    ),
     "cpu-msr": Condition("base encoder, `--config cpu-msr`", ("--no-text",), "cpu-msr"),
     "legacy": Condition("base encoder, `--config cpu-small-legacy`", ("--no-text",), "cpu-small-legacy"),
 }
