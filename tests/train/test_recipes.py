@@ -3,7 +3,10 @@
 ``resolved_recipes.json`` holds the resolved configuration of every recipe as the code built it
 before the recipes became files (the shipped configs, the demo's two trainings at both sizes, and
 every condition of bench/oneshot_eval.py), captured from that code with the same arguments. A
-recipe file that drifts from it changes results, and fails here.
+recipe file that drifts from it changes results, and fails here. A condition added later is
+captured from the ``--add-condition`` flags its runs were trained with (``base-depth3``,
+``dep3-pack`` and its control: ``--config bench/recipes/corrected.toml --set model.encoder.depth=3
+--set model.jid.n_pre=2``).
 """
 
 from __future__ import annotations
