@@ -169,6 +169,7 @@ CONDITIONS = {
         "base encoder, uniform label smoothing 0.3 (control)",
         ("--no-text", "--set", "model.loss.label_smoothing=0.3"),
     ),
+    "base-depth2": Condition("base encoder, two blocks", ("--no-text", "--set", "model.encoder.depth=2")),
     "base-depth3": Condition("base encoder, three blocks", ("--no-text", "--set", "model.encoder.depth=3")),
     "dep3-pack": Condition(
         "+CrossGLG corrected on three blocks, curated pack text", PACK, "corrected-depth3"

@@ -4,7 +4,7 @@
 before the recipes became files (the shipped configs, the demo's two trainings at both sizes, and
 every condition of bench/oneshot_eval.py), captured from that code with the same arguments. A
 recipe file that drifts from it changes results, and fails here. A condition added later is
-captured from the ``--add-condition`` flags its runs were trained with (``base-depth3``,
+captured from the ``--add-condition`` flags its runs were trained with (``base-depth2``, ``base-depth3``,
 ``dep3-pack`` and its control: ``--config bench/recipes/corrected.toml --set model.encoder.depth=3
 --set model.jid.n_pre=2``).
 """
