@@ -23,6 +23,7 @@ from crossglg.train.distributed import Dist, all_mean, barrier
 from crossglg.train.precision import amp_dtype, autocast_factory
 from crossglg.train.reporting import DataClock, epoch_progress
 from crossglg.train.resume import checkpoint_state, last_checkpoint, resume_from
+from crossglg.train.run_lock import run_lock
 from crossglg.train.seeding import epoch_seed, seed_all, set_deterministic
 from crossglg.train.session import Session, build_session
 
@@ -44,18 +45,20 @@ def _run(cfg: TrainConfig, resume: bool, dist: Dist, device: str, console) -> di
     last = last_checkpoint(out, resume)
     set_deterministic(cfg.deterministic)
     seed_all(cfg.seed)
-    s = build_session(cfg, dist, device)
-    if resume:
-        resume_from(s, last)
+    s = build_session(cfg, dist, device)  # the inputs are read before the run folder is made
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
-        cfg.save(out / "config.toml")
-    _epochs(s, _wrapped(s), out, autocast_factory(device, amp_dtype(cfg, device)), console)
-    summary: dict[str, Any] = {"run": str(out), "epochs": cfg.epochs, "best_epoch": s.best_epoch}
-    if dist.main:
-        if s.average is not None:
-            _install_average(s, out, summary, autocast_factory(device, amp_dtype(cfg, device)))
-        _finish(s, out, summary)
+    with run_lock(out, hold=dist.main):  # before resume reads last.pt another run could be writing
+        if resume:
+            resume_from(s, last)
+        if dist.main:
+            cfg.save(out / "config.toml")
+        _epochs(s, _wrapped(s), out, autocast_factory(device, amp_dtype(cfg, device)), console)
+        summary: dict[str, Any] = {"run": str(out), "epochs": cfg.epochs, "best_epoch": s.best_epoch}
+        if dist.main:
+            if s.average is not None:
+                _install_average(s, out, summary, autocast_factory(device, amp_dtype(cfg, device)))
+            _finish(s, out, summary)
     return summary
 
 

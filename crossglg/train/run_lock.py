@@ -1,0 +1,47 @@
+"""One `crossglg train` per run folder at a time.
+
+Two trainings in one folder (a `--resume` started while the first run is still going, or two
+jobs given the same `--out`) would interleave their checkpoints, metrics and config, and a later
+resume would continue a mixture. The second is refused instead, in one line (docs/TRAINING.md,
+"Resume"). The lock is an advisory `flock` on ``RUN/.lock``: the kernel drops it when the
+process ends, however it ends, so a killed run never leaves a stale lock for its resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from crossglg.errors import UserError
+
+LOCK = ".lock"
+
+
+@contextlib.contextmanager
+def run_lock(out: Path, hold: bool = True) -> Iterator[None]:
+    """Hold the run folder's lock for the ``with`` block (``out`` must exist). ``hold`` False (a DDP
+    rank other than 0, which writes nothing) takes none; neither does a system without ``flock``."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no advisory locks, one run per folder is the user's care
+        fcntl = None
+    if not hold or fcntl is None:
+        yield
+        return
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise UserError(
+                f"{out}: another `crossglg train` is writing this run (pid {holder}); "
+                "wait for it to end, or name another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

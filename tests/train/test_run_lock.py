@@ -1,0 +1,51 @@
+"""One training per run folder (crossglg/train/run_lock.py): a second is one line and writes nothing."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.helpers import run_script
+
+fcntl = pytest.importorskip("fcntl")
+
+
+def _held(run) -> int:
+    """The lock as a running `crossglg train` holds it: flock on RUN/.lock, its pid inside."""
+    fd = os.open(run / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.pwrite(fd, b"4242\n", 0)
+    return fd
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["fresh", "resume"])
+def test_a_second_training_in_a_locked_run_is_one_line(tmp_path, train_args, resume: bool) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    if resume:  # a resume started while the run it continues is still going
+        (run / "last.pt").write_bytes(b"written by the run still going")
+    fd = _held(run)
+    try:
+        res = run_script("crossglg", *train_args(run, *(["--resume"] if resume else []), text=False))
+    finally:
+        os.close(fd)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr == (
+        f"error: {run}: another `crossglg train` is writing this run (pid 4242); "
+        "wait for it to end, or name another --out\n"
+    )
+    assert sorted(p.name for p in run.iterdir()) == [".lock", *(["last.pt"] if resume else [])]
+    if resume:
+        assert (run / "last.pt").read_bytes() == b"written by the run still going"
+
+
+def test_the_lock_goes_with_the_process(tmp_path, train_args) -> None:
+    """Released however the holder ends: a resume after a killed run is never refused."""
+    run = tmp_path / "run"
+    run.mkdir()
+    os.close(_held(run))  # the holder ended
+    res = run_script("crossglg", *train_args(run, "--epochs", "1", text=False))
+    assert res.returncode == 0, res.stderr
+    assert (run / "last.pt").is_file() and (run / ".lock").read_text().strip().isdigit()
+    assert (run / ".lock").read_text().strip() != "4242"  # the new run wrote its own pid
