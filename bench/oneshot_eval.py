@@ -525,34 +525,31 @@ def markdown(summary: dict, splits: list[str], recipe: list[str]) -> str:
 
 def picture(summary: dict, path: Path) -> None:
     """Accuracy per read-out and condition (left), paired difference with its interval (right)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from crossglg.outputs import png_figure
 
     conds = summary["conditions"]
-    fig, (ax_a, ax_d) = plt.subplots(1, 2, figsize=(12, 4))
-    x = np.arange(len(READOUTS))
-    width = 0.8 / max(1, len(conds))
-    for i, d in enumerate(conds.values()):
-        acc = 100 * np.array([np.mean(d["accuracy"][r]) for r in READOUTS])
-        sd = 100 * np.array([np.std(d["accuracy"][r], ddof=1) if len(d["runs"]) > 1 else 0 for r in READOUTS])
-        ax_a.bar(x + i * width, acc, width, yerr=sd, label=f"{d['label']} (n={len(d['runs'])})")
-    ax_a.set_xticks(x + width * (len(conds) - 1) / 2, READOUTS)
-    ax_a.set_ylabel("one-shot accuracy (%)")
-    ax_a.legend(fontsize=7)
-    for i, (c, p) in enumerate(summary["paired"].items()):
-        mid = 100 * np.array([p[r]["mean"] for r in READOUTS])
-        err = 100 * np.array([[p[r]["mean"] - p[r]["lo"], p[r]["hi"] - p[r]["mean"]] for r in READOUTS]).T
-        ax_d.errorbar(x + 0.1 * i, mid, yerr=err, fmt="o", capsize=3, label=conds[c]["label"])
-    ax_d.axhline(0, color="grey", lw=0.8)
-    ax_d.set_xticks(x, READOUTS)
-    ax_d.set_ylabel(f"paired difference vs {summary['against']} (points, 95 % CI)")
-    if summary["paired"]:
-        ax_d.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with png_figure(path, dpi=120, ncols=2, figsize=(12, 4)) as (fig, (ax_a, ax_d)):
+        x = np.arange(len(READOUTS))
+        width = 0.8 / max(1, len(conds))
+        for i, d in enumerate(conds.values()):
+            acc = 100 * np.array([np.mean(d["accuracy"][r]) for r in READOUTS])
+            sd = 100 * np.array(
+                [np.std(d["accuracy"][r], ddof=1) if len(d["runs"]) > 1 else 0 for r in READOUTS]
+            )
+            ax_a.bar(x + i * width, acc, width, yerr=sd, label=f"{d['label']} (n={len(d['runs'])})")
+        ax_a.set_xticks(x + width * (len(conds) - 1) / 2, READOUTS)
+        ax_a.set_ylabel("one-shot accuracy (%)")
+        ax_a.legend(fontsize=7)
+        for i, (c, p) in enumerate(summary["paired"].items()):
+            mid = 100 * np.array([p[r]["mean"] for r in READOUTS])
+            err = 100 * np.array([[p[r]["mean"] - p[r]["lo"], p[r]["hi"] - p[r]["mean"]] for r in READOUTS]).T
+            ax_d.errorbar(x + 0.1 * i, mid, yerr=err, fmt="o", capsize=3, label=conds[c]["label"])
+        ax_d.axhline(0, color="grey", lw=0.8)
+        ax_d.set_xticks(x, READOUTS)
+        ax_d.set_ylabel(f"paired difference vs {summary['against']} (points, 95 % CI)")
+        if summary["paired"]:
+            ax_d.legend(fontsize=7)
+        fig.tight_layout()
 
 
 BEGIN, END = "<!-- bench/oneshot_eval.py: begin -->", "<!-- bench/oneshot_eval.py: end -->"

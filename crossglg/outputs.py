@@ -6,8 +6,10 @@ left the user guessing; so every named output is checked first (docs/ARCHITECTUR
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +27,25 @@ def writable_file(path: Path, what: str) -> None:
         raise UserError(f"{path}: folder {folder} is read-only; name another {what}")
 
 
-def save_png(fig: Any, path: Path, dpi: int) -> None:
-    """Write a matplotlib figure as PNG and close it; a failed write is one line naming the file.
+@contextlib.contextmanager
+def png_figure(path: Path, dpi: int, **subplots: Any) -> Iterator[tuple[Any, Any]]:
+    """``plt.subplots(**subplots)`` for the block, written to ``path`` as PNG when the block ends.
 
-    ``fig.savefig(path)`` drops the error of a write that fails (on matplotlib 3.11 a PNG sent to
-    ``/dev/full`` returns normally), so a full disk would leave a broken picture and no message.
-    The image is rendered in memory and written here instead, where the error surfaces.
+    The figure is closed however the block ends: an error while drawing would otherwise leave it
+    open in a long-lived process (a notebook, the test suite). A failed write is one line naming
+    the file: ``fig.savefig(path)`` drops the error of a write that fails (on matplotlib 3.11 a
+    PNG sent to ``/dev/full`` returns normally), so the image is rendered in memory and written
+    here, where the error surfaces. Headless (Agg), so it works on servers without a display.
     """
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fig, axes = plt.subplots(**subplots)
     buffer = io.BytesIO()
     try:
+        yield fig, axes
         fig.savefig(buffer, format="png", dpi=dpi)
     finally:
         plt.close(fig)

@@ -40,22 +40,34 @@ def test_a_read_only_folder_is_refused(tmp_path) -> None:
 
 
 def test_a_picture_that_cannot_be_written_is_one_line(tmp_path) -> None:
-    """matplotlib's savefig(path) returns normally on a full device; save_png does not."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """matplotlib's savefig(path) returns normally on a full device; png_figure does not."""
     import matplotlib.pyplot as plt
 
-    from crossglg.outputs import save_png
+    from crossglg.outputs import png_figure
 
-    fig, ax = plt.subplots()
-    ax.plot([0, 1], [1, 0])
-    save_png(fig, tmp_path / "ok.png", dpi=50)
+    with png_figure(tmp_path / "ok.png", dpi=50) as (fig, ax):
+        ax.plot([0, 1], [1, 0])
     assert (tmp_path / "ok.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not plt.get_fignums()  # the figure is closed after writing
+    assert fig.number not in plt.get_fignums()  # closed after writing (other tests' figures may be open)
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full on this system")
-    fig, ax = plt.subplots()
-    with pytest.raises(UserError, match=r"^/dev/full: cannot write the picture \(No space left on device\)$"):
-        save_png(fig, Path("/dev/full"), dpi=50)
-    assert not plt.get_fignums()
+    full = pytest.raises(
+        UserError, match=r"^/dev/full: cannot write the picture \(No space left on device\)$"
+    )
+    with full, png_figure(Path("/dev/full"), dpi=50) as (fig, ax):
+        ax.plot([0, 1], [1, 0])
+    assert fig.number not in plt.get_fignums()
+
+
+def test_a_figure_that_fails_while_drawing_is_closed(tmp_path) -> None:
+    """An error inside the block leaves no open figure behind and no file."""
+    import matplotlib.pyplot as plt
+
+    from crossglg.outputs import png_figure
+
+    with (
+        pytest.raises(ValueError, match="drawing failed"),
+        png_figure(tmp_path / "never.png", dpi=50) as (fig, _),
+    ):
+        raise ValueError("drawing failed")
+    assert fig.number not in plt.get_fignums() and not (tmp_path / "never.png").exists()

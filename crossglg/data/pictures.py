@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossglg.outputs import save_png
+from crossglg.outputs import png_figure
 
 
 def weighted_skeletons(
@@ -29,25 +29,19 @@ def weighted_skeletons(
     scale for every panel, with a colour bar, so that panels compare (by default each panel spans
     its own range, which shows the order within one pose best).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     s = len(poses)
-    fig, axes = plt.subplots(1, s, figsize=(3 * s, 3.6), squeeze=False)
-    limits = (float(np.min(sizes)), float(np.max(sizes))) if shared_scale else (None, None)
-    for ax, pose, size, title in zip(axes[0], poses, sizes, titles, strict=True):
-        for child, parent in bones:
-            ax.plot(pose[[child, parent], 0], pose[[child, parent], 1], color="0.5", lw=1.5, zorder=1)
-        dots = ax.scatter(pose[:, 0], pose[:, 1], s=60 * size, c=size, cmap="autumn_r", alpha=0.75,
-                          vmin=limits[0], vmax=limits[1], edgecolors="k", linewidths=0.5, zorder=2)  # fmt: skip
-        ax.scatter(pose[:, 0], pose[:, 1], s=4, c="k", zorder=3)
-        ax.set_title(title, fontsize=8)
-        ax.set_aspect("equal")
-        ax.axis("off")
-    if shared_scale:
-        fig.colorbar(dots, ax=axes[0].tolist(), fraction=0.03)
-    else:
-        fig.tight_layout()
-    save_png(fig, path, dpi=110)
+    with png_figure(path, dpi=110, ncols=s, figsize=(3 * s, 3.6), squeeze=False) as (fig, axes):
+        limits = (float(np.min(sizes)), float(np.max(sizes))) if shared_scale else (None, None)
+        for ax, pose, size, title in zip(axes[0], poses, sizes, titles, strict=True):
+            for child, parent in bones:
+                ax.plot(pose[[child, parent], 0], pose[[child, parent], 1], color="0.5", lw=1.5, zorder=1)
+            dots = ax.scatter(pose[:, 0], pose[:, 1], s=60 * size, c=size, cmap="autumn_r", alpha=0.75,
+                              vmin=limits[0], vmax=limits[1], edgecolors="k", linewidths=0.5, zorder=2)  # fmt: skip
+            ax.scatter(pose[:, 0], pose[:, 1], s=4, c="k", zorder=3)
+            ax.set_title(title, fontsize=8)
+            ax.set_aspect("equal")
+            ax.axis("off")
+        if shared_scale:
+            fig.colorbar(dots, ax=axes[0].tolist(), fraction=0.03)
+        else:
+            fig.tight_layout()

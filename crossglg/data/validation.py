@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from crossglg.data.readers.base import Problem, Sample
-from crossglg.outputs import save_png
+from crossglg.outputs import png_figure
 
 
 def check_sample(sample: Sample, num_joints: int, max_bodies: int, num_classes: int) -> Problem | None:
@@ -131,16 +131,10 @@ def write_report(folder: Path, report: dict[str, Any], lengths: np.ndarray) -> N
 
 
 def _histogram_png(path: Path, lengths: np.ndarray, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    if lengths.size:
-        ax.hist(lengths, bins=min(50, max(5, int(np.sqrt(lengths.size)))), color="#4477aa")
-    ax.set_xlabel("frames per sample")
-    ax.set_ylabel("samples")
-    ax.set_title(Path(title).name, fontsize=9)
-    fig.tight_layout()
-    save_png(fig, path, dpi=90)
+    with png_figure(path, dpi=90, figsize=(6, 3.5)) as (fig, ax):
+        if lengths.size:
+            ax.hist(lengths, bins=min(50, max(5, int(np.sqrt(lengths.size)))), color="#4477aa")
+        ax.set_xlabel("frames per sample")
+        ax.set_ylabel("samples")
+        ax.set_title(Path(title).name, fontsize=9)
+        fig.tight_layout()

@@ -19,7 +19,7 @@ from crossglg.cache import open_cache
 from crossglg.cache.vectors import item_datasets
 from crossglg.embeddings.textbank import TextBank
 from crossglg.errors import UserError
-from crossglg.outputs import save_png
+from crossglg.outputs import png_figure
 from crossglg.vocab.body_words import match_parts
 
 
@@ -113,18 +113,12 @@ def check_texts(
 
 def similarity_png(report: CheckReport, path: Path) -> None:
     """The class × class cosine matrix of the global descriptions, names on both axes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     n = len(report.class_names)
     size = max(6.0, 0.18 * n + 3)
-    fig, ax = plt.subplots(figsize=(size, size))
-    im = ax.imshow(report.similarity, vmin=0.0, vmax=1.0, cmap="viridis")
-    ax.set_xticks(range(n), report.class_names, rotation=90, fontsize=6 if n > 40 else 8)
-    ax.set_yticks(range(n), report.class_names, fontsize=6 if n > 40 else 8)
-    ax.set_title(f"{report.dataset} · {report.source} · {report.embedder}: cosine of global descriptions")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    save_png(fig, path, dpi=120)
+    with png_figure(path, dpi=120, figsize=(size, size)) as (fig, ax):
+        im = ax.imshow(report.similarity, vmin=0.0, vmax=1.0, cmap="viridis")
+        ax.set_xticks(range(n), report.class_names, rotation=90, fontsize=6 if n > 40 else 8)
+        ax.set_yticks(range(n), report.class_names, fontsize=6 if n > 40 else 8)
+        ax.set_title(f"{report.dataset} · {report.source} · {report.embedder}: cosine of global descriptions")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+        fig.tight_layout()
