@@ -1,4 +1,5 @@
-"""Checks on an output path (a file or a folder), made before any input is read or any work is done.
+"""Checks on an output path (a file or a folder), made before any input is read or any work is done,
+and the one way pictures are written (:func:`png_figure`).
 
 A command that learns for a minute and then cannot write its file has wasted the minute and
 left the user guessing; so every named output is checked first (docs/ARCHITECTURE.md, "Errors").
@@ -16,8 +17,10 @@ from typing import Any
 from crossglg.errors import UserError
 
 
-def writable_file(path: Path, what: str) -> None:
-    """Refuse an output whose folder is missing or read-only, or whose place a folder holds."""
+def writable_file(path: Path, what: str, renamed: bool = False) -> None:
+    """Refuse an output whose folder is missing or read-only, or whose place a folder holds;
+    ``renamed`` (written beside it, then renamed over it) also refuses a device, pipe or socket
+    (:func:`regular_or_new`)."""
     folder = path.parent
     if path.is_dir():
         raise UserError(f"{path}: a folder is in the way; name a new {what}")
@@ -25,6 +28,8 @@ def writable_file(path: Path, what: str) -> None:
         raise UserError(f"{path}: folder {folder} does not exist; create it or name another {what}")
     if not os.access(folder, os.W_OK):
         raise UserError(f"{path}: folder {folder} is read-only; name another {what}")
+    if renamed:
+        regular_or_new(path, what)
 
 
 @contextlib.contextmanager

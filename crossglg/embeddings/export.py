@@ -15,7 +15,7 @@ import numpy as np
 
 from crossglg.embeddings.textbank import TextBank
 from crossglg.errors import UserError
-from crossglg.outputs import regular_or_new, writable_file
+from crossglg.outputs import writable_file
 
 
 def export_vectors(
@@ -32,8 +32,7 @@ def export_vectors(
         raise UserError(f"{out}: the output must end in .npz")
     if out.resolve() == Path(cache).resolve():
         raise UserError(f"{out}: that is the cache itself; name a new .npz file")
-    writable_file(out, ".npz file")
-    regular_or_new(out, ".npz file")
+    writable_file(out, ".npz file", renamed=True)
     bank = TextBank.from_cache(
         cache, dataset=dataset, embedder=embedder, parts=parts, layout=layout, source=source
     )

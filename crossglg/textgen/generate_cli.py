@@ -296,10 +296,9 @@ def generate(
     if batch and batch_file is not None:
         raise UserError("--batch submits to OpenAI, --batch-file writes a file for vllm run-batch: pick one")
     if batch_file is not None:  # before the cache records a batch that could then not be written
-        from crossglg.outputs import regular_or_new, writable_file
+        from crossglg.outputs import writable_file
 
-        writable_file(batch_file, "--batch-file")
-        regular_or_new(batch_file, "--batch-file")
+        writable_file(batch_file, "--batch-file", renamed=True)
     if dry_run:
         plan = plan_for()
         if chosen.negotiable and not as_json:  # asking the server would be sending something
