@@ -17,6 +17,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from crossglg.errors import UserError
+from crossglg.outputs import write_whole
 from crossglg.train.text_controls import TEXT_CONTROLS
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
@@ -201,7 +202,7 @@ class TrainConfig:
     def save(self, path: Path) -> None:
         import tomli_w
 
-        path.write_text(tomli_w.dumps(self.to_dict()))
+        write_whole(path, tomli_w.dumps(self.to_dict()), "config")
 
 
 def _coerce(name: str, value: Any, current: Any) -> Any:
@@ -288,9 +289,12 @@ def read_config_file(path: Path | str, _chain: tuple[Path, ...] = ()) -> dict[st
 def load_config(path: Path | None, overrides: dict[str, Any], sets: list[str] = ()) -> TrainConfig:
     """Defaults ← TOML file (its ``extends`` chain first) ← ``--set key=value`` ← explicit CLI options.
 
-    ``model.<key>`` in ``--set`` reaches into the model table.
+    ``model.<key>`` in ``--set`` reaches into the model table. A key given both ways with two
+    values is refused: the option used to win in silence, so ``--encoder infogcn --set
+    encoder=stgcn`` trained InfoGCN under a label that said ST-GCN.
     """
     cfg = TrainConfig()
+    by_set: dict[str, Any] = {}
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     if path is not None:
         for key, value in read_config_file(path).items():
@@ -307,10 +311,15 @@ def load_config(path: Path | None, overrides: dict[str, Any], sets: list[str] = 
                 table = table.setdefault(part, {})
             table[leaf] = _coerce(key, value, 0)
         elif key in known:
-            setattr(cfg, key, _coerce(key, value, getattr(cfg, key)))
+            by_set[key] = _coerce(key, value, getattr(cfg, key))
+            setattr(cfg, key, by_set[key])
         else:
             raise UserError(f"--set {key}: unknown config key")
     for key, value in overrides.items():
-        if value is not None:
-            setattr(cfg, key, value)
+        if value is None:
+            continue
+        if key in by_set and by_set[key] != value:
+            option = "--" + key.rstrip("_").replace("_", "-")
+            raise UserError(f"--set {key}={by_set[key]!r} and {option} {value!r} disagree; give {key} once")
+        setattr(cfg, key, value)
     return cfg

@@ -6,6 +6,8 @@ before the data is even opened, let alone trained on.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -44,6 +46,29 @@ def test_a_bad_set_value_is_one_line_naming_the_key_before_any_work(setting, mes
 def test_a_bad_value_in_a_config_file_is_refused_the_same_way(tmp_path):
     (tmp_path / "c.toml").write_text('epochs = "ten"\n')
     assert _config_error([*TRAIN, "--config", str(tmp_path / "c.toml")]) == "config: epochs='ten' is not int"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--encoder", "infogcn", "--set", "encoder=stgcn"],
+            "--set encoder='stgcn' and --encoder 'infogcn' disagree",
+        ),
+        (["--epochs", "5", "--set", "epochs=6"], "--set epochs=6 and --epochs 5 disagree; give epochs once"),
+        (["--set", "no_text=false"], "--set no_text=False and --no-text True disagree; give no_text once"),
+    ],
+)
+def test_an_option_and_a_set_that_disagree_are_refused(args, message):
+    """The option used to win in silence: a run labelled ST-GCN trained InfoGCN."""
+    assert message in _config_error([*TRAIN, *args])
+
+
+def test_an_option_and_a_set_that_agree_are_one_value() -> None:
+    args = [*TRAIN, "--encoder", "stgcn", "--set", "encoder=stgcn", "--print-config", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["encoder"] == "stgcn"
 
 
 @pytest.mark.parametrize(
