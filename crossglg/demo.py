@@ -23,6 +23,7 @@ from pathlib import Path
 import typer
 
 from crossglg.errors import UserError
+from crossglg.outputs import write_whole
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ def run_demo(out: Path, quick: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     if size.base:
-        (out / "protocol.toml").write_text(protocol_toml(size))
+        write_whole(out / "protocol.toml", protocol_toml(size), "protocol")
         protocol = "protocol.toml"
         select = [a for c in size.base for a in ("--class", str(c))]
         synth_classes = ["--classes", ",".join(map(str, sorted(size.base + size.novel)))]
@@ -259,8 +260,8 @@ def run_demo(out: Path, quick: bool = False) -> dict:
         "seconds": {**steps.seconds, "total": round(time.perf_counter() - t_start, 1)},
         "commands": steps.commands,
     }
-    (out / "summary.json").write_text(json.dumps(result, indent=1))
-    (out / "report.md").write_text(report_markdown(result))
+    write_whole(out / "summary.json", json.dumps(result, indent=1), "summary")
+    write_whole(out / "report.md", report_markdown(result), "report")
     return result
 
 

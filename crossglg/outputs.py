@@ -1,5 +1,6 @@
-"""Checks on an output path (a file or a folder), made before any input is read or any work is done,
-and the one way pictures are written (:func:`png_figure`).
+"""Checks on an output path (a file or a folder), made before any input is read or any work is done;
+the one way a file is written (:func:`replaced_file`, whole or not at all) and the one way pictures
+are drawn (:func:`png_figure`).
 
 A command that learns for a minute and then cannot write its file has wasted the minute and
 left the user guessing; so every named output is checked first (docs/ARCHITECTURE.md, "Errors").
@@ -10,17 +11,17 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from crossglg.errors import UserError
 
 
-def writable_file(path: Path, what: str, renamed: bool = False) -> None:
-    """Refuse an output whose folder is missing or read-only, or whose place a folder holds;
-    ``renamed`` (written beside it, then renamed over it) also refuses a device, pipe or socket
-    (:func:`regular_or_new`)."""
+def writable_file(path: Path, what: str) -> None:
+    """Refuse an output whose folder is missing or read-only, or whose place a folder, device, pipe
+    or socket holds (every file is written beside its place and renamed over it: :func:`replaced_file`)."""
     folder = path.parent
     if path.is_dir():
         raise UserError(f"{path}: a folder is in the way; name a new {what}")
@@ -28,8 +29,7 @@ def writable_file(path: Path, what: str, renamed: bool = False) -> None:
         raise UserError(f"{path}: folder {folder} does not exist; create it or name another {what}")
     if not os.access(folder, os.W_OK):
         raise UserError(f"{path}: folder {folder} is read-only; name another {what}")
-    if renamed:
-        regular_or_new(path, what)
+    regular_or_new(path, what)
 
 
 @contextlib.contextmanager
@@ -54,10 +54,56 @@ def png_figure(path: Path, dpi: int, **subplots: Any) -> Iterator[tuple[Any, Any
         fig.savefig(buffer, format="png", dpi=dpi)
     finally:
         plt.close(fig)
+    write_whole(Path(path), buffer.getvalue(), "picture")
+
+
+@contextlib.contextmanager
+def replaced_file(path: Path, what: str, text: bool = False) -> Iterator[IO[Any]]:
+    """A handle on a new file beside ``path``, renamed over it only when the block ends normally.
+
+    A reader, a crash or a full disk therefore sees the old file or the new one, never a part, and
+    two processes writing one path leave one whole file (the last), not an interleaving: the
+    temporary name is unique, where a fixed ``.name.tmp`` let two writers share and truncate one
+    file (docs/ARCHITECTURE.md, "Errors"). The new file keeps the old one's permission bits, or
+    takes the umask's, as a plain ``open`` would (``mkstemp`` alone makes it private). A failed
+    write is one line naming the file, and the temporary is removed however the block ends. A
+    device, pipe or socket at ``path`` is refused (:func:`regular_or_new`): the rename would
+    replace the node itself.
+    """
+    regular_or_new(path, what)
     try:
-        Path(path).write_bytes(buffer.getvalue())
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
-        raise UserError(f"{path}: cannot write the picture ({err.strerror or err})") from None
+        raise UserError(f"{path}: cannot write the {what} in {path.parent} ({err.strerror or err})") from None
+    try:
+        with os.fdopen(
+            fd, "w" if text else "wb", **({"encoding": "utf-8", "newline": ""} if text else {})
+        ) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.is_file() else 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise UserError(
+            f"{path}: {what} not written ({err.strerror or err}); an existing file is unchanged"
+        ) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_whole(path: Path, data: str | bytes, what: str) -> None:
+    """Write ``data`` (text as UTF-8) to ``path`` through :func:`replaced_file`."""
+    with replaced_file(path, what, text=isinstance(data, str)) as fh:
+        fh.write(data)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def writable_folder(path: Path, what: str) -> None:

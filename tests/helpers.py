@@ -8,15 +8,28 @@ from __future__ import annotations
 
 import os
 import re
+import resource
+import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 BIN = Path(sys.executable).parent
+
+
+def limit_file_size(limit: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that makes any file write past ``limit`` bytes fail as a full disk would
+    (EFBIG), without root or a small file system: the child ignores SIGXFSZ, which would kill it."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
 
 
 def run_script(

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from crossglg.errors import UserError
+from crossglg.outputs import write_whole
 from crossglg.vocab.layouts import Layout, get_layout
 
 GAMMA, LR, SCALE = 0.1, 1e-2, 10.0  # soft-DTW temperature, Adam step, initial logit scale
@@ -129,11 +130,8 @@ class LearnedWeights:
             )
 
     def save(self, path: Path) -> None:
-        try:
-            fields = {k: v for k, v in asdict(self).items() if k != "source"}
-            path.write_text(json.dumps({"kind": KIND, **fields}, indent=1))
-        except OSError as err:
-            raise UserError(f"{path}: cannot write the weights ({err.strerror})") from None
+        fields = {k: v for k, v in asdict(self).items() if k != "source"}
+        write_whole(path, json.dumps({"kind": KIND, **fields}, indent=1), "weights")
 
     @classmethod
     def load(cls, path: Path) -> LearnedWeights:

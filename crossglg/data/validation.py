@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from crossglg.data.readers.base import Problem, Sample
-from crossglg.outputs import png_figure
+from crossglg.outputs import png_figure, write_whole
 
 
 def check_sample(sample: Sample, num_joints: int, max_bodies: int, num_classes: int) -> Problem | None:
@@ -125,8 +125,8 @@ def report_markdown(report: dict[str, Any], max_rows: int = 200) -> str:
 
 
 def write_report(folder: Path, report: dict[str, Any], lengths: np.ndarray) -> None:
-    (folder / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    (folder / "report.md").write_text(report_markdown(report))
+    write_whole(folder / "report.json", json.dumps(report, indent=1) + "\n", "report")
+    write_whole(folder / "report.md", report_markdown(report), "report")
     _histogram_png(folder / "frames_histogram.png", lengths, report["source"])
 
 

@@ -7,15 +7,13 @@ implementation can use the same texts, embedder and ``k_gt`` without this packag
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from crossglg.embeddings.textbank import TextBank
 from crossglg.errors import UserError
-from crossglg.outputs import writable_file
+from crossglg.outputs import replaced_file, writable_file
 
 
 def export_vectors(
@@ -32,7 +30,7 @@ def export_vectors(
         raise UserError(f"{out}: the output must end in .npz")
     if out.resolve() == Path(cache).resolve():
         raise UserError(f"{out}: that is the cache itself; name a new .npz file")
-    writable_file(out, ".npz file", renamed=True)
+    writable_file(out, ".npz file")
     bank = TextBank.from_cache(
         cache, dataset=dataset, embedder=embedder, parts=parts, layout=layout, source=source
     )
@@ -46,14 +44,8 @@ def export_vectors(
         "k_gt": np.asarray(bank.k_gt_k, dtype=np.float32),  # [C, K, V]
         "provenance": np.asarray(json.dumps(provenance, sort_keys=True, default=str)),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npz", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replaced_file(out, ".npz file") as fh:
+        np.savez(fh, **arrays)
     return {
         "out": str(out),
         "dataset": dataset,

@@ -20,7 +20,6 @@ model behind it, so its answers are stored as they are, without repair turns.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -31,6 +30,7 @@ from typing import Any
 from crossglg.cache import AttemptRow, BatchWriter, Cache, GenerationRow, RequestRow, utc_now
 from crossglg.cache import batches as ledger
 from crossglg.errors import UserError
+from crossglg.outputs import write_whole
 from crossglg.textgen.backends import Backend, ChatRequest, Completion, RetryableError
 from crossglg.textgen.backends.base import completion_from_body
 from crossglg.textgen.items import ItemTarget
@@ -99,16 +99,12 @@ def batch_lines(backend: Backend, entries: Iterable[tuple[str, str]]) -> list[st
 
 
 def write_lines(path: Path, lines: Sequence[str]) -> None:
-    """Write the file whole or not at all (a temporary name, then a rename)."""
-    tmp = path.with_name(path.name + ".tmp")
+    """Write the file whole or not at all (:func:`crossglg.outputs.replaced_file`)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        os.replace(tmp, path)
     except OSError as err:
-        with contextlib.suppress(OSError):  # no temporary may be left, whatever stood in the way
-            tmp.unlink()
-        raise UserError(f"{path}: cannot write the batch file ({err.strerror or err})") from None
+        raise UserError(f"{path}: cannot make its folder ({err.strerror or err})") from None
+    write_whole(path, "".join(line + "\n" for line in lines), "batch file")
 
 
 def input_path(cache_path: Path, local_id: str) -> Path:

@@ -8,19 +8,16 @@ never an input: writing it onto the cache (``crossglg-text export cache.db``, me
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 from crossglg.cache import Cache
 from crossglg.errors import UserError
-from crossglg.outputs import regular_or_new
+from crossglg.outputs import regular_or_new, replaced_file
 
 EXPORT_FIELDS = (
     "dataset",
@@ -68,39 +65,6 @@ def check_output(out: Path, cache: Path) -> None:
         raise UserError(f"{out}: folder {out.parent} does not exist")
 
 
-@contextlib.contextmanager
-def atomic_output(out: Path) -> Iterator[IO[str]]:
-    """A text handle on a temporary file beside ``out``, renamed onto it only on success."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    except OSError as err:
-        raise UserError(f"{out}: cannot write in {out.parent} ({err.strerror})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        if out.exists():
-            os.chmod(tmp, out.stat().st_mode & 0o7777)
-        else:
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, out)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        raise UserError(
-            f"{out}: export not written ({err.strerror}); an existing file is unchanged"
-        ) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_rows(store: Cache, fh: IO[str], csv_format: bool, dataset: str | None, source: str | None) -> int:
     """Write the texts as CSV or JSONL to ``fh``; returns how many."""
     writer = csv.DictWriter(fh, fieldnames=EXPORT_FIELDS, extrasaction="ignore") if csv_format else None
@@ -124,5 +88,5 @@ def export(
     """Export to ``out`` ('-' = stdout) after :func:`check_output`; returns the number of texts."""
     if str(out) == "-":
         return write_rows(store, sys.stdout, csv_format, dataset, source)
-    with atomic_output(out) as fh:
+    with replaced_file(out, "export", text=True) as fh:
         return write_rows(store, fh, csv_format, dataset, source)

@@ -298,7 +298,7 @@ def generate(
     if batch_file is not None:  # before the cache records a batch that could then not be written
         from crossglg.outputs import writable_file
 
-        writable_file(batch_file, "--batch-file", renamed=True)
+        writable_file(batch_file, "--batch-file")
     if dry_run:
         plan = plan_for()
         if chosen.negotiable and not as_json:  # asking the server would be sending something

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crossglg.errors import UserError
+from crossglg.outputs import replaced_file
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -24,15 +25,11 @@ RUN_RELATIVE = "run_relative"  # checkpoint key: the PATH_KEYS stored relative t
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over the target."""
+    """Whole or not at all, so a crash mid-save leaves the previous checkpoint to resume from."""
     import torch
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
+    with replaced_file(path, "checkpoint") as fh:
         torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def load_weights(path: Path, what: str) -> Any:

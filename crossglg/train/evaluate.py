@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from crossglg.errors import UserError
+from crossglg.outputs import write_whole
 from crossglg.train.oneshot import AuxStats, BaseStats, DCConfig, Features, Readouts, Report, report
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def write_results(
         }
     )
     path = out_dir / "results.json"
-    path.write_text(json.dumps(doc, indent=1))
+    write_whole(path, json.dumps(doc, indent=1), "results")
     labels = [f"{c} {class_names.get(c, '')}".strip() for c in split.class_ids]
     for name, r in results.items():
         title = f"{name}: one-shot accuracy {100 * r.accuracy:.1f}% ({len(split.query)} queries)"

@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from crossglg.errors import UserError
+from crossglg.outputs import replaced_file, write_whole
 from crossglg.train.oneshot import FUSION_WEIGHT
+from crossglg.train.run_lock import run_lock
 
 TS_NAME = "model.ts"
 PT2_NAME = "model.pt2"
@@ -78,62 +80,70 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
     wrapped = _wrap(inference)
     example = s.data.batches(s.data.train_idx[: min(4, len(s.data.train_idx))], train=False)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad(), warnings.catch_warnings():
-        # TorchScript is deprecated upstream but still loads in the most places (C++, mobile)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        eager_z = wrapped(example)[0]
-        traced = torch.jit.trace(wrapped, example, check_trace=False)
-        program = torch.export.export(
-            wrapped, (example,), dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}}
-        )
-        for kind, z in (("TorchScript", traced(example)[0]), ("torch.export", program.module()(example)[0])):
-            if not torch.allclose(eager_z, z, atol=1e-5, rtol=1e-4):
-                raise RuntimeError(f"the {kind} export differs from the eager model; report this encoder")
-        traced.save(str(out_dir / TS_NAME))
-    torch.export.save(program, out_dir / PT2_NAME)
-    torch.save(inference.state_dict(), out_dir / "state_dict.pt")
+    with run_lock(out_dir, "export"):  # one export per folder: docs/TRAINING.md
+        with torch.no_grad(), warnings.catch_warnings():
+            # TorchScript is deprecated upstream but still loads in the most places (C++, mobile)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            eager_z = wrapped(example)[0]
+            traced = torch.jit.trace(wrapped, example, check_trace=False)
+            program = torch.export.export(
+                wrapped, (example,), dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}}
+            )
+            for kind, z in (
+                ("TorchScript", traced(example)[0]),
+                ("torch.export", program.module()(example)[0]),
+            ):
+                if not torch.allclose(eager_z, z, atol=1e-5, rtol=1e-4):
+                    raise RuntimeError(f"the {kind} export differs from the eager model; report this encoder")
+            with replaced_file(out_dir / TS_NAME, "TorchScript model") as fh:
+                torch.jit.save(traced, fh)
+        with replaced_file(out_dir / PT2_NAME, "torch.export program") as fh:
+            torch.export.save(program, fh)
+        with replaced_file(out_dir / "state_dict.pt", "weights") as fh:
+            torch.save(inference.state_dict(), fh)
 
-    z_base, _ = embed_features(s.model, s.data.batches, s.data.train_idx, cfg.eval_batch_size, _null)
-    aux = aux_stats(z_base, s.data.train_labels, cfg.dc_beta)
-    base = aux.base
-    np.savez_compressed(
-        out_dir / "base_stats.npz",
-        means=base.means,
-        covs=base.covs,
-        beta=base.beta,
-        aux_mean=aux.mean,
-        aux_joint_mean=aux.joint_mean,
-    )
-    meta = {
-        "format": "crossglg-export/2",
-        "checkpoint": str(path),
-        "epoch": int(state["epoch"]) + 1,
-        "encoder": cfg.encoder,
-        "layout": s.data.layout.name,
-        "frames": cfg.frames,
-        "persons": cfg.persons,
-        "preprocess": _preprocess_meta(s.data.preprocess_cfg),
-        "embed_dim": int(eager_z.shape[1]),
-        "text_trained": not cfg.no_text,
-        "model": s.model.cfg.to_dict(),  # what build_inference_model needs to rebuild the branch
-        "parameters": count_parameters(inference),
-        "training_parameters": count_parameters(s.model),
-        "train_classes": {str(c): s.data.class_names.get(c, "") for c in s.data.train_class_ids},
-        "dc": {
-            "beta": cfg.dc_beta,
-            "k": cfg.dc_k,
-            "alpha": cfg.dc_alpha,
-            "samples": cfg.dc_samples,
-            "max_iter": cfg.dc_max_iter,
-        },
-    }
-    (out_dir / META_NAME).write_text(json.dumps(meta, indent=1))
-    return {
-        "export": str(out_dir),
-        "torch_export": str(out_dir / PT2_NAME),
-        "torchscript": str(out_dir / TS_NAME),
-        "parameters": meta["parameters"],
-    }
+        z_base, _ = embed_features(s.model, s.data.batches, s.data.train_idx, cfg.eval_batch_size, _null)
+        aux = aux_stats(z_base, s.data.train_labels, cfg.dc_beta)
+        base = aux.base
+        with replaced_file(out_dir / "base_stats.npz", "statistics") as fh:
+            np.savez_compressed(
+                fh,
+                means=base.means,
+                covs=base.covs,
+                beta=base.beta,
+                aux_mean=aux.mean,
+                aux_joint_mean=aux.joint_mean,
+            )
+        meta = {
+            "format": "crossglg-export/2",
+            "checkpoint": str(path),
+            "epoch": int(state["epoch"]) + 1,
+            "encoder": cfg.encoder,
+            "layout": s.data.layout.name,
+            "frames": cfg.frames,
+            "persons": cfg.persons,
+            "preprocess": _preprocess_meta(s.data.preprocess_cfg),
+            "embed_dim": int(eager_z.shape[1]),
+            "text_trained": not cfg.no_text,
+            "model": s.model.cfg.to_dict(),  # what build_inference_model needs to rebuild the branch
+            "parameters": count_parameters(inference),
+            "training_parameters": count_parameters(s.model),
+            "train_classes": {str(c): s.data.class_names.get(c, "") for c in s.data.train_class_ids},
+            "dc": {
+                "beta": cfg.dc_beta,
+                "k": cfg.dc_k,
+                "alpha": cfg.dc_alpha,
+                "samples": cfg.dc_samples,
+                "max_iter": cfg.dc_max_iter,
+            },
+        }
+        write_whole(out_dir / META_NAME, json.dumps(meta, indent=1), "metadata")
+        return {
+            "export": str(out_dir),
+            "torch_export": str(out_dir / PT2_NAME),
+            "torchscript": str(out_dir / TS_NAME),
+            "parameters": meta["parameters"],
+        }
 
 
 # the input pipeline's test-time settings an export keeps, with their types

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from crossglg.errors import UserError
+from crossglg.outputs import write_whole
 from crossglg.train import checkpoint as ckpt_io
 from crossglg.train.config import TrainConfig
 from crossglg.train.distributed import Dist, all_mean, barrier
@@ -48,7 +49,7 @@ def _run(cfg: TrainConfig, resume: bool, dist: Dist, device: str, console) -> di
     s = build_session(cfg, dist, device)  # the inputs are read before the run folder is made
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
-    with run_lock(out, hold=dist.main):  # before resume reads last.pt another run could be writing
+    with run_lock(out, "train", hold=dist.main):  # before resume reads last.pt another run could be writing
         if resume:
             resume_from(s, last)
         if dist.main:
@@ -151,7 +152,7 @@ def _finish(s: Session, out: Path, summary: dict[str, Any]) -> None:
         summary.update(
             evaluate_checkpoint(best, out / "eval", device=s.device, shots=s.cfg.shots, run_data=s.data)
         )
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_whole(out / "summary.json", json.dumps(summary, indent=1), "summary")
 
 
 def _shard(s: Session, epoch: int) -> np.ndarray:

@@ -1,9 +1,10 @@
-"""One `crossglg train` per run folder at a time.
+"""One `crossglg train` per run folder at a time, and one `crossglg export` per export folder.
 
 Two trainings in one folder (a `--resume` started while the first run is still going, or two
 jobs given the same `--out`) would interleave their checkpoints, metrics and config, and a later
-resume would continue a mixture. The second is refused instead, in one line (docs/TRAINING.md,
-"Resume"). The lock is an advisory `flock` on ``RUN/.lock``: the kernel drops it when the
+resume would continue a mixture; two exports into one folder would leave the model files of one
+checkpoint beside the metadata of the other, which loads without complaint. The second is refused
+instead, in one line (docs/TRAINING.md, "Resume" and "Export"). The lock is an advisory `flock` on ``RUN/.lock``: the kernel drops it when the
 process ends, however it ends, so a killed run never leaves a stale lock for its resume.
 """
 
@@ -20,12 +21,14 @@ LOCK = ".lock"
 
 
 @contextlib.contextmanager
-def run_lock(out: Path, hold: bool = True) -> Iterator[None]:
-    """Hold the run folder's lock for the ``with`` block (``out`` must exist). ``hold`` False (a DDP
-    rank other than 0, which writes nothing) takes none; neither does a system without ``flock``."""
+def run_lock(out: Path, command: str, hold: bool = True) -> Iterator[None]:
+    """Hold the folder's lock for the ``with`` block (``out`` must exist). The lock file records the
+    holder's pid and ``command`` (``train``, ``export``), which a refused command names: an export
+    into a run folder that is still training is told so. ``hold`` False (a DDP rank other than 0,
+    which writes nothing) takes none; neither does a system without ``flock``."""
     try:
         import fcntl
-    except ImportError:  # not POSIX: no advisory locks, one run per folder is the user's care
+    except ImportError:  # not POSIX: no advisory locks, one command per folder is the user's care
         fcntl = None
     if not hold or fcntl is None:
         yield
@@ -35,13 +38,13 @@ def run_lock(out: Path, hold: bool = True) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            pid, _, held_by = os.pread(fd, 64, 0).decode("ascii", "replace").strip().partition(" ")
             raise UserError(
-                f"{out}: another `crossglg train` is writing this run (pid {holder}); "
+                f"{out}: another `crossglg {held_by or command}` is writing this folder (pid {pid or 'unknown'}); "
                 "wait for it to end, or name another --out"
             ) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # closing releases the lock

@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+from crossglg.outputs import replaced_file, write_whole
+
 
 class RunLog:
     """Appends one row per epoch; rewrites the JSON so it is always a complete document.
@@ -25,11 +27,11 @@ class RunLog:
     def add(self, row: dict) -> None:
         self.history.append(row)
         keys = sorted({k for r in self.history for k in r}, key=lambda k: (k != "epoch", k))
-        with open(self.dir / "metrics.csv", "w", newline="") as fh:
+        with replaced_file(self.dir / "metrics.csv", "metrics", text=True) as fh:
             w = csv.DictWriter(fh, fieldnames=keys)
             w.writeheader()
             w.writerows(self.history)
-        (self.dir / "metrics.json").write_text(json.dumps(self.history, indent=1))
+        write_whole(self.dir / "metrics.json", json.dumps(self.history, indent=1), "metrics")
         if self._tb is not None:
             for key, value in row.items():
                 if key != "epoch" and isinstance(value, int | float):

@@ -11,7 +11,7 @@ from crossglg.baselines.dtw import Matching, exemplar_distances
 from crossglg.baselines.dtw_weights import CoordinateWeights, LearnedWeights, train_map
 from crossglg.errors import UserError
 from crossglg.vocab.layouts import get_layout
-from tests.helpers import msr_rand1_protocol, run_script
+from tests.helpers import limit_file_size, msr_rand1_protocol, run_script
 
 
 def _clips(rng: np.random.Generator, per_class: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +119,9 @@ def test_weighted_inputs_match_as_the_weighted_metric_does() -> None:
 def test_weights_that_cannot_be_written_are_one_line(tmp_path) -> None:
     learned = LearnedWeights("msr20", tuple((1.0, 1.0, 1.0) for _ in range(20)), False, (1,), 1)
     (tmp_path / "taken").mkdir()
-    with pytest.raises(UserError, match="cannot write the weights") as err:
+    with pytest.raises(
+        UserError, match=r"taken: weights not written \(Is a directory\); an existing file is unchanged$"
+    ) as err:
         learned.save(tmp_path / "taken")  # a folder stands where the file should go
     assert "taken" in str(err.value) and "\n" not in str(err.value)
 
@@ -193,10 +195,16 @@ def test_learned_weights_on_real_msr_and_moved_to_utkinect(real_data, tmp_path) 
     res = run_script(*args, *utk, "--weights", saved, "--plot", tmp_path / "taken.png")
     assert res.returncode == 2 and "taken.png: a folder is in the way; name a new PNG file" in res.stderr
     assert res.stdout == "" and "Traceback" not in res.stderr
-    # a full device: the picture fails after the accuracy is printed, so the figure is not lost
-    res = run_script(*args, *utk, "--weights", saved, "--plot", "/dev/full")
-    assert res.returncode == 2 and "/dev/full: cannot write the picture" in res.stderr
+    # a device is refused before any work (the rename would replace the node itself)
+    res = run_script(*args, *utk, "--weights", saved, "--plot", "/dev/null")
+    assert res.returncode == 2 and res.stdout == ""
+    assert "/dev/null: not a regular file (a device, pipe or socket); name a new PNG file" in res.stderr
+    # a full disk (every file write fails): the picture fails after the accuracy is printed, so the figure is not lost
+    full = tmp_path / "full.png"
+    res = run_script(*args, *utk, "--weights", saved, "--plot", full, preexec_fn=limit_file_size(0))
+    assert res.returncode == 2 and f"{full}: picture not written (File too large)" in res.stderr
     assert json.loads(res.stdout)["queries"] == 189 and "Traceback" not in res.stderr
+    assert not full.exists() and not list(tmp_path.glob(".full.png.*"))
     res = run_script(*args, *utk, "--learn-weights")
     assert res.returncode != 0 and "trains no class" in res.stderr and "Traceback" not in res.stderr
 

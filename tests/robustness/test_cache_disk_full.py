@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from crossglg.textgen.testing_server import Reply, ScriptedServer, _answer_for
+from tests.helpers import limit_file_size
 from tests.robustness._text_cache_helpers import one_line_error, query, run_cli, run_generate
 
 CLASSES = [a for c in range(1, 21) for a in ("-c", str(c))]  # 20 classes → 40 requests
@@ -116,14 +115,6 @@ def test_a_cache_that_cannot_be_created_leaves_no_empty_file(small_disk, tmp_pat
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler.bin"]
 
 
-def _limit_file_size(limit: int):
-    def apply() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return apply
-
-
 def test_file_size_limit_mid_run_is_one_line_and_loses_nothing_committed(tmp_path):
     cache = tmp_path / "cache.db"
     with ScriptedServer() as srv:
@@ -135,7 +126,7 @@ def test_file_size_limit_mid_run_is_one_line_and_loses_nothing_committed(tmp_pat
             env={**os.environ, "OPENAI_API_KEY": ""},
             capture_output=True,
             text=True,
-            preexec_fn=_limit_file_size(limit),
+            preexec_fn=limit_file_size(limit),
             timeout=120,
         )
         answered = srv.total

@@ -1,4 +1,5 @@
-"""One training per run folder (crossglg/train/run_lock.py): a second is one line and writes nothing."""
+"""One training per run folder and one export per export folder (crossglg/train/run_lock.py): a
+second is one line and writes nothing."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from tests.helpers import run_script
 fcntl = pytest.importorskip("fcntl")
 
 
-def _held(run) -> int:
-    """The lock as a running `crossglg train` holds it: flock on RUN/.lock, its pid inside."""
-    fd = os.open(run / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+def _held(folder, record: bytes = b"4242\n") -> int:
+    """The lock as a running command holds it: flock on FOLDER/.lock, its pid (and command) inside."""
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    os.pwrite(fd, b"4242\n", 0)
+    os.pwrite(fd, record, 0)
     return fd
 
 
@@ -32,7 +33,7 @@ def test_a_second_training_in_a_locked_run_is_one_line(tmp_path, train_args, res
         os.close(fd)
     assert res.returncode == 2, res.stderr
     assert res.stderr == (
-        f"error: {run}: another `crossglg train` is writing this run (pid 4242); "
+        f"error: {run}: another `crossglg train` is writing this folder (pid 4242); "
         "wait for it to end, or name another --out\n"
     )
     assert sorted(p.name for p in run.iterdir()) == [".lock", *(["last.pt"] if resume else [])]
@@ -47,5 +48,25 @@ def test_the_lock_goes_with_the_process(tmp_path, train_args) -> None:
     os.close(_held(run))  # the holder ended
     res = run_script("crossglg", *train_args(run, "--epochs", "1", text=False))
     assert res.returncode == 0, res.stderr
-    assert (run / "last.pt").is_file() and (run / ".lock").read_text().strip().isdigit()
-    assert (run / ".lock").read_text().strip() != "4242"  # the new run wrote its own pid
+    pid, command = (run / ".lock").read_text().split()
+    assert (run / "last.pt").is_file() and pid.isdigit() and command == "train"
+    assert pid != "4242"  # the new run wrote its own pid
+
+    # an export into a folder another command is writing (here: a run still training) is one line
+    # naming that command, and writes nothing: two exports in one folder would mix two checkpoints
+    export = tmp_path / "export"
+    export.mkdir()
+    fd = _held(export, b"4343 train\n")
+    try:
+        res = run_script("crossglg", "export", run / "last.pt", "--out", export)
+    finally:
+        os.close(fd)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr == (
+        f"error: {export}: another `crossglg train` is writing this folder (pid 4343); "
+        "wait for it to end, or name another --out\n"
+    )
+    assert [p.name for p in export.iterdir()] == [".lock"]
+    res = run_script("crossglg", "export", run / "last.pt", "--out", export)
+    assert res.returncode == 0, res.stderr
+    assert (export / "export.json").is_file() and (export / ".lock").read_text().split()[1] == "export"
