@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from crossglg.outputs import write_whole
+
 REPO = Path(__file__).resolve().parent.parent
 FOLDS = tuple(f"rand{i}-held" for i in range(1, 6))
 BATCH = 64
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
         path = args.out / f"{prefix}{name}.json"
         if not path.is_file():
             row = evaluate(run, data_dir, protocol, target, seed if args.untrained else None)
-            path.write_text(json.dumps(row))
+            write_whole(path, json.dumps(row), "result")
         row = json.loads(path.read_text())
         recorded = json.loads((run / "summary.json").read_text())["jfdtw"]
         last = np.mean(row["novel"][str(max(map(int, row["novel"])))])
@@ -192,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
         rows.append(row)
     report = {key: summary(rows, key) for key in ("novel", "transfer") if key in rows[0]}
     name = prefix + ("report-novel.json" if args.novel else "report.json")
-    (args.out / name).write_text(json.dumps(report, indent=1))
+    write_whole(args.out / name, json.dumps(report, indent=1), "report")
     for key, blocks in report.items():
         print(f"\n{key}: block | accuracy | minus last block [95 %] | runs level or above")
         for b, r in blocks.items():

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from crossglg.baselines.dtw_weights import EPISODES, CoordinateWeights  # the product's recipe and map
+from crossglg.outputs import write_whole
 
 REPO = Path(__file__).resolve().parent.parent
 FOLDS = ("holdout", "holdout2", "holdout3", *(f"rand{i}-held" for i in range(1, 6)))
@@ -251,10 +252,10 @@ def main(argv: list[str] | None = None) -> dict:
         target = frames_of(out / "prepared" / "utk", "utkinect-all10") if split == "jeanie" else None
         row.setdefault("truth", fold["queries"][1].tolist())  # class labels (from 0) of the queries
         row.setdefault("ndtw", hits(fold).tolist())
-        path.write_text(json.dumps(row))
+        write_whole(path, json.dumps(row), "result")
         if target is not None:
             other.update(truth=target["queries"][1].tolist(), ndtw=hits(target).tolist())
-            moved.write_text(json.dumps(other))
+            write_whole(moved, json.dumps(other), "result")
         for key in todo:
             name, seed = key.rsplit("-s", 1)
             fmap = train(fold, VARIANTS[name], int(seed))
@@ -262,14 +263,14 @@ def main(argv: list[str] | None = None) -> dict:
             if "-shuffled" in tails_of(name):  # the control: the same weights given to other joints
                 row[f"{key}-shuffled"] = hits(fold, shuffled(fmap, int(seed))).tolist()
             print(split, key, f"{100 * np.mean(row[key]):.1f}", file=sys.stderr, flush=True)
-            path.write_text(json.dumps(row))
+            write_whole(path, json.dumps(row), "result")
             if target is not None:
                 other[key] = hits(target, on_layout(fmap, fold["layout"], target["layout"])).tolist()
                 if "-shuffled" in tails_of(name):
                     other[f"{key}-shuffled"] = hits(
                         target, on_layout(shuffled(fmap, int(seed)), fold["layout"], target["layout"])
                     ).tolist()
-                moved.write_text(json.dumps(other))
+                write_whole(moved, json.dumps(other), "result")
     if args.novel:
         folds = (*folds, TRANSFER)
     rows = {s: json.loads((results / f"{s}.json").read_text()) for s in folds}
@@ -296,9 +297,8 @@ def main(argv: list[str] | None = None) -> dict:
         lines.append(f"| {name} | " + " | ".join(f"{100 * acc[s]:.1f}" for s in folds)
                      + f" | {100 * mean:.1f} | {100 * m:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] "
                      f"| {level}/{len(msr)} |")  # fmt: skip
-    (results.parent / f"{results.name.replace('results', 'report')}.json").write_text(
-        json.dumps(doc, indent=1)
-    )
+    report = results.parent / f"{results.name.replace('results', 'report')}.json"
+    write_whole(report, json.dumps(doc, indent=1), "report")
     if args.novel:
         lines += per_class(rows, names[0], args.seeds)
     print("\n".join(lines))

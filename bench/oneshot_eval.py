@@ -73,6 +73,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crossglg.outputs import write_whole
 from crossglg.train.oneshot import FUSION_WEIGHT
 
 REPO = Path(__file__).resolve().parent.parent
@@ -216,7 +217,7 @@ def prepare(out: Path, data_root: Path, transfer: bool) -> None:
         command("generate", "--protocol", "msr-action3d", "--accept-degenerate", "--cache", "cache.db",
                 cwd=out, script=text)  # fmt: skip
         emb = command("embed", "--cache", "cache.db", "--json", cwd=out, script=text)
-        (out / "text.json").write_text(emb)
+        write_whole(out / "text.json", emb, "embedding summary")
 
 
 def random_split(index: int, split_seed: int) -> list[int]:
@@ -356,9 +357,7 @@ def _finish(out: Path, result: Path, doc: dict, rels: list[str], args: argparse.
             command("transfer", *exports, *utk, "--seed", str(doc["seed"]), "--json", cwd=out)
         )
     result.parent.mkdir(parents=True, exist_ok=True)
-    tmp = result.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    tmp.replace(result)
+    write_whole(result, json.dumps(doc, indent=1), "result")
     return result
 
 
