@@ -68,13 +68,17 @@ def replaced_file(path: Path, what: str, text: bool = False) -> Iterator[IO[Any]
     takes the umask's, as a plain ``open`` would (``mkstemp`` alone makes it private). A failed
     write is one line naming the file, and the temporary is removed however the block ends. A
     device, pipe or socket at ``path`` is refused (:func:`regular_or_new`): the rename would
-    replace the node itself.
+    replace the node itself. A link is written through, as ``open`` would: its target is replaced
+    and the link kept.
     """
     regular_or_new(path, what)
+    target = path.resolve() if path.is_symlink() else path
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as err:
-        raise UserError(f"{path}: cannot write the {what} in {path.parent} ({err.strerror or err})") from None
+        raise UserError(
+            f"{path}: cannot write the {what} in {target.parent} ({err.strerror or err})"
+        ) from None
     try:
         with os.fdopen(
             fd, "w" if text else "wb", **({"encoding": "utf-8", "newline": ""} if text else {})
@@ -82,8 +86,8 @@ def replaced_file(path: Path, what: str, text: bool = False) -> Iterator[IO[Any]
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.is_file() else 0o666 & ~_umask())
-        os.replace(tmp, path)
+        os.chmod(tmp, target.stat().st_mode & 0o7777 if target.is_file() else 0o666 & ~_umask())
+        os.replace(tmp, target)
     except OSError as err:
         Path(tmp).unlink(missing_ok=True)
         raise UserError(

@@ -126,6 +126,18 @@ def test_a_replaced_file_keeps_the_old_permissions_or_takes_the_umask(tmp_path) 
     assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o644
 
 
+def test_a_link_is_written_through(tmp_path) -> None:
+    """The link stays and its target gets the new content, as a plain ``open`` would do."""
+    (tmp_path / "shared").mkdir()
+    target = tmp_path / "shared" / "texts.jsonl"
+    target.write_text("old")
+    link = tmp_path / "texts.jsonl"
+    link.symlink_to(target)
+    write_whole(link, "new", "export")
+    assert link.is_symlink() and target.read_text() == "new"
+    assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == ["texts.jsonl"]
+
+
 def test_an_error_in_the_block_keeps_the_old_file(tmp_path) -> None:
     path = tmp_path / "metrics.csv"
     path.write_text("old")
