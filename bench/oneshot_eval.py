@@ -178,6 +178,10 @@ CONDITIONS = {
     "dep3-pack-shuffled": Condition(
         "corrected on three blocks, pack text of another class (control)", PACK, "corrected-depth3-shuffled"
     ),
+    "stgcn-depth3": Condition(
+        "base encoder, ST-GCN's first three blocks",
+        ("--no-text", "--encoder", "stgcn", "--set", "model.encoder.depth=3"),
+    ),
     "cpu-msr": Condition("base encoder, `--config cpu-msr`", ("--no-text",), "cpu-msr"),
     "legacy": Condition("base encoder, `--config cpu-small-legacy`", ("--no-text",), "cpu-small-legacy"),
 }

@@ -6,7 +6,8 @@ every condition of bench/oneshot_eval.py), captured from that code with the same
 recipe file that drifts from it changes results, and fails here. A condition added later is
 captured from the ``--add-condition`` flags its runs were trained with (``base-depth2``, ``base-depth3``,
 ``dep3-pack`` and its control: ``--config bench/recipes/corrected.toml --set model.encoder.depth=3
---set model.jid.n_pre=2``).
+--set model.jid.n_pre=2``; ``stgcn-depth3``). The shipped ``cpu-stgcn3`` is captured from ``--config
+cpu-small --encoder stgcn --set model.encoder.depth=3``, the flags its measured runs had.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def resolved(argv: list[str]) -> dict:
     return json.loads(result.output)
 
 
-@pytest.mark.parametrize("name", ["cpu-small", "cpu-small-legacy", "cpu-msr", "paper"])
+@pytest.mark.parametrize("name", ["cpu-small", "cpu-small-legacy", "cpu-msr", "cpu-stgcn3", "paper"])
 def test_shipped_configs_resolve_as_before(name):
     assert load_config(name, {}).to_dict() == BEFORE[f"config:{name}"]
     assert resolved(["train", "--config", name]) == BEFORE[f"config:{name}"]
@@ -67,7 +68,7 @@ def _flat(table: dict, prefix: str = "") -> dict:
 
 
 @pytest.mark.parametrize("name,parent", [("cpu-small-legacy", "cpu-small"), ("cpu-msr", "cpu-small"),
-                                         ("demo-quick", "demo")])  # fmt: skip
+                                         ("cpu-stgcn3", "cpu-small"), ("demo-quick", "demo")])  # fmt: skip
 def test_a_recipe_states_only_what_it_changes(name, parent):
     own = tomllib.loads((BUILTIN_DIR / f"{name}.toml").read_text())
     assert own.pop("extends") == parent
@@ -111,7 +112,7 @@ def test_bad_inheritance_is_one_line_naming_the_file(tmp_path, files, message):
 
 
 def test_shipped_recipes_are_listed():
-    assert {"cpu-small", "cpu-small-legacy", "cpu-msr", "paper", "demo", "demo-quick"} <= set(
+    assert {"cpu-small", "cpu-small-legacy", "cpu-msr", "cpu-stgcn3", "paper", "demo", "demo-quick"} <= set(
         shipped_configs()
     )
 
