@@ -182,6 +182,16 @@ CONDITIONS = {
         "base encoder, ST-GCN's first three blocks",
         ("--no-text", "--encoder", "stgcn", "--set", "model.encoder.depth=3"),
     ),
+    "stg3-pack": Condition(
+        "+CrossGLG corrected on ST-GCN's three blocks, curated pack text",
+        (*PACK, "--encoder", "stgcn"),
+        "corrected-depth3",
+    ),
+    "stg3-pack-shuffled": Condition(
+        "corrected on ST-GCN's three blocks, pack text of another class (control)",
+        (*PACK, "--encoder", "stgcn"),
+        "corrected-depth3-shuffled",
+    ),
     "cpu-msr": Condition("base encoder, `--config cpu-msr`", ("--no-text",), "cpu-msr"),
     "legacy": Condition("base encoder, `--config cpu-small-legacy`", ("--no-text",), "cpu-small-legacy"),
 }

@@ -6,7 +6,7 @@ every condition of bench/oneshot_eval.py), captured from that code with the same
 recipe file that drifts from it changes results, and fails here. A condition added later is
 captured from the ``--add-condition`` flags its runs were trained with (``base-depth2``, ``base-depth3``,
 ``dep3-pack`` and its control: ``--config bench/recipes/corrected.toml --set model.encoder.depth=3
---set model.jid.n_pre=2``; ``stgcn-depth3``). The shipped ``cpu-stgcn3`` is captured from ``--config
+--set model.jid.n_pre=2``; ``stgcn-depth3``, ``stg3-pack`` and its control). The shipped ``cpu-stgcn3`` is captured from ``--config
 cpu-small --encoder stgcn --set model.encoder.depth=3``, the flags its measured runs had.
 """
 
