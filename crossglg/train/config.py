@@ -319,7 +319,7 @@ def load_config(path: Path | None, overrides: dict[str, Any], sets: list[str] = 
         if value is None:
             continue
         if key in by_set and by_set[key] != value:
-            option = "--" + key.rstrip("_").replace("_", "-")
+            option = "--" + key.replace("_", "-")
             raise UserError(f"--set {key}={by_set[key]!r} and {option} {value!r} disagree; give {key} once")
         setattr(cfg, key, value)
     return cfg

@@ -4,8 +4,9 @@ Two trainings in one folder (a `--resume` started while the first run is still g
 jobs given the same `--out`) would interleave their checkpoints, metrics and config, and a later
 resume would continue a mixture; two exports into one folder would leave the model files of one
 checkpoint beside the metadata of the other, which loads without complaint. The second is refused
-instead, in one line (docs/TRAINING.md, "Resume" and "Export"). The lock is an advisory `flock` on ``RUN/.lock``: the kernel drops it when the
-process ends, however it ends, so a killed run never leaves a stale lock for its resume.
+instead, in one line (docs/TRAINING.md, "Resume" and "Export and predict"). The lock is an advisory
+`flock` on ``FOLDER/.lock``: the kernel drops it when the process ends, however it ends, so a
+killed run never leaves a stale lock for its resume.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ def run_lock(out: Path, command: str, hold: bool = True) -> Iterator[None]:
     if not hold or fcntl is None:
         yield
         return
-    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:  # a folder named .lock, a read-only folder
+        raise UserError(f"{out / LOCK}: cannot open the folder's lock ({err.strerror or err})") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

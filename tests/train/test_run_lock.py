@@ -70,3 +70,14 @@ def test_the_lock_goes_with_the_process(tmp_path, train_args) -> None:
     res = run_script("crossglg", "export", run / "last.pt", "--out", export)
     assert res.returncode == 0, res.stderr
     assert (export / "export.json").is_file() and (export / ".lock").read_text().split()[1] == "export"
+
+
+def test_a_lock_that_cannot_be_opened_is_one_line(tmp_path) -> None:
+    """A folder named .lock where the lock file goes: a UserError naming it, not an internal error."""
+    from crossglg.errors import UserError
+    from crossglg.train.run_lock import run_lock
+
+    (tmp_path / ".lock").mkdir()
+    refused = pytest.raises(UserError, match=r"\.lock: cannot open the folder's lock \(Is a directory\)$")
+    with refused, run_lock(tmp_path, "export"):
+        pass
