@@ -6,7 +6,8 @@ matrix and the joint-importance picture of samples the model never trained on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from crossglg.train.oneshot import (
     combined,
 )
 from crossglg.train.precision import amp_dtype, autocast_factory
+from crossglg.train.run_lock import run_lock
 from crossglg.train.session import Session, build_session
 
 
@@ -156,12 +158,16 @@ def evaluate_checkpoint(
     extra = {"checkpoint": str(m.path), "epoch": m.epoch, "protocol": s.cfg.protocol, "shots": shots,
              "text": not s.cfg.no_text, "encoder": s.cfg.encoder, "fusion_weight": fusion_weight,
              "tta": list(views), "dtw_weights": _source(weights)}  # fmt: skip
-    summary = _write(m, m.readouts, m.classifiers, out_dir, extra)
-    if m.has_jid:
-        amp_ctx = autocast_factory(s.device, amp_dtype(s.cfg, s.device))
-        _joint_picture(
-            s, [s.data.prepared.index_of(n) for n in picture] or list(m.split.support[:6]), out_dir, amp_ctx
-        )
+    with _writing(out_dir):
+        summary = _write(m, m.readouts, m.classifiers, out_dir, extra)
+        if m.has_jid:
+            amp_ctx = autocast_factory(s.device, amp_dtype(s.cfg, s.device))
+            _joint_picture(
+                s,
+                [s.data.prepared.index_of(n) for n in picture] or list(m.split.support[:6]),
+                out_dir,
+                amp_ctx,
+            )
     return summary
 
 
@@ -194,9 +200,20 @@ def evaluate_ensemble(
     extra = {"checkpoints": [str(m.path) for m in members], "epochs": [m.epoch for m in members],
              "protocol": first.cfg.protocol, "shots": shots, "encoder": first.cfg.encoder,
              "fusion_weight": fusion_weight, "tta": list(views), "dtw_weights": _source(weights)}  # fmt: skip
-    summary = _write(members[0], Ensemble([m.readouts for m in members]), classifiers, out_dir, extra)
+    with _writing(out_dir):
+        summary = _write(members[0], Ensemble([m.readouts for m in members]), classifiers, out_dir, extra)
     summary["models"] = len(members)
     return summary
+
+
+@contextlib.contextmanager
+def _writing(out_dir: Path) -> Iterator[None]:
+    """The evaluation folder, made once the checkpoints are read, and held for the writing: two
+    evaluations into one folder used to leave one's results.json beside the other's confusion
+    PNGs; now the second is refused in one line (docs/TRAINING.md, "Evaluation")."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(out_dir, "eval"):
+        yield
 
 
 def _source(weights: LearnedWeights | None) -> str | None:

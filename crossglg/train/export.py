@@ -5,7 +5,8 @@ An export directory holds ``model.pt2`` (torch.export, dynamic batch) and ``mode
 ``state_dict.pt`` (the same weights for ``crossglg.models``); ``base_stats.npz`` (what the
 read-outs know of the auxiliary classes: per-class statistics for distribution calibration and
 ``aux_mean`` and ``aux_joint_mean``, the mean features that CL2N and feature DTW centre on)
-and ``export.json`` (layout, input size, model configuration, parameter counts). The two
+and ``export.json`` (layout, input size, model configuration, parameter counts, and the SHA-256
+of each file above, written last so that it describes one export's files). The two
 programs are for deployment elsewhere; they are code (a ``.pt2`` graph can name any
 ``torch.*`` callable, a pickle any global), so ``predict`` and ``transfer`` never load them:
 they rebuild the skeleton branch from ``export.json`` and read ``state_dict.pt`` with
@@ -16,6 +17,7 @@ and ndtw read-outs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from collections.abc import Sequence
@@ -32,6 +34,12 @@ from crossglg.train.run_lock import run_lock
 TS_NAME = "model.ts"
 PT2_NAME = "model.pt2"
 META_NAME = "export.json"
+WEIGHTS_NAME = "state_dict.pt"
+STATS_NAME = "base_stats.npz"
+# the files export.json lists with their SHA-256, written before it; predict and transfer check the
+# two they read (a crash or a copy between files would otherwise pair one export's weights with
+# another's description, and that loads without complaint)
+FILES = (TS_NAME, PT2_NAME, WEIGHTS_NAME, STATS_NAME)
 
 
 def _wrap(branch):
@@ -99,13 +107,13 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
                 torch.jit.save(traced, fh)
         with replaced_file(out_dir / PT2_NAME, "torch.export program") as fh:
             torch.export.save(program, fh)
-        with replaced_file(out_dir / "state_dict.pt", "weights") as fh:
+        with replaced_file(out_dir / WEIGHTS_NAME, "weights") as fh:
             torch.save(inference.state_dict(), fh)
 
         z_base, _ = embed_features(s.model, s.data.batches, s.data.train_idx, cfg.eval_batch_size, _null)
         aux = aux_stats(z_base, s.data.train_labels, cfg.dc_beta)
         base = aux.base
-        with replaced_file(out_dir / "base_stats.npz", "statistics") as fh:
+        with replaced_file(out_dir / STATS_NAME, "statistics") as fh:
             np.savez_compressed(
                 fh,
                 means=base.means,
@@ -116,6 +124,7 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
             )
         meta = {
             "format": "crossglg-export/2",
+            "files": {name: _sha256(out_dir / name) for name in FILES},
             "checkpoint": str(path),
             "epoch": int(state["epoch"]) + 1,
             "encoder": cfg.encoder,
@@ -201,9 +210,10 @@ class ExportedModel:
         self.dc = dc_settings(self.meta["dc"], export_dir)
         self.pipeline = _test_time_pipeline(self.meta, export_dir / META_NAME)
         self.device = device
-        weights = export_dir / "state_dict.pt"
+        weights = export_dir / WEIGHTS_NAME
         if not weights.is_file():
-            raise UserError(f"{export_dir}: state_dict.pt missing; run `crossglg export` again")
+            raise UserError(f"{export_dir}: {WEIGHTS_NAME} missing; run `crossglg export` again")
+        _check_listed(weights, self.meta)
         branch = build_inference_model(self.meta["encoder"], self.meta["layout"], self.meta["model"])
         from crossglg.vocab.streams import stream_channels
 
@@ -221,9 +231,10 @@ class ExportedModel:
         self.module = _wrap(branch).to(device)
         from crossglg.train.oneshot import AuxStats, BaseStats
 
-        stats = export_dir / "base_stats.npz"
+        stats = export_dir / STATS_NAME
         self.aux = AuxStats()
         if stats.is_file():
+            _check_listed(stats, self.meta)
             try:
                 with np.load(stats, allow_pickle=False) as f:
                     arrays = {
@@ -265,6 +276,26 @@ class ExportedModel:
         if per_joint is not None:
             feats.joint_frames = per_joint.float().cpu().numpy()
         return feats, k
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_listed(path: Path, meta: dict[str, Any]) -> None:
+    """Refuse a file whose SHA-256 is not the one export.json lists: another export's file (a crash
+    between files, a partial copy), or one changed since. Exports written before the list load as
+    they did."""
+    listed = meta.get("files", {}).get(path.name)
+    if listed is not None and _sha256(path) != listed:
+        raise UserError(
+            f"{path}: not the file {META_NAME} describes (its SHA-256 differs: another export's file, "
+            "or changed since); run `crossglg export` again"
+        )
 
 
 def _check_stats(path: Path, arrays: dict[str, np.ndarray], joints: int) -> None:
@@ -320,6 +351,9 @@ def _read_meta(export_dir: Path) -> dict[str, Any]:
             raise UserError(f"{path}: '{key}' missing or not a {kind.__name__}")
     if meta["frames"] < 1 or meta["persons"] < 1:
         raise UserError(f"{path}: 'frames' and 'persons' must be >= 1")
+    files = meta.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise UserError(f"{path}: 'files' must map file names to SHA-256 digests")
     return meta
 
 

@@ -1,10 +1,12 @@
-"""One `crossglg train` per run folder at a time, and one `crossglg export` per export folder.
+"""One `crossglg train` per run folder at a time, one `crossglg export` per export folder, and one
+`crossglg eval` writing per evaluation folder.
 
 Two trainings in one folder (a `--resume` started while the first run is still going, or two
 jobs given the same `--out`) would interleave their checkpoints, metrics and config, and a later
 resume would continue a mixture; two exports into one folder would leave the model files of one
-checkpoint beside the metadata of the other, which loads without complaint. The second is refused
-instead, in one line (docs/TRAINING.md, "Resume" and "Export and predict"). The lock is an advisory
+checkpoint beside the metadata of the other, which loads without complaint; two evaluations would
+leave one's results.json beside the other's confusion PNGs. The second is refused instead, in one
+line (docs/TRAINING.md, "Resume", "Evaluation" and "Export and predict"). The lock is an advisory
 `flock` on ``FOLDER/.lock``: the kernel drops it when the process ends, however it ends, so a
 killed run never leaves a stale lock for its resume.
 """
@@ -24,7 +26,7 @@ LOCK = ".lock"
 @contextlib.contextmanager
 def run_lock(out: Path, command: str, hold: bool = True) -> Iterator[None]:
     """Hold the folder's lock for the ``with`` block (``out`` must exist). The lock file records the
-    holder's pid and ``command`` (``train``, ``export``), which a refused command names: an export
+    holder's pid and ``command`` (``train``, ``export``, ``eval``), which a refused command names: an export
     into a run folder that is still training is told so. ``hold`` False (a DDP rank other than 0,
     which writes nothing) takes none; neither does a system without ``flock``."""
     try:

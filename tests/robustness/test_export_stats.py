@@ -1,4 +1,5 @@
-"""A crafted or damaged base_stats.npz in an export: one line naming the field, never a traceback."""
+"""A crafted or damaged base_stats.npz in an export, or files export.json does not describe: one
+line naming the field or file, never a traceback."""
 
 from __future__ import annotations
 
@@ -90,3 +91,33 @@ def test_predict_with_damaged_statistics_exits_with_one_line(tmp_path):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "base_stats.npz: 'aux_joint_mean' has shape [4, 4]; expected [20," in lines[0]
     assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ("x", r"export.json: 'files' must map file names to SHA-256 digests"),
+        ({"state_dict.pt": 1}, r"export.json: 'files' must map file names to SHA-256 digests"),
+        ({"state_dict.pt": "0" * 64}, r"state_dict.pt: not the file export.json describes"),
+        ({"base_stats.npz": "0" * 64}, r"base_stats.npz: not the file export.json describes"),
+    ],
+)
+def test_files_export_json_does_not_describe_are_refused(tmp_path, files, message):
+    import hashlib
+
+    from crossglg.train.export import ExportedModel
+
+    _export(tmp_path)
+    meta_path = tmp_path / "export.json"
+    meta = json.loads(meta_path.read_text())
+    listed = {
+        n: hashlib.sha256((tmp_path / n).read_bytes()).hexdigest()
+        for n in ("state_dict.pt", "base_stats.npz")
+    }
+    meta_path.write_text(json.dumps({**meta, "files": listed}))
+    ExportedModel(tmp_path)  # the digests of the files themselves: loads
+    meta_path.write_text(
+        json.dumps({**meta, "files": files if isinstance(files, str) else {**listed, **files}})
+    )
+    with pytest.raises(UserError, match=message):
+        ExportedModel(tmp_path)

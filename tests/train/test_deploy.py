@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -12,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+from tests.helpers import run_script
 
 pytestmark = pytest.mark.slow
 
@@ -189,6 +192,21 @@ def test_predict_with_an_ensemble_averages_each_exports_standardised_scores(
             np.testing.assert_allclose([row["similarities"][a] for a in actions], np.mean(own, 0), atol=1e-9)
     with pytest.raises(UserError, match="named twice"):
         run_cli(["predict", str(exports[0]), "--ensemble", str(exports[0]), *args, str(query)])
+
+    # export.json lists each file's SHA-256; one export's statistics beside another's description
+    # (a crash or a copy between files; the shapes agree, so it used to load in silence) is one line
+    meta = json.loads((exports[0] / "export.json").read_text())
+    assert sorted(meta["files"]) == ["base_stats.npz", "model.pt2", "model.ts", "state_dict.pt"]
+    for name, digest in meta["files"].items():
+        assert hashlib.sha256((exports[0] / name).read_bytes()).hexdigest() == digest, name
+    stats = exports[0] / "base_stats.npz"
+    shutil.copyfile(exports[1] / "base_stats.npz", stats)
+    res = run_script("crossglg", "predict", exports[0], *args, query)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr == (
+        f"error: {stats}: not the file export.json describes (its SHA-256 differs: another export's file, "
+        "or changed since); run `crossglg export` again\n"
+    )
 
 
 def test_predict_reads_real_msr_files(real_data, tmp_path, run_cli):

@@ -1,5 +1,5 @@
-"""One training per run folder and one export per export folder (crossglg/train/run_lock.py): a
-second is one line and writes nothing."""
+"""One training per run folder, one export per export folder and one evaluation writing per
+evaluation folder (crossglg/train/run_lock.py): a second is one line and writes nothing."""
 
 from __future__ import annotations
 
@@ -70,6 +70,25 @@ def test_the_lock_goes_with_the_process(tmp_path, train_args) -> None:
     res = run_script("crossglg", "export", run / "last.pt", "--out", export)
     assert res.returncode == 0, res.stderr
     assert (export / "export.json").is_file() and (export / ".lock").read_text().split()[1] == "export"
+
+    # an evaluation writing while another holds its folder: refused once its input is read, before
+    # it writes a file, so results.json and the PNGs never come from two evaluations
+    evaluated = tmp_path / "eval"
+    evaluated.mkdir()
+    fd = _held(evaluated, b"4444 eval\n")
+    try:
+        res = run_script("crossglg", "eval", run / "last.pt", "--classifier", "cosine", "--out", evaluated)
+    finally:
+        os.close(fd)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr == (
+        f"error: {evaluated}: another `crossglg eval` is writing this folder (pid 4444); "
+        "wait for it to end, or name another --out\n"
+    )
+    assert [p.name for p in evaluated.iterdir()] == [".lock"]
+    res = run_script("crossglg", "eval", run / "last.pt", "--classifier", "cosine", "--out", evaluated)
+    assert res.returncode == 0, res.stderr
+    assert (evaluated / "results.json").is_file() and (evaluated / ".lock").read_text().split()[1] == "eval"
 
 
 def test_a_lock_that_cannot_be_opened_is_one_line(tmp_path) -> None:
