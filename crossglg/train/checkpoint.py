@@ -56,8 +56,22 @@ def load_weights(path: Path, what: str) -> Any:
             "altered elsewhere; unpickle it yourself only if you trust its source)"
         ) from None
     except Exception as err:  # a truncated or foreign file
+        if not _looks_like_torch(path):  # torch's own words for a text file: "list index out of range"
+            raise UserError(
+                f"{what} {path} cannot be read: not a PyTorch file (neither a zip archive nor a pickle)"
+            ) from None
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"{what} {path} cannot be read: {first}") from None
+
+
+def _looks_like_torch(path: Path) -> bool:
+    """Whether the file starts as ``torch.save`` writes: a zip archive, or a legacy pickle."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return True  # let torch's own error name the problem
+    return head.startswith((b"PK\x03\x04", b"\x80"))
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -69,7 +69,9 @@ def fit_cross_modal(form: str, steps: int = 60) -> float:
     y = torch.arange(K).repeat(2)
     x = torch.zeros(len(y), 3, 8, 25, 2)
     b = bank()
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    # at 3e-3 the unnormalised z_c made L_c swing between 0 and 150 from step to step on an AVX-512
+    # CPU, so the last step's value depended on the machine; at 3e-4 it settles by step 10
+    opt = torch.optim.Adam(model.parameters(), lr=3e-4)
     for _ in range(steps):
         out = model(x, b[y], b)
         loss, parts = model.loss(out, y)

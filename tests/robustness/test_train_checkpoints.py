@@ -117,6 +117,12 @@ def test_a_foreign_checkpoint_is_one_clear_line(root):
     assert message.startswith(f"checkpoint {run / 'best.pt'}: it refers to argparse.Namespace")
     (run / "best.pt").write_bytes(b"not a checkpoint at all")
     assert "cannot be read" in user_error(["eval", run / "best.pt"])
+    # a text file or an empty one: torch's own words were "list index out of range" and ""
+    for content in (b"root:x:0:0:root:/root:/bin/bash\n", b""):
+        (run / "best.pt").write_bytes(content)
+        assert user_error(["export", run / "best.pt"]) == (
+            f"checkpoint {run / 'best.pt'} cannot be read: not a PyTorch file (neither a zip archive nor a pickle)"
+        )
 
 
 def test_a_checkpoint_config_with_bad_values_is_refused(root):

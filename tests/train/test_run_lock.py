@@ -55,40 +55,36 @@ def test_the_lock_goes_with_the_process(tmp_path, train_args) -> None:
     # an export into a folder another command is writing (here: a run still training) is one line
     # naming that command, and writes nothing: two exports in one folder would mix two checkpoints
     export = tmp_path / "export"
-    export.mkdir()
-    fd = _held(export, b"4343 train\n")
-    try:
-        res = run_script("crossglg", "export", run / "last.pt", "--out", export)
-    finally:
-        os.close(fd)
-    assert res.returncode == 2 and res.stdout == ""
-    assert res.stderr == (
-        f"error: {export}: another `crossglg train` is writing this folder (pid 4343); "
-        "wait for it to end, or name another --out\n"
-    )
-    assert [p.name for p in export.iterdir()] == [".lock"]
-    res = run_script("crossglg", "export", run / "last.pt", "--out", export)
-    assert res.returncode == 0, res.stderr
-    assert (export / "export.json").is_file() and (export / ".lock").read_text().split()[1] == "export"
+    _refused_then_done(export, "train", 4343, "export", run / "last.pt", "--out", export)
+    assert (export / "export.json").is_file()
 
     # an evaluation writing while another holds its folder: refused once its input is read, before
     # it writes a file, so results.json and the PNGs never come from two evaluations
     evaluated = tmp_path / "eval"
-    evaluated.mkdir()
-    fd = _held(evaluated, b"4444 eval\n")
+    _refused_then_done(
+        evaluated, "eval", 4444, "eval", run / "last.pt", "--classifier", "cosine", "--out", evaluated
+    )
+    assert (evaluated / "results.json").is_file()
+
+
+def _refused_then_done(folder, holder: str, pid: int, *args) -> None:
+    """``crossglg ARGS`` into FOLDER while ``holder`` holds its lock: one line naming the holder and
+    nothing written but the lock; once the lock is free, the same command runs and records itself."""
+    folder.mkdir()
+    fd = _held(folder, f"{pid} {holder}\n".encode())
     try:
-        res = run_script("crossglg", "eval", run / "last.pt", "--classifier", "cosine", "--out", evaluated)
+        res = run_script("crossglg", *args)
     finally:
         os.close(fd)
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr == (
-        f"error: {evaluated}: another `crossglg eval` is writing this folder (pid 4444); "
+        f"error: {folder}: another `crossglg {holder}` is writing this folder (pid {pid}); "
         "wait for it to end, or name another --out\n"
     )
-    assert [p.name for p in evaluated.iterdir()] == [".lock"]
-    res = run_script("crossglg", "eval", run / "last.pt", "--classifier", "cosine", "--out", evaluated)
+    assert [p.name for p in folder.iterdir()] == [".lock"]
+    res = run_script("crossglg", *args)
     assert res.returncode == 0, res.stderr
-    assert (evaluated / "results.json").is_file() and (evaluated / ".lock").read_text().split()[1] == "eval"
+    assert (folder / ".lock").read_text().split()[1] == args[0]
 
 
 def test_a_lock_that_cannot_be_opened_is_one_line(tmp_path) -> None:
