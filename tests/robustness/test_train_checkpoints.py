@@ -8,6 +8,7 @@ safe loading, and NaN / all-zero / one-frame / empty query files.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -196,8 +197,19 @@ def test_a_crafted_export_runs_no_code(root, exemplars):
     (export / "model.ts").write_bytes(b"garbage")
     ok(["predict", export, *exemplars, good])
     torch.save({"weight": Payload(marker)}, export / "state_dict.pt")
+    assert "state_dict.pt: not the file export.json describes" in user_error(
+        ["predict", export, *exemplars, good]
+    )
+    _list_as_is(export)  # a whole crafted folder: its export.json lists the crafted file's digest
     assert "refers to posix.system" in user_error(["predict", export, *exemplars, good])
     assert not marker.exists()
+
+
+def _list_as_is(export: Path) -> None:
+    """Make export.json list the digests of the files as they now are, as a crafter would."""
+    meta = json.loads((export / "export.json").read_text())
+    meta["files"] = {name: hashlib.sha256((export / name).read_bytes()).hexdigest() for name in meta["files"]}
+    (export / "export.json").write_text(json.dumps(meta))
 
 
 def test_an_export_from_before_safe_loading_says_how_to_convert(root, exemplars):
@@ -227,6 +239,7 @@ def test_every_ensemble_member_is_checked_like_the_first(root, exemplars):
     member = root / "export-member"
     shutil.copytree(export, member)
     torch.save({"weight": Payload(marker)}, member / "state_dict.pt")
+    _list_as_is(member)
     assert "refers to posix.system" in user_error(["predict", export, *exemplars, good, "--ensemble", member])
     assert not marker.exists()
 
