@@ -46,6 +46,7 @@ class _Member:
     has_jid: bool  # the model weighs joints (its support set gave JID weights)
 
 
+JOINT_PICTURE = "joint_importance.png"
 TTA_VIEWS = ("mirror",)  # test-time views besides the samples as they are
 
 
@@ -168,6 +169,8 @@ def evaluate_checkpoint(
                 out_dir,
                 amp_ctx,
             )
+        else:  # a text model's picture from an earlier evaluation would pass for this model's
+            (out_dir / JOINT_PICTURE).unlink(missing_ok=True)
     return summary
 
 
@@ -270,4 +273,4 @@ def _joint_picture(s: Session, indices: list[int], out_dir: Path, amp_ctx) -> No
     poses = np.stack([s.data.middle_pose(i) for i in idx])
     names = s.data.prepared.names
     titles = [f"{names[i]}\n{s.data.class_names.get(int(s.data.prepared.labels[i]) + 1, '')}" for i in idx]
-    joint_importance(poses, k, s.data.layout.bones, titles, out_dir / "joint_importance.png")
+    joint_importance(poses, k, s.data.layout.bones, titles, out_dir / JOINT_PICTURE)

@@ -15,7 +15,16 @@ import numpy as np
 
 from crossglg.errors import UserError
 from crossglg.outputs import write_whole
-from crossglg.train.oneshot import AuxStats, BaseStats, DCConfig, Features, Readouts, Report, report
+from crossglg.train.oneshot import (
+    CLASSIFIERS,
+    AuxStats,
+    BaseStats,
+    DCConfig,
+    Features,
+    Readouts,
+    Report,
+    report,
+)
 
 if TYPE_CHECKING:
     from crossglg.train.config import TrainConfig
@@ -138,4 +147,7 @@ def write_results(
     for name, r in results.items():
         title = f"{name}: one-shot accuracy {100 * r.accuracy:.1f}% ({len(split.query)} queries)"
         confusion(r.confusion, labels, title, out_dir / f"confusion_{name}.png")
+    # pictures of read-outs an earlier evaluation drew, which this results.json no longer backs
+    for name in set(CLASSIFIERS) - set(results):
+        (out_dir / f"confusion_{name}.png").unlink(missing_ok=True)
     return path

@@ -65,6 +65,13 @@ def test_the_lock_goes_with_the_process(tmp_path, train_args) -> None:
         evaluated, "eval", 4444, "eval", run / "last.pt", "--classifier", "cosine", "--out", evaluated
     )
     assert (evaluated / "results.json").is_file()
+    # pictures an earlier evaluation left (another read-out; a text model's joint weights) go, since
+    # results.json no longer backs them; what this one drew stays
+    for stale in ("confusion_jfdtw.png", "joint_importance.png"):
+        (evaluated / stale).write_bytes(b"an earlier evaluation's picture")
+    res = run_script("crossglg", "eval", run / "last.pt", "--classifier", "cosine", "--out", evaluated)
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in evaluated.iterdir()) == [".lock", "confusion_cosine.png", "results.json"]
 
 
 def _refused_then_done(folder, holder: str, pid: int, *args) -> None:
