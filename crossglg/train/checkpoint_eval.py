@@ -169,8 +169,6 @@ def evaluate_checkpoint(
                 out_dir,
                 amp_ctx,
             )
-        else:  # a text model's picture from an earlier evaluation would pass for this model's
-            (out_dir / JOINT_PICTURE).unlink(missing_ok=True)
     return summary
 
 
@@ -248,6 +246,8 @@ def _write(
     names = s.data.prepared.names
     query_names = [names[int(i)] for i in m.split.query]
     write_results(results, m.split, s.data.class_names, out_dir, extra, query_names)
+    # an earlier evaluation's joint picture would pass for this one's; a model with a JID draws its own
+    (out_dir / JOINT_PICTURE).unlink(missing_ok=True)
     summary: dict[str, Any] = {"results": str(out_dir / "results.json")}
     summary.update({name: r.accuracy for name, r in results.items()})
     summary.update({"n_query": len(m.split.query), "shots": extra["shots"]})
