@@ -32,18 +32,20 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
         torch.save(obj, fh)
 
 
-def load_weights(path: Path, what: str) -> Any:
+def load_weights(path: Path, what: str, data: bytes | None = None) -> Any:
     """``torch.load`` restricted to tensors and plain data; anything else is a one-line UserError.
 
     With ``weights_only=True`` the unpickler resolves no arbitrary global, so a crafted file
-    cannot execute code while it is read.
+    cannot execute code while it is read. ``data``, where given, is the file's content already
+    read (and checked) by the caller; ``path`` then only names it in messages.
     """
+    import io
     import pickle
 
     import torch
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path if data is None else io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
         if found is None:
@@ -56,7 +58,7 @@ def load_weights(path: Path, what: str) -> Any:
             "altered elsewhere; unpickle it yourself only if you trust its source)"
         ) from None
     except Exception as err:  # a truncated or foreign file
-        if not _looks_like_torch(path):  # torch's own words for a text file: "list index out of range"
+        if not _looks_like_torch(path, data):  # torch's own words for a text file: "list index out of range"
             raise UserError(
                 f"{what} {path} cannot be read: not a PyTorch file (neither a zip archive nor a pickle)"
             ) from None
@@ -64,13 +66,16 @@ def load_weights(path: Path, what: str) -> Any:
         raise UserError(f"{what} {path} cannot be read: {first}") from None
 
 
-def _looks_like_torch(path: Path) -> bool:
+def _looks_like_torch(path: Path, data: bytes | None = None) -> bool:
     """Whether the file starts as ``torch.save`` writes: a zip archive, or a legacy pickle."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError:
-        return True  # let torch's own error name the problem
+    if data is not None:
+        head = data[:4]
+    else:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(4)
+        except OSError:
+            return True  # let torch's own error name the problem
     return head.startswith((b"PK\x03\x04", b"\x80"))
 
 

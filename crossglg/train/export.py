@@ -18,6 +18,7 @@ and ndtw read-outs.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import warnings
 from collections.abc import Sequence
@@ -213,7 +214,7 @@ class ExportedModel:
         weights = export_dir / WEIGHTS_NAME
         if not weights.is_file():
             raise UserError(f"{export_dir}: {WEIGHTS_NAME} missing; run `crossglg export` again")
-        _check_listed(weights, self.meta)
+        weight_bytes = _read_listed(weights, self.meta)
         branch = build_inference_model(self.meta["encoder"], self.meta["layout"], self.meta["model"])
         from crossglg.vocab.streams import stream_channels
 
@@ -224,7 +225,7 @@ class ExportedModel:
                 f"{fed} channels, model.encoder.in_channels is {takes}"
             )
         try:
-            branch.load_state_dict(load_weights(weights, "export weights"))
+            branch.load_state_dict(load_weights(weights, "export weights", data=weight_bytes))
         except (RuntimeError, TypeError, AttributeError) as err:
             first = str(err).strip().splitlines()[0]
             raise UserError(f"{weights} does not fit the model of {META_NAME}: {first}") from None
@@ -234,9 +235,9 @@ class ExportedModel:
         stats = export_dir / STATS_NAME
         self.aux = AuxStats()
         if stats.is_file():
-            _check_listed(stats, self.meta)
+            stats_bytes = _read_listed(stats, self.meta)
             try:
-                with np.load(stats, allow_pickle=False) as f:
+                with np.load(io.BytesIO(stats_bytes), allow_pickle=False) as f:
                     arrays = {
                         k: f[k] for k in ("means", "covs", "beta", "aux_mean", "aux_joint_mean") if k in f
                     }
@@ -286,16 +287,22 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_listed(path: Path, meta: dict[str, Any]) -> None:
-    """Refuse a file whose SHA-256 is not the one export.json lists: another export's file (a crash
-    between files, a partial copy), or one changed since. Exports written before the list load as
-    they did."""
+def _read_listed(path: Path, meta: dict[str, Any]) -> bytes:
+    """The file's bytes, refused if their SHA-256 is not the one export.json lists: another
+    export's file (a crash between files, a partial copy), or one changed since. The bytes that
+    were checked are the bytes loaded, read once. Exports written before the list load as they
+    did."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise UserError(f"{path}: cannot be read ({err.strerror or err})") from None
     listed = meta.get("files", {}).get(path.name)
-    if listed is not None and _sha256(path) != listed:
+    if listed is not None and hashlib.sha256(data).hexdigest() != listed:
         raise UserError(
             f"{path}: not the file {META_NAME} describes (its SHA-256 differs: another export's file, "
             "or changed since); run `crossglg export` again"
         )
+    return data
 
 
 def _check_stats(path: Path, arrays: dict[str, np.ndarray], joints: int) -> None:
