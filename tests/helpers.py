@@ -13,10 +13,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 BIN = Path(sys.executable).parent
 
@@ -99,3 +101,33 @@ def msr_rand1_protocol(folder: Path) -> Path:
         'exemplar_pattern = "a{class_id:02d}_s01_e01"\nexclude_samples = ["a13_s09_e02"]\n'
     )
     return path
+
+
+@contextmanager
+def read_only(folder: Path) -> Iterator[Path]:
+    """``folder`` made read-only for the test's body, yielding where to reach it.
+
+    Root ignores permission bits, so as root the folder is bind-mounted read-only beside itself
+    (the test is skipped where mounting is not allowed); otherwise the folder and its files lose
+    their write bits until the body ends.
+    """
+    if os.geteuid() != 0:
+        modes = {p: p.stat().st_mode for p in (folder, *folder.iterdir())}
+        for p in modes:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        try:
+            yield folder
+        finally:
+            for p, mode in modes.items():
+                p.chmod(mode)
+        return
+    view = folder.with_name(folder.name + "-ro")
+    view.mkdir()
+    mount = subprocess.run(["mount", "--bind", str(folder), str(view)], capture_output=True)
+    if mount.returncode != 0:
+        pytest.skip(f"cannot bind-mount as root here: {mount.stderr!r}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(view)], check=True, capture_output=True)
+        yield view
+    finally:
+        subprocess.run(["umount", str(view)], check=True)

@@ -4,40 +4,24 @@ file), write commands refuse in one line; nothing is changed."""
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import subprocess
 
 import pytest
 
+from tests.helpers import read_only
 from tests.robustness._text_cache_helpers import filled_cache, one_line_error, run_cli
 
 
 @pytest.fixture
 def readonly_folder(tmp_path):
-    """A folder holding a cache, made read-only: a read-only bind mount as root (root ignores
-    permission bits), permission bits otherwise."""
+    """A folder holding a cache, made read-only (tests/helpers.py, ``read_only``)."""
     src = tmp_path / "src"
     src.mkdir()
     filled_cache(src)
     for leftover in src.glob("texts.jsonl"):
         shutil.copy(leftover, tmp_path / leftover.name)
-    if os.geteuid() != 0:
-        (src / "cache.db").chmod(0o444)
-        src.chmod(0o555)
-        yield src
-        src.chmod(0o755)
-        return
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    mount = subprocess.run(["mount", "--bind", str(src), str(ro)], capture_output=True)
-    if mount.returncode != 0:
-        pytest.skip(f"cannot bind-mount as root here: {mount.stderr!r}")
-    try:
-        subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], check=True, capture_output=True)
-        yield ro
-    finally:
-        subprocess.run(["umount", str(ro)], check=True)
+    with read_only(src) as view:
+        yield view
 
 
 def _digest(folder) -> dict[str, str]:
