@@ -125,6 +125,31 @@ def writable_folder(path: Path, what: str) -> None:
         raise UserError(f"{path}: {above} is read-only; name another folder for the {what}")
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def spares_cache(out: Path, cache: Path, what: str) -> None:
+    """Refuse an output that is the cache, one of its side files, or any other SQLite database.
+
+    Files are written beside their place and renamed over it (:func:`replaced_file`), so an
+    output named like the cache by mistake would replace every stored answer with the output
+    (``generate --batch-file cache.db`` once did, and reported success). Checked before the
+    cache is opened.
+    """
+    target, base = out.resolve(), cache.resolve()
+    side_files = {base.with_name(base.name + s) for s in ("", "-wal", "-shm", "-journal")}
+    if target in side_files or (out.exists() and cache.exists() and os.path.samefile(out, cache)):
+        raise UserError(f"{out}: that is the cache (--cache {cache}); name another {what}")
+    if out.is_file():
+        try:
+            with out.open("rb") as fh:
+                head = fh.read(len(SQLITE_MAGIC))
+        except OSError as err:
+            raise UserError(f"{out}: cannot read the existing file ({err.strerror})") from None
+        if head == SQLITE_MAGIC:
+            raise UserError(f"{out}: is a SQLite database, which writing would replace; name another {what}")
+
+
 def regular_or_new(path: Path, what: str) -> None:
     """Refuse a device, pipe or socket where an output written beside it and renamed over it goes.
 

@@ -188,10 +188,11 @@ def check_command(
 ) -> None:
     """Check one source's texts before training: near-duplicate classes, merged k_gt, shared parts."""
     from crossglg.embeddings.check import check_texts, similarity_png
-    from crossglg.outputs import writable_file
+    from crossglg.outputs import spares_cache, writable_file
 
     if png is not None:
         writable_file(png, "PNG file")
+        spares_cache(png, cache, "PNG file")
     report = check_texts(cache, dataset, source, embedder, layout, threshold, shared_by, parts)
     if png is not None:
         similarity_png(report, png)

@@ -13,7 +13,7 @@ import numpy as np
 
 from crossglg.embeddings.textbank import TextBank
 from crossglg.errors import UserError
-from crossglg.outputs import replaced_file, writable_file
+from crossglg.outputs import replaced_file, spares_cache, writable_file
 
 
 def export_vectors(
@@ -28,9 +28,8 @@ def export_vectors(
     """Write the bank to ``out`` (a new file, renamed into place when complete); return its summary."""
     if out.suffix != ".npz":
         raise UserError(f"{out}: the output must end in .npz")
-    if out.resolve() == Path(cache).resolve():
-        raise UserError(f"{out}: that is the cache itself; name a new .npz file")
     writable_file(out, ".npz file")
+    spares_cache(out, Path(cache), ".npz file")
     bank = TextBank.from_cache(
         cache, dataset=dataset, embedder=embedder, parts=parts, layout=layout, source=source
     )

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 from pathlib import Path
 from typing import IO
 
 from crossglg.cache import Cache
 from crossglg.errors import UserError
-from crossglg.outputs import regular_or_new, replaced_file
+from crossglg.outputs import regular_or_new, replaced_file, spares_cache
 
 EXPORT_FIELDS = (
     "dataset",
@@ -35,32 +34,14 @@ EXPORT_FIELDS = (
     "run_id",
     "request_key",
 )
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def check_output(out: Path, cache: Path) -> None:
     """Refuse an output path that is the cache (or one of its side files) or another database."""
-    target = out.resolve()
-    inputs = {cache.resolve().with_name(cache.resolve().name + s) for s in ("", "-wal", "-shm", "-journal")}
-    same = target in inputs or (out.exists() and cache.exists() and os.path.samefile(out, cache))
-    if same:
-        raise UserError(
-            f"{out}: that is the cache being exported; name an output file (export OUT.jsonl --cache {cache})"
-        )
     if out.is_dir():
         raise UserError(f"{out}: is a folder; name an output file")
     regular_or_new(out, "output file (or '-' for stdout)")
-    if out.is_file():
-        try:
-            with out.open("rb") as fh:
-                head = fh.read(len(SQLITE_MAGIC))
-        except OSError as err:
-            raise UserError(f"{out}: cannot read the existing file ({err.strerror})") from None
-        if head == SQLITE_MAGIC:
-            raise UserError(
-                f"{out}: is a SQLite database, not an export; pass another output file "
-                f"(to export that cache: export OUT.jsonl --cache {out})"
-            )
+    spares_cache(out, cache, "output file (export OUT.jsonl --cache CACHE)")
     if not out.parent.is_dir():
         raise UserError(f"{out}: folder {out.parent} does not exist")
 

@@ -296,9 +296,10 @@ def generate(
     if batch and batch_file is not None:
         raise UserError("--batch submits to OpenAI, --batch-file writes a file for vllm run-batch: pick one")
     if batch_file is not None:  # before the cache records a batch that could then not be written
-        from crossglg.outputs import writable_file
+        from crossglg.outputs import spares_cache, writable_file
 
         writable_file(batch_file, "--batch-file")
+        spares_cache(batch_file, cache, "--batch-file")
     if dry_run:
         plan = plan_for()
         if chosen.negotiable and not as_json:  # asking the server would be sending something
