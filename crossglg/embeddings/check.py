@@ -76,7 +76,13 @@ def check_texts(
         have = ", ".join(known) or "none"
         raise UserError(f"{cache}: no texts for dataset {dataset} (it has texts for {have})")
     bank = TextBank.from_cache(
-        cache, dataset=dataset, embedder=embedder, parts=parts, layout=layout, source=source
+        cache,
+        dataset=dataset,
+        embedder=embedder,
+        parts=parts,
+        layout=layout,
+        source=source,
+        options=("--dataset", "--source"),
     )
     src = bank.provenance["source"]
     ids, names = bank.class_ids, bank.class_names

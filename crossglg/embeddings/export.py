@@ -31,7 +31,13 @@ def export_vectors(
     writable_file(out, ".npz file")
     spares_cache(out, Path(cache), ".npz file")
     bank = TextBank.from_cache(
-        cache, dataset=dataset, embedder=embedder, parts=parts, layout=layout, source=source
+        cache,
+        dataset=dataset,
+        embedder=embedder,
+        parts=parts,
+        layout=layout,
+        source=source,
+        options=("--dataset", "--source"),
     )
     provenance = {**bank.provenance, "layout": bank.layout, "parts": list(bank.part_names)}
     arrays = {

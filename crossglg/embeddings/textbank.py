@@ -78,6 +78,7 @@ class TextBank:
         source: str | None = None,
         class_ids: Sequence[int] | None = None,
         generate: str | None = None,
+        options: tuple[str, str] = ("--text-dataset", "--text-source"),
     ) -> TextBank:
         """Load the bank for ``dataset`` from a cache file (read-only; nothing is created).
 
@@ -87,13 +88,15 @@ class TextBank:
         ``class_ids``: default every class the cache holds text for.
         ``generate``: the `crossglg-text generate` command that fills a gap, for the errors
         (the trainer names its prepared folder and protocol); default ``--dataset DATASET``.
+        ``options``: the calling command's options that name a dataset and a source, for the
+        errors (the trainer's are the defaults; `crossglg-text check` has ``--dataset``, ``--source``).
         ``parts``: the local-text granularity; None reads what the source holds (``joints``
         when it has per-joint texts and no part texts, like the ``ntu120-joints`` pack).
         """
         import torch
 
         lay = layout if isinstance(layout, Layout) else get_layout(layout or dataset_layout(dataset))
-        fill = _Fill(path, dataset, generate)
+        fill = _Fill(path, dataset, generate, options)
         with open_cache(path, readonly=True) as cache:
             src = _pick_source(cache, dataset, source, fill)
             emb = _pick_embedder(embedders(cache), embedder, dataset, path)
@@ -159,6 +162,7 @@ class _Fill:
     path: str | Path
     dataset: str
     generate: str | None = None
+    options: tuple[str, str] = ("--text-dataset", "--text-source")
 
     @property
     def _cache(self) -> str:
@@ -183,14 +187,14 @@ def _pick_source(cache: Any, dataset: str, source: str | None, fill: _Fill) -> s
         return source
     if not names:
         others = ", ".join(d for d in item_datasets(cache) if d != dataset)
-        hint = f" (it has texts for {others}; name one with --text-dataset)" if others else ""
+        hint = f" (it has texts for {others}; name one with {fill.options[0]})" if others else ""
         raise UserError(
             f"{path}: no texts for dataset {dataset}{hint}; fill it with `{fill.generate_command()}`"
         )
     if len(names) > 1:
         listing = ", ".join(f"{s} ({n} classes)" for s, n in found)
         raise UserError(
-            f"{path}: {dataset} has texts from several sources; pick one with --text-source "
+            f"{path}: {dataset} has texts from several sources; pick one with {fill.options[1]} "
             f"(source= from Python): {listing}"
         )
     return names[0]

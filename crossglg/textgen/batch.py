@@ -134,8 +134,8 @@ def parse_output(text: str, origin: str) -> dict[str, LineResult]:
             continue
         try:
             obj = json.loads(line)
-        except ValueError:
-            raise UserError(f"{origin}: line {no}: not JSON") from None
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack
+            raise UserError(f"{origin}: line {no}: not JSON (or nested too deeply)") from None
         custom_id = obj.get("custom_id") if isinstance(obj, dict) else None
         if not isinstance(custom_id, str):
             raise UserError(f"{origin}: line {no}: no custom_id; not a batch output line")

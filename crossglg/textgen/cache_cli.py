@@ -102,7 +102,10 @@ def show(
     dataset: Annotated[
         str, typer.Option("--dataset", "-d", help="Dataset (or class-list name) the texts belong to.")
     ],
-    class_id: Annotated[int, typer.Option("--class", "-c", min=1, help="The class id to show.")],
+    class_id: Annotated[
+        int,
+        typer.Option("--class", "-c", min=1, max=2**63 - 1, help="The class id to show (a SQLite integer)."),
+    ],
     cache: CacheOpt = Path("cache.db"),
     source: Annotated[
         str | None,

@@ -165,3 +165,31 @@ def test_import_that_fails_after_starting_leaves_no_running_run(tmp_path):
     with pytest.raises(RuntimeError), open_cache(cache) as store, store.run("import", {}):
         raise RuntimeError("the disk went away")
     assert query(cache, "SELECT status FROM runs ORDER BY run_id") == [("ok",), ("failed",)]
+
+
+def test_show_refuses_a_class_id_beyond_sqlite_integers_in_one_line(tmp_path):
+    proc = run_cli("show", "-d", "ntu120", "-c", str(2**63), "--cache", tmp_path / "cache.db", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    assert "'--class' / '-c'" in proc.stderr and "9223372036854775807" in proc.stderr
+    assert not (tmp_path / "cache.db").exists()
+
+
+def test_batch_import_refuses_json_nested_past_the_stack_in_one_line(tmp_path):
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"custom_id": "x", "response": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    proc = run_cli("batch", "import", deep, "--cache", tmp_path / "cache.db", cwd=tmp_path)
+    assert f"{deep}: line 1: not JSON (or nested too deeply)" in one_line_error(proc)
+
+
+def test_check_and_vectors_name_their_own_source_option(tmp_path):
+    """The bank's errors once named the trainer's --text-source, which these commands do not have."""
+    cache = tmp_path / "cache.db"
+    for label in ("a", "b"):
+        rows = [{"dataset": "ntu120", "class_id": c, "text": f"{label} {c}"} for c in (1, 2)]
+        src = write_import(tmp_path / f"{label}.jsonl", rows)
+        assert run_cli("import", src, "--label", label, "--cache", cache, cwd=tmp_path).returncode == 0
+    for args in (("check",), ("vectors", tmp_path / "v.npz")):
+        message = one_line_error(run_cli(*args, "-d", "ntu120", "--cache", cache, cwd=tmp_path))
+        assert "several sources; pick one with --source " in message, message
+        message = one_line_error(run_cli(*args, "-d", "ntu60", "--cache", cache, cwd=tmp_path))
+        assert "--text-dataset" not in message, message
