@@ -106,6 +106,8 @@ def _record(obj: Any, where: str, classes: Mapping[int, str] | None = None) -> I
     parts = obj.get("key_body_parts") or []
     if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
         raise UserError(f"{where}: field 'key_body_parts' must be a list of strings")
+    if parts and kind != "global":  # the cache keeps them for global rows only: they would vanish
+        raise UserError(f"{where}: field 'key_body_parts' belongs on global rows only (this is a {kind} row)")
     if classes is None:
         builtin = _builtin_name(dataset, class_id, where)
     elif class_id not in classes:
@@ -154,7 +156,7 @@ def read_import_jsonl(
     except OSError as err:
         raise UserError(f"{path}: cannot read ({err.strerror})") from None
     records = []
-    seen: dict[tuple[str, int, str, str, int], int] = {}
+    seen: dict[tuple[str, int, str, str, int], tuple[int, str | None]] = {}
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -174,12 +176,20 @@ def read_import_jsonl(
             )
         rec = _record(obj, where, classes)
         slot_key = (rec.dataset, rec.class_id, rec.kind, rec.slot, rec.sample_index)
+        source = obj.get("source") if isinstance(obj.get("source"), str) else None
         if slot_key in seen:
-            raise UserError(
+            first, first_source = seen[slot_key]
+            what = (
                 f"{where}: a second text for {rec.dataset} class {rec.class_id} {rec.kind} "
-                f"{rec.slot or ''} sample {rec.sample_index} (first on line {seen[slot_key]}); keep one"
+                f"{rec.slot or ''} sample {rec.sample_index} (first on line {first})"
             )
-        seen[slot_key] = lineno
+            if source and first_source and source != first_source:  # an export of a cache of several sources
+                raise UserError(
+                    f"{what}: the file holds texts of several sources ({first_source}, {source}); an import is "
+                    "one source: import each alone (`crossglg-text export OUT.jsonl --source SOURCE`)"
+                )
+            raise UserError(f"{what}; keep one")
+        seen[slot_key] = (lineno, source)
         records.append(rec)
     if not records:
         raise UserError(f"{path}: no rows to import")

@@ -133,6 +133,15 @@ GOOD = '{"dataset": "ntu120", "class_id": 2, "text": "fine"}'
             "control characters",
         ),
         (GOOD, "a second text for ntu120 class 2 global"),
+        (
+            '{"dataset": "ntu120", "class_id": 2, "text": "b", "source": "pack:ntu120@1"}',
+            "(first on line 1); keep one",  # GOOD names no source: not told apart as several
+        ),
+        (
+            '{"dataset": "ntu120", "class_id": 1, "kind": "part", "slot": "hand", "text": "a", '
+            '"key_body_parts": ["hand"]}',
+            "'key_body_parts' belongs on global rows only (this is a part row)",
+        ),
     ],
     ids=[
         "dup-key",
@@ -144,6 +153,8 @@ GOOD = '{"dataset": "ntu120", "class_id": 2, "text": "fine"}'
         "deep",
         "escape",
         "twice",
+        "twice-unsourced",
+        "parts-on-part-row",
     ],
 )
 def test_crafted_import_lines_are_refused_by_line(tmp_path, line, message):
@@ -193,3 +204,22 @@ def test_check_and_vectors_name_their_own_source_option(tmp_path):
         assert "several sources; pick one with --source " in message, message
         message = one_line_error(run_cli(*args, "-d", "ntu60", "--cache", cache, cwd=tmp_path))
         assert "--text-dataset" not in message, message
+
+
+def test_an_export_of_several_sources_names_them_and_one_source_imports_again(tmp_path):
+    cache = tmp_path / "cache.db"
+    for label in ("a", "b"):
+        src = write_import(tmp_path / f"{label}.jsonl", [{"dataset": "ntu120", "class_id": 1, "text": label}])
+        assert run_cli("import", src, "--label", label, "--cache", cache, cwd=tmp_path).returncode == 0
+    assert run_cli("export", tmp_path / "all.jsonl", "--cache", cache, cwd=tmp_path).returncode == 0
+    err = one_line_error(run_cli("import", "all.jsonl", "--label", "c", "--cache", "new.db", cwd=tmp_path))
+    assert "several sources (import:a, import:b)" in err and "--source SOURCE" in err
+    assert (
+        run_cli("export", "a.out.jsonl", "--source", "import:a", "--cache", cache, cwd=tmp_path).returncode
+        == 0
+    )
+    proc = run_cli("import", "a.out.jsonl", "--label", "c", "--cache", "new.db", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert query(tmp_path / "new.db", "SELECT source, count(*) FROM items GROUP BY source") == [
+        ("import:c", 1)
+    ]
