@@ -41,6 +41,10 @@ def test_a_sound_protocol_file_still_loads(tmp_path):
         ),
         ("name = 3\nnum_classes = 5\nnovel_classes = [1]\n", "'name' must be a string"),
         (
+            'name = "p\\u001b[31mRED\\u0007"\nnum_classes = 5\nnovel_classes = [1]\n',
+            "'name' holds control characters: 'p\\\\x1b\\[31mRED\\\\x07'",
+        ),
+        (
             'name = "p"\nnum_classes = 5\nnovel_classes = [1]\nexemplars = [1]\n',
             "'exemplars' must be a list of",
         ),

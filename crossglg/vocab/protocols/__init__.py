@@ -88,6 +88,8 @@ def protocol_from_dict(raw: dict[str, Any], where: str) -> Protocol:
     for key in ("name", "dataset", "description", "exemplar_group", "exemplar_pattern", "exemplar_rule"):
         if key in raw and not isinstance(raw[key], str):
             raise UserError(f"{where}: '{key}' must be a string")
+        if key in raw and key != "description" and not raw[key].isprintable():  # printed by many commands
+            raise UserError(f"{where}: '{key}' holds control characters: {raw[key]!r}")
     if not raw["name"].strip():
         raise UserError(f"{where}: 'name' is empty")
     novel = _ids(raw["novel_classes"], where, "novel_classes")
