@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import typer
 
@@ -52,6 +54,69 @@ def one_line(err: BaseException) -> str:
     if len(message) > 300:
         message = message[:297] + "..."
     return f"{type(err).__name__}: {message}" if message else type(err).__name__
+
+
+def output_path(value: str) -> Path:
+    """Typer ``parser`` of an output path option: the path, or a usage error for an empty one.
+
+    ``Path("")`` is the current folder, so ``--out ""`` (an unset shell variable, say) would write a
+    run, an export or an evaluation into wherever the command was started; ``--out .`` says so
+    on purpose.
+    """
+    if not value:
+        raise typer.BadParameter("empty; name a folder (. for the current one)")
+    return Path(value)
+
+
+def out_option(help: str) -> Any:
+    """A ``--out/-o`` folder option without a default, parsed by :func:`output_path`; shown as
+    ``<path>``, as typer shows a plain ``Path`` option."""
+    return typer.Option(None, "--out", "-o", parser=output_path, metavar="<path>", help=help)
+
+
+#: Device kinds the commands run on; torch parses some twenty more (xla, meta, ...) that no command supports.
+DEVICE_KINDS = ("cpu", "cuda", "mps")
+
+
+def checked_device(value: str, option: str) -> str:
+    """``value`` as torch spells it, or a one-line UserError naming ``option`` and this machine's devices.
+
+    Without this check a typo failed deep in torch once the first tensor moved, and ``cuda`` on a
+    machine without one as an AssertionError ("Torch not compiled with CUDA enabled"), both after
+    the data had been read.
+    """
+    import torch
+
+    have = available_devices()
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError, TypeError):
+        device = None
+    if device is None or device.type not in DEVICE_KINDS:
+        raise UserError(f"{option} {value!r}: not a device; this machine has {have}")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UserError(f"{option} {value!r}: no CUDA device here; this machine has {have}")
+        if device.index is not None and device.index >= count:
+            raise UserError(f"{option} {value!r}: no such CUDA device; this machine has {have}")
+    elif device.type == "mps" and not (torch.backends.mps.is_available() and device.index in (None, 0)):
+        raise UserError(f"{option} {value!r}: no such MPS device; this machine has {have}")
+    elif device.type == "cpu" and device.index not in (None, 0):
+        raise UserError(f"{option} {value!r}: not a device; this machine has {have}")
+    return str(device)
+
+
+def available_devices() -> str:
+    """The devices :func:`checked_device` accepts here, for its messages: ``cpu, cuda:0, cuda:1``."""
+    import torch
+
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        names.append("mps")
+    return ", ".join(names) if len(names) > 1 else "cpu only"
 
 
 def run_app(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@ import json
 
 import typer
 
+from crossglg.models.config import MAX_CLASSES, MAX_HIDDEN_MULT, MAX_TEXT_DIM
 from crossglg.models.registry import ENCODERS
 
 
@@ -20,6 +21,7 @@ def model_info_command(
         100,
         "--num-classes",
         min=1,
+        max=MAX_CLASSES,
         help="Training classes (classifier size); 100 = NTU-120 one-shot auxiliary set.",
     ),
     frames: int = typer.Option(
@@ -27,13 +29,14 @@ def model_info_command(
     ),
     persons: int = typer.Option(2, "--persons", min=1, max=16, help="Person slots per sample (M)."),
     text_dim: int = typer.Option(
-        384, "--text-dim", min=1, help="Width of the local-text vectors (MiniLM 384)."
+        384, "--text-dim", min=1, max=MAX_TEXT_DIM, help="Width of the local-text vectors (MiniLM 384)."
     ),
     parts: str = typer.Option("parts6", "--parts", help="Text tokens: parts6 or joints."),
     jid_hidden_mult: int = typer.Option(
         None,
         "--jid-hidden-mult",
         min=1,
+        max=MAX_HIDDEN_MULT,
         help="JID hidden width as a multiple of its input channels (default 4).",
     ),
     stream: str = typer.Option(

@@ -18,6 +18,13 @@ from crossglg.errors import UserError
 REWEIGHT_FORMS = ("scale", "residual", "bounded")
 ATTENTION_FORMS = ("pooled", "frame")
 _POSITIVE, _NON_NEGATIVE, _SHARE = (1, None, False), (0, None, False), (0, 0.999, False)
+# Upper bounds of the sizes a user types (model-info's options, --set model.*): far above any real
+# model (NTU-120 has 120 classes, text embedders stop near 4096 dimensions, the JID uses 4), low
+# enough that the largest layer they make still fits in memory, so a slip of a few digits is one
+# line naming the key, not an allocator's message about petabytes.
+MAX_CLASSES = 100_000
+MAX_TEXT_DIM = 65_536
+MAX_HIDDEN_MULT = 256
 # (low, high, low_open) of the numeric fields of each section (crossglg.fieldcheck)
 SECTION_RANGES = {
     "encoder": {
@@ -25,9 +32,9 @@ SECTION_RANGES = {
         "temporal_kernel": _POSITIVE, "depth": _POSITIVE, "rel_k": _POSITIVE, "z_prior_gain": (0, None, True),
         "lambda1": _NON_NEGATIVE, "lambda2": _NON_NEGATIVE, "head_scale": (0, None, True),
     },
-    "jid": {"n_pre": _POSITIVE, "hidden_mult": _POSITIVE, "target_smoothing": (0, 1, False),
+    "jid": {"n_pre": _POSITIVE, "hidden_mult": (1, MAX_HIDDEN_MULT, False), "target_smoothing": (0, 1, False),
             "floor": _NON_NEGATIVE, "strength": _NON_NEGATIVE},
-    "l2g": {"text_dim": _POSITIVE, "dim": _POSITIVE, "heads": _POSITIVE, "layers": _POSITIVE,
+    "l2g": {"text_dim": (1, MAX_TEXT_DIM, False), "dim": _POSITIVE, "heads": _POSITIVE, "layers": _POSITIVE,
             "mlp_ratio": _POSITIVE, "dropout": _SHARE},
     "loss": {"w_s": _NON_NEGATIVE, "w_cal": _NON_NEGATIVE, "w_c": _NON_NEGATIVE, "label_smoothing": _SHARE,
              "w_supcon": _NON_NEGATIVE, "supcon_temperature": (0, None, True),

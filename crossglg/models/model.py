@@ -8,6 +8,7 @@ interaction weight can hide in an exported checkpoint.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from torch import nn
 
 from crossglg.errors import UserError
 from crossglg.models.base import SkeletonEncoder
-from crossglg.models.config import ModelConfig
+from crossglg.models.config import MAX_CLASSES, ModelConfig
 from crossglg.models.graph import resolve_parts, token_pooling
 from crossglg.models.interaction import CrossModalInteraction
 from crossglg.models.jid import JointImportance, person_average, person_mask
@@ -299,10 +300,27 @@ def build_model(
     if not isinstance(cfg, ModelConfig):
         cfg = ModelConfig.from_dict(cfg)
     cfg.validate()
-    if num_classes < 1:
-        raise UserError(f"build_model: num_classes must be >= 1, got {num_classes}")
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise UserError(f"build_model: num_classes must be >= 1 and <= {MAX_CLASSES}, got {num_classes}")
     lay = get_layout(layout) if isinstance(layout, str) else layout
-    return CrossGLG(make_encoder(encoder, lay, cfg.encoder), num_classes, cfg)
+    try:
+        return CrossGLG(make_encoder(encoder, lay, cfg.encoder), num_classes, cfg)
+    except (MemoryError, RuntimeError) as err:
+        if not _allocation_failure(err):
+            raise
+        wanted = re.search(r"allocate (\d+) bytes", str(err))
+        size = f" ({int(wanted.group(1)) / 2**30:,.1f} GiB for one layer)" if wanted else ""
+        raise UserError(
+            f"{encoder} with {num_classes} classes does not fit in memory{size}; lower the model's widths "
+            "(the model config's encoder, jid and l2g sizes)"
+        ) from None
+
+
+def _allocation_failure(err: BaseException) -> bool:
+    """Whether ``err`` is the allocator refusing a size, not a bug: torch reports it on CPU as a bare
+    RuntimeError ("DefaultCPUAllocator: can't allocate memory"), on CUDA as OutOfMemoryError."""
+    oom = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+    return isinstance(err, (MemoryError, oom)) or "can't allocate memory" in str(err)
 
 
 def build_inference_model(

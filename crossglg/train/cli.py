@@ -13,9 +13,11 @@ from pathlib import Path
 import typer
 
 from crossglg.cli_numbers import real
+from crossglg.cli_support import checked_device, out_option
 from crossglg.errors import UserError
 from crossglg.models.registry import ENCODERS
 from crossglg.outputs import writable_folder
+from crossglg.train.config import TRAIN_RANGES
 from crossglg.train.oneshot import CLASSIFIERS, FUSION_WEIGHT, JOINT_READOUTS, resolve_classifiers
 
 CLASSIFIER_OPTION = typer.Option(
@@ -72,12 +74,16 @@ def train(
         "--set",
         help="Override any config key: KEY=VALUE (TOML value), e.g. lr_steps=[30,40] or model.jid.n_pre=4.",
     ),
-    out: Path = typer.Option(
-        None, "--out", "-o", help="Run directory (checkpoints, metrics, pictures, eval)."
+    out: Path = out_option("Run directory (checkpoints, metrics, pictures, eval)."),
+    epochs: int = typer.Option(
+        None, "--epochs", min=1, max=TRAIN_RANGES["epochs"][1], help="Number of epochs (default 110)."
     ),
-    epochs: int = typer.Option(None, "--epochs", min=1, help="Number of epochs (default 110)."),
     batch_size: int = typer.Option(
-        None, "--batch-size", min=1, help="Global batch size, split over DDP processes (default 128)."
+        None,
+        "--batch-size",
+        min=1,
+        max=TRAIN_RANGES["batch_size"][1],
+        help="Global batch size, split over DDP processes (default 128).",
     ),
     lr: float = typer.Option(
         None,
@@ -121,6 +127,8 @@ def train(
     """
     from crossglg.train.config import load_config
 
+    if device:  # named as the option here; one from --config or --set is checked by cfg.validate()
+        device = checked_device(device, "--device")
     overrides = {
         "text_cache": str(text_cache) if text_cache else None,
         "text_dataset": text_dataset,
@@ -182,9 +190,7 @@ def evaluate(
     shots: int = typer.Option(
         1, "--shots", "-k", min=1, help="Exemplars per novel class; k > 1 takes extra ones from the queries."
     ),
-    out: Path = typer.Option(
-        None, "--out", "-o", help="Where results.json and the PNGs go (default: RUN/eval[-kshot])."
-    ),
+    out: Path = out_option("Where results.json and the PNGs go (default: RUN/eval[-kshot])."),
     data: Path = typer.Option(None, "--data", help="Prepared data directory, when it moved since training."),
     device: str = typer.Option("", "--device", help="cpu, cuda or cuda:N (default: cuda when available)."),
     picture: list[str] = typer.Option(
@@ -209,6 +215,7 @@ def evaluate(
     from crossglg.train.checkpoint_eval import check_views, evaluate_checkpoint, evaluate_ensemble
 
     classifiers = resolve_classifiers(classifier)
+    device = checked_device(device, "--device") if device else ""
     views = check_views(tta)
     _check_weight(fusion_weight)
     _check_dtw_weights(dtw_weights, classifiers)
@@ -241,7 +248,7 @@ def evaluate(
 
 def export(
     checkpoint: Path = typer.Argument(..., help="A checkpoint or a run directory (uses best.pt)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Export directory (default: RUN/export)."),
+    out: Path = out_option("Export directory (default: RUN/export)."),
     data: Path = typer.Option(None, "--data", help="Prepared data directory, when it moved since training."),
     json_out: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
 ) -> None:
@@ -286,6 +293,8 @@ def predict(
         name, sep, file = item.partition("=")
         if not sep or not name or not file:
             raise UserError(f"--exemplar {item!r}: expected NAME=FILE")
+        if not name.isprintable():  # the name is printed as each prediction: no escape reaches the terminal
+            raise UserError(f"--exemplar {item!r}: the name holds control characters; use plain text")
         pairs.append((name, Path(file)))
     _check_weight(fusion_weight)
     _check_dtw_weights(dtw_weights, (classifier,))

@@ -25,32 +25,36 @@ AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 # where the names differ
 PIPELINE_KEYS = {"min_crop": "crop_min_frames", "rotation": "aug_rotation", "scale": "aug_scale",
                  "shear": "aug_shear", "mirror": "aug_mirror", "speed": "aug_speed", "stream": "input_stream"}  # fmt: skip
-# (low, high, low_open) per numeric field: low/high None = unbounded; every float must be finite
+# (low, high, low_open) per numeric field: low/high None = unbounded; every float must be finite.
+# The upper bounds of counts sit far above any real run (the paper trains 110 epochs of batch 128
+# on 64 frames) and below where a slip of a few digits would pass the dry run and then fail as an
+# overflow or an allocation hours in (model-info's --frames and --persons stop at the same 100000 and 16).
+_EPOCHS, _FRAMES, _MANY = 100_000, 100_000, 1_000_000  # _MANY: batch sizes, samples, classes, iterations
 TRAIN_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
-    "epochs": (1, None, False),
-    "batch_size": (1, None, False),
+    "epochs": (1, _EPOCHS, False),
+    "batch_size": (1, _MANY, False),
     "lr": (0, None, True),
     "momentum": (0, 1, False),
     "weight_decay": (0, None, False),
-    "warmup_epochs": (0, None, False),
+    "warmup_epochs": (0, _EPOCHS, False),
     "lr_gamma": (0, None, True),
     "text_lr_mult": (0, None, True),
     "grad_clip": (0, None, False),
-    "frames": (1, None, False),
-    "persons": (0, None, False),  # 0 = from the data
-    "crop_min_frames": (1, None, False),
-    "holdout_classes": (0, None, False),
-    "holdout_fold": (0, None, False),
-    "swa_epochs": (0, None, False),
+    "frames": (1, _FRAMES, False),
+    "persons": (0, 16, False),  # 0 = from the data
+    "crop_min_frames": (1, _FRAMES, False),
+    "holdout_classes": (0, _MANY, False),
+    "holdout_fold": (0, _MANY, False),
+    "swa_epochs": (0, _EPOCHS, False),
     "seed": (0, 2**63 - 1, False),
-    "eval_every": (1, None, False),
-    "eval_batch_size": (1, None, False),
-    "shots": (1, None, False),
+    "eval_every": (1, _EPOCHS, False),
+    "eval_batch_size": (1, _MANY, False),
+    "shots": (1, _MANY, False),
     "dc_beta": (0, None, True),
-    "dc_k": (1, None, False),
+    "dc_k": (1, _MANY, False),
     "dc_alpha": (0, None, False),
-    "dc_samples": (1, None, False),
-    "dc_max_iter": (1, None, False),
+    "dc_samples": (1, _MANY, False),
+    "dc_max_iter": (1, _MANY, False),
 }
 
 
@@ -133,6 +137,13 @@ class TrainConfig:
             raise UserError("config: 'data' is empty; pass --data DIR (a prepared data directory)")
         if not self.protocol:
             raise UserError("config: 'protocol' is empty; pass --protocol NAME")
+        if not self.out:
+            raise UserError("config: 'out' is empty; pass --out DIR (. for the current folder)")
+        # checked here, not in check_values: a checkpoint from a GPU machine still evaluates on a CPU one
+        if self.device:
+            from crossglg.cli_support import checked_device
+
+            checked_device(self.device, "config: device")
         if not self.no_text and not self.text_cache:
             raise UserError("config: pass --text-cache cache.db, or --no-text to train the base encoder")
         from crossglg.models.config import ModelConfig

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from crossglg.cli import app
 from crossglg.errors import UserError
+from tests.helpers import run_script
 from tests.train.conftest import BASE, PROTOCOL, RECIPE, _run_text_cli, synthetic_texts
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("robust-train")]
@@ -98,6 +99,16 @@ def _crafted_run(root: Path, name: str, content: dict) -> Path:
     for ckpt in ("best.pt", "last.pt"):
         torch.save(content, run / ckpt)
     return run
+
+
+def test_an_export_prints_no_torch_warning(root, monkeypatch):
+    """Tracing ST-GCN's input batch norm warned, with a source line, at every ``crossglg export``."""
+    monkeypatch.chdir(root)
+    ok(train_args("runs/stgcn", "--epochs", "1", "--encoder", "stgcn"))
+    proc = run_script("crossglg", "export", "runs/stgcn", "--out", "export-stgcn", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr, proc.stderr
+    assert (root / "export-stgcn" / "model.ts").is_file()
 
 
 def test_a_crafted_checkpoint_runs_no_code_in_eval_export_or_resume(root, monkeypatch):

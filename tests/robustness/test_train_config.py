@@ -27,7 +27,7 @@ def _config_error(args: list[str]) -> str:
     ("setting", "message"),
     [
         ("dc_beta='x'", "config: dc_beta='x' is not float"),
-        ("eval_batch_size=0", "config: eval_batch_size must be >= 1, got 0"),
+        ("eval_batch_size=0", "config: eval_batch_size must be >= 1 and <= 1000000, got 0"),
         ("lr=nan", "config: lr=nan must be a finite number"),
         ("momentum=1.5", "config: momentum must be >= 0 and <= 1, got 1.5"),
         ("dc_samples=true", "config: dc_samples=True is not int"),
@@ -37,6 +37,16 @@ def _config_error(args: list[str]) -> str:
         ("model.l2g.dropout=1.0", "model config: l2g.dropout must be >= 0 and <= 0.999, got 1.0"),
         ("model.jid.n_pre='5'", "model config: jid.n_pre='5' is not int | None"),
         ("model.loss.w_c=-1", "model config: loss.w_c must be >= 0, got -1"),
+        # past any real run: these passed the dry run and failed (or allocated) only once training began
+        (
+            "epochs=99999999999999999999",
+            "config: epochs must be >= 1 and <= 100000, got 99999999999999999999",
+        ),
+        ("frames=10000000000", "config: frames must be >= 1 and <= 100000, got 10000000000"),
+        (
+            "model.jid.hidden_mult=99999999999",
+            "model config: jid.hidden_mult must be >= 1 and <= 256, got 99999999999",
+        ),
     ],
 )
 def test_a_bad_set_value_is_one_line_naming_the_key_before_any_work(setting, message):
@@ -75,6 +85,8 @@ def test_an_option_and_a_set_that_agree_are_one_value() -> None:
     ("args", "option"),
     [
         ([*TRAIN, "--epochs", "0"], "--epochs"),
+        ([*TRAIN, "--epochs", "100001"], "--epochs"),
+        ([*TRAIN, "--batch-size", "1000001"], "--batch-size"),
         ([*TRAIN, "--batch-size", "0"], "--batch-size"),
         ([*TRAIN, "--lr", "nan"], "--lr"),
         ([*TRAIN, "--lr", "-0.1"], "--lr"),
