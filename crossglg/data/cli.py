@@ -10,12 +10,14 @@ from typing import Annotated
 import typer
 
 from crossglg.data.readers import READERS
+from crossglg.errors import UserError
 
 data_app = typer.Typer(
     help="Convert skeleton data to the fast prepared cache and inspect it.", no_args_is_help=True
 )
 
 FORMAT_HELP = f"Source format: {', '.join(READERS.names())}."
+DATASETS = ("ntu60", "ntu120", "synthetic")  # what --dataset may name (docs/DATA.md, "Commands")
 
 
 def register(app: typer.Typer) -> None:
@@ -74,6 +76,7 @@ def prepare(
         "label_file": label_file,
     }
     options = {k: v for k, v in options.items() if v is not None}
+    _check_options(options)
     if dry_run:
         _dry_run(source, fmt, options, as_json)
         return
@@ -104,6 +107,28 @@ def prepare(
     if report["missing_vs_official"]:
         typer.echo(f"  missing vs the official list: {len(report['missing_vs_official'])} (see report.md)")
     typer.echo(f"report: {out / 'report.md'}")
+
+
+def _check_options(options: dict) -> None:
+    """Refuse a bad option value up front, even for a format that does not use it.
+
+    Readers ignore the options of other formats, so ``--layout bogus`` on MSR data (or a typo in
+    any dry run) would otherwise pass unnoticed; the check costs nothing.
+    """
+    from crossglg.data.readers.utkinect import LABEL_FILES
+    from crossglg.vocab.layouts import get_layout
+
+    if options.get("dataset") not in (None, *DATASETS):
+        raise UserError(f"--dataset must be one of {', '.join(DATASETS)}, got {options['dataset']!r}")
+    if options.get("label_file") not in LABEL_FILES:
+        raise UserError(
+            f"--label-file must be one of {', '.join(LABEL_FILES)}, got {options['label_file']!r}"
+        )
+    if "layout" in options:
+        get_layout(options["layout"])  # a UserError naming the known layouts
+    for key, flag in (("class_file", "--classes"), ("names_file", "--names")):
+        if key in options and not options[key].is_file():
+            raise UserError(f"{options[key]}: {flag} must name a file (not found, or a folder)")
 
 
 def _dry_run(source: Path, fmt: str, options: dict, as_json: bool) -> None:

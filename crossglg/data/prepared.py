@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from crossglg.data.readers.base import Sample
+from crossglg.data.readers.base import Sample, read_source_text
 from crossglg.errors import UserError
 
 FORMAT_MARKER = "crossglg-prepared"
@@ -105,8 +105,75 @@ class PreparedDataset:
         path = self.root / "report.json"
         if not path.is_file():
             return {}
-        report = json.loads(path.read_text())
+        report = _load_json(path, "prepare the data again")
+        if not isinstance(report, dict):
+            raise UserError(f"{path}: not a JSON object; prepare the data again")
         return {"skipped": report.get("skipped"), "problems_by_kind": report.get("problems_by_kind", {})}
+
+
+def _load_json(path: Path, fix: str) -> Any:
+    """The JSON in ``path``; a file that is not UTF-8 JSON is one line naming it and ``fix``."""
+    text = read_source_text(path)  # not UTF-8: a UserError naming the file
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise UserError(f"{path}: unreadable ({str(err) or 'nested too deeply'}); {fix}") from None
+
+
+def _is_ints(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
+def _is_strs(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+INT_COLUMNS = ("labels", "lengths", "offsets", "subjects", "views", "bodies")
+
+
+def _checked_index(path: Path) -> dict[str, Any]:
+    """``index.json``, checked field by field: every command that opens prepared data comes here.
+
+    The index is written by :class:`PreparedWriter`, but a hand-edited, truncated or foreign
+    file must stop with the file and field named (a wrong ``layout`` type once printed as data),
+    never a ``KeyError`` deep inside ``train`` or ``baseline``.
+    """
+    again = "prepare the data again"
+    index = _load_json(path, again)
+    if not isinstance(index, dict) or index.get("format") != FORMAT_MARKER or index.get("version") != VERSION:
+        raise UserError(f"{path}: not a version-{VERSION} crossglg prepared index")
+
+    def bad(field: str, what: str) -> UserError:
+        return UserError(f"{path}: {field!r} must be {what}; {again}")
+
+    for key in ("dataset", "layout"):
+        if not isinstance(index.get(key), str):
+            raise bad(key, "a name")
+    if not _is_strs(index.get("class_names")) or not index["class_names"]:
+        raise bad("class_names", "a non-empty list of names")
+    shape = index.get("shape")
+    if not _is_ints(shape) or len(shape) != 4 or min(shape) < 0 or shape[3] != 3:
+        raise bad("shape", "[frames, persons, joints, 3]")
+    samples = index.get("samples")
+    if not isinstance(samples, dict):
+        raise bad("samples", "an object of per-sample lists")
+    if not _is_strs(samples.get("names")):
+        raise bad("samples.names", "a list of names")
+    n = len(samples["names"])
+    for key in INT_COLUMNS:
+        if not _is_ints(samples.get(key)) or len(samples[key]) != n:
+            raise bad(f"samples.{key}", f"a list of {n} integers")
+    if samples.get("groups") is not None and (not _is_strs(samples["groups"]) or len(samples["groups"]) != n):
+        raise bad("samples.groups", f"a list of {n} names")
+    if n:
+        labels, lengths, offsets = (
+            np.asarray(samples[k], dtype=np.int64) for k in ("labels", "lengths", "offsets")
+        )
+        if labels.min() < 0 or labels.max() >= len(index["class_names"]):
+            raise bad("samples.labels", f"labels in 0..{len(index['class_names']) - 1}")
+        if lengths.min() < 0 or offsets.min() < 0 or (offsets + lengths).max() > shape[0]:
+            raise bad("samples.offsets", f"frame ranges inside the {shape[0]} frames of 'shape'")
+    return index
 
 
 def open_prepared(folder: str | os.PathLike[str]) -> PreparedDataset:
@@ -114,12 +181,7 @@ def open_prepared(folder: str | os.PathLike[str]) -> PreparedDataset:
     index_path = root / INDEX
     if not index_path.is_file():
         raise UserError(f"{root}: not a prepared dataset (no {INDEX}); run `crossglg data prepare` first")
-    try:
-        index = json.loads(index_path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{index_path}: unreadable ({err}); prepare the data again") from None
-    if index.get("format") != FORMAT_MARKER or index.get("version") != VERSION:
-        raise UserError(f"{index_path}: not a version-{VERSION} crossglg prepared index")
+    index = _checked_index(index_path)
     shape = tuple(index["shape"])
     frames_path = root / FRAMES
     expected = int(np.prod(shape)) * 4

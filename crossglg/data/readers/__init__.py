@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult
+from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult, plain_reason
 from crossglg.errors import UserError
 from crossglg.registry import Registry
 
@@ -47,6 +47,10 @@ def scan_source(source: Path, fmt: str, **options: object) -> Scan:
     if not source.exists():
         raise UserError(f"{source}: no such file or folder")
     scan = reader(fmt).scan(source, **options)
+    if not scan.units:
+        # an empty cache would only fail later, in train or split, far from the cause
+        why = f" ({scan.problems[0].where}: {scan.problems[0].message})" if scan.problems else ""
+        raise UserError(f"{source}: no samples to read{why}; nothing written")
     scan.format = fmt  # the registered name is what worker processes look the reader up by
     return scan
 
@@ -64,8 +68,8 @@ def read_checked(fmt: str, unit: object, num_joints: int, max_bodies: int, num_c
         result = module.read_unit(unit)
     except ReadError as err:
         kind, message = err.kind, str(err)
-    except (OSError, ValueError, IndexError, UnicodeDecodeError) as err:
-        kind, message = "unreadable", f"{type(err).__name__}: {err}"
+    except (OSError, ValueError, IndexError, EOFError, RecursionError) as err:
+        kind, message = "unreadable", plain_reason(err)
     else:
         return _validated(result, num_joints, max_bodies, num_classes)
     lost = module.unit_samples(unit) if hasattr(module, "unit_samples") else 1

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from crossglg.errors import UserError
+
 UNKNOWN = -1  # subject or view that a format does not record
 
 
@@ -105,6 +107,38 @@ def read_floats(path: Path) -> np.ndarray:
         raise ReadError("unreadable", f"not a table of numbers (token {first + 1} is not a number)") from None
 
 
+def plain_reason(err: BaseException) -> str:
+    """One plain line for a file that could not be read, for the report and for ``predict``.
+
+    numpy and json signal a bad file with exceptions whose own text is no help to a user
+    (``EOFError`` for an empty ``.npy``, ``RecursionError`` for deeply nested JSON,
+    ``[Errno 21]`` for a folder named like a sample), so each gets a sentence instead.
+    """
+    if isinstance(err, IsADirectoryError):
+        return "a folder, not a file"
+    if isinstance(err, EOFError):
+        return "the file is empty or cut short"
+    if isinstance(err, RecursionError):
+        return "nested too deeply to be an array"
+    if isinstance(err, UnicodeDecodeError):
+        return f"not UTF-8 text (bad byte at offset {err.start})"
+    if isinstance(err, OSError):
+        return err.strerror or type(err).__name__
+    return str(err) or type(err).__name__
+
+
+def read_source_text(path: Path) -> str:
+    """The whole text of a file a scan needs (a label table, a class table, an index), UTF-8 only.
+
+    A scan cannot go on without such a file, so a folder in its place, an unreadable file or
+    bytes that are not UTF-8 become one :class:`UserError` naming the file, never a traceback.
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: {plain_reason(err)}") from None
+
+
 def _is_float(token: bytes) -> bool:
     try:
         float(token)
@@ -137,6 +171,10 @@ def inside(root: Path, path: Path) -> bool:
 
 
 def trim_padding(data: np.ndarray) -> np.ndarray:
-    """Drop the all-zero frames that fixed-length formats append after the last real frame."""
-    real = np.flatnonzero(np.abs(data).reshape(len(data), -1).sum(axis=1) > 0)
+    """Drop the all-zero frames that fixed-length formats append after the last real frame.
+
+    Padding is exact zeros: a NaN frame is kept, so the sample checks name the NaN instead
+    of an all-NaN sample vanishing as "no frames".
+    """
+    real = np.flatnonzero((data != 0).reshape(len(data), -1).any(axis=1))
     return data[: real[-1] + 1] if real.size else data[:0]

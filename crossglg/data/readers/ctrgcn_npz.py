@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from crossglg.data.readers import READERS
-from crossglg.data.readers.base import Sample, Scan, UnitResult, add_sample, trim_padding
+from crossglg.data.readers.base import Sample, Scan, UnitResult, add_sample, read_source_text, trim_padding
 from crossglg.data.readers.npz_rows import member_shape, read_rows
 from crossglg.data.readers.ntu_skeleton import parse_name
 from crossglg.errors import UserError
@@ -38,7 +38,7 @@ _FILE = re.compile(r"NTU(60|120)_(CSub|CSet|CS|CV)")
 
 
 def _split_names(names_file: Path, split: str, n_train: int, n_test: int) -> dict[str, list[str]]:
-    names = sorted(names_file.read_text().split())
+    names = sorted(read_source_text(names_file).split())
     bad = next((n for n in names if parse_name(n) is None), None)
     if bad is not None:
         raise UserError(f"{names_file}: {bad!r} is not an NTU sample name")

@@ -10,25 +10,52 @@ or ``<name>.json`` array per sample, shaped [T, V, 3] or [M, T, V, 3].
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from crossglg.data.readers import READERS
-from crossglg.data.readers.base import ReadError, Sample, Scan, UnitResult, add_sample, inside, trim_padding
-from crossglg.data.readers.npz_rows import member_shape, read_rows
+from crossglg.data.readers.base import (
+    ReadError,
+    Sample,
+    Scan,
+    UnitResult,
+    add_sample,
+    inside,
+    plain_reason,
+    read_source_text,
+    trim_padding,
+)
+from crossglg.data.readers.npz_rows import member_header, read_rows
 from crossglg.errors import UserError
 from crossglg.vocab.classes import load_classes
 from crossglg.vocab.layouts import get_layout
 
 FORMAT = "generic"
 CHUNK = 512  # samples per work unit of an .npz
+# per-sample columns of an .npz besides x and names: one integer per sample each
+INT_COLUMNS = ("labels", "lengths", "subjects", "views")
+
+
+def _dtype_problem(dtype: np.dtype) -> str | None:
+    """Why an array of ``dtype`` cannot hold coordinates (complex, text, objects), or None.
+
+    A complex array would lose its imaginary part to a float32 cast with only a numpy warning.
+    """
+    if dtype.kind in "biuf":
+        return None
+    return f"values of type {dtype}, expected real numbers"
 
 
 def _as_tmv3(arr: np.ndarray, where: str) -> np.ndarray:
     """[T, V, 3] or [M, T, V, 3] → [T, M, V, 3]."""
+    problem = _dtype_problem(arr.dtype)
+    if problem:
+        raise ReadError("unreadable", f"{where}: {problem}")
     if arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4 or arr.shape[-1] != 3:
@@ -51,26 +78,63 @@ def scan(source: Path, layout: str | None = None, class_file: Path | None = None
 
 
 def _scan_npz(path: Path, layout: str | None, class_file: Path | None) -> Scan:
+    """Check the whole file up front: a fault shared by every row is one line, not N report rows."""
     try:
         with np.load(path, allow_pickle=False) as z:
             for key in ("x", "labels", "names"):
                 if key not in z.files:
                     raise UserError(f"{path}: key {key!r} missing (has {', '.join(z.files)})")
-            shape = member_shape(str(path), "x")
-            n = len(z["labels"])
-            stored_layout = str(z["layout"]) if "layout" in z.files else None
-            names = [str(c) for c in z["class_names"]] if "class_names" in z.files else None
-    except (OSError, ValueError, KeyError) as err:  # not a zip, or object arrays (need pickle)
-        raise UserError(f"{path}: not a readable .npz of plain arrays ({err})") from None
-    if shape[0] != n:
-        raise UserError(f"{path}: x has {shape[0]} samples but labels has {n}")
+            shape, dtype = member_header(str(path), "x")
+            columns = {k: z[k] for k in ("names", *INT_COLUMNS) if k in z.files}
+            stored_layout = z["layout"] if "layout" in z.files else None
+            stored_names = z["class_names"] if "class_names" in z.files else None
+    # not a zip (or cut short), or object arrays (need pickle)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise UserError(f"{path}: not a readable .npz of plain arrays ({plain_reason(err)})") from None
+    problem = _dtype_problem(dtype)
+    if problem:
+        raise UserError(f"{path}: x holds {problem}")
+    if len(shape) not in (4, 5) or shape[-1] != 3:
+        raise UserError(f"{path}: x has shape {shape}, expected [N, T, V, 3] or [N, M, T, V, 3]")
+    for key, column in columns.items():
+        _check_column(path, key, column, shape[0])
+    names = _class_names(path, stored_names)
     if class_file is not None:
         names = load_classes(class_file).label_names()
     if names is None:
         raise UserError(f"{path}: no 'class_names' key; pass --classes FILE")
+    if stored_layout is not None and (stored_layout.ndim != 0 or stored_layout.dtype.kind != "U"):
+        raise UserError(f"{path}: 'layout' must be one name (e.g. np.array('ntu25'))")
+    stored_layout = None if stored_layout is None else str(stored_layout)
+    n = shape[0]
     units = [(str(path), s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
     max_bodies = shape[1] if len(shape) == 5 else 1
     return Scan(FORMAT, "generic", _layout_name(layout, stored_layout), names, max_bodies, units)
+
+
+def _check_column(path: Path, key: str, column: np.ndarray, n: int) -> None:
+    """One value per sample, and integers where the column holds numbers (whole floats pass)."""
+    if column.ndim != 1 or len(column) != n:
+        raise UserError(
+            f"{path}: x has {n} samples but {key} has shape {column.shape} (one value per sample)"
+        )
+    if key == "names":
+        return
+    whole = column.dtype.kind in "biu" or (
+        column.dtype.kind == "f" and bool(np.all(np.isfinite(column) & (column == np.round(column))))
+    )
+    if not whole:
+        kind = "fractional or non-finite" if column.dtype.kind == "f" else "non-numeric"
+        raise UserError(f"{path}: {key} must hold integers, got {kind} values ({column.dtype})")
+
+
+def _class_names(path: Path, stored: np.ndarray | None) -> list[str] | None:
+    """The file's own ``class_names``: a non-empty list, one name per class."""
+    if stored is None:
+        return None
+    if stored.ndim != 1 or not len(stored):
+        raise UserError(f"{path}: class_names must be a non-empty list of names, got shape {stored.shape}")
+    return [str(c) for c in stored]
 
 
 def _scan_folder(folder: Path, layout: str | None, class_file: Path | None) -> Scan:
@@ -81,10 +145,9 @@ def _scan_folder(folder: Path, layout: str | None, class_file: Path | None) -> S
     if not classes.is_file():
         raise UserError(f"{classes}: class-name file missing (one name per line)")
     names = load_classes(classes).label_names()
-    stored = (folder / "layout.txt").read_text().strip() if (folder / "layout.txt").is_file() else None
+    stored = read_source_text(folder / "layout.txt").strip() if (folder / "layout.txt").is_file() else None
     units, max_bodies = [], 1
-    with table.open(newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))
+    rows = list(csv.DictReader(io.StringIO(read_source_text(table), newline=""), delimiter="\t"))
     for n, row in enumerate(rows, 2):
         if not row.get("name") or row.get("label") in (None, ""):
             raise UserError(f"{table}:{n}: columns 'name' and 'label' are required")
@@ -123,13 +186,24 @@ def _persons(path: Path) -> int:
     A file that cannot be read counts as 1 here; reading it later reports the problem.
     """
     try:
-        if path.suffix == ".npy":
-            shape = np.load(path, mmap_mode="r").shape
-        else:
-            shape = np.asarray(json.loads(path.read_text())).shape
-    except (OSError, ValueError):
+        shape = _load_array(path, mmap=True).shape
+    except ReadError:
         return 1
     return shape[0] if len(shape) == 4 else 1
+
+
+def _load_array(path: Path, mmap: bool = False) -> np.ndarray:
+    """The array of one ``.npy`` or ``.json`` sample file, for ``prepare`` and ``predict`` alike.
+
+    Every way a file can fail to be an array (empty, cut short, not UTF-8, pickled, nested past
+    the recursion limit) is one :class:`ReadError` with a plain reason, never a raw exception.
+    """
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        return np.asarray(json.loads(path.read_bytes()), dtype=np.float32)
+    except (OSError, ValueError, TypeError, EOFError, RecursionError) as err:
+        raise ReadError("unreadable", plain_reason(err)) from None
 
 
 def _int_field(row: dict[str, str], key: str, where: str) -> int:
@@ -163,11 +237,7 @@ def read_unit(unit: tuple) -> UnitResult:
     if len(unit) == 3:
         return _read_npz_chunk(*unit)
     path, name, label, subject, view = unit
-    p = Path(path)
-    try:
-        arr = np.load(p) if p.suffix == ".npy" else np.asarray(json.loads(p.read_text()), dtype=np.float32)
-    except (ValueError, OSError) as err:
-        raise ReadError("unreadable", str(err)) from None
+    arr = _load_array(Path(path))
     return UnitResult([Sample(name, label, _as_tmv3(arr, name), subject=subject, view=view)])
 
 

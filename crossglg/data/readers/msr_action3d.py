@@ -7,7 +7,16 @@ import sys
 from pathlib import Path
 
 from crossglg.data.readers import READERS
-from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitResult, inside, read_floats
+from crossglg.data.readers.base import (
+    Problem,
+    ReadError,
+    Sample,
+    Scan,
+    UnitResult,
+    inside,
+    read_floats,
+    read_source_text,
+)
 from crossglg.errors import UserError
 from crossglg.vocab.classes import load_classes
 
@@ -28,15 +37,18 @@ def scan(source: Path, class_file: Path | None = None, **_: object) -> Scan:
     files = sorted(folder.glob("*_skeleton3D.txt"))
     if not files:
         raise UserError(f"{folder}: no aXX_sYY_eZZ_skeleton3D.txt files (is this MSR Action3D?)")
-    classes = class_file or source / "classes.tsv"
-    names = load_classes(classes if Path(classes).is_file() else "msr-action3d").label_names()
+    # a --classes that is given must load (load_classes names the file when it cannot); only the
+    # optional classes.tsv beside the data falls back to the built-in list
+    beside = source / "classes.tsv"
+    classes = class_file or (beside if beside.is_file() else "msr-action3d")
+    names = load_classes(classes).label_names()
     outside = [f for f in files if not inside(folder, f)]
     files = [f for f in files if f not in outside]
     problems = [Problem(str(f), "outside", "a link out of the source folder: not read") for f in outside]
     expected = None
     official = folder / _OFFICIAL_LIST
     if official.is_file():
-        expected = official.read_text().split()
+        expected = read_source_text(official).split()
     units = [str(f) for f in files]
     return Scan(FORMAT, "msr-action3d", "msr20", names, 1, units, expected=expected, problems=problems)
 

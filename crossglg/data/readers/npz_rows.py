@@ -23,11 +23,16 @@ def _open(zf: zipfile.ZipFile, key: str):
     return fh, shape, np.dtype(dtype)
 
 
-def member_shape(path: str, key: str) -> tuple[int, ...]:
+def member_header(path: str, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of one member, from its header alone: checked before any row is read."""
     with zipfile.ZipFile(path) as zf:
-        fh, shape, _ = _open(zf, key)
+        fh, shape, dtype = _open(zf, key)
         fh.close()
-    return tuple(shape)
+    return tuple(shape), dtype
+
+
+def member_shape(path: str, key: str) -> tuple[int, ...]:
+    return member_header(path, key)[0]
 
 
 def read_rows(path: str, key: str, start: int, stop: int) -> np.ndarray:

@@ -6,6 +6,8 @@ ids repeat and skip, so rows are selected by id, never by position.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
 import sys
@@ -21,6 +23,7 @@ from crossglg.data.readers.base import (
     add_sample,
     inside,
     read_floats,
+    read_source_text,
 )
 from crossglg.errors import UserError
 from crossglg.vocab.classes import load_classes
@@ -37,25 +40,42 @@ def _camel(name: str) -> str:
     return first + "".join(w[:1].upper() + w[1:] for w in rest)
 
 
-def _class_table(source: Path) -> tuple[list[str], dict[str, int]]:
+def _class_table(source: Path, class_file: Path | None = None) -> tuple[list[str], dict[str, int]]:
     """Display names and the label-file spelling → 0-based label.
 
-    A ``classes.tsv`` (id, label_in_file, name) beside the data wins; the public release has none,
-    so without it the built-in list is used, spelled as the public ``actionLabel.txt`` spells it.
+    ``--classes`` wins, then a ``classes.tsv`` beside the data; the public release has none,
+    so without either the built-in list is used, spelled as the public ``actionLabel.txt`` spells it.
+    A table with a ``label_in_file`` column (id, label_in_file, name) maps spellings itself;
+    any other class file (docs/DATA.md, ``--classes``) is spelled like the public file.
     """
-    path = source / "classes.tsv"
-    if not path.is_file():
-        names = load_classes("utkinect").label_names()
-        return names, {_camel(n): i for i, n in enumerate(names)}
-    rows = [ln.split("\t") for ln in path.read_text().splitlines()[1:] if ln.strip()]
-    return [r[2].strip() for r in rows], {r[1].strip(): i for i, r in enumerate(rows)}
+    beside = source / "classes.tsv"
+    path = class_file or (beside if beside.is_file() else None)
+    if path is not None and Path(path).is_file() and Path(path).suffix.lower() == ".tsv":
+        text = read_source_text(Path(path))
+        rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
+        if rows and "label_in_file" in rows[0]:
+            return _spelled_table(Path(path), rows)
+    names = load_classes(path or "utkinect").label_names()  # names a given file that does not load
+    return names, {_camel(n): i for i, n in enumerate(names)}
+
+
+def _spelled_table(path: Path, rows: list[dict[str, str]]) -> tuple[list[str], dict[str, int]]:
+    """A classes.tsv with ``label_in_file`` and ``name`` columns, in label order."""
+    names, label_of = [], {}
+    for n, row in enumerate(rows, 2):
+        spelled, name = (row.get("label_in_file") or "").strip(), (row.get("name") or "").strip()
+        if not spelled or not name:
+            raise UserError(f"{path}:{n}: columns 'label_in_file' and 'name' must both be filled")
+        label_of[spelled] = len(names)
+        names.append(name)
+    return names, label_of
 
 
 def parse_labels(path: Path) -> dict[str, list[tuple[str, float, float]]]:
     """``{recording: [(action, start, end), ...]}``; NaN bounds are kept for the caller to report."""
     out: dict[str, list[tuple[str, float, float]]] = {}
     current = None
-    for n, raw in enumerate(path.read_text().splitlines(), 1):
+    for n, raw in enumerate(read_source_text(path).splitlines(), 1):
         line = raw.strip()
         if not line:
             continue
@@ -74,7 +94,7 @@ def parse_labels(path: Path) -> dict[str, list[tuple[str, float, float]]]:
     return out
 
 
-def scan(source: Path, label_file: str = "modified", **_: object) -> Scan:
+def scan(source: Path, label_file: str = "modified", class_file: Path | None = None, **_: object) -> Scan:
     joints = source / "joints" if (source / "joints").is_dir() else source
     if label_file not in LABEL_FILES:
         raise UserError(f"--label-file must be one of {', '.join(LABEL_FILES)}, got {label_file!r}")
@@ -82,14 +102,14 @@ def scan(source: Path, label_file: str = "modified", **_: object) -> Scan:
     if not labels_path.is_file():
         hint = " (the public release has only actionLabel.txt: pass --label-file original)"
         raise UserError(f"{labels_path}: label file not found" + (hint if label_file == "modified" else ""))
-    class_names, label_of = _class_table(source)
+    class_names, label_of = _class_table(source, class_file)
     units, problems, expected = [], [], []
     for rec, segments in sorted(parse_labels(labels_path).items()):
         wanted = []
         for action, start, end in segments:
             name = f"{rec}_{action}"
             if action not in label_of:
-                problems.append(Problem(name, "label", f"action {action!r} is not in classes.tsv"))
+                problems.append(Problem(name, "label", f"action {action!r} is not in the class list"))
                 continue
             expected.append(name)
             if math.isnan(start) or math.isnan(end):
