@@ -213,16 +213,19 @@ class CrossGLG(nn.Module):
         y: torch.Tensor,
         k_gt_batch: torch.Tensor | None = None,
         text_similarity: torch.Tensor | None = None,
+        soft_target: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """L = w_s·L_s + w_cal·L_cal + w_c·L_c + the encoder's own terms; parts are detached, unweighted.
 
         ``text_similarity`` [N, K]: each sample's class-text similarity to every training class,
         needed when ``loss.text_relation`` or ``loss.text_margin`` is on (docs/MODELS.md,
-        "Text-relation targets").
+        "Text-relation targets"). ``soft_target`` [N, K]: L_s's target distribution in place of
+        ``y`` (part mixing, docs/TRAINING.md; the config allows it only where nothing else reads
+        the labels but the encoder's own terms).
         """
         lc = self.cfg.loss
         parts: dict[str, torch.Tensor] = {}
-        parts["s"] = self._skeleton_loss(out.logits_s.float(), y, text_similarity)
+        parts["s"] = self._skeleton_loss(out.logits_s.float(), y, text_similarity, soft_target)
         total = lc.w_s * parts["s"]
         if out.k_out is not None:
             if k_gt_batch is None:
@@ -262,10 +265,16 @@ class CrossGLG(nn.Module):
         return total, {k: v.detach() for k, v in parts.items()}
 
     def _skeleton_loss(
-        self, logits: torch.Tensor, y: torch.Tensor, text_similarity: torch.Tensor | None
+        self,
+        logits: torch.Tensor,
+        y: torch.Tensor,
+        text_similarity: torch.Tensor | None,
+        soft_target: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """L_s: cross-entropy with label smoothing, or with the text-relation targets and margins."""
         lc = self.cfg.loss
+        if soft_target is not None:
+            return F.cross_entropy(logits, soft_target.to(logits), label_smoothing=lc.label_smoothing)
         if not lc.uses_text_similarity:
             return F.cross_entropy(logits, y, label_smoothing=lc.label_smoothing)
         if text_similarity is None:

@@ -40,6 +40,7 @@ TRAIN_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "lr_gamma": (0, None, True),
     "text_lr_mult": (0, None, True),
     "grad_clip": (0, None, False),
+    "aug_partmix": (0, 1, False),
     "frames": (1, _FRAMES, False),
     "persons": (0, 16, False),  # 0 = from the data
     "crop_min_frames": (1, _FRAMES, False),
@@ -104,6 +105,11 @@ class TrainConfig:
     aug_mirror: float = 0.0  # probability of a left-right mirror (the layout's left_right pairs)
     aug_speed: float = 0.0  # time warp u -> u^g inside the crop, log g in [-s, s]
     input_stream: str = "joint"  # model input: joint coordinates, bone vectors or frame-to-frame motion
+    # part mixing (partmix.py): probability that a sample takes both arms or both legs from another
+    aug_partmix: float = 0.0
+    partmix_labels: str = (
+        "text"  # how the target is shared: by the classes' k_gt ("text") or joint count ("area")
+    )
 
     # model selection on held-out auxiliary classes (protocols without validation classes: MSR);
     # fold f of the auxiliary class ids, sorted, cut into consecutive groups of holdout_classes
@@ -153,6 +159,26 @@ class TrainConfig:
                 "config: model.loss.text_relation / text_margin / align_text > 0 take their values from the "
                 "text; drop --no-text and pass --text-cache, or set them to 0"
             )
+        if self.aug_partmix > 0:
+            self._check_partmix(ModelConfig.from_dict({**self.model, "use_text": not self.no_text}))
+
+    def _check_partmix(self, model: Any) -> None:
+        """Part mixing gives L_s a shared target; every other term reads one hard label per sample."""
+        if self.no_text and self.partmix_labels == "text":
+            raise UserError(
+                "config: partmix_labels='text' shares the mixed target by the classes' k_gt; drop --no-text "
+                'and pass --text-cache, or set partmix_labels="area"'
+            )
+        lc = model.loss
+        hard = {"model.use_jid": model.jid_on, "model.use_l2g": model.l2g_on,
+                "model.loss.w_supcon": lc.w_supcon > 0, "model.loss.w_align": lc.w_align > 0,
+                "model.loss.text_relation / text_margin": lc.uses_text_similarity}  # fmt: skip
+        on = [name for name, used in hard.items() if used]
+        if on:
+            raise UserError(
+                f"config: aug_partmix > 0 cannot be combined with {', '.join(on)} (each reads one label per "
+                "sample); turn them off, or set aug_partmix=0"
+            )
 
     def check_values(self, where: str) -> None:
         """Types and ranges of every field, and the model table (a file or checkpoint can hold anything)."""
@@ -165,6 +191,12 @@ class TrainConfig:
             )
         if self.amp not in AMP_CHOICES:
             raise UserError(f"{where}: amp={self.amp!r}; choose one of {', '.join(AMP_CHOICES)}")
+        from crossglg.train.partmix import LABELS
+
+        if self.partmix_labels not in LABELS:
+            raise UserError(
+                f"{where}: partmix_labels={self.partmix_labels!r}; choose one of {', '.join(LABELS)}"
+            )
         if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in self.lr_steps):
             raise UserError(f"{where}: lr_steps must be a list of epochs >= 1, got {self.lr_steps!r}")
         if self.swa_epochs > self.epochs:

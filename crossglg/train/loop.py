@@ -188,6 +188,7 @@ def train_epoch(s: Session, net, epoch: int, amp_ctx, progress=None) -> dict[str
     s.model.train()
     order = _shard(s, epoch)
     labels = torch.as_tensor(s.data.train_labels, device=s.device)
+    mixer = _mixer(s)
     sums: dict[str, torch.Tensor] = {}
     correct = torch.zeros((), device=s.device)
     clock = DataClock(s.device)
@@ -196,13 +197,16 @@ def train_epoch(s: Session, net, epoch: int, amp_ctx, progress=None) -> dict[str
         with clock:
             x = s.data.batches(s.data.train_idx[step_rows], train=True)
             y = labels[torch.as_tensor(step_rows, device=s.device)]
+            soft = None
+            if mixer is not None:
+                x, soft = mixer(x, y, s.data.generator)
         text_local = s.text.local[y] if s.text is not None else None
         text_bank = s.text.local if s.text is not None else None
         k_gt = s.text.k_gt[y] if s.text is not None else None
         similarity = s.text.similarity[y] if s.text is not None else None
         with amp_ctx():
             out = net(x, text_local, text_bank)
-            loss, parts = s.model.loss(out, y, k_gt, similarity)
+            loss, parts = s.model.loss(out, y, k_gt, similarity, soft_target=soft)
         s.optimizer.zero_grad(set_to_none=True)
         s.scaler.scale(loss).backward()
         if s.cfg.grad_clip > 0:
@@ -234,6 +238,17 @@ def train_epoch(s: Session, net, epoch: int, amp_ctx, progress=None) -> dict[str
     row["data_wait_share"] = clock.seconds() / total
     row["samples_per_s"] = seen * s.dist.world / total
     return row
+
+
+def _mixer(s: Session):
+    """The run's part mixer (partmix.py), or None when ``aug_partmix`` is 0."""
+    if s.cfg.aug_partmix <= 0:
+        return None
+    from crossglg.train.partmix import part_mixer
+
+    k_gt = s.text.k_gt if s.text is not None else None
+    classes = len(s.data.train_class_ids)
+    return part_mixer(s.cfg.aug_partmix, s.cfg.partmix_labels, s.data.layout, k_gt, classes, s.device)
 
 
 def validate(s: Session, amp_ctx) -> float | None:

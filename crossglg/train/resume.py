@@ -109,4 +109,6 @@ _BEFORE_THEIR_TIME = {
     "text_control": "none",
     "swa_epochs": 0,
     "input_stream": "joint",
+    "aug_partmix": 0.0,
+    "partmix_labels": "text",
 }
