@@ -190,14 +190,14 @@ class EmbedSettings:
 def resolve_device(device: str) -> str:
     """``auto`` → CUDA when present. Without a GPU driver, answer without importing torch (~2 s),
     so a rerun with nothing to encode stays well under a second."""
-    if device.startswith("cuda"):
-        import torch
+    if device == "cpu":
+        return device
+    if (
+        device != "auto"
+    ):  # checked as the trainer's is: a typo or a missing GPU is one line, before any model loads
+        from crossglg.cli_support import checked_device
 
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {device}: no CUDA device here; use --device cpu or auto")
-        return device
-    if device != "auto":
-        return device
+        return checked_device(device, "--device")
     if not any(Path(p).exists() for p in ("/proc/driver/nvidia/gpus", "/dev/kfd", "/dev/nvidia0")):
         return "cpu"
     import torch

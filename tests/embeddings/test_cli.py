@@ -169,6 +169,10 @@ def test_embed_user_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         (["--model", "clip:openai/clip-vit-base-patch32"], "not available locally"),
         (["--store-dtype", "f8"], "--store-dtype 'f8': use one of f4, f2"),
         (["--precision", "fp16", "--device", "cpu"], "--precision fp16 needs a CUDA device"),
+        (
+            ["--device", "bogus"],
+            "--device 'bogus': not a device; this machine has ",
+        ),  # even with nothing to encode
         (["--cache", "other.db"], "no such cache file"),
     ):
         with pytest.raises(UserError, match=re.escape(message)):
