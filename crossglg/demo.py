@@ -22,6 +22,7 @@ from pathlib import Path
 
 import typer
 
+from crossglg.cli_support import output_path
 from crossglg.errors import UserError
 from crossglg.outputs import write_whole
 
@@ -331,7 +332,12 @@ def print_table(result: dict) -> None:
 
 def demo(
     out: Path = typer.Option(
-        Path("demo-out"), "--out", "-o", help="Folder for the cache, data, runs and report."
+        Path("demo-out"),
+        "--out",
+        "-o",
+        parser=output_path,
+        metavar="<path>",
+        help="Folder for the cache, data, runs and report.",
     ),
     quick: bool = typer.Option(
         False, "--quick", help="CI size: 5 base and 4 novel classes, 2 epochs, a tiny encoder."

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from crossglg.cli_support import output_path
 from crossglg.data.readers import READERS
 from crossglg.errors import UserError
 
@@ -31,7 +32,16 @@ def register(app: typer.Typer) -> None:
 def prepare(
     source: Annotated[Path, typer.Argument(help="File or folder to convert (see docs/DATA.md per format).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_HELP)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the prepared cache into.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            parser=output_path,
+            metavar="<path>",
+            help="Folder to write the prepared cache into.",
+        ),
+    ],
     workers: Annotated[
         int, typer.Option(min=0, max=256, help="Parser processes (default: min(2, CPUs)).")
     ] = 0,

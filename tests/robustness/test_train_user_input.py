@@ -96,7 +96,18 @@ def test_a_model_size_no_machine_can_allocate_is_refused_when_parsed(tmp_path, o
     assert "less than or equal to" in line
 
 
-@pytest.mark.parametrize("command", [TRAIN[:-2], ["eval", "no-such-run"], ["export", "no-such-run"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        TRAIN[:-2],
+        ["eval", "no-such-run"],
+        ["export", "no-such-run"],
+        ["data", "prepare", "no-such-source", "--format", "generic"],
+        ["data", "synth"],
+        ["demo"],
+    ],
+    ids=["train", "eval", "export", "prepare", "synth", "demo"],
+)
 def test_an_empty_out_is_refused_not_the_current_folder(tmp_path, command):
     """``Path("")`` is ``.``: the command used to write its files wherever it was started."""
     line = usage_error(crossglg(tmp_path, *command, "--out", ""), "--out")

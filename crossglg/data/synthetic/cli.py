@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from crossglg.cli_numbers import real
+from crossglg.cli_support import output_path
 from crossglg.errors import UserError
 
 
@@ -25,7 +26,11 @@ def synth(
     out: Annotated[
         Path,
         typer.Option(
-            "--out", "-o", help="Folder to write (a prepared cache, or .skeleton files with --raw)."
+            "--out",
+            "-o",
+            parser=output_path,
+            metavar="<path>",
+            help="Folder to write (a prepared cache, or .skeleton files with --raw).",
         ),
     ],
     per_class: Annotated[int, typer.Option("--per-class", "-n", min=1, help="Samples per class.")] = 20,
