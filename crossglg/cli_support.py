@@ -56,6 +56,20 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {message}" if message else type(err).__name__
 
 
+# C0/C1 controls (ESC starts terminal escape sequences) and bidirectional overrides
+_UNPRINTABLE = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A)}
+_UNPRINTABLE.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+
+
+def printable(text: Any) -> str:
+    """``text`` safe for a terminal: control characters shown as ``\\x1b``, never executed.
+
+    Answers, imported texts and file names come from outside; an ESC sequence in one could
+    rewrite the screen or the window title when `show` or `predict` prints it.
+    """
+    return str(text).translate(_UNPRINTABLE)
+
+
 def output_path(value: str) -> Path:
     """Typer ``parser`` of an output path option: the path, or a usage error for an empty one.
 

@@ -13,8 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
+from crossglg.cli_support import printable
 from crossglg.errors import UserError
-from crossglg.textgen.cli_options import CacheOpt, JsonOpt, printable
+from crossglg.textgen.cli_options import CacheOpt, JsonOpt
 from crossglg.textgen.cli_options import emit_json as _emit_json
 
 

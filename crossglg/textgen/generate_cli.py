@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from crossglg.cli_numbers import real
+from crossglg.cli_support import printable
 from crossglg.errors import UserError
 from crossglg.textgen import cli_options as opts
 from crossglg.textgen.cli_options import (
@@ -27,7 +28,6 @@ from crossglg.textgen.cli_options import (
     LayoutOpt,
     PartsOpt,
     PricesOpt,
-    printable,
 )
 from crossglg.textgen.cli_options import emit_json as _emit_json
 from crossglg.textgen.llm_backends import backend_names

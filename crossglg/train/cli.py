@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from crossglg.cli_numbers import real
-from crossglg.cli_support import checked_device, out_option
+from crossglg.cli_support import checked_device, out_option, printable
 from crossglg.errors import UserError
 from crossglg.models.registry import ENCODERS
 from crossglg.outputs import writable_folder
@@ -304,7 +304,7 @@ def predict(
         typer.echo(_json(rows))
         return
     for row in rows:
-        typer.echo(f"{row['file']}\t{row['prediction']}\t{row['score']:.3f}")
+        typer.echo(printable(f"{row['file']}\t{row['prediction']}\t{row['score']:.3f}"))
 
 
 def transfer(

@@ -124,6 +124,12 @@ def test_predict_classifies_files_among_exemplar_actions(small, run_cli, train_a
         rows = json.loads(run_cli([*args, "--classifier", readout, *map(str, files.values())]))
         assert [r["prediction"] for r in rows] == list(actions), readout
         assert all(r["classifier"] == readout for r in rows)
+    # a file name is printed escaped: its escape sequence never reaches the terminal
+    evil = tmp_path / "q\x1b[2Jx.npy"
+    shutil.copyfile(files["shake head"], evil)
+    res = run_script("crossglg", *[a for a in args if a != "--json"], evil)
+    assert res.returncode == 0 and "\x1b" not in res.stdout, res.stderr
+    assert "q\\x1b[2Jx.npy\tshake head\t1.000" in res.stdout
     meta = json.loads((export / "export.json").read_text())
     with np.load(export / "base_stats.npz") as f:
         assert meta["format"] == "crossglg-export/2" and f["aux_mean"].shape == (meta["embed_dim"],)
