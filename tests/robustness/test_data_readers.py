@@ -162,7 +162,26 @@ def test_a_symlinked_skeleton_is_not_read_and_its_target_not_quoted(tmp_path):
 
 def test_a_non_numeric_msr_file_is_not_quoted(tmp_path):
     (tmp_path / "a01_s01_e01_skeleton3D.txt").write_text(SECRET + " 1 2 3\n")
-    report = prepare(tmp_path, "msr-action3d", tmp_path / "out", workers=1)
-    assert report["samples"] == 0
-    assert "secret" not in json.dumps(report)
-    assert report["problems"][0]["message"] == "not a table of numbers (token 1 is not a number)"
+    with pytest.raises(UserError) as err:
+        prepare(tmp_path, "msr-action3d", tmp_path / "out", workers=1)
+    assert "secret" not in str(err.value)
+    assert str(err.value) == (
+        f"{tmp_path}: no sample could be read ({tmp_path}/a01_s01_e01_skeleton3D.txt: not a table of numbers "
+        "(token 1 is not a number)); nothing written"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_rerun_that_reads_nothing_keeps_the_cache_it_would_replace(tmp_path):
+    """With --force, an empty result used to replace a good cache (and exit 0)."""
+    good, bad, out = tmp_path / "good", tmp_path / "bad", tmp_path / "out"
+    good.mkdir(), bad.mkdir()
+    frames = "\n".join(f"{j * 0.1:.1f} {f * 0.2:.1f} 2.0 1" for f in range(3) for j in range(20))
+    (good / "a01_s01_e01_skeleton3D.txt").write_text(frames + "\n")
+    (bad / "a01_s01_e01_skeleton3D.txt").write_text("x y z c\n")
+    assert prepare(good, "msr-action3d", out, workers=1)["samples"] == 1
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(UserError, match=r"bad: no sample could be read \(.*bad/a01_s01_e01_skeleton3D.txt: "):
+        prepare(bad, "msr-action3d", out, workers=1, force=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial folder left
