@@ -146,6 +146,11 @@ SOURCES = {
     "x-complex": (lambda d: _npz(d / "x.npz", x=_moving(4).astype(np.complex64)), "generic", "complex64"),
     "header-only": (lambda d: _folder(d / "f", {}, rows=""), "generic", "no samples"),
     "labels-not-utf8": (_labels_not_utf8, "generic", "labels.tsv: not UTF-8"),
+    "layout-unknown": (
+        lambda d: _folder(d / "f", {"layout.txt": b"\xc3\xbf\n"}),
+        "generic",
+        "f/layout.txt: unknown",
+    ),
     "utkinect-not-utf8": (_utkinect_not_utf8, "utkinect", "actionLabel_modified.txt: not UTF-8"),
     "utkinect-no-labels": (_utkinect_empty, "utkinect", "no samples"),
 }

@@ -63,9 +63,15 @@ def _as_tmv3(arr: np.ndarray, where: str) -> np.ndarray:
     return np.ascontiguousarray(arr.transpose(1, 0, 2, 3), dtype=np.float32)
 
 
-def _layout_name(given: str | None, stored: str | None) -> str:
+def _layout_name(given: str | None, stored: str | None, where: Path) -> str:
+    """``--layout``, else the one the source names (``where``: its file, for the error), else ntu25."""
     name = given or stored or "ntu25"
-    get_layout(name)  # a UserError naming the known layouts
+    try:
+        get_layout(name)
+    except UserError as err:  # the layout came from the data: name the file it came from
+        if given:
+            raise
+        raise UserError(f"{where}: {err}") from None
     return name
 
 
@@ -109,7 +115,7 @@ def _scan_npz(path: Path, layout: str | None, class_file: Path | None) -> Scan:
     n = shape[0]
     units = [(str(path), s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
     max_bodies = shape[1] if len(shape) == 5 else 1
-    return Scan(FORMAT, "generic", _layout_name(layout, stored_layout), names, max_bodies, units)
+    return Scan(FORMAT, "generic", _layout_name(layout, stored_layout, path), names, max_bodies, units)
 
 
 def _check_column(path: Path, key: str, column: np.ndarray, n: int) -> None:
@@ -170,7 +176,9 @@ def _scan_folder(folder: Path, layout: str | None, class_file: Path | None) -> S
         max_bodies = max(max_bodies, _persons(path))
         subject, view = (_int_field(row, key, f"{table}:{n}") for key in ("subject", "view"))
         units.append((str(path), row["name"], label, subject, view))
-    return Scan(FORMAT, "generic", _layout_name(layout, stored), names, max_bodies, units)
+    return Scan(
+        FORMAT, "generic", _layout_name(layout, stored, folder / "layout.txt"), names, max_bodies, units
+    )
 
 
 def _plain_name(folder: Path, name: str) -> bool:
