@@ -147,7 +147,7 @@ SOURCES = {
     "header-only": (lambda d: _folder(d / "f", {}, rows=""), "generic", "no samples"),
     "labels-not-utf8": (_labels_not_utf8, "generic", "labels.tsv: not UTF-8"),
     "layout-unknown": (
-        lambda d: _folder(d / "f", {"layout.txt": b"\xc3\xbf\n"}),
+        lambda d: _folder(d / "f", {"layout.txt": b"\xc3\xbf\n", "x1.npy": b""}),
         "generic",
         "f/layout.txt: unknown",
     ),
