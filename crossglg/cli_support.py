@@ -82,10 +82,13 @@ def output_path(value: str) -> Path:
     return Path(value)
 
 
+#: How every ``--out`` is parsed (:func:`output_path`) and shown (``<path>``, as typer shows a plain Path).
+OUT_PARSING: dict[str, Any] = {"parser": output_path, "metavar": "<path>"}
+
+
 def out_option(help: str) -> Any:
-    """A ``--out/-o`` folder option without a default, parsed by :func:`output_path`; shown as
-    ``<path>``, as typer shows a plain ``Path`` option."""
-    return typer.Option(None, "--out", "-o", parser=output_path, metavar="<path>", help=help)
+    """A ``--out/-o`` folder option without a default, parsed by :func:`output_path`."""
+    return typer.Option(None, "--out", "-o", **OUT_PARSING, help=help)
 
 
 #: Device kinds the commands run on; torch parses some twenty more (xla, meta, ...) that no command supports.

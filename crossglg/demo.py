@@ -22,7 +22,7 @@ from pathlib import Path
 
 import typer
 
-from crossglg.cli_support import output_path
+from crossglg.cli_support import OUT_PARSING
 from crossglg.errors import UserError
 from crossglg.outputs import write_whole
 
@@ -335,8 +335,7 @@ def demo(
         Path("demo-out"),
         "--out",
         "-o",
-        parser=output_path,
-        metavar="<path>",
+        **OUT_PARSING,
         help="Folder for the cache, data, runs and report.",
     ),
     quick: bool = typer.Option(

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from crossglg.cli_support import output_path
+from crossglg.cli_support import OUT_PARSING
 from crossglg.data.readers import READERS
 from crossglg.errors import UserError
 
@@ -34,13 +34,7 @@ def prepare(
     fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_HELP)],
     out: Annotated[
         Path,
-        typer.Option(
-            "--out",
-            "-o",
-            parser=output_path,
-            metavar="<path>",
-            help="Folder to write the prepared cache into.",
-        ),
+        typer.Option("--out", "-o", **OUT_PARSING, help="Folder to write the prepared cache into."),
     ],
     workers: Annotated[
         int, typer.Option(min=0, max=256, help="Parser processes (default: min(2, CPUs)).")

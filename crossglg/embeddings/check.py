@@ -17,7 +17,7 @@ import numpy as np
 
 from crossglg.cache import open_cache
 from crossglg.cache.vectors import item_datasets
-from crossglg.embeddings.textbank import TextBank
+from crossglg.embeddings.textbank import text_command_bank
 from crossglg.errors import UserError
 from crossglg.outputs import png_figure
 from crossglg.vocab.body_words import match_parts
@@ -75,15 +75,7 @@ def check_texts(
     if dataset not in known:
         have = ", ".join(known) or "none"
         raise UserError(f"{cache}: no texts for dataset {dataset} (it has texts for {have})")
-    bank = TextBank.from_cache(
-        cache,
-        dataset=dataset,
-        embedder=embedder,
-        parts=parts,
-        layout=layout,
-        source=source,
-        options=("--dataset", "--source"),
-    )
+    bank = text_command_bank(cache, dataset, source, embedder, parts, layout)
     src = bank.provenance["source"]
     ids, names = bank.class_ids, bank.class_names
     g = np.asarray(bank.global_vectors, dtype=np.float64)

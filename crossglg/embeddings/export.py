@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossglg.embeddings.textbank import TextBank
+from crossglg.embeddings.textbank import text_command_bank
 from crossglg.errors import UserError
 from crossglg.outputs import replaced_file, spares_cache, writable_file
 
@@ -30,15 +30,7 @@ def export_vectors(
         raise UserError(f"{out}: the output must end in .npz")
     writable_file(out, ".npz file")
     spares_cache(out, Path(cache), ".npz file")
-    bank = TextBank.from_cache(
-        cache,
-        dataset=dataset,
-        embedder=embedder,
-        parts=parts,
-        layout=layout,
-        source=source,
-        options=("--dataset", "--source"),
-    )
+    bank = text_command_bank(cache, dataset, source, embedder, parts, layout)
     provenance = {**bank.provenance, "layout": bank.layout, "parts": list(bank.part_names)}
     arrays = {
         "class_ids": np.asarray(bank.class_ids, dtype=np.int64),

@@ -155,6 +155,22 @@ class TextBank:
         )
 
 
+def text_command_bank(
+    cache: str | Path,
+    dataset: str,
+    source: str | None,
+    embedder: str | None,
+    parts: str | None,
+    layout: str | None,
+) -> TextBank:
+    """The bank as `crossglg-text check` and `vectors` read it: their errors name their own
+    ``--dataset`` and ``--source``, not the trainer's ``--text-dataset`` and ``--text-source``."""
+    return TextBank.from_cache(
+        cache, dataset=dataset, embedder=embedder, parts=parts, layout=layout, source=source,
+        options=("--dataset", "--source"),
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class _Fill:
     """The commands that fill a gap in this cache, as the user would type them."""

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from crossglg.cli_numbers import real
-from crossglg.cli_support import output_path
+from crossglg.cli_support import OUT_PARSING
 from crossglg.errors import UserError
 
 
@@ -28,8 +28,7 @@ def synth(
         typer.Option(
             "--out",
             "-o",
-            parser=output_path,
-            metavar="<path>",
+            **OUT_PARSING,
             help="Folder to write (a prepared cache, or .skeleton files with --raw).",
         ),
     ],
