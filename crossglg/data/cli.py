@@ -119,15 +119,12 @@ def _check_options(options: dict) -> None:
     Readers ignore the options of other formats, so ``--layout bogus`` on MSR data (or a typo in
     any dry run) would otherwise pass unnoticed; the check costs nothing.
     """
-    from crossglg.data.readers.utkinect import LABEL_FILES
+    from crossglg.data.readers.utkinect import check_label_file
     from crossglg.vocab.layouts import get_layout
 
     if options.get("dataset") not in (None, *DATASETS):
         raise UserError(f"--dataset must be one of {', '.join(DATASETS)}, got {options['dataset']!r}")
-    if options.get("label_file") not in LABEL_FILES:
-        raise UserError(
-            f"--label-file must be one of {', '.join(LABEL_FILES)}, got {options['label_file']!r}"
-        )
+    check_label_file(options["label_file"])
     if "layout" in options:
         get_layout(options["layout"])  # a UserError naming the known layouts
     for key, flag in (("class_file", "--classes"), ("names_file", "--names")):

@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 
 from crossglg.data.prepared import PreparedWriter
-from crossglg.data.readers import read_checked, scan_source, stream_checked
+from crossglg.data.readers import nothing_read, read_checked, scan_source, stream_checked
 from crossglg.data.readers.base import Problem, Scan, UnitResult
-from crossglg.data.validation import NOTE_KINDS, build_report, write_report
-from crossglg.errors import UserError
+from crossglg.data.validation import build_report, write_report
 from crossglg.vocab.layouts import get_layout
 
 
@@ -78,7 +77,7 @@ def prepare(
             if on_unit:
                 on_unit()
         if not writer.names:  # an empty cache would replace one a --force rerun points at, and fail in train
-            _refuse_empty(source, problems)
+            raise nothing_read(source, "no sample could be read", problems)
         lengths = np.asarray(writer.columns["lengths"], dtype=np.int64)
         info = {
             "source": str(source),
@@ -99,11 +98,3 @@ def prepare(
         raise
     report["out"] = str(out)
     return report
-
-
-def _refuse_empty(source: Path, problems: list[Problem]) -> None:
-    """Not one sample could be read: say why in one line (the first few reasons) and write nothing."""
-    reasons = [p for p in problems if p.kind not in NOTE_KINDS] or problems
-    shown = "; ".join(f"{p.where}: {p.message}" for p in reasons[:3])
-    more = f"; and {len(reasons) - 3} more" if len(reasons) > 3 else ""
-    raise UserError(f"{source}: no sample could be read ({shown}{more}); nothing written")

@@ -192,9 +192,8 @@ def resolve_device(device: str) -> str:
     so a rerun with nothing to encode stays well under a second."""
     if device == "cpu":
         return device
-    if (
-        device != "auto"
-    ):  # checked as the trainer's is: a typo or a missing GPU is one line, before any model loads
+    if device != "auto":
+        # checked as the trainer's is: a typo or a missing GPU is one line, before any model loads
         from crossglg.cli_support import checked_device
 
         return checked_device(device, "--device")

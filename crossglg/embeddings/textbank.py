@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 _HEX = re.compile(r"^[0-9a-f]{6,64}$")
 
 
+#: The options that name a dataset and a source in `crossglg train`, which the bank's errors cite.
+TRAINER_OPTIONS = ("--text-dataset", "--text-source")
+
+
 @dataclass
 class TextBank:
     """Per class (rows in ``class_ids`` order): text vectors and the k_gt target.
@@ -78,7 +82,7 @@ class TextBank:
         source: str | None = None,
         class_ids: Sequence[int] | None = None,
         generate: str | None = None,
-        options: tuple[str, str] = ("--text-dataset", "--text-source"),
+        options: tuple[str, str] = TRAINER_OPTIONS,
     ) -> TextBank:
         """Load the bank for ``dataset`` from a cache file (read-only; nothing is created).
 
@@ -178,7 +182,7 @@ class _Fill:
     path: str | Path
     dataset: str
     generate: str | None = None
-    options: tuple[str, str] = ("--text-dataset", "--text-source")
+    options: tuple[str, str] = TRAINER_OPTIONS
 
     @property
     def _cache(self) -> str:

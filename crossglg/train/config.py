@@ -105,11 +105,10 @@ class TrainConfig:
     aug_mirror: float = 0.0  # probability of a left-right mirror (the layout's left_right pairs)
     aug_speed: float = 0.0  # time warp u -> u^g inside the crop, log g in [-s, s]
     input_stream: str = "joint"  # model input: joint coordinates, bone vectors or frame-to-frame motion
-    # part mixing (partmix.py): probability that a sample takes both arms or both legs from another
+    # part mixing (partmix.py): the probability that a sample takes both arms or both legs from
+    # another, and how its target is shared: by the classes' k_gt ("text") or joint count ("area")
     aug_partmix: float = 0.0
-    partmix_labels: str = (
-        "text"  # how the target is shared: by the classes' k_gt ("text") or joint count ("area")
-    )
+    partmix_labels: str = "text"
 
     # model selection on held-out auxiliary classes (protocols without validation classes: MSR);
     # fold f of the auxiliary class ids, sorted, cut into consecutive groups of holdout_classes

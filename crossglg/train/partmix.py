@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from crossglg.errors import UserError
 from crossglg.vocab.layouts import Layout
 
 #: The groups one mix swaps: the layout's body parts joined into upper and lower limbs.
@@ -38,7 +39,8 @@ def limb_masks(layout: Layout) -> np.ndarray:
 
 @dataclass
 class PartMixer:
-    """Mixes a batch ``[N, C, T, V, M]``; built once per run (:func:`part_mixer`)."""
+    """Mixes a batch ``[N, C, T, V, M]``; built by :func:`part_mixer` at each epoch's start (a few
+    small tensors)."""
 
     masks: Any  # [G, V] bool tensor
     share: Any  # [K, G]: each training class's share of its joint importance in each group
@@ -60,10 +62,8 @@ class PartMixer:
         lam = (other + _EVEN) / (1 - own + other + 2 * _EVEN)
         lam = torch.where(mixed, lam, torch.zeros_like(lam))
         k = self.share.shape[0]
-        target = (1 - lam)[:, None] * torch.nn.functional.one_hot(y, k) + lam[
-            :, None
-        ] * torch.nn.functional.one_hot(y[perm], k)
-        return out, target.float()
+        one_hot = torch.nn.functional.one_hot
+        return out, torch.lerp(one_hot(y, k).float(), one_hot(y[perm], k).float(), lam[:, None])
 
 
 def part_mixer(
@@ -73,6 +73,10 @@ def part_mixer(
     import torch
 
     masks = torch.as_tensor(limb_masks(layout), device=device)
+    if not len(masks):
+        raise UserError(
+            f"aug_partmix: layout {layout.name} names no arm, hand, leg or foot joints to swap; set aug_partmix=0"
+        )
     if labels == "text":
         importance = torch.as_tensor(k_gt, dtype=torch.float32, device=device).clamp_min(0)
         importance = importance / importance.sum(1, keepdim=True).clamp_min(1e-12)

@@ -126,3 +126,11 @@ def test_a_run_trains_with_text_labelled_part_mixing(tmp_path, run_cli, train_ar
     assert len(history) == 2 and all(np.isfinite(row["loss_s"]) for row in history)
     saved = json.loads(json.dumps(load_config(out / "config.toml", {}, []).to_dict()))
     assert saved["aug_partmix"] == 0.5 and saved["partmix_labels"] == "text"
+
+
+def test_a_layout_without_limbs_is_refused_in_one_line():
+    import dataclasses
+
+    bare = dataclasses.replace(LAYOUT, name="bare", parts={})
+    with pytest.raises(UserError, match=r"^aug_partmix: layout bare names no arm, hand, leg or foot joints"):
+        part_mixer(0.5, "area", bare, None, 3, "cpu")

@@ -47,10 +47,8 @@ def scan_source(source: Path, fmt: str, **options: object) -> Scan:
     if not source.exists():
         raise UserError(f"{source}: no such file or folder")
     scan = reader(fmt).scan(source, **options)
-    if not scan.units:
-        # an empty cache would only fail later, in train or split, far from the cause
-        why = f" ({scan.problems[0].where}: {scan.problems[0].message})" if scan.problems else ""
-        raise UserError(f"{source}: no samples to read{why}; nothing written")
+    if not scan.units:  # an empty cache would only fail later, in train or split, far from the cause
+        raise nothing_read(source, "no samples to read", scan.problems)
     scan.format = fmt  # the registered name is what worker processes look the reader up by
     return scan
 
@@ -59,6 +57,17 @@ def _unit_label(unit: object) -> str:
     """The file a unit reads, for problem reports."""
     first = unit[0] if isinstance(unit, tuple) else unit
     return str(first)
+
+
+def nothing_read(source: Path, what: str, problems: list[Problem]) -> UserError:
+    """The one-line refusal of a source that yields no sample, with its first few reasons
+    (notes such as a label-file remark only where nothing else explains it)."""
+    from crossglg.data.validation import NOTE_KINDS  # validation imports this package
+
+    reasons = [p for p in problems if p.kind not in NOTE_KINDS] or problems
+    shown = "; ".join(f"{p.where}: {p.message}" for p in reasons[:3])
+    more = f"; and {len(reasons) - 3} more" if len(reasons) > 3 else ""
+    return UserError(f"{source}: {what}" + (f" ({shown}{more})" if shown else "") + "; nothing written")
 
 
 def read_checked(fmt: str, unit: object, num_joints: int, max_bodies: int, num_classes: int) -> UnitResult:

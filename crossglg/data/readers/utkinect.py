@@ -71,6 +71,12 @@ def _spelled_table(path: Path, rows: list[dict[str, str]]) -> tuple[list[str], d
     return names, label_of
 
 
+def check_label_file(value: str) -> None:
+    """Refuse a ``--label-file`` other than the two label files UTKinect has."""
+    if value not in LABEL_FILES:
+        raise UserError(f"--label-file must be one of {', '.join(LABEL_FILES)}, got {value!r}")
+
+
 def parse_labels(path: Path) -> dict[str, list[tuple[str, float, float]]]:
     """``{recording: [(action, start, end), ...]}``; NaN bounds are kept for the caller to report."""
     out: dict[str, list[tuple[str, float, float]]] = {}
@@ -96,8 +102,7 @@ def parse_labels(path: Path) -> dict[str, list[tuple[str, float, float]]]:
 
 def scan(source: Path, label_file: str = "modified", class_file: Path | None = None, **_: object) -> Scan:
     joints = source / "joints" if (source / "joints").is_dir() else source
-    if label_file not in LABEL_FILES:
-        raise UserError(f"--label-file must be one of {', '.join(LABEL_FILES)}, got {label_file!r}")
+    check_label_file(label_file)
     labels_path = joints / LABEL_FILES[label_file]
     if not labels_path.is_file():
         hint = " (the public release has only actionLabel.txt: pass --label-file original)"
