@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from crossglg.cli_support import OUT_PARSING
-from crossglg.data.readers import READERS
+from crossglg.data.readers import FORMAT_OPTIONS, READERS, reader
 from crossglg.errors import UserError
 
 data_app = typer.Typer(
@@ -19,6 +19,14 @@ data_app = typer.Typer(
 
 FORMAT_HELP = f"Source format: {', '.join(READERS.names())}."
 DATASETS = ("ntu60", "ntu120", "synthetic")  # what --dataset may name (docs/DATA.md, "Commands")
+# the flag of each reader option (the keys of FORMAT_OPTIONS' rows), for messages
+OPTION_FLAGS = {
+    "class_file": "--classes",
+    "names_file": "--names",
+    "dataset": "--dataset",
+    "layout": "--layout",
+    "label_file": "--label-file",
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -56,8 +64,10 @@ def prepare(
         str | None, typer.Option(help="generic: skeleton layout (ntu25, kinect20, msr20, coco17).")
     ] = None,
     label_file: Annotated[
-        str, typer.Option(help="utkinect: 'modified' (corrected ranges, default) or 'original' labels.")
-    ] = "modified",
+        str | None,
+        # no default here: the reader's is 'modified', and only a --label-file given reaches it
+        typer.Option(help="utkinect: 'modified' (corrected ranges, default) or 'original' labels."),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -79,8 +89,8 @@ def prepare(
         "layout": layout,
         "label_file": label_file,
     }
-    options = {k: v for k, v in options.items() if v is not None}
-    _check_options(options)
+    options = {k: v for k, v in options.items() if v is not None}  # only the options given
+    _check_options(fmt, options)
     if dry_run:
         _dry_run(source, fmt, options, as_json)
         return
@@ -113,23 +123,36 @@ def prepare(
     typer.echo(f"report: {out / 'report.md'}")
 
 
-def _check_options(options: dict) -> None:
-    """Refuse a bad option value up front, even for a format that does not use it.
+def _check_options(fmt: str, options: dict) -> None:
+    """Refuse a bad option value, then an option that ``fmt`` does not read, before anything is opened.
 
     Readers ignore the options of other formats, so ``--layout bogus`` on MSR data (or a typo in
-    any dry run) would otherwise pass unnoticed; the check costs nothing.
+    any dry run) would otherwise pass unnoticed, and a valid ``--layout kinect20`` there would pass
+    for applied; ``options`` holds only the options given, so a default never counts as given.
     """
     from crossglg.data.readers.utkinect import check_label_file
     from crossglg.vocab.layouts import get_layout
 
     if options.get("dataset") not in (None, *DATASETS):
         raise UserError(f"--dataset must be one of {', '.join(DATASETS)}, got {options['dataset']!r}")
-    check_label_file(options["label_file"])
+    if "label_file" in options:
+        check_label_file(options["label_file"])
     if "layout" in options:
         get_layout(options["layout"])  # a UserError naming the known layouts
-    for key, flag in (("class_file", "--classes"), ("names_file", "--names")):
+    for key in ("class_file", "names_file"):
         if key in options and not options[key].is_file():
-            raise UserError(f"{options[key]}: {flag} must name a file (not found, or a folder)")
+            raise UserError(f"{options[key]}: {OPTION_FLAGS[key]} must name a file (not found, or a folder)")
+    reader(fmt)  # an unknown --format is refused as such, not as a format that reads no option
+    if fmt not in FORMAT_OPTIONS:
+        return  # a plug-in format: which options it reads is its own business
+    unused = [
+        f"{OPTION_FLAGS[key]} is not used by --format {fmt} "
+        f"(only by: {', '.join(f for f, keys in FORMAT_OPTIONS.items() if key in keys)})"
+        for key in options
+        if key not in FORMAT_OPTIONS[fmt]
+    ]
+    if unused:
+        raise UserError("; ".join(unused))
 
 
 def _dry_run(source: Path, fmt: str, options: dict, as_json: bool) -> None:

@@ -160,3 +160,110 @@ def test_dry_run_writes_nothing(ntu_folder, tmp_path, data_cli):
     assert (summary["units"], summary["dataset"], summary["expected_count"]) == (6, "ntu60", 56_578)
     assert [n["kind"] for n in summary["notes"]] == ["official-missing"]
     assert not out.exists()
+
+
+# --- an option the chosen format does not read is refused, not silently dropped ----------------
+
+
+def _msr_source(root: Path) -> Path:
+    """Three valid MSR Action3D files (20 joints x 5 frames, 4 numbers a line)."""
+    root.mkdir()
+    rng = np.random.default_rng(1)
+    for a in range(1, 4):
+        np.savetxt(root / f"a{a:02d}_s01_e01_skeleton3D.txt", rng.normal(size=(5 * 20, 4)), fmt="%.4f")
+    return root
+
+
+def _names_file(tmp_path: Path) -> Path:
+    (tmp_path / "names.txt").write_text("S001C001P001R001A001\n")
+    return tmp_path / "names.txt"
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["write", "dry-run"])
+@pytest.mark.parametrize(
+    ("flag", "value", "readers"),
+    [
+        ("--layout", "kinect20", "generic"),
+        ("--dataset", "ntu60", "ntu-skeleton, pyskl-pkl"),
+        ("--label-file", "modified", "utkinect"),  # the reader's default, but given: refused too
+        ("--names", _names_file, "ctrgcn-npz"),
+    ],
+)
+def test_an_option_the_format_does_not_read_is_refused(tmp_path, flag, value, readers, dry_run):
+    """``--layout kinect20`` on MSR data once exited 0 as if it took effect; now one line, nothing written."""
+    src = _msr_source(tmp_path / "msr")
+    value = value(tmp_path) if callable(value) else value
+    out = tmp_path / "out"
+    args = ["--dry-run"] if dry_run else []
+    proc = run_script(
+        "crossglg", "data", "prepare", src, "--format", "msr-action3d", "--out", out, flag, value, *args
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {flag} is not used by --format msr-action3d (only by: {readers})"
+    ]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert not out.exists()
+
+
+def test_every_unused_option_is_named_in_one_line(tmp_path):
+    src = _msr_source(tmp_path / "msr")
+    proc = run_script("crossglg", "data", "prepare", src, "--format", "msr-action3d", "--out", tmp_path / "o",
+                      "--layout", "ntu25", "--dataset", "ntu120")  # fmt: skip
+    assert proc.returncode == 2 and not (tmp_path / "o").exists()
+    assert proc.stderr.strip().splitlines() == [
+        "error: --dataset is not used by --format msr-action3d (only by: ntu-skeleton, pyskl-pkl); "
+        "--layout is not used by --format msr-action3d (only by: generic)"
+    ]
+
+
+def test_a_default_is_not_an_option_given(tmp_path):
+    """--label-file's default (modified) is the UTKinect reader's own: MSR data without flags is not refused."""
+    src = _msr_source(tmp_path / "msr")
+    proc = run_script("crossglg", "data", "prepare", src, "--format", "msr-action3d", "--out", tmp_path / "o",
+                      "--dry-run")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("would parse 3 files/units as msr-action3d")
+
+
+def test_an_option_the_format_reads_is_accepted(tmp_path):
+    """The same flags reach the formats that read them: --layout on generic data, --label-file on UTKinect."""
+    x = np.random.default_rng(0).normal(size=(4, 6, 20, 3)).astype(np.float32)
+    np.savez(tmp_path / "mine.npz", x=x, labels=np.arange(4) % 2, names=np.array([f"s{i}" for i in range(4)]),
+             class_names=np.array(["a", "b"]))  # fmt: skip
+    out = tmp_path / "generic"
+    (tmp_path / "classes.txt").write_text("walk\nsit\n")
+    proc = run_script("crossglg", "data", "prepare", tmp_path / "mine.npz", "--format", "generic",
+                      "--out", out, "--layout", "kinect20", "--classes", tmp_path / "classes.txt")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = open_prepared(out)
+    assert (data.layout, data.class_names, len(data)) == ("kinect20", ["walk", "sit"], 4)
+
+    utk = tmp_path / "utk" / "joints"
+    utk.mkdir(parents=True)
+    rows = [[f, *np.random.default_rng(f).normal(size=60)] for f in range(10, 40)]
+    np.savetxt(utk / "joints_s01_e01.txt", rows, fmt="%.4f")
+    (utk / "actionLabel.txt").write_text("s01_e01\nwalk: 10 20\nsitDown: 21 30\n")  # only the original
+    base = ["crossglg", "data", "prepare", tmp_path / "utk", "--format", "utkinect", "--out", tmp_path / "u"]
+    proc = run_script(*base, "--label-file", "original", "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["units"] == 1
+    proc = run_script(*base, "--dry-run")  # the default (modified) is not "given": its own error, not ours
+    assert proc.returncode == 2 and "actionLabel_modified.txt: label file not found" in proc.stderr
+    assert "not used by" not in proc.stderr
+
+
+def test_format_options_table_matches_the_readers():
+    """One row per built-in format, naming exactly the options its ``scan`` takes; each has a flag."""
+    import inspect
+
+    from crossglg.data.cli import OPTION_FLAGS
+    from crossglg.data.readers import FORMAT_OPTIONS, READERS, reader
+
+    builtin = [n for n in READERS.names() if reader(n).__name__.startswith("crossglg.data.readers.")]
+    assert list(FORMAT_OPTIONS) == builtin
+    for fmt, keys in FORMAT_OPTIONS.items():
+        params = inspect.signature(reader(fmt).scan).parameters.values()
+        takes = {p.name for p in params if p.kind is p.KEYWORD_ONLY or p.default is not p.empty}
+        assert set(keys) == takes, fmt
+        assert set(keys) <= set(OPTION_FLAGS), fmt

@@ -18,7 +18,17 @@ from crossglg.data.readers.base import Problem, ReadError, Sample, Scan, UnitRes
 from crossglg.errors import UserError
 from crossglg.registry import Registry
 
-__all__ = ["READERS", "Problem", "Sample", "Scan", "UnitResult", "read_checked", "reader", "scan_source"]
+__all__ = [
+    "FORMAT_OPTIONS",
+    "READERS",
+    "Problem",
+    "Sample",
+    "Scan",
+    "UnitResult",
+    "read_checked",
+    "reader",
+    "scan_source",
+]
 
 
 def _check(obj: object) -> str | None:
@@ -36,6 +46,20 @@ READERS: Registry[Any] = Registry(
     ),
     check=_check,
 )
+
+# The ``scan`` options each built-in format reads (``crossglg data prepare`` refuses any other one
+# that is given: docs/DATA.md, "Commands"). A new format adds its row; tests/data/test_prepare.py
+# checks the rows against the readers' ``scan`` signatures. A plug-in format has no row and gets
+# every option that is given.
+FORMAT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "ntu-skeleton": ("class_file", "dataset"),
+    "ctrgcn-npz": ("class_file", "names_file"),
+    "pyskl-pkl": ("class_file", "dataset"),
+    "pku-mmd": ("class_file",),
+    "msr-action3d": ("class_file",),
+    "utkinect": ("class_file", "label_file"),
+    "generic": ("class_file", "layout"),
+}
 
 
 def reader(fmt: str) -> Any:
