@@ -74,6 +74,7 @@ from pathlib import Path
 import numpy as np
 
 from crossglg.outputs import write_whole
+from crossglg.train.compare import correct, paired_bootstrap
 from crossglg.train.oneshot import FUSION_WEIGHT
 
 REPO = Path(__file__).resolve().parent.parent
@@ -403,30 +404,6 @@ def curves(runs: list[Path]) -> list[dict]:
     return rows
 
 
-def correct(doc: dict, readout: str) -> np.ndarray:
-    """Per-query 0/1 of one read-out in one run, in the order of ``doc['eval']['queries']``."""
-    ev = doc["eval"]
-    return (np.asarray(ev["classifiers"][readout]["predictions"]) == np.asarray(ev["truth"])).astype(float)
-
-
-def paired_bootstrap(
-    diffs: list[np.ndarray], n_boot: int = 2000, seed: int = 0
-) -> tuple[float, float, float]:
-    """Mean paired difference and its 95 % percentile interval, resampling runs, then queries.
-
-    ``diffs`` holds one array per (split, seed) pair: condition minus reference, query by query.
-    Resampling both levels lets seed-to-seed spread and query sampling both widen the interval.
-    """
-    rng = np.random.default_rng(seed)
-    point = float(np.mean([d.mean() for d in diffs]))
-    means = np.empty(n_boot)
-    for b in range(n_boot):
-        runs = rng.integers(0, len(diffs), len(diffs))
-        means[b] = np.mean([diffs[r][rng.integers(0, len(diffs[r]), len(diffs[r]))].mean() for r in runs])
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return point, float(lo), float(hi)
-
-
 def mean_std(values: list[float]) -> str:
     """Percent, mean ± sample std; a single run has no spread to show."""
     v = 100 * np.asarray(values, dtype=float)
@@ -471,7 +448,7 @@ def summarise(results: list[dict], conditions: dict, against: str = "base") -> d
                 continue
             summary["paired"][cond] = {"pairs": [f"{s}-s{seed}" for s, seed in pairs]}
             for r in READOUTS:
-                diffs = [correct(runs[k], r) - correct(by[against][k], r) for k in pairs]
+                diffs = [correct(runs[k]["eval"], r) - correct(by[against][k]["eval"], r) for k in pairs]
                 point, lo, hi = paired_bootstrap(diffs)
                 wins = int(sum(d.mean() > 0 for d in diffs))
                 losses = int(sum(d.mean() < 0 for d in diffs))

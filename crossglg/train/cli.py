@@ -1,4 +1,4 @@
-"""``crossglg train | eval | export | predict``: the trainer's commands.
+"""``crossglg train | eval | export | predict | transfer | compare``: the trainer's commands.
 
 Heavy imports (torch, the model, the data layer) happen inside the commands so that
 ``crossglg --help`` stays fast.
@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 import typer
+from typer.core import TyperCommand
 
 from crossglg.cli_numbers import real
 from crossglg.cli_support import checked_device, out_option, printable
@@ -44,6 +45,7 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export)
     app.command("predict")(predict)
     app.command("transfer")(transfer)
+    app.command("compare", cls=_AgainstTakesPaths)(compare)
 
 
 def train(
@@ -337,6 +339,92 @@ def transfer(
     if not json_out:
         result.pop("mapping")
     _print(result, json_out, title="cross-dataset one-shot")
+
+
+def compare(
+    runs: list[Path] = typer.Argument(
+        ...,
+        metavar="RUN",
+        help="Condition A: training runs (RUN/eval/results.json), folders of `crossglg eval --out`, or "
+        "results.json files; paired in order with --against.",
+    ),
+    against: list[Path] = typer.Option(
+        ...,
+        "--against",
+        metavar="RUN...",
+        help="Condition B, the reference: as many runs as A, in the same order (the same seeds or class "
+        "splits); takes every path up to the next option, and may be repeated.",
+    ),
+    readout: list[str] = typer.Option(
+        [],
+        "--readout",
+        help="Read-out to compare (repeatable; default: every read-out all the files hold).",
+    ),
+    per_class: bool = typer.Option(
+        False, "--per-class", help="Also print each class's accuracy in A and B and their difference."
+    ),
+    boot: int = typer.Option(
+        2000, "--boot", min=100, max=100_000, help="Bootstrap resamples behind each 95 % interval."
+    ),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=2**63 - 1, help="Seed of the bootstrap: the same seed, the same interval."
+    ),
+    png: Path | None = typer.Option(
+        None,
+        "--png",
+        metavar="<path>",
+        help="Also draw a forest plot to this PNG file: each read-out's difference and interval, a line at 0.",
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print everything, per class included, as one JSON document."
+    ),
+) -> None:
+    """Paired difference A − B of two sets of runs (same seeds or class splits) per read-out: a 95 %
+    bootstrap interval over runs, then queries, and the runs up, level and down (docs/TRAINING.md,
+    'Comparing two sets of runs')."""
+    from crossglg.train.compare import compare_runs, forest, table
+
+    summary = compare_runs(runs, against, readout, n_boot=boot, seed=seed, png=png)
+    if json_out:
+        typer.echo(_json(summary))
+    else:
+        typer.echo(table(summary, per_class))
+    if png is not None:  # after the numbers: a failed picture loses none
+        forest(summary, png)
+        if not json_out:
+            typer.echo(f"picture: {printable(png)}")
+
+
+def spread_option(args: list[str], option: str) -> list[str]:
+    """``OPT A B C`` as ``OPT A OPT B OPT C``: the words after ``option`` up to the next option.
+
+    Click gives an option one value per use, so ``compare X1 X2 --against Y1 Y2`` would hand Y2 to
+    the A list; spelled out, the B list keeps its order and its length. ``OPT=A`` stays one value;
+    after ``--`` nothing is changed.
+    """
+    out: list[str] = []
+    taking = False
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return [*out, *args[i:]]
+        if arg == option:
+            taking = True
+            if i + 1 == len(args) or args[i + 1].startswith("-"):
+                out.append(arg)  # no path follows: click says the option needs a value
+            continue
+        if taking and not arg.startswith("-"):
+            out += [option, arg]
+            continue
+        taking = False
+        out.append(arg)
+    return out
+
+
+class _AgainstTakesPaths(TyperCommand):
+    """`crossglg compare`, whose ``--against`` takes several paths in a row (:func:`spread_option`)."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, spread_option(list(args), "--against"))
 
 
 def _check_weight(weight: float) -> None:
