@@ -159,7 +159,7 @@ def evaluate_checkpoint(
     extra = {"checkpoint": str(m.path), "epoch": m.epoch, "protocol": s.cfg.protocol, "shots": shots,
              "text": not s.cfg.no_text, "encoder": s.cfg.encoder, "fusion_weight": fusion_weight,
              "tta": list(views), "dtw_weights": _source(weights)}  # fmt: skip
-    with _writing(out_dir):
+    with evaluation_folder(out_dir):
         summary = _write(m, m.readouts, m.classifiers, out_dir, extra)
         if m.has_jid:
             amp_ctx = autocast_factory(s.device, amp_dtype(s.cfg, s.device))
@@ -201,19 +201,20 @@ def evaluate_ensemble(
     extra = {"checkpoints": [str(m.path) for m in members], "epochs": [m.epoch for m in members],
              "protocol": first.cfg.protocol, "shots": shots, "encoder": first.cfg.encoder,
              "fusion_weight": fusion_weight, "tta": list(views), "dtw_weights": _source(weights)}  # fmt: skip
-    with _writing(out_dir):
+    with evaluation_folder(out_dir):
         summary = _write(members[0], Ensemble([m.readouts for m in members]), classifiers, out_dir, extra)
     summary["models"] = len(members)
     return summary
 
 
 @contextlib.contextmanager
-def _writing(out_dir: Path) -> Iterator[None]:
+def evaluation_folder(out_dir: Path, command: str = "eval") -> Iterator[None]:
     """The evaluation folder, made once the checkpoints are read, and held for the writing: two
     evaluations into one folder used to leave one's results.json beside the other's confusion
-    PNGs; now the second is refused in one line (docs/TRAINING.md, "Evaluation")."""
+    PNGs; now the second is refused in one line (docs/TRAINING.md, "Evaluation"). ``command``
+    names the holder in that line (``eval``, ``transfer``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    with run_lock(out_dir, "eval"):
+    with run_lock(out_dir, command):
         yield
 
 

@@ -325,6 +325,10 @@ def transfer(
     classifier: list[str] = CLASSIFIER_OPTION,
     fusion_weight: float = FUSION_OPTION,
     dtw_weights: Path | None = DTW_WEIGHTS_OPTION,
+    out: Path = out_option(
+        "Also write results.json (every query's prediction) and the confusion PNGs here, as `crossglg "
+        "eval --out` does, for `crossglg compare`."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the accuracies as JSON."),
 ) -> None:
     """One-shot accuracy of an exported model (or an ensemble of them) on another dataset, its joints
@@ -334,8 +338,10 @@ def transfer(
     classifiers = resolve_classifiers(classifier)
     _check_weight(fusion_weight)
     _check_dtw_weights(dtw_weights, classifiers)
+    if out is not None:
+        writable_folder(out, "results")
     result = transfer_eval(export_dir, data, protocol, seed=seed, classifiers=classifiers,
-                           fusion_weight=fusion_weight, dtw_weights=dtw_weights)  # fmt: skip
+                           fusion_weight=fusion_weight, dtw_weights=dtw_weights, out=out)  # fmt: skip
     if not json_out:
         result.pop("mapping")
     _print(result, json_out, title="cross-dataset one-shot")
@@ -345,8 +351,8 @@ def compare(
     runs: list[Path] = typer.Argument(
         ...,
         metavar="RUN",
-        help="Condition A: training runs (RUN/eval/results.json), folders of `crossglg eval --out`, or "
-        "results.json files; paired in order with --against.",
+        help="Condition A: training runs (RUN/eval/results.json), folders of `crossglg eval --out` or "
+        "`crossglg transfer --out`, or results.json files; paired in order with --against.",
     ),
     against: list[Path] = typer.Option(
         ...,

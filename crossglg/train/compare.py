@@ -6,7 +6,7 @@ alone. One run swings by about ten points from seed to seed (docs/TRAINING.md, "
 so two means side by side say little; the paired difference, with an interval that lets both the
 runs and the queries vary, says how sure the gain is, and the count of pairs up, level and down says
 whether it holds run by run. Every figure comes from the per-query predictions that results.json
-keeps (``crossglg train`` and ``crossglg eval`` write it), never from the rounded accuracies.
+keeps (``crossglg train``, ``crossglg eval`` and ``crossglg transfer --out`` write it), never from the rounded accuracies.
 
 bench/oneshot_eval.py computes the same numbers for its MSR conditions with :func:`paired_bootstrap`
 and :func:`correct` from here, so a user's comparison and the bench's are one computation.
@@ -32,7 +32,7 @@ RESULTS_NAME = "results.json"
 FIELDS = ("queries", "truth", "classifiers")
 #: the interval's coverage, percent
 CONFIDENCE = 95
-WHAT = "a run of `crossglg train`, a folder of `crossglg eval --out`, or their results.json"
+WHAT = "a run of `crossglg train`, a folder of `crossglg eval --out` or `crossglg transfer --out`, or their results.json"
 
 
 def correct(doc: dict, readout: str) -> np.ndarray:
@@ -111,7 +111,7 @@ class Results:
         if missing:
             raise UserError(
                 f"{file}: no {', '.join(missing)} field; a paired comparison needs every query's true class "
-                f"and prediction (`crossglg transfer --json` holds neither); name {WHAT}"
+                f"and prediction (`crossglg transfer --json` holds neither; `crossglg transfer --out DIR` writes them); name {WHAT}"
             )
         truth, queries = doc["truth"], doc["queries"]
         if not isinstance(truth, list) or not truth or not all(_is_int(t) for t in truth):

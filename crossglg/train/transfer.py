@@ -27,6 +27,7 @@ def transfer_eval(
     classifiers: tuple[str, ...] = CLASSIFIERS,
     fusion_weight: float = FUSION_WEIGHT,
     dtw_weights: Path | None = None,
+    out: Path | None = None,
 ) -> dict:
     """One-shot accuracy of the exports in ``export_dirs`` (one model, or their ensemble) on
     ``data_dir`` under ``protocol``, per read-out.
@@ -34,6 +35,9 @@ def transfer_eval(
     A read-out the exports cannot serve (dc without statistics, cl2n from a format-1 export)
     is left out of the result rather than failing the others. ``dtw_weights``: coordinate weights
     of the joint read-outs, re-indexed to the new dataset's layout like the model's joints.
+    ``out``: a folder that also gets results.json (every query's name, true class and predictions)
+    and the confusion PNGs, as ``crossglg eval --out`` writes them, for ``crossglg compare``; it is
+    made only once every input is read and every score computed.
     """
     from crossglg.baselines.dtw_weights import dtw_inputs, readout_weights
     from crossglg.data.prepared import open_prepared
@@ -87,11 +91,45 @@ def transfer_eval(
         "dtw_weights": None if dtw_weights is None else str(dtw_weights),
         "mapping": to_model.tolist(),
     }
+    predictions: dict[str, np.ndarray] = {}
     for name in classifiers:
         try:
-            result[name] = float((readouts.predict(name) == truth).mean())
+            predictions[name] = readouts.predict(name)
         except UserError:
             if len(classifiers) == 1:
                 raise
             result.setdefault("unavailable", []).append(name)
+            continue
+        result[name] = float((predictions[name] == truth).mean())
+    if out is not None:
+        extra = {key: value for key, value in result.items() if key not in ("queries", *predictions)}
+        extra.update({"exports": [str(d) for d in export_dirs], "data": str(data_dir), "shots": 1, "seed": seed,
+                      "encoder": models[0].meta["encoder"],
+                      "text_trained": [bool(m.meta.get("text_trained", False)) for m in models]})  # fmt: skip
+        _write(out, data, split, labels, predictions, extra)
     return result
+
+
+def _write(
+    out: Path, data, split, labels: np.ndarray, predictions: dict[str, np.ndarray], extra: dict
+) -> None:
+    """results.json and the confusion PNGs, by ``crossglg eval``'s writer and in its class ids
+    (1-based, as the prepared data's class ``i`` is id ``i + 1``), under the folder's lock."""
+    from crossglg.train.checkpoint_eval import JOINT_PICTURE, evaluation_folder
+    from crossglg.train.data import OneShotSplit
+    from crossglg.train.evaluate import write_results
+    from crossglg.train.oneshot import report
+
+    ids = labels + 1
+    support, query = np.asarray(split.exemplar, np.int64), np.asarray(split.query, np.int64)
+    one_shot = OneShotSplit(sorted({int(c) for c in ids[support]}), support, ids[support], query, ids[query])
+    results = {
+        name: report(one_shot.query_labels, pred + 1, one_shot.class_ids)
+        for name, pred in predictions.items()
+    }
+    class_names = {i + 1: n for i, n in enumerate(data.class_names)}
+    names = [data.names[int(i)] for i in query]
+    with evaluation_folder(out, "transfer"):
+        write_results(results, one_shot, class_names, out, extra, names)
+        # an earlier evaluation's joint picture in this folder would pass for this transfer's
+        (out / JOINT_PICTURE).unlink(missing_ok=True)

@@ -105,8 +105,9 @@ def test_a_model_size_no_machine_can_allocate_is_refused_when_parsed(tmp_path, o
         ["data", "prepare", "no-such-source", "--format", "generic"],
         ["data", "synth"],
         ["demo"],
+        ["transfer", "no-such-export", "--data", "no-such-data", "--protocol", "utkinect-all10"],
     ],
-    ids=["train", "eval", "export", "prepare", "synth", "demo"],
+    ids=["train", "eval", "export", "prepare", "synth", "demo", "transfer"],
 )
 def test_an_empty_out_is_refused_not_the_current_folder(tmp_path, command):
     """``Path("")`` is ``.``: the command used to write its files wherever it was started."""

@@ -85,7 +85,12 @@ def test_the_documented_commands_run(real_data, run_cli, tmp_path):
     assert (
         ran.count("crossglg train") == 4 and ran.count("crossglg predict") == 2 and "crossglg export" in ran
     )
-    assert ran.count("crossglg transfer") == 2
+    assert ran.count("crossglg transfer") == 4 and ran.count("crossglg compare") >= 3
+    # `transfer --out` writes what `compare` pairs: one query list for both exports
+    on_utk = [
+        json.loads((work / "runs" / r / "utk" / "results.json").read_text()) for r in ("msr", "msr-base")
+    ]
+    assert [len(d["queries"]) for d in on_utk] == [189, 189] and on_utk[0]["queries"] == on_utk[1]["queries"]
     assert (work / "runs" / "msr" / "export" / "model.ts").is_file()
     assert (work / "runs" / "msr" / "eval-picked" / "joint_importance.png").is_file()
     ensemble = json.loads((work / "runs" / "msr-ensemble" / "results.json").read_text())

@@ -123,3 +123,81 @@ def test_an_ensemble_of_exports_of_two_layouts_is_refused_in_one_line(
     assert str(err.value) == (
         f"{exports[1]}: layout msr20, but {exports[0]} has ntu25; an ensemble needs one layout"
     )
+
+
+def test_transfer_out_writes_eval_results_that_compare_reads(small, run_cli, train_args, real_data, tmp_path):
+    """`--out DIR`: results.json in `crossglg eval --out`'s shape (1-based class ids, every query's
+    prediction), the printed accuracies unchanged, and `crossglg compare` takes the folder."""
+    from crossglg.data.prepared import open_prepared
+    from crossglg.errors import UserError
+
+    run = tmp_path / "run"
+    run_cli(train_args(run, "--epochs", "1", "--set", "dc_samples=20"))
+    export = Path(json.loads(run_cli(["export", str(run), "--json"]))["export"])
+    utk = tmp_path / "utk"
+    run_cli(
+        ["data", "prepare", str(real_data("utkinect_action3d")), "--format", "utkinect", "--out", str(utk)]
+    )
+    on_utk = [str(export), "--data", str(utk), "--protocol", "utkinect-all10"]
+    printed = json.loads(run_cli(["transfer", *on_utk, "--json"]))
+
+    out = tmp_path / "utk-all"
+    assert json.loads(run_cli(["transfer", *on_utk, "--out", str(out), "--json"])) == printed
+    doc = json.loads((out / "results.json").read_text())
+    assert (doc["protocol"], doc["data_layout"], doc["model_layout"]) == (
+        "utkinect-all10",
+        "kinect20",
+        "ntu25",
+    )
+    assert (doc["models"], doc["exports"], doc["data"], doc["shots"]) == (1, [str(export)], str(utk), 1)
+    assert doc["mapping"] == printed["mapping"] and doc["fusion_weight"] == printed["fusion_weight"]
+    assert doc["n_query"] == len(doc["queries"]) == len(doc["truth"]) == printed["queries"] == 189
+    assert doc["n_support"] == 10 and all(isinstance(q, str) and q for q in doc["queries"])
+    assert len(set(doc["queries"])) == 189
+    # eval's convention: class ids 1..10, the prepared data's class i as id i + 1, named in `classes`
+    assert sorted(set(doc["truth"])) == list(range(1, 11)) and sorted(doc["classes"], key=int) == [
+        str(c) for c in range(1, 11)
+    ]
+    assert [doc["classes"][str(c)] for c in range(1, 11)] == open_prepared(utk).class_names
+    assert list(doc["classifiers"]) == list(READOUTS)
+    truth = np.asarray(doc["truth"])
+    for name in READOUTS:
+        entry = doc["classifiers"][name]
+        assert entry["accuracy"] == printed[name]
+        assert len(entry["predictions"]) == len(doc["queries"])
+        assert np.mean(np.asarray(entry["predictions"]) == truth) == entry["accuracy"]
+        assert sorted(entry["per_class"], key=int) == [str(c) for c in range(1, 11)]
+        assert np.asarray(entry["confusion"]).sum() == 189 and entry["classes"] == list(range(1, 11))
+        assert (out / f"confusion_{name}.png").is_file()
+
+    # the same folder against itself: a difference of 0 on every read-out
+    same = json.loads(run_cli(["compare", str(out), "--against", str(out), "--json"]))
+    assert list(same["readouts"]) == list(READOUTS)
+    for name, r in same["readouts"].items():
+        assert (r["difference"], r["interval"], r["level"]) == (0.0, [0.0, 0.0], 1)
+        assert r["a"] == pytest.approx(100 * printed[name])
+
+    # two transfers of the same queries, fused weighted otherwise: compare pairs them query by query
+    learned = tmp_path / "utk-learned"
+    other = json.loads(run_cli(["transfer", *on_utk, "--classifier", "fused", "--classifier", "cosine",
+                                "--fusion-weight", "1.0", "--out", str(learned), "--json"]))  # fmt: skip
+    pair = json.loads(run_cli(["compare", str(learned), "--against", str(out), "--json"]))
+    assert list(pair["readouts"]) == ["fused", "cosine"]
+    fused = pair["readouts"]["fused"]
+    assert (fused["a"], fused["b"]) == (
+        pytest.approx(100 * other["fused"]),
+        pytest.approx(100 * printed["fused"]),
+    )
+    assert fused["difference"] == pytest.approx(100 * (other["fused"] - printed["fused"]))
+    assert pair["readouts"]["cosine"]["difference"] == 0.0
+    assert list(json.loads((learned / "results.json").read_text())["classifiers"]) == ["fused", "cosine"]
+
+    # the folder is made only once the inputs are read: a protocol of another dataset leaves none
+    missing = tmp_path / "never"
+    with pytest.raises(UserError):
+        run_cli(
+            ["transfer", str(export), "--data", str(utk), "--protocol", "msr-action3d", "--out", str(missing)]
+        )
+    assert not missing.exists()
+    empty = CliRunner().invoke(app, ["transfer", *on_utk, "--out", ""])
+    assert empty.exit_code == 2 and "empty" in empty.output
