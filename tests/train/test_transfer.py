@@ -17,9 +17,8 @@ pytestmark = pytest.mark.slow
 READOUTS = ("cosine", "dc", "cl2n", "fdtw", "jfdtw", "dtw", "ndtw", "fused")
 
 
-def test_transfer_maps_kinect_v1_joints_into_the_models_layout(
-    small, run_cli, train_args, real_data, tmp_path
-) -> None:
+def _export_and_utkinect(run_cli, train_args, real_data, tmp_path: Path) -> tuple[Path, Path]:
+    """An export of a one-epoch run on the small NTU-layout data, and UTKinect prepared (real files)."""
     run = tmp_path / "run"
     run_cli(train_args(run, "--epochs", "1", "--set", "dc_samples=20"))
     export = Path(json.loads(run_cli(["export", str(run), "--json"]))["export"])
@@ -27,6 +26,13 @@ def test_transfer_maps_kinect_v1_joints_into_the_models_layout(
     run_cli(
         ["data", "prepare", str(real_data("utkinect_action3d")), "--format", "utkinect", "--out", str(utk)]
     )
+    return export, utk
+
+
+def test_transfer_maps_kinect_v1_joints_into_the_models_layout(
+    small, run_cli, train_args, real_data, tmp_path
+) -> None:
+    export, utk = _export_and_utkinect(run_cli, train_args, real_data, tmp_path)
 
     doc = json.loads(
         run_cli(["transfer", str(export), "--data", str(utk), "--protocol", "utkinect-all10", "--json"])
@@ -131,13 +137,7 @@ def test_transfer_out_writes_eval_results_that_compare_reads(small, run_cli, tra
     from crossglg.data.prepared import open_prepared
     from crossglg.errors import UserError
 
-    run = tmp_path / "run"
-    run_cli(train_args(run, "--epochs", "1", "--set", "dc_samples=20"))
-    export = Path(json.loads(run_cli(["export", str(run), "--json"]))["export"])
-    utk = tmp_path / "utk"
-    run_cli(
-        ["data", "prepare", str(real_data("utkinect_action3d")), "--format", "utkinect", "--out", str(utk)]
-    )
+    export, utk = _export_and_utkinect(run_cli, train_args, real_data, tmp_path)
     on_utk = [str(export), "--data", str(utk), "--protocol", "utkinect-all10"]
     printed = json.loads(run_cli(["transfer", *on_utk, "--json"]))
 
