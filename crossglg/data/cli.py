@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from crossglg.cli_support import OUT_PARSING
-from crossglg.data.readers import FORMAT_OPTIONS, READERS, reader
+from crossglg.data.readers import READERS, options_read
 from crossglg.errors import UserError
 
 data_app = typer.Typer(
@@ -19,7 +19,7 @@ data_app = typer.Typer(
 
 FORMAT_HELP = f"Source format: {', '.join(READERS.names())}."
 DATASETS = ("ntu60", "ntu120", "synthetic")  # what --dataset may name (docs/DATA.md, "Commands")
-# the flag of each reader option (the keys of FORMAT_OPTIONS' rows), for messages
+# the flag of each reader option (the parameters of the readers' scan: readers.options_read), for messages
 OPTION_FLAGS = {
     "class_file": "--classes",
     "names_file": "--names",
@@ -142,14 +142,14 @@ def _check_options(fmt: str, options: dict) -> None:
     for key in ("class_file", "names_file"):
         if key in options and not options[key].is_file():
             raise UserError(f"{options[key]}: {OPTION_FLAGS[key]} must name a file (not found, or a folder)")
-    reader(fmt)  # an unknown --format is refused as such, not as a format that reads no option
-    if fmt not in FORMAT_OPTIONS:
+    read = options_read(fmt)  # an unknown --format is refused as such, not as a format that reads no option
+    if read is None:
         return  # a plug-in format: which options it reads is its own business
     unused = [
         f"{OPTION_FLAGS[key]} is not used by --format {fmt} "
-        f"(only by: {', '.join(f for f, keys in FORMAT_OPTIONS.items() if key in keys)})"
+        f"(only by: {', '.join(f for f in READERS.names() if key in (options_read(f) or ()))})"
         for key in options
-        if key not in FORMAT_OPTIONS[fmt]
+        if key not in read
     ]
     if unused:
         raise UserError("; ".join(unused))

@@ -10,6 +10,7 @@ through the ``crossglg.readers`` entry-point group (docs/PLUGINS.md).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,12 @@ from crossglg.errors import UserError
 from crossglg.registry import Registry
 
 __all__ = [
-    "FORMAT_OPTIONS",
     "READERS",
     "Problem",
     "Sample",
     "Scan",
     "UnitResult",
+    "options_read",
     "read_checked",
     "reader",
     "scan_source",
@@ -47,24 +48,22 @@ READERS: Registry[Any] = Registry(
     check=_check,
 )
 
-# The ``scan`` options each built-in format reads (``crossglg data prepare`` refuses any other one
-# that is given: docs/DATA.md, "Commands"). A new format adds its row; tests/data/test_prepare.py
-# checks the rows against the readers' ``scan`` signatures. A plug-in format has no row and gets
-# every option that is given.
-FORMAT_OPTIONS: dict[str, tuple[str, ...]] = {
-    "ntu-skeleton": ("class_file", "dataset"),
-    "ctrgcn-npz": ("class_file", "names_file"),
-    "pyskl-pkl": ("class_file", "dataset"),
-    "pku-mmd": ("class_file",),
-    "msr-action3d": ("class_file",),
-    "utkinect": ("class_file", "label_file"),
-    "generic": ("class_file", "layout"),
-}
-
 
 def reader(fmt: str) -> Any:
     """The reader module (or plug-in object) registered for ``fmt``."""
     return READERS.get(fmt)
+
+
+def options_read(fmt: str) -> tuple[str, ...] | None:
+    """The ``crossglg data prepare`` options that ``fmt``'s reader reads: the parameters its ``scan``
+    names after the source. Each built-in ``scan`` takes the other formats' options as ``**_``, so
+    its signature is the one record of what it reads (docs/DATA.md, "Commands"). None for a plug-in
+    format, which is handed every option given."""
+    module = reader(fmt)
+    if not getattr(module, "__name__", "").startswith(__name__ + "."):
+        return None
+    params = list(inspect.signature(module.scan).parameters.values())[1:]
+    return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
 def scan_source(source: Path, fmt: str, **options: object) -> Scan:
