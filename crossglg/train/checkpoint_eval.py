@@ -17,6 +17,7 @@ import numpy as np
 from crossglg.baselines.dtw_weights import LearnedWeights, readout_weights
 from crossglg.errors import UserError
 from crossglg.train import checkpoint as ckpt_io
+from crossglg.train.compare import RESULTS_NAME
 from crossglg.train.data import OneShotSplit
 from crossglg.train.distributed import Dist
 from crossglg.train.oneshot import (
@@ -249,7 +250,7 @@ def _write(
     write_results(results, m.split, s.data.class_names, out_dir, extra, query_names)
     # an earlier evaluation's joint picture would pass for this one's; a model with a JID draws its own
     (out_dir / JOINT_PICTURE).unlink(missing_ok=True)
-    summary: dict[str, Any] = {"results": str(out_dir / "results.json")}
+    summary: dict[str, Any] = {"results": str(out_dir / RESULTS_NAME)}
     summary.update({name: r.accuracy for name, r in results.items()})
     summary.update({"n_query": len(m.split.query), "shots": extra["shots"]})
     if extra["dtw_weights"]:  # the figures differ with and without it: say so beside them

@@ -27,6 +27,7 @@ from crossglg.cli_support import printable
 from crossglg.errors import UserError
 from crossglg.outputs import png_figure, writable_file
 
+#: the file `crossglg eval`, `train` and `transfer --out` write (crossglg/train/evaluate.py) and compare reads
 RESULTS_NAME = "results.json"
 #: what a results file must hold for a paired comparison
 FIELDS = ("queries", "truth", "classifiers")

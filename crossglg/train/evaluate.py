@@ -15,6 +15,7 @@ import numpy as np
 
 from crossglg.errors import UserError
 from crossglg.outputs import write_whole
+from crossglg.train.compare import RESULTS_NAME
 from crossglg.train.oneshot import (
     CLASSIFIERS,
     AuxStats,
@@ -141,7 +142,7 @@ def write_results(
             "classifiers": {name: r.to_json() for name, r in results.items()},
         }
     )
-    path = out_dir / "results.json"
+    path = out_dir / RESULTS_NAME
     write_whole(path, json.dumps(doc, indent=1), "results")
     labels = [f"{c} {class_names.get(c, '')}".strip() for c in split.class_ids]
     for name, r in results.items():
