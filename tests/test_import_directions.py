@@ -19,7 +19,7 @@ DOC = REPO / "docs" / "ARCHITECTURE.md"
 
 # modules any part of crossglg may import; they import only one another
 FOUNDATION = frozenset(
-    {"crossglg", "errors", "registry", "fieldcheck", "cli_numbers", "cli_support", "outputs"}
+    {"crossglg", "errors", "registry", "fieldcheck", "cli_numbers", "cli_support", "inputs", "outputs"}
 )
 # what each unit may import besides itself and the foundation; "*" = anything (the apps)
 ALLOWED: dict[str, frozenset[str]] = {

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from crossglg.errors import UserError
+from crossglg.inputs import read_input_text
 from crossglg.outputs import write_whole
 from crossglg.vocab.layouts import Layout, get_layout
 
@@ -137,7 +138,7 @@ class LearnedWeights:
     def load(cls, path: Path) -> LearnedWeights:
         """Read a file written by :meth:`save`; anything else is one line naming the file and field."""
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = json.loads(read_input_text(path, "weights file"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise UserError(f"{path}: not a weights file ({err})") from None
         if not isinstance(doc, dict) or doc.get("kind") != KIND:

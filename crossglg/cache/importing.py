@@ -22,6 +22,7 @@ from typing import Any
 from crossglg.cache.records import KINDS, ImportRecord
 from crossglg.cache.sanitize import valid_text
 from crossglg.errors import UserError
+from crossglg.inputs import read_input_text
 
 MAX_ID = 2**31 - 1  # class ids and sample indices: far beyond any class list, within SQLite's integers
 MAX_TEXT_CHARS = 100_000  # one description; a whole paper is ~50k characters
@@ -148,7 +149,7 @@ def read_import_jsonl(
     """
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_input_text(path, "file to import").splitlines()
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except UnicodeDecodeError as err:

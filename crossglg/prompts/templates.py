@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crossglg.errors import UserError
+from crossglg.inputs import read_input_text
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAMES = ("global", "local")
@@ -127,7 +128,7 @@ def load_template(name: str, path: str | Path | None = None) -> Template:
 def read_prompt_file(path: Path, what: str) -> str:
     """A user's prompt file as text; missing, unreadable or not UTF-8 is one line naming it."""
     try:
-        return path.read_text(encoding="utf-8")
+        return read_input_text(path, what)
     except FileNotFoundError:
         raise UserError(f"{path}: {what} not found") from None
     except UnicodeDecodeError as err:

@@ -15,6 +15,7 @@ import typer
 
 from crossglg.cli_numbers import real
 from crossglg.errors import UserError
+from crossglg.inputs import read_input_text
 from crossglg.textgen.cli_options import CacheOpt, JsonOpt, PricesOpt, new_app
 from crossglg.textgen.cli_options import emit_json as _emit
 
@@ -303,7 +304,7 @@ def import_output(
     from crossglg.textgen.runner import RunSettings
 
     try:
-        text = output.read_text(encoding="utf-8")
+        text = read_input_text(output, "run-batch output file")
     except FileNotFoundError:
         raise UserError(f"{output}: no such file") from None
     except (OSError, UnicodeDecodeError) as err:

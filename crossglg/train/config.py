@@ -17,6 +17,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from crossglg.errors import UserError
+from crossglg.inputs import read_input_text
 from crossglg.outputs import write_whole
 from crossglg.train.text_controls import TEXT_CONTROLS
 
@@ -295,7 +296,7 @@ def read_config_file(path: Path | str, _chain: tuple[Path, ...] = ()) -> dict[st
     """
     where = Path(path) if _chain else _builtin(path)
     try:
-        table = tomllib.loads(where.read_text())
+        table = tomllib.loads(read_input_text(where, "config file"))
     except FileNotFoundError:
         raise UserError(
             f"config file {where} not found (shipped configs: {', '.join(shipped_configs())})"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crossglg.errors import UserError
+from crossglg.inputs import read_input_text
 from crossglg.registry import Registry
 
 if sys.version_info >= (3, 11):
@@ -166,7 +167,7 @@ def _pattern(pattern: str, where: str) -> str:
 
 def read_protocol_file(path: Path) -> Protocol:
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        raw = tomllib.loads(read_input_text(path, "protocol file"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: not a readable protocol TOML file ({err})") from None
     return protocol_from_dict(raw, str(path))
