@@ -2,6 +2,10 @@
 
 FLOPs are torch's own count (``FlopCounterMode``: 2 per multiply-add, convolutions, matmuls
 and einsums; element-wise work and normalisation are not counted) for one sample in eval mode.
+They are counted on torch's ``meta`` device, which knows every shape and computes nothing: a
+count at ``--frames 100000`` takes a second where a real forward pass took an hour and tens of
+GiB, and the L2G attention is counted (on the CPU, eval mode's fused attention kernel hid it
+from the counter: 6.4 MFLOPs of the NTU-25 train forward, docs/MODELS.md).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from torch import nn
 
 from crossglg.models.config import ModelConfig
 from crossglg.models.model import build_model
+
+COUNT_ON = torch.device("meta")  # shapes only: see the module docstring
 
 
 @dataclass
@@ -71,11 +77,11 @@ def model_info(
     data["encoder"]["num_person"] = persons
     base_cfg = ModelConfig.from_dict({**data, "use_text": False})
     full_cfg = ModelConfig.from_dict({**data, "use_text": True, "use_jid": True, "use_l2g": True})
-    base = build_model(encoder, layout, num_classes, base_cfg).eval()
-    full = build_model(encoder, layout, num_classes, full_cfg).eval()
+    base = build_model(encoder, layout, num_classes, base_cfg).eval().to(COUNT_ON)
+    full = build_model(encoder, layout, num_classes, full_cfg).eval().to(COUNT_ON)
     lay = full.encoder.layout
-    x = torch.randn(1, full_cfg.encoder.in_channels, frames, lay.num_joints, persons)
-    text = torch.randn(1, len(full.part_names), full_cfg.l2g.text_dim)
+    x = torch.empty(1, full_cfg.encoder.in_channels, frames, lay.num_joints, persons, device=COUNT_ON)
+    text = torch.empty(1, len(full.part_names), full_cfg.l2g.text_dim, device=COUNT_ON)
     jid = full.skeleton.jid
     assert jid is not None
     return ModelInfo(

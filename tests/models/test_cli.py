@@ -115,3 +115,34 @@ def test_model_info_help_lists_every_option():
         "--json",
     ):
         assert option in result.stdout
+
+
+def test_model_info_counts_what_a_real_forward_computes():
+    """The shape-only count equals a real forward pass in training mode (where no fused attention
+    kernel hides the L2G attention from the counter), and the inference count an eval-mode pass."""
+    import torch
+
+    from crossglg.models.config import ModelConfig
+    from crossglg.models.model import build_model
+    from crossglg.models.report import count_flops, model_info
+
+    info = model_info("stgcn", "ntu25", 10, frames=8, persons=2)
+    data = ModelConfig().to_dict()
+    data["encoder"]["num_person"] = 2
+    full = build_model(
+        "stgcn", "ntu25", 10, ModelConfig.from_dict({**data, "use_jid": True, "use_l2g": True})
+    )
+    x = torch.randn(1, 3, 8, 25, 2)
+    text = torch.randn(1, len(full.part_names), 384)
+    assert info.crossglg_train_flops == count_flops(full.train(), x, text)
+    assert info.crossglg_inference_flops == count_flops(full.eval().embed, x)
+
+
+def test_model_info_counts_the_largest_frame_count_and_scales():
+    """--frames 100000 used to run a real forward pass (an hour, tens of GiB); the count is linear
+    in frames apart from the classifier and text heads."""
+    small = runner.invoke(app, ["model-info", "-e", "stgcn", "--frames", "1000", "--json"])
+    large = runner.invoke(app, ["model-info", "-e", "stgcn", "--frames", "100000", "--json"])
+    assert small.exit_code == large.exit_code == 0, small.output + large.output
+    (a,), (b,) = json.loads(small.stdout), json.loads(large.stdout)
+    assert b["base_inference_flops"] / a["base_inference_flops"] == pytest.approx(100, rel=1e-3)
