@@ -126,7 +126,7 @@ def evaluate(
 
 def summary(rows: list[dict], key: str) -> dict:
     """Mean accuracy per block over runs, and each block's paired difference from the last block."""
-    from bench.oneshot_eval import paired_bootstrap
+    from crossglg.train.compare import paired_bootstrap
 
     blocks = sorted(int(b) for b in rows[0][key])
     last = str(blocks[-1])

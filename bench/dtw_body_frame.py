@@ -45,8 +45,8 @@ def name(setting: tuple[bool, bool, bool]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bench.oneshot_eval import paired_bootstrap
     from bench.text_at_test_time import TRANSFER, setup, split_tasks
+    from crossglg.train.compare import paired_bootstrap
 
     out, splits, split_seed = setup(__doc__.splitlines()[0], argv)
     tasks = {view: {s: split_tasks(out, s, split_seed, view) for s in splits} for view in (False, True)}

@@ -218,8 +218,9 @@ def hits(fold: dict, fmap=None) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from bench.oneshot_eval import paired_bootstrap, prepare_data, protocol_of
+    from bench.oneshot_eval import prepare_data, protocol_of
     from bench.real_data import data_root
+    from crossglg.train.compare import paired_bootstrap
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("runs/dtw-weights"), help="working folder")

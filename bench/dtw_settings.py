@@ -47,8 +47,8 @@ def hits(task, band: int | None, g: float) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bench.oneshot_eval import paired_bootstrap
     from bench.text_at_test_time import TRANSFER, setup, split_tasks
+    from crossglg.train.compare import paired_bootstrap
 
     out, splits, split_seed = setup(__doc__.splitlines()[0], argv)
     grid = list(itertools.product(BANDS, VELOCITY))  # in order of preference on ties

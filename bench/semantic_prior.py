@@ -185,8 +185,8 @@ def zero_shot(scored: Scored, tmap: TextMap, text: np.ndarray) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bench.oneshot_eval import paired_bootstrap
     from bench.text_at_test_time import TRANSFER, markdown, row, setup, split_tasks
+    from crossglg.train.compare import paired_bootstrap
 
     out, splits, split_seed = setup(__doc__.splitlines()[0], argv)
     packs = {"msr": text_vectors("msr-action3d"), "utk": text_vectors("utkinect")}

@@ -179,7 +179,7 @@ def split_tasks(
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bench.oneshot_eval import paired_bootstrap
+    from crossglg.train.compare import paired_bootstrap
 
     out, splits, split_seed = setup(__doc__.splitlines()[0], argv)
     doc: dict = {"forms": {}}
@@ -217,7 +217,7 @@ def auxiliary_protocol(out: Path, split: str, novel: Path | None) -> Path:
 
 
 def row(split: str, value: float, aux_acc: dict[str, float], res: dict[str, np.ndarray]) -> dict:
-    from bench.oneshot_eval import paired_bootstrap
+    from crossglg.train.compare import paired_bootstrap
 
     out = {"split": split, "value": value, "auxiliary": aux_acc, "queries": len(res["text"])}
     out.update({name: float(v.mean()) for name, v in res.items()})
