@@ -8,6 +8,7 @@ exception repr inside the report, or in exit 0 with an empty or silently mislabe
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -195,6 +196,30 @@ def test_a_folder_named_like_an_msr_file_is_reported_plainly(tmp_path):
     report = prepare(src, "msr-action3d", tmp_path / "out", workers=1)
     (problem,) = report["problems"]
     assert problem["message"] == "a folder, not a file"  # was "IsADirectoryError: [Errno 21] ..."
+
+
+def test_a_pipe_named_like_an_msr_file_is_skipped_not_waited_on(tmp_path):
+    """Reading a named pipe waits for a writer: ``data prepare`` hung until killed."""
+    src = _msr(tmp_path / "msr")
+    os.mkfifo(src / "a09_s01_e01_skeleton3D.txt")
+    proc = run_script(
+        "crossglg", "data", "prepare", src, "--format", "msr-action3d", "--out", tmp_path / "out", timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    (problem,) = json.loads((tmp_path / "out" / "report.json").read_text())["problems"]
+    assert problem["where"] == str(src / "a09_s01_e01_skeleton3D.txt") and problem["kind"] == "unreadable"
+    assert problem["message"] == "not a regular file (a device, pipe or socket)"
+    assert len(open_prepared(tmp_path / "out")) == 3
+
+
+def test_a_pipe_as_the_source_is_refused(tmp_path):
+    pipe = tmp_path / "data.pkl"
+    os.mkfifo(pipe)
+    proc = _prepare_cli(pipe, "--format", "pyskl-pkl", "--out", tmp_path / "out")
+    _refused(
+        proc, f"{pipe}: not a regular file (a device, pipe or socket); name the dataset's folder or file"
+    )
+    assert not (tmp_path / "out").exists() and pipe.is_fifo()
 
 
 def test_an_all_nan_sample_is_reported_as_nan_not_as_empty(tmp_path):

@@ -69,6 +69,8 @@ def options_read(fmt: str) -> tuple[str, ...] | None:
 def scan_source(source: Path, fmt: str, **options: object) -> Scan:
     if not source.exists():
         raise UserError(f"{source}: no such file or folder")
+    if _special_file(source) is not None:
+        raise UserError(f"{source}: {NOT_REGULAR}; name the dataset's folder or file")
     scan = reader(fmt).scan(source, **options)
     if not scan.units:  # an empty cache would only fail later, in train or split, far from the cause
         raise nothing_read(source, "no samples to read", scan.problems)
@@ -93,9 +95,26 @@ def nothing_read(source: Path, what: str, problems: list[Problem]) -> UserError:
     return UserError(f"{source}: {what}" + (f" ({shown}{more})" if shown else "") + "; nothing written")
 
 
+NOT_REGULAR = "not a regular file (a device, pipe or socket)"
+
+
+def _special_file(unit: object) -> str | None:
+    """The first file of ``unit`` (a path or a tuple holding paths) that exists but is neither a
+    regular file nor a folder (a folder already reads as "a folder, not a file")."""
+    for part in unit if isinstance(unit, tuple) else (unit,):
+        if isinstance(part, (str, Path)):
+            path = Path(part)
+            if path.exists() and not path.is_file() and not path.is_dir():
+                return str(path)
+    return None
+
+
 def read_checked(fmt: str, unit: object, num_joints: int, max_bodies: int, num_classes: int) -> UnitResult:
     """Read one unit and validate its samples; never raises for a bad file (worker entry point)."""
     module = reader(fmt)
+    special = _special_file(unit)
+    if special is not None:  # reading a pipe would wait for a writer, a device might never end
+        return UnitResult(problems=[Problem(special, "unreadable", NOT_REGULAR)])
     try:
         result = module.read_unit(unit)
     except ReadError as err:

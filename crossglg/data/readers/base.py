@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from crossglg.errors import UserError
+from crossglg.inputs import read_input_text
 
 UNKNOWN = -1  # subject or view that a format does not record
 
@@ -134,7 +135,7 @@ def read_source_text(path: Path) -> str:
     bytes that are not UTF-8 become one :class:`UserError` naming the file, never a traceback.
     """
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return read_input_text(path, "file the reader needs")
     except (OSError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: {plain_reason(err)}") from None
 
