@@ -20,49 +20,23 @@ from tests.helpers import run_script
 
 HANG = 120  # seconds: far more than any refusal takes; a pipe read would block for ever
 
-# (script, arguments, the ``what`` of the message); "{pipe}" is the named pipe
+# (script, arguments split at spaces, the ``what`` of the message); "{pipe}" is the named pipe
 COMMANDS = {
-    "train --config": (
-        "crossglg",
-        ["train", "--data", "d", "--protocol", "synthetic", "--config", "{pipe}", "--no-text", "--out", "o"],
-        "config file",
-    ),
-    "train --protocol": (
-        "crossglg",
-        ["train", "--data", "d", "--protocol", "{pipe}", "--no-text", "--out", "o"],
-        "protocol file",
-    ),
-    "baseline dtw --weights": (
-        "crossglg",
-        ["baseline", "dtw", "--data", "d", "--protocol", "synthetic", "--weights", "{pipe}"],
-        "weights file",
-    ),
-    "text import": (
-        "crossglg-text",
-        ["import", "{pipe}", "--label", "mine", "--cache", "c.db"],
-        "file to import",
-    ),
-    "text batch import": (
-        "crossglg-text",
-        ["batch", "import", "{pipe}", "--cache", "c.db"],
-        "run-batch output file",
-    ),
-    "prompts --template": (
-        "crossglg-text",
-        ["prompts", "-d", "msr-action3d", "--template", "global={pipe}"],
-        "prompt template",
-    ),
-    "prompts --examples": (
-        "crossglg-text",
-        ["prompts", "-d", "msr-action3d", "--examples", "{pipe}"],
-        "examples file",
-    ),
+    "train --config": ("crossglg", "train --data d --protocol synthetic --config {pipe} --no-text --out o", "config file"),
+    "train --protocol": ("crossglg", "train --data d --protocol {pipe} --no-text --out o", "protocol file"),
+    "baseline dtw --weights": ("crossglg", "baseline dtw --data d --protocol synthetic --weights {pipe}", "weights file"),
+    "text import": ("crossglg-text", "import {pipe} --label mine --cache c.db", "file to import"),
+    "text batch import": ("crossglg-text", "batch import {pipe} --cache c.db", "run-batch output file"),
+    "prompts --template": ("crossglg-text", "prompts -d msr-action3d --template global={pipe}", "prompt template"),
+    "prompts --examples": ("crossglg-text", "prompts -d msr-action3d --examples {pipe}", "examples file"),
     "prompts --dataset-description-file": (
-        "crossglg-text",
-        ["prompts", "-d", "msr-action3d", "--dataset-description-file", "{pipe}"],
-        "dataset description",
+        "crossglg-text", "prompts -d msr-action3d --dataset-description-file {pipe}", "dataset description",
     ),
-}
+}  # fmt: skip
+
+
+def _args(command: str, path: object) -> list[str]:
+    return COMMANDS[command][1].replace("{pipe}", str(path)).split()
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +59,11 @@ def _one_error(res: subprocess.CompletedProcess[str]) -> str:
 def test_a_pipe_is_refused_at_once_and_nothing_is_written(
     tmp_path: Path, prepared: Path, command: str
 ) -> None:
-    script, args, what = COMMANDS[command]
+    script, _, what = COMMANDS[command]
     (tmp_path / "d").symlink_to(prepared)
     pipe = tmp_path / "pipe.toml"
     os.mkfifo(pipe)
-    res = run_script(script, *(a.replace("{pipe}", pipe.name) for a in args), cwd=tmp_path, timeout=HANG)
+    res = run_script(script, *_args(command, pipe.name), cwd=tmp_path, timeout=HANG)
     assert _one_error(res) == f"{pipe.name}: the {what} is not a regular file (a device, pipe or socket)"
     assert pipe.is_fifo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "pipe.toml"]  # no c.db, no o/
@@ -97,8 +71,7 @@ def test_a_pipe_is_refused_at_once_and_nothing_is_written(
 
 def test_a_device_that_never_ends_is_refused(tmp_path: Path) -> None:
     """``/dev/zero`` would be read until memory runs out."""
-    args = [a.replace("{pipe}", "/dev/zero") for a in COMMANDS["train --config"][1]]
-    res = run_script("crossglg", *args, cwd=tmp_path, timeout=HANG)
+    res = run_script("crossglg", *_args("train --config", "/dev/zero"), cwd=tmp_path, timeout=HANG)
     assert _one_error(res) == "/dev/zero: the config file is not a regular file (a device, pipe or socket)"
 
 
@@ -107,8 +80,7 @@ def test_a_socket_is_refused(tmp_path: Path) -> None:
     with socket.socket(socket.AF_UNIX) as server:
         server.bind(str(path))
         server.listen()
-        args = [a.replace("{pipe}", str(path)) for a in COMMANDS["train --config"][1]]
-        res = run_script("crossglg", *args, cwd=tmp_path, timeout=HANG)
+        res = run_script("crossglg", *_args("train --config", path), cwd=tmp_path, timeout=HANG)
     assert _one_error(res) == f"{path}: the config file is not a regular file (a device, pipe or socket)"
 
 
