@@ -21,10 +21,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from crossglg.cache.records import ImportRecord
 
 REPO = Path(__file__).resolve().parent.parent
 ALPHAS = (1.0, 10.0, 100.0)  # ridge strength per fitting sample (descriptors are standardised)
@@ -35,12 +40,18 @@ SLOTS = ("global", "head", "hand", "arm", "hip", "leg", "foot")
 
 def text_vectors(pack_name: str) -> dict[int, np.ndarray]:
     """Class id → unit concatenation of the MiniLM unit vectors of its pack texts, in ``SLOTS`` order."""
-    from crossglg.embeddings.encoders import load_encoder
-    from crossglg.embeddings.spec import EmbedSettings, resolve_embedder
     from crossglg.textgen.packs import get_pack, pack_records
 
+    return slot_vectors(pack_records(get_pack(pack_name)))
+
+
+def slot_vectors(records: Iterable[ImportRecord]) -> dict[int, np.ndarray]:
+    """:func:`text_vectors` of any import records (a pack's, or an import file's) with every slot."""
+    from crossglg.embeddings.encoders import load_encoder
+    from crossglg.embeddings.spec import EmbedSettings, resolve_embedder
+
     texts: dict[int, dict[str, str]] = {}
-    for r in pack_records(get_pack(pack_name)):
+    for r in records:
         texts.setdefault(r.class_id, {})[r.slot or r.kind] = r.text
     ids = sorted(texts)
     flat = [texts[c][s] for c in ids for s in SLOTS]

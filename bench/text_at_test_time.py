@@ -23,10 +23,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from crossglg.cache.records import ImportRecord
+    from crossglg.vocab.layouts import Layout
 
 REPO = Path(__file__).resolve().parent.parent
 GRIDS = {"weighted": (0.0, 0.25, 0.5, 0.75, 1.0), "prior": (0.0, 0.1, 0.2, 0.3)}
@@ -47,17 +53,23 @@ class Task:
 
 def class_k(pack_name: str, layout) -> dict[int, np.ndarray]:
     """Class id → k_gt of the pack's global description (the trainer's own rule)."""
-    from crossglg.embeddings.joint_importance import k_gt_for
     from crossglg.textgen.packs import get_pack, pack_records
 
-    return {
-        r.class_id: k_gt_for(r.key_body_parts, r.text, layout)[0]
-        for r in pack_records(get_pack(pack_name))
-        if r.kind == "global"
-    }
+    return records_k(pack_records(get_pack(pack_name)), layout)
 
 
-def task_of(data: Path, protocol: str, pack: str, view: bool = False) -> Task:
+def records_k(records: Iterable[ImportRecord], layout) -> dict[int, np.ndarray]:
+    """:func:`class_k` of any import records (a pack's, or an import file's)."""
+    from crossglg.embeddings.joint_importance import k_gt_for
+
+    return {r.class_id: k_gt_for(r.key_body_parts, r.text, layout)[0] for r in records if r.kind == "global"}
+
+
+def task_of(
+    data: Path, protocol: str, pack: str | Callable[[Layout], dict[int, np.ndarray]], view: bool = False
+) -> Task:
+    """The protocol's one-shot task on a prepared folder; ``pack`` names the pack whose global texts
+    give each class's k, or is a function of the layout giving class id → k (bench/synthetic_text_at_test.py)."""
     from crossglg.baselines.dtw import normalise
     from crossglg.data.prepared import open_prepared
     from crossglg.data.splits import split_prepared
@@ -74,7 +86,7 @@ def task_of(data: Path, protocol: str, pack: str, view: bool = False) -> Task:
 
     labels = np.asarray(ds.labels)
     classes = labels[split.exemplar]
-    k = class_k(pack, layout)
+    k = class_k(pack, layout) if isinstance(pack, str) else pack(layout)
     return Task(joints(split.exemplar), classes, joints(split.query), labels[split.query],
                 np.stack([k[int(c) + 1] for c in classes]), layout.name)  # fmt: skip
 

@@ -1,10 +1,12 @@
-"""bench/text_at_test_time.py, dtw_settings.py, dtw_body_frame.py and semantic_prior.py: the pieces their tables rest on.
+"""bench/text_at_test_time.py, dtw_settings.py, dtw_body_frame.py, semantic_prior.py and synthetic_text_at_test.py:
+the pieces their tables rest on.
 
 Built from small hand-made tasks; the real-data tables are in docs/RESULTS.md.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import numpy as np
@@ -14,9 +16,11 @@ from crossglg.baselines.dtw import class_distances
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
 
-from bench import dtw_body_frame, dtw_settings, semantic_prior, text_at_test_time
+from bench import dtw_body_frame, dtw_settings, semantic_prior, synthetic_text_at_test, text_at_test_time
 from crossglg.baselines.dtw import exemplar_distances, mirrored
 from crossglg.vocab.layouts import MSR20
+from crossglg.vocab.protocols import load_protocol
+from tests.helpers import run_script
 
 
 def _task(seed: int = 0, v: int = 20) -> text_at_test_time.Task:
@@ -148,3 +152,39 @@ def test_semantic_prior_choices_are_made_on_halves_and_prefer_the_smaller_settin
     (alpha, lam), acc = semantic_prior.choose(semantic_prior.Scored.of(task), same_text)
     assert (alpha, lam) == (semantic_prior.ALPHAS[0], 0.0)
     assert len(acc) == len(semantic_prior.ALPHAS) * len(semantic_prior.LAMS) and len(set(acc.values())) == 1
+
+
+SMALL_HELD = """name = "synthetic-small-held"
+dataset = "synthetic"
+num_classes = 40
+base_classes = [1, 4, 5, 7]
+novel_classes = [3, 8]
+exemplar_pattern = "S101C001P001R001A{class_id:03d}"
+"""
+
+
+def test_synthetic_text_at_test_runs_the_three_forms_on_true_text(tmp_path):
+    """Real synthetic clips and the oracle's texts: every form is scored against the same ``ndtw``."""
+    data = tmp_path / "d"
+    res = run_script(
+        "crossglg", "data", "synth", "--out", data, "--per-class", "3", "--classes", "1,3,4,5,7,8"
+    )
+    assert res.returncode == 0, res.stderr
+    oracle = tmp_path / "oracle.jsonl"
+    script = synthetic_text_at_test.REPO / "bench" / "synthetic_oracle_text.py"
+    subprocess.run([sys.executable, str(script), str(oracle)], check=True)
+    protocol = tmp_path / "held.toml"
+    protocol.write_text(SMALL_HELD)
+
+    base = load_protocol(
+        str(synthetic_text_at_test.base_protocol(protocol, tmp_path / "base.toml")), "synthetic"
+    )
+    assert list(base.novel_class_ids) == [1, 4, 5, 7] and base.exemplars[0] == "S101C001P001R001A001"
+    doc = synthetic_text_at_test.run(data, oracle, protocol, tmp_path)
+    rows = {r["split"]: r for r in doc["rows"]}
+    assert list(rows) == ["weighted", "prior", "semantic"]
+    assert {r["queries"] for r in rows.values()} == {4}  # 2 held-out classes x (3 clips - the exemplar)
+    assert len({r["no text"] for r in rows.values()}) == 1  # one ndtw for every form
+    assert set(rows["semantic"]["auxiliary"]) == {
+        f"alpha={a:g} lam={lam:g}" for a in semantic_prior.ALPHAS for lam in semantic_prior.LAMS
+    }
