@@ -139,6 +139,17 @@ def _record(obj: Any, where: str, classes: Mapping[int, str] | None = None) -> I
     )
 
 
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of a JSONL text, split at ``\n`` only.
+
+    ``str.splitlines()`` also splits at U+2028, U+2029 and U+0085, which JSON allows unescaped
+    inside a string (``json.dumps(..., ensure_ascii=False)`` and pydantic write them so): it cut
+    such a line in two, and `export` followed by `import` failed with "Unterminated string". The
+    caller reads the file with ``utf-8-sig``, so a byte-order mark before the first line is gone.
+    """
+    return text.split("\n")
+
+
 def read_import_jsonl(
     path: str | Path, dataset: str | None = None, classes: Mapping[int, str] | None = None
 ) -> list[ImportRecord]:
@@ -149,7 +160,7 @@ def read_import_jsonl(
     """
     path = Path(path)
     try:
-        lines = read_input_text(path, "file to import").splitlines()
+        lines = jsonl_lines(read_input_text(path, "file to import", encoding="utf-8-sig"))
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except UnicodeDecodeError as err:

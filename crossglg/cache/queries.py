@@ -109,7 +109,12 @@ def _since_stamp(since: str) -> str:
         raise ValueError(
             f"since {since!r} is not an ISO date or time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)"
         ) from None
-    return utc_stamp(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+    try:
+        return utc_stamp(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+    except OverflowError:  # 0001-01-01T00:00+01:00 is a year-0 time in UTC, which datetime lacks
+        raise ValueError(
+            f"since {since!r} is outside the years 1 to 9999 once turned into UTC; give a later or earlier time"
+        ) from None
 
 
 def _invalidation_select(

@@ -70,7 +70,9 @@ def scrub_args(
         if isinstance(value, (list, tuple)):
             return [clean(v) for v in value]
         if isinstance(value, Path):
-            return str(value)
+            # a file name that is not UTF-8 (``caf\xe9.jsonl``) is a str with lone surrogates,
+            # which SQLite cannot store: `import` of such a file was an internal error
+            return mask(valid_text(str(value)))
         return value
 
     return clean(args)

@@ -180,7 +180,9 @@ def read_examples(path: Path) -> tuple[Example, ...]:
     """
     examples = []
     seen: dict[str, int] = {}
-    for lineno, line in enumerate(_read_text(path, "examples file").splitlines(), start=1):
+    # split on "\n" only: str.splitlines() also breaks at U+2028, U+2029 and U+0085, which JSON
+    # allows unescaped inside a string, and so cut a valid line in two
+    for lineno, line in enumerate(_read_text(path, "examples file").split("\n"), start=1):
         if not line.strip():
             continue
         ex = _example(path, lineno, line)

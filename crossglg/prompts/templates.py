@@ -126,9 +126,14 @@ def load_template(name: str, path: str | Path | None = None) -> Template:
 
 
 def read_prompt_file(path: Path, what: str) -> str:
-    """A user's prompt file as text; missing, unreadable or not UTF-8 is one line naming it."""
+    """A user's prompt file as text; missing, unreadable or not UTF-8 is one line naming it.
+
+    A leading byte-order mark (Windows editors write one) is dropped: kept, it made a template's
+    first line ``\ufeff[system]``, refused as "text before the first [system] header", and put an
+    invisible character into a dataset description.
+    """
     try:
-        return read_input_text(path, what)
+        return read_input_text(path, what, encoding="utf-8-sig")
     except FileNotFoundError:
         raise UserError(f"{path}: {what} not found") from None
     except UnicodeDecodeError as err:

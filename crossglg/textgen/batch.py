@@ -29,6 +29,7 @@ from typing import Any
 
 from crossglg.cache import AttemptRow, BatchWriter, Cache, GenerationRow, RequestRow, utc_now
 from crossglg.cache import batches as ledger
+from crossglg.cache.importing import jsonl_lines
 from crossglg.errors import UserError
 from crossglg.outputs import write_whole
 from crossglg.textgen.backends import Backend, ChatRequest, Completion, RetryableError
@@ -129,7 +130,7 @@ def parse_output(text: str, origin: str) -> dict[str, LineResult]:
     stops with one line naming the file and line.
     """
     out: dict[str, LineResult] = {}
-    for no, line in enumerate(text.splitlines(), 1):
+    for no, line in enumerate(jsonl_lines(text.removeprefix("\ufeff")), 1):
         if not line.strip():
             continue
         try:

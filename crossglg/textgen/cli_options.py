@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from crossglg.cli_numbers import real
+from crossglg.errors import UserError
 
 CacheOpt = Annotated[Path, typer.Option("--cache", help="The SQLite text cache file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
@@ -33,9 +35,65 @@ def emit_json(payload: Any) -> None:
     print(json.dumps(payload, ensure_ascii=False, indent=2), flush=True)
 
 
+# str options whose value may be a file name (`--parts FILE`, `--protocol FILE`, `--template
+# NAME=FILE`): a file name in another encoding is a real file, and what reaches the cache from
+# them (the parts, the protocol's name, the template's text) is read from inside the file
+FILE_NAME_OPTIONS = frozenset({"parts", "protocol", "template"})
+
+
+def _undecodable(value: str) -> str | None:
+    """How to show ``value`` if it is not valid UTF-8 text, else None.
+
+    On Linux an argument holding bytes that are not UTF-8 (``$'caf\\xe9'`` typed in a Latin-1
+    terminal) reaches Python with lone surrogates (``'caf\\udce9'``), which UTF-8 cannot encode:
+    SQLite, the cache key's JSON and hashlib then raised UnicodeEncodeError, reported as an
+    ``internal error``. The bytes as given are shown (``caf\\xe9``) where they can be recovered.
+    """
+    try:
+        value.encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        pass
+    try:
+        return repr(value.encode("utf-8", "surrogateescape"))[2:-1]
+    except UnicodeEncodeError:  # a surrogate no byte decodes to (e.g. from a Python caller)
+        return repr(value)[1:-1]
+
+
+class TextCommand(TyperCommand):
+    """A `crossglg-text` command: an option value that is not valid UTF-8 is refused in one line.
+
+    Checked once here, after parsing and before the command runs, rather than at each of the
+    many places a value meets SQLite, JSON or a hash. ``Path`` values are left alone (the file
+    system takes any bytes), and so are the str options in :data:`FILE_NAME_OPTIONS`.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        for param in self.params:
+            if param.name is None or param.name in FILE_NAME_OPTIONS:
+                continue
+            value = ctx.params.get(param.name)
+            for item in value if isinstance(value, (list, tuple)) else (value,):
+                shown = _undecodable(item) if isinstance(item, str) else None
+                if shown is not None:
+                    name = param.opts[0] if param.opts[0].startswith("-") else param.human_readable_name
+                    raise UserError(f"{name} '{shown}': not valid UTF-8 text; give it in UTF-8")
+        return super().invoke(ctx)
+
+
+class TextApp(typer.Typer):
+    """A Typer app whose commands are :class:`TextCommand` unless a command names its own class."""
+
+    def command(
+        self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **kwargs: Any
+    ) -> Any:
+        return super().command(name, cls=cls or TextCommand, **kwargs)
+
+
 def new_app(name: str, help: str) -> typer.Typer:
-    """A Typer app as every `crossglg-text` (sub)command group is made: help when bare, plain errors."""
-    return typer.Typer(
+    """A Typer app as every `crossglg-text` (sub)command group is made: help when bare, plain errors,
+    option values checked for valid UTF-8 (:class:`TextCommand`)."""
+    return TextApp(
         name=name, help=help, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False
     )
 

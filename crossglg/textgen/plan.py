@@ -79,6 +79,7 @@ def select_classes(
     if data is None and classes_file is not None:
         class_list = load_classes(Path(classes_file))
         dataset = dataset or class_list.name
+        _check_utf8_name(dataset, classes_file)
     elif data is None:
         assert dataset is not None
         if dataset not in builtin_names():
@@ -111,6 +112,21 @@ def select_classes(
         )
     chosen = class_list.select(class_ids) if class_ids else class_list.classes
     return Selection(dataset=str(dataset), classes=tuple(chosen), parts=pset, note=note)
+
+
+def _check_utf8_name(dataset: str, classes_file: Path) -> None:
+    """Refuse a dataset name taken from a file name that is not UTF-8 (``caf\\xe9.txt``).
+
+    The name is stored with every text; SQLite cannot store its lone surrogates, so the first
+    commit of the run failed after the answers were paid for, and lost them.
+    """
+    try:
+        dataset.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(
+            f"--classes {classes_file}: the file name gives the dataset name, and it is not valid "
+            "UTF-8 text; rename the file or name the dataset with --dataset NAME"
+        ) from None
 
 
 def prepared_classes(data: Path, layout: str | None = None) -> tuple[ClassList, str]:

@@ -88,8 +88,18 @@ def test_invalidate_is_recorded_as_a_run(answered):
         (["--status", "bogus"], "unknown status 'bogus' (one of ok, failed, refused"),
         (["--since", "last tuesday"], "since 'last tuesday' is not an ISO date or time"),
         (["--status", "ok", "--cache", "missing.db"], "missing.db: no such cache file"),
+        # valid ISO times whose UTC moment falls outside datetime's years: an internal error once
+        (["--since", "0001-01-01T00:00:00+05:00"], "outside the years 1 to 9999 once turned into UTC"),
+        (["--since", "9999-12-31T23:00:00-05:00"], "outside the years 1 to 9999 once turned into UTC"),
     ],
-    ids=["no-filter", "unknown-status", "bad-since", "missing-file"],
+    ids=[
+        "no-filter",
+        "unknown-status",
+        "bad-since",
+        "missing-file",
+        "since-before-year-1",
+        "since-after-9999",
+    ],
 )
 def test_bad_input_is_one_line_and_changes_nothing(answered, args, message):
     cache, _, _ = answered
