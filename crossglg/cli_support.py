@@ -11,11 +11,12 @@ What a user sees when a command fails (docs/ARCHITECTURE.md, "Errors"):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
 
 import typer
 
@@ -136,6 +137,53 @@ def available_devices() -> str:
     return ", ".join(names) if len(names) > 1 else "cpu only"
 
 
+class StdoutError(UserError):
+    """Standard output cannot take what a command prints: a full disk, a closed stream."""
+
+
+class GuardedStdout:
+    """``sys.stdout`` while a command runs: a write or flush that fails is a :class:`StdoutError`.
+
+    ``crossglg-text export - > /dev/full`` ended in ``internal error: OSError: [Errno 28]``. The
+    cause is where the user sent the output, so it is one line like any other user error
+    (docs/ARCHITECTURE.md, "Errors"). A reader that goes away (``| head``) is not an error: that
+    stays BrokenPipeError. A closed standard output (``>&-``) is Python's None, left as it is:
+    ``print`` then drops what a command says about work it has done.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def _checked(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._stream, method)(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise StdoutError(f"cannot write to standard output ({err.strerror or err})") from None
+
+    def write(self, text: str) -> int:
+        return self._checked("write", text)
+
+    def flush(self) -> None:
+        self._checked("flush")
+
+    def __getattr__(self, name: str) -> Any:  # isatty, encoding, buffer, fileno: the stream's own
+        return getattr(self._stream, name)
+
+
+def _discard_stdout() -> None:
+    """Point file descriptor 1 at /dev/null, so that what is still buffered for a stream that failed
+    (a full disk, a reader gone) is not written, and reported, again when Python exits."""
+    sys.stdout = sys.__stdout__
+    if sys.__stdout__ is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+        os.close(devnull)
+
+
 def run_app(app: typer.Typer) -> None:
     """Run a Typer app and turn every way it can fail into a short message and an exit code.
 
@@ -148,11 +196,20 @@ def run_app(app: typer.Typer) -> None:
     # typer 0.12-0.2x raises click's Abort and Exit; later releases raise typer's own
     aborts = tuple({typer.Abort, getattr(clicks, "Abort", typer.Abort)})
     exits = tuple({typer.Exit, getattr(clicks, "Exit", typer.Exit)})
+    if sys.stdout is not None:
+        sys.stdout = GuardedStdout(sys.stdout)  # type: ignore[assignment]
     try:
         code = app(standalone_mode=False)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # what is still buffered fails here, in one line, not at exit
     except UserError as err:
+        if isinstance(err, StdoutError):
+            _discard_stdout()
         print(f"error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
+    except BrokenPipeError:  # the reader went away (`| head`): nothing to say
+        _discard_stdout()
+        sys.exit(1)
     except SystemExit:
         raise
     except KeyboardInterrupt:

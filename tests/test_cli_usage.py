@@ -183,3 +183,61 @@ def test_an_unexpected_error_is_one_line_with_the_way_to_its_trace(tmp_path):
     )
     assert proc.returncode == 1
     assert proc.stderr.startswith("Traceback (most recent call last)") and ", in crash" in proc.stderr
+
+
+def _to(stdout: object, *args: str, cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run an installed script with standard output sent where a user sent it (a device, nowhere)."""
+    script = Path(sys.executable).parent / args[0]
+    return subprocess.run([str(script), *args[1:]], stdout=stdout, stderr=subprocess.PIPE, text=True,
+                          cwd=cwd, timeout=300, **kwargs)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("crossglg-text", "packs"),
+        ("crossglg", "model-info", "-e", "stgcn", "--frames", "8", "--json"),
+        ("crossglg",),
+    ],
+    ids=["text-packs", "model-info-json", "bare-help"],
+)
+def test_output_to_a_full_disk_is_one_line(tmp_path, args):
+    """``> /dev/full``: the write fails with ENOSPC; once an internal error, or one at exit."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    with open("/dev/full", "w") as full:
+        proc = _to(full, *args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == "error: cannot write to standard output (No space left on device)\n"
+
+
+def test_export_to_a_closed_stdout_is_one_line_and_to_a_file_runs(tmp_path):
+    """``>&-``: Python starts with ``sys.stdout`` None; ``export -`` ended in an AttributeError. A
+    command whose work is a file still does it; what it would print is dropped, as ``print`` does."""
+    res = subprocess.run([str(Path(sys.executable).parent / "crossglg-text"), "import", "--pack", "msr-action3d",
+                          "--cache", "c.db"], cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    proc = _to(
+        None, "crossglg-text", "export", "-", "--cache", "c.db", cwd=tmp_path, preexec_fn=lambda: os.close(1)
+    )
+    assert proc.returncode == 2
+    assert (
+        proc.stderr == "error: -: standard output is closed; redirect it to a file, or name an output file\n"
+    )
+    out = tmp_path / "texts.jsonl"
+    proc = _to(
+        None, "crossglg-text", "export", out, "--cache", "c.db", cwd=tmp_path, preexec_fn=lambda: os.close(1)
+    )
+    assert proc.returncode == 0 and proc.stderr == f"wrote 140 texts to {out}\n", proc.stderr
+    assert len(out.read_text().splitlines()) == 140  # the pack's texts, written whole
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """``| head``: the conventional quiet end (exit 1), never an internal error or a trace."""
+    subprocess.run([str(Path(sys.executable).parent / "crossglg-text"), "import", "--pack", "ntu120", "--cache",
+                    "c.db"], cwd=tmp_path, check=True, capture_output=True, timeout=300)  # fmt: skip
+    read, write = os.pipe()
+    os.close(read)  # nobody reads: the first write that reaches the pipe fails with EPIPE
+    with os.fdopen(write, "w") as pipe:
+        proc = _to(pipe, "crossglg-text", "export", "-", "--cache", "c.db", cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr

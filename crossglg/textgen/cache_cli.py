@@ -178,8 +178,7 @@ def export(
     from crossglg.textgen.export import check_output
     from crossglg.textgen.export import export as write_export
 
-    if str(out) != "-":
-        check_output(out, cache)  # before the cache is opened: `export cache.db` must not touch it
+    check_output(out, cache)  # before the cache is opened: `export cache.db` must not touch it
     with open_cache(cache, readonly=True) as store:
         n = write_export(store, out, fmt is ExportFormat.csv, dataset=dataset, source=source)
     if str(out) != "-":

@@ -37,7 +37,12 @@ EXPORT_FIELDS = (
 
 
 def check_output(out: Path, cache: Path) -> None:
-    """Refuse an output path that is the cache (or one of its side files) or another database."""
+    """Refuse an output path that is the cache (or one of its side files) or another database, and
+    ``-`` when standard output is closed (``>&-``: Python's ``sys.stdout`` is then None)."""
+    if str(out) == "-":
+        if sys.stdout is None:
+            raise UserError("-: standard output is closed; redirect it to a file, or name an output file")
+        return
     if out.is_dir():
         raise UserError(f"{out}: is a folder; name an output file")
     regular_or_new(out, "output file (or '-' for stdout)")
