@@ -12,7 +12,7 @@ import contextlib
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -108,6 +108,23 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def not_an_input(out: Path, inputs: Iterable[Path | None], what: str) -> None:
+    """Refuse an output that is one of the command's input files, however it is spelt (a link, ``..``).
+
+    Every file is renamed over its place (:func:`replaced_file`), so an output named like an input
+    replaces it: ``baseline dtw --save-weights prepared/msr/index.json`` wrote the weights over the
+    cache's index and reported the accuracy. Checked before anything is read or computed.
+    """
+    for path in inputs:
+        if path is None:
+            continue
+        same = out.resolve() == path.resolve()
+        if not same and out.exists() and path.exists():
+            same = os.path.samefile(out, path)
+        if same:
+            raise UserError(f"{out}: that is an input ({path}); name another {what}")
 
 
 def writable_folder(path: Path, what: str) -> None:

@@ -60,10 +60,10 @@ def dtw(
 
     from crossglg.baselines.dtw import Matching, class_distances, normalise
     from crossglg.baselines.dtw_weights import LearnedWeights
-    from crossglg.data.prepared import open_prepared
+    from crossglg.data.prepared import CACHE_FILES, open_prepared
     from crossglg.data.splits import split_prepared
     from crossglg.errors import UserError
-    from crossglg.outputs import writable_file
+    from crossglg.outputs import not_an_input, writable_file
     from crossglg.vocab.layouts import get_layout
     from crossglg.vocab.protocols import load_protocol
 
@@ -73,9 +73,16 @@ def dtw(
         raise UserError("--save-weights needs --learn-weights")
     if plot is not None and not learn_weights and weights_file is None:
         raise UserError("--plot draws coordinate weights: add --learn-weights or --weights")
+    # the outputs are renamed over their place: never over the cache, the protocol or the weights
+    # read, nor over each other (the picture would replace the weights just saved)
+    inputs = [Path(data) / name for name in CACHE_FILES] + [weights_file]
+    inputs += [Path(protocol)] if Path(protocol).is_file() else []  # a protocol by name is no file
     for path, what in ((save_weights, "weights file"), (plot, "PNG file")):
         if path is not None:
+            not_an_input(path, inputs, what)
             writable_file(path, what)
+    if save_weights is not None and plot is not None and save_weights.resolve() == plot.resolve():
+        raise UserError(f"--save-weights and --plot both name {plot}; name two files")
     saved = LearnedWeights.load(weights_file) if weights_file is not None else None
     if saved is not None and saved.view != view:
         raise UserError(

@@ -31,6 +31,8 @@ FORMAT_MARKER = "crossglg-prepared"
 VERSION = 1
 FRAMES = "frames.f32"
 INDEX = "index.json"
+# every file of a prepared folder: an output of another command must never be written over one
+CACHE_FILES = (INDEX, FRAMES, "report.json", "report.md", "frames_histogram.png")
 
 
 @dataclass
@@ -154,6 +156,15 @@ def _checked_index(path: Path) -> dict[str, Any]:
     shape = index.get("shape")
     if not _is_ints(shape) or len(shape) != 4 or min(shape) < 0 or shape[3] != 3:
         raise bad("shape", "[frames, persons, joints, 3]")
+    from crossglg.vocab.layouts import get_layout
+
+    try:
+        joints = get_layout(index["layout"]).num_joints
+    except UserError as err:
+        raise UserError(f"{path}: 'layout': {err}; {again}") from None
+    if shape[2] != joints:
+        # prepare writes the layout's joints; another count was blamed on the checkpoint, or failed in a model
+        raise bad("shape", f"[frames, persons, {joints}, 3] ({index['layout']} has {joints} joints)")
     samples = index.get("samples")
     if not isinstance(samples, dict):
         raise bad("samples", "an object of per-sample lists")
@@ -171,8 +182,16 @@ def _checked_index(path: Path) -> dict[str, Any]:
         )
         if labels.min() < 0 or labels.max() >= len(index["class_names"]):
             raise bad("samples.labels", f"labels in 0..{len(index['class_names']) - 1}")
-        if lengths.min() < 0 or offsets.min() < 0 or (offsets + lengths).max() > shape[0]:
+        if lengths.min() < 1:
+            # prepare skips an empty sample; a 0 here failed as an IndexError inside eval and train
+            raise bad("samples.lengths", "frame counts of at least 1")
+        if offsets.min() < 0 or (offsets + lengths).max() > shape[0]:
             raise bad("samples.offsets", f"frame ranges inside the {shape[0]} frames of 'shape'")
+        if len(set(samples["names"])) < n:
+            # protocols name exemplars and excluded samples by name: a repeated one would pick either
+            seen: set[str] = set()
+            twice = next(x for x in samples["names"] if x in seen or seen.add(x))
+            raise bad("samples.names", f"unique names ({twice!r} appears twice)")
     return index
 
 

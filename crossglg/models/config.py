@@ -204,9 +204,15 @@ class ModelConfig:
                     raise UserError(f"model config: [{key}] must be a table, got {value!r}")
                 kwargs[key] = _section(sections[key], key, value)
             elif key in ("use_text", "use_jid", "use_l2g"):
-                kwargs[key] = bool(value)
+                # bool("false") is True: a quoted value in a config file or --set used to switch the
+                # JID or L2G on while the user meant to switch it off
+                if not isinstance(value, bool):
+                    raise UserError(f"model config: {key}={value!r} is not bool (true or false, unquoted)")
+                kwargs[key] = value
             elif key == "head_input":
-                kwargs[key] = str(value)
+                if not isinstance(value, str):
+                    raise UserError(f"model config: head_input={value!r} is not str")
+                kwargs[key] = value
             else:
                 raise UserError(f"model config: unknown key {key!r}; known: {', '.join(_names(cls))}")
         cfg = cls(**kwargs)
@@ -223,6 +229,11 @@ class ModelConfig:
         _check_choice("encoder.head", self.encoder.head, HEAD_FORMS)
         _check_choice("l2g.form", self.l2g.form, L2G_FORMS)
         _check_choice("head_input", self.head_input, HEAD_INPUTS)
+        kernel = self.encoder.temporal_kernel
+        if kernel is not None and kernel % 2 == 0:
+            # every encoder pads (k - 1) // 2 frames on each side: an even kernel shortens each block's
+            # output by one frame and the residual sum fails at the first batch, after the run started
+            raise UserError(f"model config: encoder.temporal_kernel must be odd, got {kernel}")
         if self.l2g.dim % self.l2g.heads:
             raise UserError(
                 f"model config: l2g.dim={self.l2g.dim} is not divisible by l2g.heads={self.l2g.heads}"

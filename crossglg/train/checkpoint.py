@@ -87,12 +87,97 @@ def _looks_like_torch(path: Path, data: bytes | None = None) -> bool:
 
 
 def load(path: Path) -> dict[str, Any]:
+    """A training checkpoint whose fields have the types the commands use; else a one-line UserError.
+
+    The weights-only loader guarantees plain data, not the right plain data: an ``epoch`` of
+    ``"x"`` or a ``history`` that is a string used to end in an ``internal error`` (a resumed run
+    only after a whole epoch of training), and a negative ``epoch`` resumed from before epoch 1.
+    """
     if not Path(path).is_file():
         raise UserError(f"checkpoint {path} not found")
     ckpt = load_weights(path, "checkpoint")
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("config"), dict) or "model" not in ckpt:
         raise UserError(f"checkpoint {path} is not a crossglg training checkpoint")
+    _check_fields(ckpt, path)
     return ckpt
+
+
+MAX_EPOCH = 100_000  # crossglg train --epochs' upper bound: a checkpoint's 0-based epoch is below it
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_fields(ckpt: dict[str, Any], path: Path) -> None:
+    """The fields ``eval``, ``export`` and ``--resume`` read, each of the type crossglg writes."""
+    import torch
+
+    def bad(field: str, wanted: str) -> UserError:
+        return UserError(
+            f"checkpoint {path}: field {field!r} must be {wanted} (the file was altered or damaged)"
+        )
+
+    model = ckpt["model"]
+    if not isinstance(model, dict) or not model:
+        raise bad("model", "a non-empty mapping of parameter names to tensors")
+    for name, value in model.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise bad(f"model.{name}", "a tensor")
+    epoch = ckpt.get("epoch")
+    if not _is_int(epoch) or not 0 <= epoch < MAX_EPOCH:
+        raise bad("epoch", f"an integer in 0..{MAX_EPOCH - 1}")
+    relative = ckpt.get(RUN_RELATIVE, [])
+    if not isinstance(relative, list) or not all(isinstance(k, str) for k in relative):
+        raise bad(RUN_RELATIVE, "a list of configuration keys")
+    history = ckpt.get("history", [])
+    if not isinstance(history, list):
+        raise bad("history", "a list of per-epoch rows")
+    for i, row in enumerate(history):
+        if not isinstance(row, dict) or not _is_int(row.get("epoch")):
+            raise bad(f"history[{i}]", "a row of numbers with an integer 'epoch'")
+        for key, value in row.items():
+            if not isinstance(key, str) or not _is_number(value):
+                raise bad(f"history[{i}].{key}", "a number")
+    if not _is_number(ckpt.get("best", -1.0)):
+        raise bad("best", "a number")
+    if not _is_int(ckpt.get("best_epoch", -1)):
+        raise bad("best_epoch", "an integer")
+    for key in ("optimizer", "scheduler", "scaler", "average"):
+        if ckpt.get(key) is not None and not isinstance(ckpt[key], dict):
+            raise bad(key, "a mapping (a state dict) or none")
+
+
+def load_model(model: Any, state: dict[str, Any], path: Path) -> None:
+    """Load the checkpoint's weights into ``model``, or a one-line UserError naming the first misfit.
+
+    torch's own error is a paragraph ending in an ``internal error``; and a weight that is NaN or
+    infinite (which training never saves: a non-finite loss stops it) would make every read-out
+    a tie broken by index order, printed as an accuracy.
+    """
+    import torch
+
+    for name, value in state["model"].items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise UserError(
+                f"checkpoint {path}: weight {name!r} holds NaN or infinite values (the file was altered "
+                "or damaged; training stops before it saves such a model)"
+            )
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise UserError(f"checkpoint {path}: its weights do not fit its model ({misfit(err)})") from None
+
+
+def misfit(err: BaseException) -> str:
+    """torch's ``load_state_dict`` error on one line, without its first line, which only says
+    "Error(s) in loading state_dict for X:": what does not fit is what follows it."""
+    text = re.sub(r"^Error\(s\) in loading state_dict for \w+: ", "", " ".join(str(err).split()))
+    return text if len(text) <= 240 else text[:237] + "..."
 
 
 def resolve(path: Path) -> Path:

@@ -106,7 +106,7 @@ def _read_out(
     cfg.shots = shots
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     s = build_session(cfg, Dist(), device, for_training=False, data=run_data)
-    s.model.load_state_dict(state["model"])
+    ckpt_io.load_model(s.model, state, path)
     amp_ctx = autocast_factory(device, amp_dtype(cfg, device))
     split = s.data.novel_split(shots)
     bs = cfg.eval_batch_size

@@ -15,7 +15,6 @@ and :func:`correct` from here, so a user's comparison and the bench's are one co
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 
 from crossglg.cli_support import printable
 from crossglg.errors import UserError
-from crossglg.outputs import png_figure, writable_file
+from crossglg.outputs import not_an_input, png_figure, writable_file
 
 #: the file `crossglg eval`, `train` and `transfer --out` write (crossglg/train/evaluate.py) and compare reads
 RESULTS_NAME = "results.json"
@@ -276,12 +275,7 @@ def summarise(
 def check_picture(png: Path, inputs: Sequence[Path]) -> None:
     """Refuse a picture path that is one of the inputs (its results would be replaced by a PNG) or
     that cannot be written; checked before anything is computed."""
-    for path in inputs:
-        same = png.resolve() == path.resolve()
-        if not same and png.exists() and path.exists():
-            same = os.path.samefile(png, path)
-        if same:
-            raise UserError(f"{png}: that is an input ({path}); name another file for the picture")
+    not_an_input(png, inputs, "file for the picture")
     writable_file(png, "picture")
 
 

@@ -83,7 +83,7 @@ def export_checkpoint(path: Path, out_dir: Path, data: str = "") -> dict[str, An
     if data:
         cfg.data = data
     s = build_session(cfg, Dist(), "cpu", for_training=False)
-    s.model.load_state_dict(state["model"])
+    ckpt_io.load_model(s.model, state, path)
     s.model.eval()
     inference = s.model.inference_model().eval()
     wrapped = _wrap(inference)
@@ -219,7 +219,10 @@ class ExportedModel:
         if not weights.is_file():
             raise UserError(f"{export_dir}: {WEIGHTS_NAME} missing; run `crossglg export` again")
         weight_bytes = _read_listed(weights, self.meta)
-        branch = build_inference_model(self.meta["encoder"], self.meta["layout"], self.meta["model"])
+        try:
+            branch = build_inference_model(self.meta["encoder"], self.meta["layout"], self.meta["model"])
+        except UserError as err:  # a bad model table, encoder or layout: say which file holds it
+            raise UserError(f"{export_dir / META_NAME}: {err}") from None
         from crossglg.vocab.streams import stream_channels
 
         fed, takes = stream_channels(self.pipeline.stream), branch.encoder.cfg.in_channels
@@ -231,8 +234,9 @@ class ExportedModel:
         try:
             branch.load_state_dict(load_weights(weights, "export weights", data=weight_bytes))
         except (RuntimeError, TypeError, AttributeError) as err:
-            first = str(err).strip().splitlines()[0]
-            raise UserError(f"{weights} does not fit the model of {META_NAME}: {first}") from None
+            from crossglg.train.checkpoint import misfit
+
+            raise UserError(f"{weights} does not fit the model of {META_NAME}: {misfit(err)}") from None
         self.module = _wrap(branch).to(device)
         from crossglg.train.oneshot import AuxStats, BaseStats
 
@@ -360,8 +364,21 @@ def _read_meta(export_dir: Path) -> dict[str, Any]:
     for key, kind in _META_KEYS.items():
         if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
             raise UserError(f"{path}: '{key}' missing or not a {kind.__name__}")
-    if meta["frames"] < 1 or meta["persons"] < 1:
-        raise UserError(f"{path}: 'frames' and 'persons' must be >= 1")
+    from crossglg.train.config import TRAIN_RANGES
+
+    for key in ("frames", "persons"):
+        # the bounds a training run has: a crafted 10**9 frames was an allocation that never ended
+        top = int(TRAIN_RANGES[key][1])
+        if not 1 <= meta[key] <= top:
+            raise UserError(f"{path}: '{key}' must be in 1..{top}, got {meta[key]}")
+    slots = (
+        meta["model"].get("encoder", {}).get("num_person")
+        if isinstance(meta["model"].get("encoder"), dict)
+        else None
+    )
+    if slots is not None and slots != meta["persons"]:
+        # the input BatchNorm is sized by num_person: a mismatch failed as a RuntimeError at the first query
+        raise UserError(f"{path}: 'persons' is {meta['persons']} but model.encoder.num_person is {slots!r}")
     files = meta.get("files", {})
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
         raise UserError(f"{path}: 'files' must map file names to SHA-256 digests")

@@ -31,7 +31,7 @@ def resume_from(s: Session, last: Path) -> None:
     """Continue ``s`` from the checkpoint at ``last``, which must have been written by the same run."""
     state = ckpt_io.load(last)
     check_resumable(s.cfg, state, last)
-    restore(s, state)
+    restore(s, state, last)
 
 
 def checkpoint_state(s: Session, epoch: int) -> dict[str, Any]:
@@ -61,19 +61,35 @@ def checkpoint_state(s: Session, epoch: int) -> dict[str, Any]:
     }
 
 
-def restore(s: Session, state: dict[str, Any]) -> None:
-    s.model.load_state_dict(state["model"])
-    if s.optimizer is not None and state.get("optimizer"):
-        s.optimizer.load_state_dict(state["optimizer"])
-        s.scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            s.scaler.load_state_dict(state["scaler"])
+def restore(s: Session, state: dict[str, Any], path: Path) -> None:
+    """Put the checkpoint's model, optimiser, schedule and history back into ``s``.
+
+    ``check_resumable`` has found the same configuration, so a state dict that does not fit was
+    altered after it was written: one line naming ``path`` and the part, not torch's ValueError.
+    """
+    ckpt_io.load_model(s.model, state, path)
+    parts = [
+        ("optimizer", s.optimizer),
+        ("scheduler", s.scheduler),
+        ("scaler", s.scaler),
+        ("average", s.average),
+    ]
+    if s.optimizer is None or not state.get("optimizer"):
+        parts = [("average", s.average)]
+    for key, part in parts:
+        if part is None or not state.get(key):
+            continue
+        try:
+            part.load_state_dict(state[key])
+        except (RuntimeError, TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
+            raise UserError(
+                f"checkpoint {path}: its {key} state does not fit this run ({type(err).__name__}: "
+                f"{' '.join(str(err).split())[:200]}); the file was altered or damaged"
+            ) from None
     s.history = list(state.get("history", []))
     s.start_epoch = int(state["epoch"]) + 1
     s.best = float(state.get("best", -1.0))
     s.best_epoch = int(state.get("best_epoch", -1))
-    if s.average is not None and state.get("average"):
-        s.average.load_state_dict(state["average"])
 
 
 def check_resumable(cfg: TrainConfig, state: dict, path: Path) -> None:

@@ -254,3 +254,47 @@ def test_dtw_weights_without_a_joint_read_out_are_one_line(tmp_path, command: li
     res = run_script("crossglg", *command, "--dtw-weights", "w.json", cwd=tmp_path)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "--dtw-weights: only the dtw, fused, ndtw read-outs use it" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "victim", "message"),
+    [
+        # written over the cache's index, with the accuracy printed and exit 0
+        (
+            ["--learn-weights", "--save-weights", "prep/index.json"],
+            "prep/index.json",
+            "name another weights file",
+        ),
+        (
+            ["--learn-weights", "--save-weights", "prep/../prep/frames.f32"],
+            "prep/frames.f32",
+            "that is an input",
+        ),
+        (["--learn-weights", "--save-weights", "p.toml"], "p.toml", "that is an input (p.toml)"),
+        (["--weights", "w.json", "--plot", "w.json"], "w.json", "name another PNG file"),
+        (["--learn-weights", "--save-weights", "x.json", "--plot", "x.json"], None, "both name x.json"),
+    ],
+)
+def test_an_output_never_replaces_an_input(
+    tmp_path, extra: list[str], victim: str | None, message: str
+) -> None:
+    """Every output is renamed over its place, so one named like an input would replace it."""
+    (tmp_path / "prep").mkdir()
+    files = {
+        "prep/index.json": b"{}",
+        "prep/frames.f32": b"\0" * 8,
+        "p.toml": b'name = "p"\n',
+        "w.json": b"{}",
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    res = run_script(
+        "crossglg", "baseline", "dtw", "--data", "prep", "--protocol", "p.toml", *extra, cwd=tmp_path
+    )
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert message in lines[0] and (
+        victim is None or lines[0].startswith(f"error: {extra[-1]}: that is an input")
+    )
+    assert {name: (tmp_path / name).read_bytes() for name in files} == files
+    assert not (tmp_path / "x.json").exists()

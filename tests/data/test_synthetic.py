@@ -26,6 +26,7 @@ from crossglg.errors import UserError
 from crossglg.vocab.classes import load_classes
 from crossglg.vocab.layouts import NTU25
 from crossglg.vocab.protocols import get_protocol
+from tests.helpers import run_script
 
 NTU_NAME = re.compile(r"^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$")
 
@@ -194,3 +195,27 @@ def test_cli_synth_writes_a_prepared_cache(tmp_path: Path) -> None:
     assert np.array_equal(data.sequence(5)[:, : again.sequences[5].shape[1]], again.sequences[5])
     res = runner.invoke(app, ["data", "synth", "--out", str(out), "--plant-defects"])
     assert res.exit_code != 0
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        # every sample of class 1 written twice under one name: a cache no command could open
+        ("1,1", "--classes names class 1 twice; name each class once"),
+        # an unset shell variable meant all 40 classes
+        ("", "--classes names no class (''); leave it out for all 40"),
+        (" , ", "--classes names no class (' , '); leave it out for all 40"),
+    ],
+)
+def test_synth_classes_that_name_no_class_or_one_twice_are_refused(
+    tmp_path, classes: str, message: str
+) -> None:
+    proc = run_script("crossglg", "data", "synth", "--out", tmp_path / "s", "-n", "1", "--classes", classes)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {message}", proc.stderr
+    assert not (tmp_path / "s").exists()
+    proc = run_script(
+        "crossglg", "data", "synth", "--out", tmp_path / "s", "-n", "1", "--classes", "3,1", "--json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    index = json.loads((tmp_path / "s" / "index.json").read_text())
+    assert sorted(index["samples"]["labels"]) == [0, 2]

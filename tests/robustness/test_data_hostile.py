@@ -264,6 +264,15 @@ def _edit(index: dict, change: str) -> object:
         return {**index, "layout": 5}
     if change == "class-names-str":
         return {**index, "class_names": "abc"}
+    if change == "unknown-layout":
+        return {**index, "layout": "zzz"}
+    if change == "joints-of-another-layout":  # the frames hold 25 joints; kinect20 has 20
+        return {**index, "layout": "kinect20"}
+    samples = index["samples"]
+    if change == "empty-sample":  # eval ended in an IndexError
+        return {**index, "samples": {**samples, "lengths": [*samples["lengths"][:-1], 0]}}
+    if change == "names-twice":  # a protocol's exemplar by name would have been either sample
+        return {**index, "samples": {**samples, "names": [samples["names"][0]] * len(samples["names"])}}
     return {**index, "samples": {**index["samples"], "labels": [0, 1, 9, 0]}}  # label-range
 
 
@@ -276,6 +285,10 @@ def _edit(index: dict, change: str) -> object:
         ("layout-int", "'layout'"),
         ("class-names-str", "'class_names'"),
         ("label-range", "'samples.labels'"),
+        ("unknown-layout", "'layout': unknown skeleton layout 'zzz'"),
+        ("joints-of-another-layout", "'shape' must be [frames, persons, 20, 3] (kinect20 has 20 joints)"),
+        ("empty-sample", "'samples.lengths' must be frame counts of at least 1"),
+        ("names-twice", "'samples.names' must be unique names"),
     ],
 )
 def test_a_damaged_index_is_refused_naming_the_field(tmp_path, prepared_folder, change, named):

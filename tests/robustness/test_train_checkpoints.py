@@ -284,3 +284,102 @@ def test_a_crafted_test_time_pipeline_is_named_in_one_line(root, exemplars, tabl
     assert user_error(["predict", export, *exemplars, good]).startswith(
         f"{export / 'export.json'}: {message}"
     )
+
+
+def _one_error_line(proc) -> str:
+    """The single ``error:`` line of a refused command (exit 2, no trace, no ``internal error``)."""
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0].removeprefix("error: ")
+
+
+def _nan_weight(state: dict) -> None:
+    state["model"]["head.fc.weight"][0, 0] = float("nan")
+
+
+def _wrong_shape(state: dict) -> None:
+    key = next(k for k, v in state["model"].items() if v.ndim == 2)
+    state["model"][key] = torch.zeros(3, 3)
+
+
+# a checkpoint holds plain data of any shape: each field crossglg reads is checked before it is used
+DAMAGED_FIELDS = {
+    # int("x") was an internal error; -5 would have resumed at epoch -4
+    "epoch not a number": (lambda s: s.update(epoch="x"), "field 'epoch' must be an integer in 0..99999"),
+    "epoch negative": (lambda s: s.update(epoch=-5), "field 'epoch' must be an integer in 0..99999"),
+    "model not a mapping": (lambda s: s.update(model=[1, 2]), "field 'model' must be a non-empty mapping"),
+    # torch's load_state_dict error, a paragraph, ended as an internal error
+    "extra weight": (
+        lambda s: s["model"].update(zzz=torch.zeros(1)),
+        'its weights do not fit its model (Unexpected key(s) in state_dict: "zzz"',
+    ),
+    "weight of another shape": (_wrong_shape, "its weights do not fit its model (size mismatch for "),
+    # every read-out became a tie broken by index order, printed as an accuracy
+    "NaN weight": (_nan_weight, "weight 'head.fc.weight' holds NaN or infinite values"),
+    "history not a list": (
+        lambda s: s.update(history="x"),
+        "field 'history' must be a list of per-epoch rows",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED_FIELDS))
+def test_a_checkpoint_with_a_damaged_field_is_one_line_naming_it(root, case):
+    change, message = DAMAGED_FIELDS[case]
+    state = torch.load(root / "runs" / "a" / "last.pt", weights_only=True)
+    change(state)
+    run = _crafted_run(root, f"damaged-{case.replace(' ', '-')}", state)
+    line = _one_error_line(
+        run_script("crossglg", "eval", run, "--out", run / "ev", "--device", "cpu", cwd=root)
+    )
+    assert line.startswith(f"checkpoint {run / 'best.pt'}: ") and message in line, line
+    assert not (run / "ev").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # history "x" failed only after an epoch had been trained, in the metrics writer
+        (lambda s: s.update(history="x"), "field 'history' must be a list of per-epoch rows"),
+        (
+            lambda s: s["optimizer"].update(param_groups=[]),
+            "its optimizer state does not fit this run (ValueError: loaded state dict has a different number",
+        ),
+    ],
+)
+def test_a_resume_from_a_damaged_checkpoint_is_refused_before_an_epoch(root, change, message):
+    state = torch.load(root / "runs" / "a" / "last.pt", weights_only=True)
+    change(state)
+    name = f"resume-damaged-{len(list((root / 'runs').glob('resume-damaged-*')))}"
+    run = _crafted_run(root, name, state)
+    before = {f: (run / f).read_bytes() for f in ("last.pt", "best.pt", "metrics.csv")}
+    proc = run_script("crossglg", *train_args(f"runs/{name}", "--epochs", "2", "--resume"), cwd=root)
+    line = _one_error_line(proc)
+    assert line.startswith(f"checkpoint runs/{name}/last.pt: ") and message in line, line
+    assert {f: (run / f).read_bytes() for f in before} == before  # nothing trained, nothing replaced
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # an allocation of 10**9 frames per query ran until the kernel killed the process
+        (lambda m: m.update(frames=10**9), "'frames' must be in 1..100000, got 1000000000"),
+        (lambda m: m.update(persons=10**6), "'persons' must be in 1..16, got 1000000"),
+        # the input BatchNorm is sized by num_person: a RuntimeError at the first query
+        (lambda m: m.update(persons=1), "'persons' is 1 but model.encoder.num_person is 2"),
+        # bool("yes") is True: taken as a switch, and the file was not named
+        (lambda m: m["model"].update(use_jid="yes"), "model config: use_jid='yes' is not bool"),
+        (lambda m: m["model"]["encoder"].update(base_channels=-3), "encoder.base_channels must be >= 1"),
+    ],
+)
+def test_a_crafted_export_description_is_one_line_naming_export_json(root, exemplars, change, message):
+    export = root / "export-meta"
+    shutil.rmtree(export, ignore_errors=True)
+    shutil.copytree(root / "export", export)
+    meta = json.loads((export / "export.json").read_text())
+    change(meta)
+    (export / "export.json").write_text(json.dumps(meta))
+    good = _query(root, "good.npy", np.random.default_rng(0).normal(size=(20, 25, 3)))
+    line = _one_error_line(run_script("crossglg", "predict", export, *exemplars, good, timeout=120))
+    assert line.startswith(f"{export / 'export.json'}: ") and message in line, line

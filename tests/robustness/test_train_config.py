@@ -47,6 +47,11 @@ def _config_error(args: list[str]) -> str:
             "model.jid.hidden_mult=99999999999",
             "model config: jid.hidden_mult must be >= 1 and <= 256, got 99999999999",
         ),
+        # bool("false") is True: the quoted switch turned the JID on while it was meant off
+        ("model.use_jid='false'", "model config: use_jid='false' is not bool (true or false, unquoted)"),
+        ("model.head_input=1", "model config: head_input=1 is not str"),
+        # every encoder pads (k - 1) / 2 frames a side: an even kernel failed at the first batch
+        ("model.encoder.temporal_kernel=4", "model config: encoder.temporal_kernel must be odd, got 4"),
     ],
 )
 def test_a_bad_set_value_is_one_line_naming_the_key_before_any_work(setting, message):

@@ -137,3 +137,20 @@ def test_a_pickle_torch_warns_about_is_one_line(tmp_path):
         pickle.dump({"config": {}, "model": {}}, fh, protocol=4)
     message = one_error(crossglg(tmp_path, "eval", "p4.pt", "--out", "ev"))
     assert message.startswith("checkpoint p4.pt cannot be read")
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ('model.use_l2g="false"', "model config: use_l2g='false' is not bool (true or false, unquoted)"),
+        ("model.encoder.temporal_kernel=6", "model config: encoder.temporal_kernel must be odd, got 6"),
+    ],
+)
+def test_a_model_setting_that_would_fail_or_mislead_in_training_is_refused_first(tmp_path, setting, message):
+    """A quoted "false" was taken as true (the L2G stayed on); an even kernel passed the dry run and
+    ended as an internal error at the first batch, once the run folder was made."""
+    (tmp_path / "d").mkdir()
+    proc = crossglg(tmp_path, "train", "--data", "d", "--protocol", "synthetic", "--no-text", "--out", "run",
+                    "--device", "cpu", "--set", setting)  # fmt: skip
+    assert one_error(proc) == message
+    assert not (tmp_path / "run").exists()

@@ -14,12 +14,23 @@ from crossglg.errors import UserError
 
 
 def _class_ids(text: str | None) -> list[int] | None:
-    if not text:
+    """The class ids of ``--classes``; None (all 40) only when the option is not given.
+
+    An empty value (an unset shell variable) used to mean all 40 classes, and a class named twice
+    wrote every sample of it twice under one name, a cache that no command can then open.
+    """
+    if text is None:
         return None
     try:
-        return [int(c) for c in text.split(",") if c.strip()]
+        ids = [int(c) for c in text.split(",") if c.strip()]
     except ValueError:
         raise UserError(f"--classes must be comma-separated class ids, got {text!r}") from None
+    if not ids:
+        raise UserError(f"--classes names no class ({text!r}); leave it out for all 40")
+    twice = sorted({c for c in ids if ids.count(c) > 1})
+    if twice:
+        raise UserError(f"--classes names class {twice[0]} twice; name each class once")
+    return ids
 
 
 def synth(
