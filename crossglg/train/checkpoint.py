@@ -70,7 +70,8 @@ def load_weights(path: Path, what: str, data: bytes | None = None) -> Any:
                 f"{what} {path} cannot be read: not a PyTorch file (neither a zip archive nor a pickle)"
             ) from None
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"{what} {path} cannot be read: {first}") from None
+        # a copy cut short says only "[Errno 22] Invalid argument" or "failed finding central directory"
+        raise UserError(f"{what} {path} cannot be read: cut short or damaged ({first})") from None
 
 
 def _looks_like_torch(path: Path, data: bytes | None = None) -> bool:

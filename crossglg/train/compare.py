@@ -327,8 +327,8 @@ def table(summary: dict, per_class: bool = False) -> str:
         lines.append("  (one pair: the interval shows query sampling only, not how runs vary with the seed)")
     if per_class:
         for name, r in summary["readouts"].items():
-            labels = {
-                c: printable(f"{c} {row['name']}" if row["name"] != c else c)
+            labels = {  # a name holding a line break (results.json is user data) stays on its row
+                c: printable(f"{c} {row['name']}" if row["name"] != c else c).replace("\n", "\\n")
                 for c, row in r["per_class"].items()
             }
             cw = max(5, *(len(label) for label in labels.values()))

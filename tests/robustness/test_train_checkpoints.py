@@ -129,6 +129,13 @@ def test_a_foreign_checkpoint_is_one_clear_line(root):
     assert message.startswith(f"checkpoint {run / 'best.pt'}: it refers to argparse.Namespace")
     (run / "best.pt").write_bytes(b"not a checkpoint at all")
     assert "cannot be read" in user_error(["eval", run / "best.pt"])
+    # a copy cut short: torch's words alone ("[Errno 22] Invalid argument") did not say what is wrong
+    whole = run / "whole.pt"
+    torch.save({"config": {}, "model": {"w": torch.zeros(4096)}}, whole)
+    (run / "best.pt").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    assert user_error(["eval", run / "best.pt"]).startswith(
+        f"checkpoint {run / 'best.pt'} cannot be read: cut short or damaged ("
+    )
     # a text file or an empty one: torch's own words were "list index out of range" and ""
     for content in (b"root:x:0:0:root:/root:/bin/bash\n", b""):
         (run / "best.pt").write_bytes(content)

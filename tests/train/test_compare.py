@@ -153,6 +153,22 @@ def test_per_class_means_pool_pairs_of_different_class_splits(tmp_path):
     assert block[4].split() == ["3", "squat", "100.0", "0.0", "+100.0", "1"]
 
 
+def test_a_class_name_with_a_line_break_or_escape_stays_on_its_row(tmp_path):
+    a, b = (
+        results(tmp_path / "a", {"cosine": [1, 1, 2, 1]}),
+        results(tmp_path / "b", {"cosine": [2, 2, 2, 1]}),
+    )
+    for run in (a, b):
+        doc = json.loads((run / "results.json").read_text())
+        doc["classes"]["1"] = "wave\n\x1b[31mred"
+        (run / "results.json").write_text(json.dumps(doc))
+    rc, out, err = compare(a, "--against", b, "--per-class")
+    assert rc == 0, err
+    block = out[out.index("cosine, per class:") :].splitlines()
+    assert block[2].split() == ["1", "wave\\n\\x1b[31mred", "100.0", "0.0", "+100.0", "1"]
+    assert "\x1b" not in out
+
+
 def test_the_interval_holds_the_point_is_the_bootstrap_of_the_pairs_and_repeats_with_its_seed(tmp_path):
     rng = np.random.default_rng(7)
     truth = [int(c) for c in np.repeat([1, 2, 3, 4], 10)]
