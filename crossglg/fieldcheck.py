@@ -18,11 +18,11 @@ from crossglg.errors import UserError
 Range = tuple[float | None, float | None, bool]  # (low, high, low_open); None = unbounded
 
 
-def _accepts(kind: Any, value: Any) -> bool:
+def accepts(kind: Any, value: Any) -> bool:
     """Whether ``value`` fits the annotation ``kind`` (bool is never a number here)."""
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
-        return any(_accepts(k, value) for k in typing.get_args(kind))
+        return any(accepts(k, value) for k in typing.get_args(kind))
     if kind is type(None):
         return value is None
     if kind is Any:
@@ -37,7 +37,7 @@ def _accepts(kind: Any, value: Any) -> bool:
         return isinstance(value, str)
     if origin in (list, tuple):
         item = (typing.get_args(kind) or (Any,))[0]
-        return isinstance(value, (list, tuple)) and all(_accepts(item, v) for v in value)
+        return isinstance(value, (list, tuple)) and all(accepts(item, v) for v in value)
     if origin is dict or kind is dict:
         return isinstance(value, dict)
     return True  # nested dataclasses are checked on their own
@@ -52,7 +52,7 @@ def check_fields(obj: Any, where: str, ranges: dict[str, Range], prefix: str = "
     hints = typing.get_type_hints(type(obj))
     for f in dataclasses.fields(obj):
         value, key = getattr(obj, f.name), f"{prefix}{f.name}"
-        if not _accepts(hints[f.name], value):
+        if not accepts(hints[f.name], value):
             raise UserError(f"{where}: {key}={value!r} is not {_name(hints[f.name])}")
         if isinstance(value, float) and not math.isfinite(value):
             raise UserError(f"{where}: {key}={value!r} must be a finite number")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -187,11 +188,9 @@ def _checked_index(path: Path) -> dict[str, Any]:
             raise bad("samples.lengths", "frame counts of at least 1")
         if offsets.min() < 0 or (offsets + lengths).max() > shape[0]:
             raise bad("samples.offsets", f"frame ranges inside the {shape[0]} frames of 'shape'")
-        if len(set(samples["names"])) < n:
-            # protocols name exemplars and excluded samples by name: a repeated one would pick either
-            seen: set[str] = set()
-            twice = next(x for x in samples["names"] if x in seen or seen.add(x))
-            raise bad("samples.names", f"unique names ({twice!r} appears twice)")
+        twice = [name for name, count in Counter(samples["names"]).items() if count > 1]
+        if twice:  # protocols name exemplars and excluded samples by name: a repeated one would pick either
+            raise bad("samples.names", f"unique names ({twice[0]!r} appears twice)")
     return index
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crossglg.errors import UserError
+from crossglg.fieldcheck import accepts
 from crossglg.outputs import replaced_file
 
 LAST = "last.pt"
@@ -103,20 +104,13 @@ def load(path: Path) -> dict[str, Any]:
     return ckpt
 
 
-MAX_EPOCH = 100_000  # crossglg train --epochs' upper bound: a checkpoint's 0-based epoch is below it
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _check_fields(ckpt: dict[str, Any], path: Path) -> None:
     """The fields ``eval``, ``export`` and ``--resume`` read, each of the type crossglg writes."""
     import torch
+
+    from crossglg.train.config import TRAIN_RANGES
+
+    max_epoch = int(TRAIN_RANGES["epochs"][1])  # --epochs' bound: a checkpoint's 0-based epoch is below it
 
     def bad(field: str, wanted: str) -> UserError:
         return UserError(
@@ -130,8 +124,8 @@ def _check_fields(ckpt: dict[str, Any], path: Path) -> None:
         if not isinstance(name, str) or not isinstance(value, torch.Tensor):
             raise bad(f"model.{name}", "a tensor")
     epoch = ckpt.get("epoch")
-    if not _is_int(epoch) or not 0 <= epoch < MAX_EPOCH:
-        raise bad("epoch", f"an integer in 0..{MAX_EPOCH - 1}")
+    if not accepts(int, epoch) or not 0 <= epoch < max_epoch:
+        raise bad("epoch", f"an integer in 0..{max_epoch - 1}")
     relative = ckpt.get(RUN_RELATIVE, [])
     if not isinstance(relative, list) or not all(isinstance(k, str) for k in relative):
         raise bad(RUN_RELATIVE, "a list of configuration keys")
@@ -139,14 +133,14 @@ def _check_fields(ckpt: dict[str, Any], path: Path) -> None:
     if not isinstance(history, list):
         raise bad("history", "a list of per-epoch rows")
     for i, row in enumerate(history):
-        if not isinstance(row, dict) or not _is_int(row.get("epoch")):
+        if not isinstance(row, dict) or not accepts(int, row.get("epoch")):
             raise bad(f"history[{i}]", "a row of numbers with an integer 'epoch'")
         for key, value in row.items():
-            if not isinstance(key, str) or not _is_number(value):
+            if not isinstance(key, str) or not accepts(float, value):
                 raise bad(f"history[{i}].{key}", "a number")
-    if not _is_number(ckpt.get("best", -1.0)):
+    if not accepts(float, ckpt.get("best", -1.0)):
         raise bad("best", "a number")
-    if not _is_int(ckpt.get("best_epoch", -1)):
+    if not accepts(int, ckpt.get("best_epoch", -1)):
         raise bad("best_epoch", "an integer")
     for key in ("optimizer", "scheduler", "scaler", "average"):
         if ckpt.get(key) is not None and not isinstance(ckpt[key], dict):

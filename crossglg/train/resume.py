@@ -68,15 +68,9 @@ def restore(s: Session, state: dict[str, Any], path: Path) -> None:
     altered after it was written: one line naming ``path`` and the part, not torch's ValueError.
     """
     ckpt_io.load_model(s.model, state, path)
-    parts = [
-        ("optimizer", s.optimizer),
-        ("scheduler", s.scheduler),
-        ("scaler", s.scaler),
-        ("average", s.average),
-    ]
-    if s.optimizer is None or not state.get("optimizer"):
-        parts = [("average", s.average)]
-    for key, part in parts:
+    optimising = s.optimizer is not None and state.get("optimizer")
+    for key in (*(("optimizer", "scheduler", "scaler") if optimising else ()), "average"):
+        part = getattr(s, key)
         if part is None or not state.get(key):
             continue
         try:
